@@ -1,0 +1,141 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { ClientRegistry } from './client-registry';
+import { CONTROL_PREFIX, handleControlRequest, type SandboxControls } from './control-api';
+import { DEMO_CLIENTS } from './demo-clients';
+import { DISCOVERY_PATH, discoveryDocument, JWKS_PATH, TOKEN_PATH } from './discovery';
+import { FaultInjector } from './fault-injection';
+import { sendJson } from './http-io';
+import { JwtSigner } from './jwt-signer';
+import { CancellableSleeper, type SandboxContext } from './sandbox-context';
+import { SandboxInputError } from './sandbox-input-error';
+import { SandboxStatsRecorder } from './sandbox-stats';
+import { validateExpiresIn, validatePort } from './settings-validation';
+import { handleTokenRequest } from './token-endpoint';
+import type { RunningSandbox, SandboxOptions } from './types';
+
+export const DEFAULT_EXPIRES_IN = 1200;
+export const DEFAULT_AUDIENCE = 'cas-api';
+export const DEFAULT_HOST = '127.0.0.1';
+
+/** Starts a sandbox IdP; resolves once it listens. */
+export async function startIdentitySandbox(options: SandboxOptions = {}): Promise<RunningSandbox> {
+  // Validate everything before the (comparatively slow) key generation.
+  const host = options.host ?? DEFAULT_HOST;
+  const port = validatePort(options.port ?? 0);
+  const audience = nonEmpty(options.audience ?? DEFAULT_AUDIENCE, 'audience');
+  if (options.issuer !== undefined) nonEmpty(options.issuer, 'issuer');
+  const expiresIn = validateExpiresIn(options.expiresIn ?? DEFAULT_EXPIRES_IN);
+  const clients = new ClientRegistry(options.clients ?? DEMO_CLIENTS);
+  const sleeper = new CancellableSleeper();
+  const ctx: SandboxContext = {
+    signer: await JwtSigner.create(),
+    clients,
+    faults: new FaultInjector(),
+    stats: new SandboxStatsRecorder(),
+    // url and issuer are known once the port is.
+    settings: { url: '', issuer: '', audience, expiresIn },
+    log: options.log ?? (() => undefined),
+    sleep: (ms) => sleeper.sleep(ms),
+  };
+
+  const controls: SandboxControls = {
+    stats: () => ctx.stats.snapshot(),
+    requests: () => ctx.stats.requests(),
+    setFault: (fault) => ctx.faults.set(fault),
+    clearFault: () => ctx.faults.clear(),
+    setExpiresIn: (seconds) => {
+      ctx.settings.expiresIn = validateExpiresIn(seconds);
+    },
+    resetStats: () => ctx.stats.reset(),
+    setClient: (clientId, secret, scopes) => ctx.clients.setSecret(clientId, secret, scopes),
+  };
+
+  const server = createServer((req, res) => {
+    route(ctx, controls, req, res).catch((error: unknown) => {
+      // A bug, not a client mistake: answer 500 rather than leave the client hanging.
+      process.stderr.write(
+        `${JSON.stringify({ level: 'error', msg: 'identity sandbox handler failed', error: String(error) })}\n`,
+      );
+      sendJson(req, res, 500, { error: 'server_error' });
+    });
+  });
+  // Tracked so close() can end keep-alive and deliberately hung ('timeout') connections at once.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+
+  await listen(server, port, host);
+  const { port: actualPort } = server.address() as AddressInfo;
+  ctx.settings.url = `http://${urlHost(host)}:${actualPort}`;
+  ctx.settings.issuer = options.issuer ?? ctx.settings.url;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: ctx.settings.url,
+    tokenUrl: `${ctx.settings.url}${TOKEN_PATH}`,
+    ...controls,
+    setClientSecret: (clientId, secret) => ctx.clients.setSecret(clientId, secret),
+    close: () => {
+      closing ??= new Promise<void>((resolve) => {
+        sleeper.cancelAll();
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      });
+      return closing;
+    },
+  };
+}
+
+async function route(
+  ctx: SandboxContext,
+  controls: SandboxControls,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const path = new URL(req.url ?? '/', 'http://sandbox').pathname;
+  const method = req.method ?? 'GET';
+
+  if (path === TOKEN_PATH) {
+    if (method === 'POST') return handleTokenRequest(ctx, req, res);
+    return sendJson(req, res, 405, { error: 'method_not_allowed' }, { Allow: 'POST' });
+  }
+  if (path === DISCOVERY_PATH || path === JWKS_PATH || path === '/health') {
+    if (method !== 'GET' && method !== 'HEAD') {
+      return sendJson(req, res, 405, { error: 'method_not_allowed' }, { Allow: 'GET, HEAD' });
+    }
+    if (path === DISCOVERY_PATH) return sendJson(req, res, 200, discoveryDocument(ctx, req));
+    if (path === JWKS_PATH) return sendJson(req, res, 200, ctx.signer.jwks());
+    return sendJson(req, res, 200, { status: 'ok' });
+  }
+  if (path.startsWith(`${CONTROL_PREFIX}/`)) {
+    if (await handleControlRequest(ctx, controls, req, res, path)) return;
+  }
+  sendJson(req, res, 404, { error: 'not_found' });
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** A host usable in a URL: wildcard addresses become loopback, IPv6 gets brackets. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function nonEmpty(value: unknown, name: string): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new SandboxInputError(`${name} must be a non-empty string`);
+  }
+  return value;
+}

@@ -1,0 +1,131 @@
+/**
+ * Public types of the identity sandbox. Everything here is re-exported by index.ts, the only
+ * entry point other code and tests may import (`@app/identity-sandbox`).
+ */
+
+/** A client the sandbox knows: id, secret and the scopes it may ask for. */
+export interface SandboxClient {
+  clientId: string;
+  secret: string;
+  /** Scopes the client may request; none requested means all of these. Default: none. */
+  scopes?: string[];
+}
+
+export interface SandboxOptions {
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** Default: the demo clients (DEMO_CLIENTS). */
+  clients?: SandboxClient[];
+  /** Seconds, sent as `expires_in` and used for the JWT `exp`. Default 1200 (a CAS token). */
+  expiresIn?: number;
+  /** JWT `iss` and discovery `issuer`. Default: the sandbox URL. */
+  issuer?: string;
+  /** JWT `aud`. Default 'cas-api'. */
+  audience?: string;
+  /**
+   * Receives one structured entry per token request (never a secret or a token).
+   * Default: nothing is logged, so tests stay quiet.
+   */
+  log?: (entry: SandboxLogEntry) => void;
+}
+
+export type FaultMode =
+  | 'none'
+  | 'status_500'
+  | 'status_503'
+  | 'status_429'
+  | 'timeout'
+  | 'slow'
+  | 'reset'
+  | 'html'
+  | 'truncated_json'
+  | 'no_access_token'
+  | 'wrong_token_type'
+  | 'invalid_client'
+  | 'invalid_scope'
+  | 'expires_in';
+
+export interface Fault {
+  mode: FaultMode;
+  /** status_429 / status_503: seconds for Retry-After (429 defaults to 1; 503 sends none). */
+  retryAfter?: number;
+  /** slow: delay before a normal answer, in milliseconds (default 1000). */
+  delayMs?: number;
+  /** expires_in: the raw value put in the JSON (number, string, ...); null/undefined = omitted. */
+  expiresIn?: unknown;
+  /** How many token requests it applies to, then back to normal. Default: until cleared. */
+  count?: number;
+}
+
+export interface SandboxStats {
+  /** Every POST /connect/token, whatever came of it. */
+  tokenRequests: number;
+  /** Token requests per client id as claimed by the request (even when rejected or faulted). */
+  byClient: Record<string, number>;
+  /** Answers that carried a signed access token (including slow/wrong_token_type/expires_in faults). */
+  issued: number;
+  /** 4xx answers of the normal flow (bad client, scope, grant, request); injected faults are not counted here. */
+  rejected: number;
+  /** Token requests an injected fault applied to. */
+  faulted: number;
+}
+
+/**
+ * How the request authenticated. 'none': no client credentials at all; 'multiple': both the
+ * Authorization header and client_secret in the body (rejected with invalid_request).
+ */
+export type SandboxAuthMethod = 'client_secret_post' | 'client_secret_basic' | 'none' | 'multiple';
+
+/** One token request as the sandbox saw it. Never holds the secret or the Authorization header. */
+export interface SandboxRequestRecord {
+  /** The client id claimed by the request (undefined when it named none or it could not be decoded). */
+  clientId?: string;
+  authMethod: SandboxAuthMethod;
+  /** The `scope` form field as sent. */
+  scope?: string;
+  /** The `grant_type` form field as sent. */
+  grantType?: string;
+  contentType?: string;
+  accept?: string;
+  acceptEncoding?: string;
+  /** Date.now() when the request arrived. */
+  at: number;
+  /** HTTP status answered; undefined while pending or when no answer was given (reset, timeout). */
+  status?: number;
+  /** The fault applied to this request, if any. */
+  fault?: FaultMode;
+}
+
+export interface SandboxLogEntry {
+  msg: 'token request';
+  clientId?: string;
+  authMethod: SandboxAuthMethod;
+  /** HTTP status, or undefined when no answer was given (reset, timeout, client gone). */
+  status?: number;
+  /** 'issued', the OAuth error code, or the fault mode applied. */
+  outcome: string;
+  fault?: FaultMode;
+  durationMs: number;
+}
+
+export interface RunningSandbox {
+  /** e.g. http://127.0.0.1:41234 */
+  url: string;
+  /** url + '/connect/token' */
+  tokenUrl: string;
+  stats(): SandboxStats;
+  /** Same as POST /_sandbox/fault. Throws on an invalid fault. */
+  setFault(fault: Fault): void;
+  clearFault(): void;
+  /** Rotation at the IdP: the old secret stops working at once. Adds the client if unknown. */
+  setClientSecret(clientId: string, secret: string): void;
+  setExpiresIn(seconds: number): void;
+  /** Zeroes the stats and forgets the recorded requests (the fault stays; see POST /_sandbox/reset). */
+  resetStats(): void;
+  /** The last token requests (at most 100), oldest first. */
+  requests(): SandboxRequestRecord[];
+  /** Closes the server and destroys open sockets (including hung 'timeout' ones). */
+  close(): Promise<void>;
+}

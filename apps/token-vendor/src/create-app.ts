@@ -1,0 +1,40 @@
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Logger } from 'nestjs-pino';
+import { TokenVendorModule, type TokenVendorModuleOptions } from './token-vendor.module';
+
+/** Request bodies: only admin calls have one, and they are tiny. */
+export const BODY_LIMIT_BYTES = 16 * 1024;
+/** Longer than any valid client id (200), so long ids get a 400 rather than a route 404. */
+export const MAX_PARAM_LENGTH = 1024;
+
+/** Builds the service (not yet listening): used by main.ts and by the tests alike. */
+export async function createTokenVendorApp(options: TokenVendorModuleOptions): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: BODY_LIMIT_BYTES,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    return503OnClosing: true,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(TokenVendorModule.forRoot(options), adapter, {
+    bufferLogs: true,
+  });
+  app.useLogger(app.get(Logger));
+  app.enableShutdownHooks();
+  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApiConfig()), {
+    jsonDocumentUrl: 'docs-json',
+  });
+  return app;
+}
+
+function openApiConfig(): ReturnType<DocumentBuilder['build']> {
+  return new DocumentBuilder()
+    .setTitle('token-vendor')
+    .setDescription(
+      'Centralized OAuth 2.0 client-credentials token vending. Callers authenticate with ' +
+        '`Authorization: Bearer <caller key>`; errors are `{"error","message"}` JSON.',
+    )
+    .setVersion('0.1.0')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'Caller key' }, 'caller-key')
+    .build();
+}

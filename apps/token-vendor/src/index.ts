@@ -1,0 +1,2 @@
+export { createTokenVendorApp, BODY_LIMIT_BYTES, MAX_PARAM_LENGTH } from './create-app';
+export { TokenVendorModule, type TokenVendorModuleOptions } from './token-vendor.module';

@@ -1,0 +1,36 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { AuthModule } from '@app/auth';
+import { ClockModule, type Clock } from '@app/clock';
+import { ConfigModule, type LoadedConfiguration } from '@app/config';
+import { DomainExceptionFilter } from '@app/errors';
+import { HealthModule } from '@app/health';
+import { ObservabilityModule } from '@app/observability';
+import { TokenStoreModule } from '@app/token-store';
+import { TokensModule } from '@app/tokens';
+
+export interface TokenVendorModuleOptions {
+  configuration: LoadedConfiguration;
+  /** Tests hand in a controllable clock; production uses the system clock. */
+  clock?: Clock;
+}
+
+/** The root module: wires the libraries; holds no behaviour of its own. */
+@Module({})
+export class TokenVendorModule {
+  static forRoot(options: TokenVendorModuleOptions): DynamicModule {
+    return {
+      module: TokenVendorModule,
+      imports: [
+        ConfigModule.forRoot(options.configuration),
+        ClockModule.forRoot(options.clock),
+        ObservabilityModule,
+        TokenStoreModule,
+        AuthModule,
+        TokensModule,
+        HealthModule,
+      ],
+      providers: [{ provide: APP_FILTER, useClass: DomainExceptionFilter }],
+    };
+  }
+}

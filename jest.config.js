@@ -1,0 +1,22 @@
+/** Three tiers, one runner: unit specs beside the code, integration and e2e under test/. */
+const moduleNameMapper = {
+  '^@app/identity-sandbox$': '<rootDir>/apps/identity-sandbox/src',
+  '^@app/token-vendor$': '<rootDir>/apps/token-vendor/src',
+  '^@app/(.*)$': '<rootDir>/libs/$1/src',
+};
+const base = {
+  moduleFileExtensions: ['js', 'json', 'ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] },
+  testEnvironment: 'node',
+  moduleNameMapper,
+  rootDir: __dirname,
+};
+module.exports = {
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  projects: [
+    { ...base, displayName: 'unit', testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts'] },
+    { ...base, displayName: 'integration', testMatch: ['<rootDir>/test/**/*.int-spec.ts'] },
+    { ...base, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
+  ],
+};

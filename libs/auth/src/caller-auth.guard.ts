@@ -1,0 +1,67 @@
+import { Injectable, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { AuthGuard } from '@nestjs/passport';
+import { InvalidRequestError, TooManyRequestsError, UnauthorizedError } from '@app/errors';
+import type { Caller } from './caller-registry';
+import { CALLER_STRATEGY } from './caller.strategy';
+import { FailedAuthLimiter } from './failed-auth.limiter';
+import { IS_PUBLIC } from './public.decorator';
+
+interface GuardedRequest {
+  ip?: string;
+  headers: Record<string, string | string[] | undefined>;
+  query?: Record<string, unknown>;
+  body?: unknown;
+}
+
+/**
+ * The global guard: every route needs a known caller key unless marked @Public().
+ * Failed attempts are counted per source address; a source over the limit gets 429 before
+ * its key is even looked at.
+ */
+@Injectable()
+export class CallerAuthGuard extends AuthGuard(CALLER_STRATEGY) {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly limiter: FailedAuthLimiter,
+  ) {
+    super();
+  }
+
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()]);
+    if (isPublic) return true;
+    const request = context.switchToHttp().getRequest<GuardedRequest>();
+    const source = request.ip ?? 'unknown';
+    const wait = this.limiter.retryAfterSeconds(source);
+    if (wait > 0) throw new TooManyRequestsError(wait);
+    // RFC 6750 also allows the key in the query or body, where it would end up in access
+    // logs and proxies' histories; this service accepts only the Authorization header.
+    const query = request.query ?? {};
+    if ('access_token' in query || hasAccessTokenField(request.body)) {
+      throw new InvalidRequestError('Send the caller key in the Authorization header only.');
+    }
+    if (hasDuplicateAuthorization(request.headers.authorization)) {
+      this.limiter.recordFailure(source);
+      throw new UnauthorizedError();
+    }
+    return (await super.canActivate(context)) as boolean;
+  }
+
+  override handleRequest<T = Caller>(err: unknown, caller: unknown, _info: unknown, context: ExecutionContext): T {
+    if (err || !caller) {
+      const request = context.switchToHttp().getRequest<GuardedRequest>();
+      this.limiter.recordFailure(request.ip ?? 'unknown');
+      throw new UnauthorizedError();
+    }
+    return caller as T;
+  }
+}
+
+function hasAccessTokenField(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && 'access_token' in body;
+}
+
+function hasDuplicateAuthorization(header: string | string[] | undefined): boolean {
+  return Array.isArray(header) || (typeof header === 'string' && header.includes(','));
+}

@@ -1,0 +1,27 @@
+import { Injectable } from '@nestjs/common';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { ConfigService, type CallerConfig } from '@app/config';
+
+export type Caller = CallerConfig;
+
+/**
+ * Finds the caller a bearer key belongs to. Keys are never stored: the config holds their
+ * SHA-256 digests, and the comparison is constant-time and visits every digest, so timing
+ * reveals neither which digest matched nor how much of it. Needs no Redis.
+ */
+@Injectable()
+export class CallerRegistry {
+  constructor(private readonly config: ConfigService) {}
+
+  authenticate(key: string): Caller | undefined {
+    if (key.length === 0) return undefined;
+    const digest = createHash('sha256').update(key, 'utf8').digest();
+    let found: Caller | undefined;
+    for (const caller of this.config.service.callers) {
+      for (const known of caller.keyDigests) {
+        if (timingSafeEqual(digest, known) && found === undefined) found = caller;
+      }
+    }
+    return found;
+  }
+}

@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError } from './config.error';
+import type { ClientConfig } from './config.types';
+
+/** Largest secret we accept: guards against a wrong file (a binary, a log) being mounted. */
+const MAX_SECRET_BYTES = 4096;
+
+/**
+ * Reads every client's secret from its file or environment variable. Surrounding whitespace
+ * (the trailing newline most editors and `kubectl create secret --from-file` leave) is trimmed.
+ * Problems name the field and the file or variable, never the value.
+ */
+export function readClientSecrets(
+  clients: readonly ClientConfig[],
+  env: NodeJS.ProcessEnv,
+  source: string,
+): Map<string, string> {
+  const secrets = new Map<string, string>();
+  const problems: string[] = [];
+  clients.forEach((client, i) => {
+    const result = readClientSecret(client, env);
+    if (typeof result === 'string') secrets.set(client.key, result);
+    else problems.push(`clients[${i}].${result.field}: ${result.problem}`);
+  });
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return secrets;
+}
+
+export function readClientSecret(
+  client: ClientConfig,
+  env: NodeJS.ProcessEnv,
+): string | { field: string; problem: string } {
+  const src = client.secretSource;
+  let value: string | undefined;
+  if (src.kind === 'file') {
+    try {
+      const bytes = readFileSync(src.path);
+      if (bytes.length > MAX_SECRET_BYTES) {
+        return { field: 'secretFile', problem: `${src.path} is larger than ${MAX_SECRET_BYTES} bytes` };
+      }
+      value = bytes.toString('utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      return { field: 'secretFile', problem: `cannot read ${src.path} (${code})` };
+    }
+  } else {
+    value = env[src.name];
+    if (value === undefined) {
+      return { field: 'secretEnv', problem: `environment variable ${src.name} is not set` };
+    }
+  }
+  const secret = value.trim();
+  if (secret.length === 0) {
+    const field = src.kind === 'file' ? 'secretFile' : 'secretEnv';
+    return { field, problem: `the secret in ${src.kind === 'file' ? src.path : src.name} is empty` };
+  }
+  return secret;
+}

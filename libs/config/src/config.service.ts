@@ -1,0 +1,57 @@
+import type { ClientConfig, RuntimeSettings, ServiceConfig } from './config.types';
+
+/** One consistent view of configuration + secrets; replaced whole on reload, never mutated. */
+export interface ConfigSnapshot {
+  readonly service: ServiceConfig;
+  /** Secrets by client key (`environment/clientId`). */
+  readonly secrets: ReadonlyMap<string, string>;
+}
+
+/**
+ * The typed, read-only configuration of the running service. Readers always see one whole
+ * snapshot; `replace` swaps it atomically (reload).
+ */
+export class ConfigService {
+  private snapshot: ConfigSnapshot;
+  private byClientId: Map<string, ClientConfig[]>;
+
+  constructor(
+    readonly runtime: RuntimeSettings,
+    snapshot: ConfigSnapshot,
+  ) {
+    this.snapshot = snapshot;
+    this.byClientId = indexByClientId(snapshot.service.clients);
+  }
+
+  get service(): ServiceConfig {
+    return this.snapshot.service;
+  }
+
+  get current(): ConfigSnapshot {
+    return this.snapshot;
+  }
+
+  /** Every configured client with this id, one per environment it exists in. */
+  clientsWithId(clientId: string): readonly ClientConfig[] {
+    return this.byClientId.get(clientId) ?? [];
+  }
+
+  secretFor(clientKey: string): string | undefined {
+    return this.snapshot.secrets.get(clientKey);
+  }
+
+  replace(snapshot: ConfigSnapshot): void {
+    this.byClientId = indexByClientId(snapshot.service.clients);
+    this.snapshot = snapshot;
+  }
+}
+
+function indexByClientId(clients: readonly ClientConfig[]): Map<string, ClientConfig[]> {
+  const index = new Map<string, ClientConfig[]>();
+  for (const client of clients) {
+    const list = index.get(client.clientId) ?? [];
+    list.push(client);
+    index.set(client.clientId, list);
+  }
+  return index;
+}

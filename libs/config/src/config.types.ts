@@ -1,0 +1,75 @@
+/** The validated, read-only configuration the rest of the service sees. */
+
+export type AuthMethod = 'client_secret_post' | 'client_secret_basic';
+
+export interface EnvironmentConfig {
+  readonly name: string;
+  readonly tokenUrl: string;
+  readonly timeoutMs: number;
+}
+
+export type SecretSource =
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'env'; readonly name: string };
+
+export interface ClientConfig {
+  /** `environment/clientId`: the identity of a client everywhere in the service. */
+  readonly key: string;
+  readonly clientId: string;
+  readonly environment: string;
+  readonly secretSource: SecretSource;
+  readonly scope?: string;
+  readonly authMethod: AuthMethod;
+}
+
+/** One ACL entry of a caller: a client id in any environment, one environment's client, or all. */
+export type AclEntry =
+  | { readonly kind: 'any' }
+  | { readonly kind: 'client'; readonly clientId: string }
+  | { readonly kind: 'environment-client'; readonly environment: string; readonly clientId: string };
+
+export interface CallerConfig {
+  readonly name: string;
+  /** SHA-256 digests (32 bytes each) of the caller's keys; several while a key is rotated. */
+  readonly keyDigests: readonly Buffer[];
+  readonly clients: readonly AclEntry[];
+  readonly admin: boolean;
+}
+
+export interface RefreshConfig {
+  readonly ratio: number;
+  readonly minTtlSeconds: number;
+}
+
+export interface ServiceConfig {
+  readonly environments: ReadonlyMap<string, EnvironmentConfig>;
+  readonly clients: readonly ClientConfig[];
+  readonly callers: readonly CallerConfig[];
+  readonly refresh: RefreshConfig;
+}
+
+export type RedisSettings =
+  | { readonly mode: 'standalone'; readonly url: string }
+  | {
+      readonly mode: 'sentinel';
+      readonly sentinels: readonly { host: string; port: number }[];
+      readonly name: string;
+    }
+  | { readonly mode: 'cluster'; readonly nodes: readonly { host: string; port: number }[] };
+
+export interface EncryptionKey {
+  readonly kid: string;
+  readonly key: Buffer;
+}
+
+/** What the process environment says (contract §4). */
+export interface RuntimeSettings {
+  readonly port: number;
+  readonly host: string;
+  readonly configPath: string;
+  readonly redis?: RedisSettings;
+  readonly keyPrefix: string;
+  /** The first encrypts; all decrypt. Empty only when no Redis is configured. */
+  readonly encryptionKeys: readonly EncryptionKey[];
+  readonly logLevel: string;
+}

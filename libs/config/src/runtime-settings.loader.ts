@@ -1,0 +1,111 @@
+import { ConfigError } from './config.error';
+import type { EncryptionKey, RedisSettings, RuntimeSettings } from './config.types';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+export const DEFAULT_KEY_PREFIX = 'token-vendor:';
+
+/**
+ * Reads the process environment (contract §4). Every problem is collected into one
+ * ConfigError naming the variables; values of secret variables are never quoted.
+ */
+export function loadRuntimeSettings(
+  env: NodeJS.ProcessEnv,
+  defaults: { configPath?: string } = {},
+): RuntimeSettings {
+  const problems: string[] = [];
+
+  const port = parsePort(env.PORT ?? '3000');
+  if (port === undefined) problems.push('PORT: must be an integer from 0 to 65535');
+  const host = env.HOST?.trim() || '0.0.0.0';
+
+  const configPath = env.TOKEN_VENDOR_CONFIG?.trim() || defaults.configPath;
+  if (!configPath) problems.push('TOKEN_VENDOR_CONFIG: required (path of the YAML configuration)');
+
+  const redis = parseRedisSettings(env, problems);
+
+  const keyPrefix = env.REDIS_KEY_PREFIX ?? DEFAULT_KEY_PREFIX;
+  if (!/^[\x21-\x7E]{0,64}$/.test(keyPrefix)) {
+    problems.push('REDIS_KEY_PREFIX: at most 64 printable characters without spaces');
+  }
+  if (/[{}]/.test(keyPrefix)) problems.push('REDIS_KEY_PREFIX: must not contain { or } (hash tags)');
+
+  const encryptionKeys = parseEncryptionKeys(env.TOKEN_VENDOR_ENCRYPTION_KEYS, problems);
+  if (redis && encryptionKeys.length === 0 && !problems.some((p) => p.startsWith('TOKEN_VENDOR_ENCRYPTION_KEYS'))) {
+    problems.push(
+      'TOKEN_VENDOR_ENCRYPTION_KEYS: required whenever Redis is used (kid:base64-32-bytes[,kid:key...])',
+    );
+  }
+
+  const logLevel = (env.LOG_LEVEL ?? 'info').trim().toLowerCase();
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}`);
+
+  if (problems.length > 0) throw new ConfigError('environment', problems);
+  return { port: port ?? 3000, host, configPath: configPath ?? '', redis, keyPrefix, encryptionKeys, logLevel };
+}
+
+function parsePort(value: string): number | undefined {
+  if (!/^\d{1,5}$/.test(value.trim())) return undefined;
+  const port = Number(value);
+  return port <= 65535 ? port : undefined;
+}
+
+function parseRedisSettings(env: NodeJS.ProcessEnv, problems: string[]): RedisSettings | undefined {
+  const url = env.REDIS_URL?.trim();
+  const sentinels = env.REDIS_SENTINELS?.trim();
+  const sentinelName = env.REDIS_SENTINEL_NAME?.trim();
+  const clusterNodes = env.REDIS_CLUSTER_NODES?.trim();
+  const modes = [url, sentinels, clusterNodes].filter(Boolean).length;
+  if (modes > 1) {
+    problems.push('REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES: set only one of them');
+    return undefined;
+  }
+  if (url) {
+    if (!URL.canParse(url) || !/^rediss?:$/.test(new URL(url).protocol)) {
+      // The URL may carry a password: never echo it.
+      problems.push('REDIS_URL: must be a redis:// or rediss:// URL');
+      return undefined;
+    }
+    return { mode: 'standalone', url };
+  }
+  if (sentinels) {
+    const nodes = parseHostPorts(sentinels, 'REDIS_SENTINELS', problems);
+    if (!sentinelName) problems.push('REDIS_SENTINEL_NAME: required with REDIS_SENTINELS');
+    return { mode: 'sentinel', sentinels: nodes, name: sentinelName ?? '' };
+  }
+  if (clusterNodes) {
+    return { mode: 'cluster', nodes: parseHostPorts(clusterNodes, 'REDIS_CLUSTER_NODES', problems) };
+  }
+  return undefined;
+}
+
+function parseHostPorts(value: string, name: string, problems: string[]): { host: string; port: number }[] {
+  return value.split(',').flatMap((part) => {
+    const match = /^\s*(\[[^\]]+\]|[^:\s]+):(\d{1,5})\s*$/.exec(part);
+    const port = match ? Number(match[2]) : NaN;
+    if (!match || port < 1 || port > 65535) {
+      problems.push(`${name}: "${part.trim()}" is not host:port`);
+      return [];
+    }
+    return [{ host: match[1].replace(/^\[|\]$/g, ''), port }];
+  });
+}
+
+/** `kid:base64-32-bytes[,kid:key...]`; the first encrypts, all decrypt. */
+export function parseEncryptionKeys(value: string | undefined, problems: string[]): EncryptionKey[] {
+  if (value === undefined || value.trim() === '') return [];
+  const keys: EncryptionKey[] = [];
+  value.split(',').forEach((part, i) => {
+    const colon = part.indexOf(':');
+    const kid = colon === -1 ? '' : part.slice(0, colon).trim();
+    const material = colon === -1 ? '' : part.slice(colon + 1).trim();
+    const where = `TOKEN_VENDOR_ENCRYPTION_KEYS[${i}]`;
+    if (!/^[A-Za-z0-9._-]{1,32}$/.test(kid)) {
+      return problems.push(`${where}: needs a key id of 1-32 letters, digits, . _ - before ":"`);
+    }
+    const key = /^[A-Za-z0-9+/]+={0,2}$/.test(material) ? Buffer.from(material, 'base64') : Buffer.alloc(0);
+    if (key.length !== 32) return problems.push(`${where} (${kid}): the key must be 32 bytes in base64`);
+    if (keys.some((k) => k.kid === kid)) return problems.push(`${where}: key id ${kid} is listed twice`);
+    keys.push({ kid, key });
+  });
+  return keys;
+}

@@ -1,0 +1,157 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, fieldPath } from './config.error';
+import type { AclEntry, CallerConfig, ClientConfig, ServiceConfig } from './config.types';
+import { CLIENT_ID, ENVIRONMENT_NAME, serviceConfigSchema } from './service-config.schema';
+
+const INLINE_SECRET_KEYS = ['secret', 'clientSecret', 'client_secret', 'password'];
+
+/** Reads and validates the YAML configuration file; throws one ConfigError listing every problem. */
+export function loadServiceConfigFile(path: string): ServiceConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(path, [
+      `cannot read the configuration file: ${(e as NodeJS.ErrnoException).code ?? 'error'}`,
+    ]);
+  }
+  return parseServiceConfig(text, path, dirname(resolve(path)));
+}
+
+/**
+ * Validates configuration text. Relative `secretFile` paths are resolved against `baseDir`
+ * (the configuration file's folder), so a config and its secrets can move together.
+ */
+export function parseServiceConfig(text: string, source: string, baseDir = process.cwd()): ServiceConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { maxAliasCount: 100 });
+  } catch (e) {
+    // The YAML parser's message quotes the offending line, which could hold a secret.
+    const line = (e as { linePos?: { line: number }[] }).linePos?.[0]?.line;
+    throw new ConfigError(source, [`not valid YAML${line ? ` (line ${line})` : ''}`]);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(source, ['the file must hold a YAML mapping']);
+  }
+
+  const problems = findInlineSecrets(raw);
+  const parsed = serviceConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const path = fieldPath(issue.path);
+      // Inline secrets are already reported with a clearer message.
+      if (issue.code === 'unrecognized_keys') {
+        const keys = issue.keys.filter((k) => !INLINE_SECRET_KEYS.includes(k));
+        if (keys.length > 0) problems.push(`${path || '(top level)'}: unknown field(s) ${keys.join(', ')}`);
+        continue;
+      }
+      problems.push(`${path || '(top level)'}: ${issue.message}`);
+    }
+    throw new ConfigError(source, problems);
+  }
+  if (problems.length > 0) throw new ConfigError(source, problems);
+
+  const data = parsed.data;
+  const environments = new Map(
+    Object.entries(data.environments).map(([name, e]) => [
+      name,
+      { name, tokenUrl: e.tokenUrl, timeoutMs: e.timeoutMs },
+    ]),
+  );
+
+  const clients: ClientConfig[] = [];
+  const seen = new Set<string>();
+  data.clients.forEach((c, i) => {
+    if (!environments.has(c.environment)) {
+      problems.push(`clients[${i}].environment: "${c.environment}" is not under environments`);
+    }
+    const key = `${c.environment}/${c.clientId}`;
+    if (seen.has(key)) problems.push(`clients[${i}].clientId: ${key} is listed twice`);
+    seen.add(key);
+    clients.push({
+      key,
+      clientId: c.clientId,
+      environment: c.environment,
+      secretSource:
+        c.secretFile !== undefined
+          ? { kind: 'file', path: resolve(baseDir, c.secretFile) }
+          : { kind: 'env', name: c.secretEnv ?? '' },
+      scope: c.scope,
+      authMethod: c.authMethod,
+    });
+  });
+
+  const digestOwners = new Map<string, string>();
+  const callers: CallerConfig[] = data.callers.map((caller, i) => {
+    if (data.callers.findIndex((other) => other.name === caller.name) !== i) {
+      problems.push(`callers[${i}].name: "${caller.name}" is listed twice`);
+    }
+    caller.keySha256.forEach((hex, k) => {
+      const digest = hex.toLowerCase();
+      const owner = digestOwners.get(digest);
+      if (owner !== undefined) {
+        problems.push(`callers[${i}].keySha256[${k}]: the same key is already given to ${owner}`);
+      }
+      digestOwners.set(digest, caller.name);
+    });
+    const acl = caller.clients.map((entry, k) =>
+      parseAclEntry(entry, `callers[${i}].clients[${k}]`, clients, problems),
+    );
+    return {
+      name: caller.name,
+      keyDigests: caller.keySha256.map((hex) => Buffer.from(hex, 'hex')),
+      clients: acl.filter((e): e is AclEntry => e !== undefined),
+      admin: caller.admin,
+    };
+  });
+
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return { environments, clients, callers, refresh: data.refresh };
+}
+
+function parseAclEntry(
+  entry: string,
+  field: string,
+  clients: readonly ClientConfig[],
+  problems: string[],
+): AclEntry | undefined {
+  if (entry === '*') return { kind: 'any' };
+  const slash = entry.indexOf('/');
+  if (slash === -1) {
+    if (!CLIENT_ID.test(entry)) return void problems.push(`${field}: "${entry}" is not a client id`);
+    if (!clients.some((c) => c.clientId === entry)) {
+      problems.push(`${field}: "${entry}" matches no configured client`);
+    }
+    return { kind: 'client', clientId: entry };
+  }
+  const environment = entry.slice(0, slash);
+  const clientId = entry.slice(slash + 1);
+  if (!ENVIRONMENT_NAME.test(environment) || !CLIENT_ID.test(clientId)) {
+    return void problems.push(`${field}: "${entry}" is not "environment/clientId"`);
+  }
+  if (!clients.some((c) => c.key === entry)) {
+    problems.push(`${field}: "${entry}" matches no configured client`);
+  }
+  return { kind: 'environment-client', environment, clientId };
+}
+
+/** Secrets are never written inline: name each place one was, never its value. */
+function findInlineSecrets(raw: object): string[] {
+  const clients = (raw as { clients?: unknown }).clients;
+  if (!Array.isArray(clients)) return [];
+  const problems: string[] = [];
+  clients.forEach((c: unknown, i) => {
+    if (c === null || typeof c !== 'object') return;
+    for (const key of INLINE_SECRET_KEYS) {
+      if (key in c) {
+        problems.push(
+          `clients[${i}].${key}: secrets are never written inline; use secretFile or secretEnv`,
+        );
+      }
+    }
+  });
+  return problems;
+}

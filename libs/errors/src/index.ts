@@ -1,0 +1,3 @@
+export * from './domain-errors';
+export { DomainExceptionFilter } from './domain-exception.filter';
+export { ErrorBodyDto } from './error-body.dto';

@@ -1,0 +1,64 @@
+import { Controller, Get, Inject } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  HealthCheck,
+  HealthCheckService,
+  type HealthCheckResult,
+  type HealthIndicatorResult,
+  HealthIndicatorService,
+} from '@nestjs/terminus';
+import { Public } from '@app/auth';
+import { ConfigService } from '@app/config';
+import { TOKEN_STORE, type TokenStore } from '@app/token-store';
+
+/**
+ * Liveness: the process answers (nothing else). Readiness: configuration and keys are loaded,
+ * so this replica can serve. Redis is reported but never fails readiness: it is shared by
+ * every replica, so failing on it would take the whole fleet out at once — while each
+ * replica can still serve the tokens it holds and fetch directly.
+ */
+@ApiTags('operations')
+@Public()
+@Controller('health')
+export class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicator: HealthIndicatorService,
+    private readonly config: ConfigService,
+    @Inject(TOKEN_STORE) private readonly store: TokenStore,
+  ) {}
+
+  @Get('live')
+  @HealthCheck()
+  @ApiOperation({ summary: 'Liveness: the process answers' })
+  live(): Promise<HealthCheckResult> {
+    return this.health.check([]);
+  }
+
+  @Get('ready')
+  @HealthCheck()
+  @ApiOperation({ summary: 'Readiness: configuration and keys loaded; names each dependency and its state' })
+  ready(): Promise<HealthCheckResult> {
+    return this.health.check([() => this.configuration(), () => this.tokenStore()]);
+  }
+
+  private configuration(): HealthIndicatorResult {
+    const service = this.config.service;
+    return this.indicator.check('configuration').up({
+      environments: service.environments.size,
+      clients: service.clients.length,
+      callers: service.callers.length,
+    });
+  }
+
+  private async tokenStore(): Promise<HealthIndicatorResult> {
+    const check = this.indicator.check('tokenStore');
+    try {
+      await this.store.ping();
+      return check.up({ kind: this.store.kind, state: 'up' });
+    } catch {
+      // Reported, not failed: see the class comment.
+      return check.up({ kind: this.store.kind, state: 'down' });
+    }
+  }
+}

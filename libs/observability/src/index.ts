@@ -1,0 +1,3 @@
+export { tokenFingerprint, secretFingerprint } from './fingerprint';
+export { loggerOptions, REDACTED_PATHS } from './logger.options';
+export { ObservabilityModule } from './observability.module';

@@ -1,0 +1,131 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CLOCK, type Clock } from '@app/clock';
+import { ConfigService, type ClientConfig } from '@app/config';
+import type { Caller } from '@app/auth';
+import {
+  DomainError,
+  InvalidRequestError,
+  UnknownClientError,
+  UpstreamUnavailableError,
+} from '@app/errors';
+import { tokenFingerprint } from '@app/observability';
+import type { StoredToken } from '@app/token-store';
+import { ClientResolver } from './client-resolver';
+import { TokenCache } from './token-cache';
+import { TokenFetcher } from './token-fetcher';
+import { toVendedToken, type VendedToken } from './vended-token';
+
+/** Upper bound of `minTtl`: a day, the longest lifetime the upstream client accepts. */
+export const MAX_MIN_TTL_SECONDS = 86_400;
+/**
+ * A token younger than this is never replaced just because a caller asked for more life than
+ * it has: otherwise one caller with a large `minTtl` could make every request hit the IdP.
+ */
+export const MIN_REFETCH_INTERVAL_MS = 5_000;
+
+export interface TokenQuery {
+  environment?: unknown;
+  minTtl?: unknown;
+}
+
+/**
+ * GET /tokens/:clientId: resolve the client, then serve the first token that has at least
+ * `minTtl` left from this replica's copy, the shared store, or (once per client at a time)
+ * the IdP. Writes one audit line per request.
+ */
+@Injectable()
+export class TokenVendingService {
+  private readonly audit = new Logger('Audit');
+
+  constructor(
+    private readonly config: ConfigService,
+    private readonly resolver: ClientResolver,
+    private readonly cache: TokenCache,
+    private readonly fetcher: TokenFetcher,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  async vend(caller: Caller, clientId: string, query: TokenQuery): Promise<VendedToken> {
+    let client: ClientConfig | undefined;
+    let environment: string | undefined;
+    try {
+      environment = optionalString(query.environment, 'environment');
+      const minTtl = this.parseMinTtl(query.minTtl);
+      client = this.resolver.resolve(caller, clientId, environment);
+      const token = await this.tokenFor(client, minTtl);
+      const body = toVendedToken(client, token, this.clock.now());
+      this.writeAudit(caller, clientId, client.environment, 'served', { token: tokenFingerprint(token.accessToken), expiresIn: body.expires_in });
+      return body;
+    } catch (e) {
+      this.writeAudit(caller, clientId, client?.environment ?? environment, outcomeOf(e), {
+        reason: e instanceof UnknownClientError ? e.reason : undefined,
+      });
+      throw e;
+    }
+  }
+
+  private async tokenFor(client: ClientConfig, minTtl: { seconds: number; explicit: boolean }): Promise<StoredToken> {
+    const minTtlMs = minTtl.seconds * 1000;
+    const usable = (t: StoredToken | undefined): t is StoredToken =>
+      t !== undefined && t.expiresAt - this.clock.now() >= minTtlMs;
+
+    const local = this.cache.local(client);
+    if (usable(local)) return local;
+    const shared = await this.cache.shared(client);
+    if (usable(shared)) return shared;
+
+    const held = latest(local, shared);
+    if (minTtl.explicit && held && held.expiresAt > this.clock.now() && this.clock.now() - held.requestedAt < MIN_REFETCH_INTERVAL_MS) {
+      throw minTtlTooLong(held, minTtl.seconds);
+    }
+    const fresh = await this.fetcher.fetch(client);
+    if (usable(fresh)) return fresh;
+    if (minTtl.explicit) throw minTtlTooLong(fresh, minTtl.seconds);
+    throw new UpstreamUnavailableError('too_short', 'the identity provider issued a token shorter than the minimum time to live');
+  }
+
+  private parseMinTtl(raw: unknown): { seconds: number; explicit: boolean } {
+    const text = optionalString(raw, 'minTtl');
+    if (text === undefined) return { seconds: this.config.service.refresh.minTtlSeconds, explicit: false };
+    if (!/^\d{1,6}$/.test(text) || Number(text) > MAX_MIN_TTL_SECONDS) {
+      throw new InvalidRequestError(`minTtl must be a whole number of seconds from 0 to ${MAX_MIN_TTL_SECONDS}.`);
+    }
+    return { seconds: Number(text), explicit: true };
+  }
+
+  private writeAudit(caller: Caller, clientId: string, environment: string | undefined, outcome: string, extra: Record<string, unknown>): void {
+    this.audit.log({
+      msg: 'token request',
+      audit: true,
+      caller: caller.name,
+      // A malformed id is not echoed: it is attacker-controlled text.
+      clientId: outcome === 'invalid_request' && clientId.length > 200 ? '(too long)' : clientId,
+      environment,
+      outcome,
+      ...extra,
+    });
+  }
+}
+
+function optionalString(value: unknown, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new InvalidRequestError(`${name} may be given once.`);
+  return value;
+}
+
+function latest(a: StoredToken | undefined, b: StoredToken | undefined): StoredToken | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return a.expiresAt >= b.expiresAt ? a : b;
+}
+
+function minTtlTooLong(token: StoredToken, minTtlSeconds: number): InvalidRequestError {
+  const lifetime = Math.floor((token.expiresAt - token.requestedAt) / 1000);
+  return new InvalidRequestError(
+    `minTtl (${minTtlSeconds} s) is longer than this client's tokens live (${lifetime} s).`,
+  );
+}
+
+function outcomeOf(e: unknown): string {
+  return e instanceof DomainError ? e.code : 'error';
+}

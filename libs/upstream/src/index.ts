@@ -1,0 +1,25 @@
+export type { AuthMethod, FetchOptions, IssuedToken, TokenRequest } from './token-request';
+export { OAuthClient } from './oauth.client';
+export { UpstreamModule } from './upstream.module';
+export { UPSTREAM_OBSERVER } from './upstream-observer';
+export type { AttemptOutcome, UpstreamAttempt, UpstreamObserver } from './upstream-observer';
+export { parseTokenResponse, MAX_ACCESS_TOKEN_LENGTH } from './token-response.parser';
+export type { TokenAnswerContext } from './token-response.parser';
+export {
+  DEFAULT_LIFETIME_SECONDS,
+  MAX_LIFETIME_SECONDS,
+  resolveLifetimeSeconds,
+} from './expires-in.rule';
+export { jwtExpirySeconds } from './jwt-expiry';
+export { basicAuthorization, buildTokenHttpRequest, formUrlEncode } from './client-authentication';
+export type { TokenHttpRequest } from './client-authentication';
+export { classifyErrorAnswer } from './error-response.classifier';
+export type { ErrorAnswer } from './error-response.classifier';
+export {
+  DEFAULT_MAX_ATTEMPTS,
+  RETRY_POLICY,
+  backoffDelayMs,
+  honoursRetryAfter,
+  isRetryableStatus,
+  parseRetryAfterMs,
+} from './retry-policy';

@@ -1,0 +1,295 @@
+import { CLOCK, type Clock } from '@app/clock';
+import {
+  UpstreamRejectedError,
+  UpstreamUnavailableError,
+  type UnavailableCause,
+} from '@app/errors';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { buildTokenHttpRequest, type TokenHttpRequest } from './client-authentication';
+import { classifyErrorAnswer } from './error-response.classifier';
+import { readBodyText } from './response-body';
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  RETRY_POLICY,
+  backoffDelayMs,
+  honoursRetryAfter,
+  parseRetryAfterMs,
+} from './retry-policy';
+import type { FetchOptions, IssuedToken, TokenRequest } from './token-request';
+import { parseTokenResponse } from './token-response.parser';
+import {
+  UPSTREAM_OBSERVER,
+  type AttemptOutcome,
+  type UpstreamAttempt,
+  type UpstreamObserver,
+} from './upstream-observer';
+
+/** Largest answer we read; a token answer is a few KiB (the access token is capped at 16 KiB). */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+type RetryableCause = Extract<UnavailableCause, 'bad_status' | 'timeout' | 'network'>;
+
+/** How one attempt ended. Only `retry` results lead to another attempt. */
+type AttemptResult =
+  | { kind: 'ok'; status: number; token: IssuedToken }
+  | {
+      kind: 'final';
+      outcome: Exclude<AttemptOutcome, 'ok'>;
+      status?: number;
+      error: UpstreamRejectedError | UpstreamUnavailableError;
+    }
+  | {
+      kind: 'retry';
+      outcome: RetryableCause;
+      status?: number;
+      /** Safe for logs and error messages: never the IdP's body or our credentials. */
+      detail: string;
+      retryAfterMs?: number;
+    };
+
+/**
+ * The OAuth 2.0 client-credentials client (RFC 6749 §4.4): the only code that talks to the
+ * identity providers. One call = one token, with per-attempt timeouts and retries on
+ * transient failures only (network, timeout, 429, 5xx). Whatever it returns has passed
+ * strict validation; whatever it throws is a domain error whose message carries neither the
+ * secret, nor a token, nor the IdP's body. It caches nothing: that is the token store's job.
+ */
+@Injectable()
+export class OAuthClient {
+  private readonly logger = new Logger(OAuthClient.name);
+
+  constructor(
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Optional() @Inject(UPSTREAM_OBSERVER) private readonly observer?: UpstreamObserver,
+  ) {}
+
+  /**
+   * Obtains a new access token. Rejects with UpstreamRejectedError (the IdP refused our
+   * credentials or scope; never retried), UpstreamUnavailableError (no usable answer, after
+   * retries where they make sense), or the caller's abort reason.
+   */
+  async fetchToken(req: TokenRequest, opts: FetchOptions = {}): Promise<IssuedToken> {
+    assertUsableRequest(req);
+    const maxAttempts = resolveMaxAttempts(opts.maxAttempts);
+    const http = buildTokenHttpRequest(req);
+    const where = { environment: req.environment, clientId: req.clientId };
+
+    for (let attempt = 1; ; attempt++) {
+      opts.signal?.throwIfAborted();
+      const started = performance.now();
+      // Taken right before sending: the token's life is counted from here, not from the answer.
+      const requestedAt = this.clock.now();
+      const result = await this.attempt(req, http, requestedAt, opts.signal);
+      this.notify({
+        ...where,
+        attempt,
+        outcome: result.kind === 'ok' ? 'ok' : result.outcome,
+        ...(result.status === undefined ? {} : { status: result.status }),
+        durationMs: performance.now() - started,
+      });
+
+      if (result.kind === 'ok') {
+        this.logger.debug({
+          msg: 'Token issued',
+          ...where,
+          attempt,
+          lifetimeSeconds: result.token.lifetimeSeconds,
+        });
+        return result.token;
+      }
+
+      const failure = {
+        ...where,
+        attempt,
+        maxAttempts,
+        cause: result.outcome,
+        status: result.status,
+      };
+      if (result.kind === 'final') {
+        this.logger.warn({ msg: 'Token request failed', ...failure, error: result.error.message });
+        throw result.error;
+      }
+
+      const { retryAfterMs } = result;
+      const retryAfterTooLong =
+        retryAfterMs !== undefined && retryAfterMs > RETRY_POLICY.maxRetryAfterMs;
+      if (attempt >= maxAttempts || retryAfterTooLong) {
+        this.logger.warn({ msg: 'Token request failed; giving up', ...failure, retryAfterMs });
+        throw new UpstreamUnavailableError(
+          result.outcome,
+          `${result.detail} (attempt ${attempt} of ${maxAttempts})`,
+          retryAfterSeconds(retryAfterMs),
+        );
+      }
+
+      const delayMs = retryAfterMs ?? backoffDelayMs(attempt);
+      this.logger.warn({ msg: 'Token request failed; retrying', ...failure, delayMs });
+      await this.clock.sleep(delayMs, opts.signal);
+    }
+  }
+
+  private async attempt(
+    req: TokenRequest,
+    http: TokenHttpRequest,
+    requestedAt: number,
+    callerSignal: AbortSignal | undefined,
+  ): Promise<AttemptResult> {
+    const timeout = AbortSignal.timeout(req.timeoutMs);
+    // The same signal covers reading the body, so a trickling answer also times out.
+    const signal = callerSignal ? AbortSignal.any([timeout, callerSignal]) : timeout;
+    let response: Response | undefined;
+    let body: string | undefined;
+    try {
+      response = await fetch(req.tokenUrl, {
+        method: 'POST',
+        headers: http.headers,
+        body: http.body,
+        // Following a redirect would resend the credentials to wherever it points; a token
+        // endpoint that redirects is misconfigured, so a 3xx is reported, not followed.
+        redirect: 'manual',
+        signal,
+      });
+      body = await readBodyText(response, MAX_ANSWER_BYTES);
+    } catch (err) {
+      if (callerSignal?.aborted) throw callerSignal.reason;
+      const status = response?.status;
+      if (timeout.aborted) {
+        return {
+          kind: 'retry',
+          outcome: 'timeout',
+          status,
+          detail: `no answer within ${req.timeoutMs} ms`,
+        };
+      }
+      return {
+        kind: 'retry',
+        outcome: 'network',
+        status,
+        detail: `network error (${networkCause(err)})`,
+      };
+    }
+    return this.interpret(response, body, req, requestedAt);
+  }
+
+  private interpret(
+    response: Response,
+    body: string | undefined,
+    req: TokenRequest,
+    requestedAt: number,
+  ): AttemptResult {
+    const { status } = response;
+    if (status === 200) {
+      if (body === undefined) {
+        const error = new UpstreamUnavailableError(
+          'bad_answer',
+          'the token endpoint answer is too large',
+        );
+        return { kind: 'final', outcome: 'bad_answer', status, error };
+      }
+      try {
+        const token = parseTokenResponse(body, {
+          requestedAt,
+          ...(req.scope ? { requestedScope: req.scope } : {}),
+        });
+        return { kind: 'ok', status, token };
+      } catch (error) {
+        if (error instanceof UpstreamUnavailableError) {
+          return { kind: 'final', outcome: 'bad_answer', status, error };
+        }
+        throw error;
+      }
+    }
+
+    const answer = classifyErrorAnswer(status, body ?? '');
+    const detail = `the token endpoint answered HTTP ${status}`;
+    switch (answer.kind) {
+      case 'rejected':
+        return {
+          kind: 'final',
+          outcome: 'rejected',
+          status,
+          error: new UpstreamRejectedError(answer.rejection, status),
+        };
+      case 'retryable': {
+        const retryAfterMs = honoursRetryAfter(status)
+          ? parseRetryAfterMs(response.headers.get('retry-after'), this.clock.now())
+          : undefined;
+        return {
+          kind: 'retry',
+          outcome: 'bad_status',
+          status,
+          detail,
+          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+        };
+      }
+      case 'unexpected': {
+        const why =
+          status >= 300 && status < 400 ? `${detail} (redirects are not followed)` : detail;
+        const error = new UpstreamUnavailableError('bad_status', why);
+        return { kind: 'final', outcome: 'bad_status', status, error };
+      }
+    }
+  }
+
+  /** Observers are best-effort: a broken metric must never break token issuance. */
+  private notify(event: UpstreamAttempt): void {
+    if (!this.observer) return;
+    try {
+      this.observer.onAttempt(event);
+    } catch (err) {
+      this.logger.warn({
+        msg: 'UpstreamObserver.onAttempt threw; ignored',
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+  }
+}
+
+/** Configuration mistakes fail fast instead of being retried as "network errors". */
+function assertUsableRequest(req: TokenRequest): void {
+  let url: URL;
+  try {
+    url = new URL(req.tokenUrl);
+  } catch {
+    throw new TypeError(`The tokenUrl of environment "${req.environment}" is not a valid URL.`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new TypeError(`The tokenUrl of environment "${req.environment}" must be http(s).`);
+  }
+  if (url.username || url.password) {
+    throw new TypeError(
+      `The tokenUrl of environment "${req.environment}" must not hold credentials.`,
+    );
+  }
+  if (!Number.isInteger(req.timeoutMs) || req.timeoutMs <= 0) {
+    throw new RangeError(`timeoutMs must be a positive integer, got ${req.timeoutMs}.`);
+  }
+}
+
+function resolveMaxAttempts(value: number | undefined): number {
+  const attempts = value ?? DEFAULT_MAX_ATTEMPTS;
+  if (!Number.isInteger(attempts) || attempts < 1) {
+    throw new RangeError(`maxAttempts must be an integer >= 1, got ${attempts}.`);
+  }
+  return attempts;
+}
+
+/** Whole seconds for our own Retry-After: the IdP's when it gave one, at least 1 s. */
+function retryAfterSeconds(retryAfterMs: number | undefined): number {
+  return retryAfterMs === undefined
+    ? RETRY_POLICY.defaultRetryAfterSeconds
+    : Math.max(1, Math.ceil(retryAfterMs / 1000));
+}
+
+/** A short, credential-free name for a fetch failure: the system error code when there is one. */
+function networkCause(err: unknown): string {
+  const cause = err instanceof Error ? err.cause : undefined;
+  for (const candidate of [cause, err]) {
+    if (typeof candidate === 'object' && candidate !== null && 'code' in candidate) {
+      const { code } = candidate;
+      if (typeof code === 'string') return code;
+    }
+  }
+  if (cause instanceof AggregateError) return networkCause(cause.errors[0]);
+  return err instanceof Error ? err.name : 'unknown';
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// `npm start` on a fresh clone: build once, and again only when a source is newer than the build.
+const { existsSync, statSync, readdirSync } = require('node:fs');
+const { join } = require('node:path');
+const { execSync } = require('node:child_process');
+
+const root = join(__dirname, '..');
+const outputs = ['dist/apps/token-vendor/main.js', 'dist/apps/identity-sandbox/main.js'].map((p) => join(root, p));
+
+function newestSource(dir) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+const built = outputs.every(existsSync) ? Math.min(...outputs.map((p) => statSync(p).mtimeMs)) : 0;
+const sources = Math.max(newestSource(join(root, 'apps')), newestSource(join(root, 'libs')));
+if (built < sources) {
+  console.log('Building token-vendor and the identity sandbox...');
+  execSync('npm run build', { cwd: root, stdio: 'inherit' });
+}
