@@ -6,7 +6,13 @@ const moduleNameMapper = {
 };
 const base = {
   moduleFileExtensions: ['js', 'json', 'ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] },
+  transform: {
+    '^.+\\.ts$': ['ts-jest', {}],
+    // content-disposition@3 (via @fastify/static, for the Swagger UI) ships only ES modules,
+    // which Node 20's require() loads but Jest's module runtime does not: compile it to CJS.
+    '/node_modules/content-disposition/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true } }],
+  },
+  transformIgnorePatterns: ['/node_modules/(?!content-disposition/)'],
   testEnvironment: 'node',
   moduleNameMapper,
   rootDir: __dirname,

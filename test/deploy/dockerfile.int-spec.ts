@@ -38,7 +38,11 @@ function stages(text: string): Stage[] {
     if (ins.op === 'FROM') {
       const [image, as, name] = ins.args.replace(/--platform=\S+\s+/, '').split(/\s+/);
       const resolved = image.replace(/\$\{?(\w+)\}?/g, (_m, arg: string) => globalArgs.get(arg)!);
-      result.push({ image: resolved, name: as?.toUpperCase() === 'AS' ? name : undefined, body: [] });
+      result.push({
+        image: resolved,
+        name: as?.toUpperCase() === 'AS' ? name : undefined,
+        body: [],
+      });
     } else if (result.length === 0 && ins.op === 'ARG') {
       const [key, value = ''] = ins.args.split('=');
       globalArgs.set(key, value);

@@ -39,7 +39,8 @@ function extract(zip: string, tmpDir: string): string {
   if (hasUnzip()) {
     run('unzip', ['-q', '-o', zip, ZIP_ENTRY, '-d', tmpDir]);
   } else {
-    const script = 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])';
+    const script =
+      'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])';
     run('python3', ['-c', script, zip, ZIP_ENTRY, tmpDir]);
   }
   return join(tmpDir, ZIP_ENTRY);

@@ -3,7 +3,17 @@
  * default values and with every optional part on (ci/all-on-values.yaml).
  */
 import { parse } from 'yaml';
-import { ALL_ON, findKey, K8sObject, lint, ofKind, one, render, ValuesOptions } from './helm';
+import {
+  ALL_ON,
+  findKey,
+  K8sObject,
+  lint,
+  Loose,
+  ofKind,
+  one,
+  render,
+  ValuesOptions,
+} from './helm';
 
 const CLIENT_SECRETS_DIR = '/var/run/secrets/token-vendor/clients';
 /** The service drains for up to ~10 s after SIGTERM (contract §7). */
@@ -112,8 +122,8 @@ describe.each([
     expect(pod.automountServiceAccountToken).toBe(false);
     expect(one(objects, 'ServiceAccount').automountServiceAccountToken).toBe(false);
     // The read-only root needs a writable /tmp.
-    const tmp = container(objects).volumeMounts.find((m: any) => m.mountPath === '/tmp');
-    expect(pod.volumes.find((v: any) => v.name === tmp.name).emptyDir).toBeDefined();
+    const tmp = container(objects).volumeMounts.find((m: Loose) => m.mountPath === '/tmp');
+    expect(pod.volumes.find((v: Loose) => v.name === tmp.name).emptyDir).toBeDefined();
     expect(container(objects).resources).toMatchObject({
       requests: { cpu: expect.anything(), memory: expect.anything() },
       limits: { memory: expect.anything() },
@@ -123,19 +133,17 @@ describe.each([
   it('pauses in preStop and gives the drain time before SIGKILL', () => {
     const seconds = preStopSeconds(objects);
     expect(seconds).toBeGreaterThan(0);
-    expect(podSpec(objects).terminationGracePeriodSeconds).toBeGreaterThan(
-      seconds + DRAIN_SECONDS,
-    );
+    expect(podSpec(objects).terminationGracePeriodSeconds).toBeGreaterThan(seconds + DRAIN_SECONDS);
   });
 
   it('mounts the client secrets as a whole folder, with no subPath anywhere', () => {
     expect(findKey(objects, 'subPath')).toEqual([]);
     expect(findKey(objects, 'subPathExpr')).toEqual([]);
     const mount = container(objects).volumeMounts.find(
-      (m: any) => m.mountPath === CLIENT_SECRETS_DIR,
+      (m: Loose) => m.mountPath === CLIENT_SECRETS_DIR,
     );
     expect(mount).toMatchObject({ readOnly: true });
-    const volume = podSpec(objects).volumes.find((v: any) => v.name === mount.name);
+    const volume = podSpec(objects).volumes.find((v: Loose) => v.name === mount.name);
     const secrets = ofKind(objects, 'Secret').map((s) => s.metadata.name);
     expect(secrets).toContain(volume.secret.secretName);
   });
@@ -143,9 +151,9 @@ describe.each([
   it('mounts the ConfigMap at TOKEN_VENDOR_CONFIG and annotates its checksum', () => {
     const configMap = one(objects, 'ConfigMap');
     const volume = podSpec(objects).volumes.find(
-      (v: any) => v.configMap?.name === configMap.metadata.name,
+      (v: Loose) => v.configMap?.name === configMap.metadata.name,
     );
-    const mount = container(objects).volumeMounts.find((m: any) => m.name === volume.name);
+    const mount = container(objects).volumeMounts.find((m: Loose) => m.name === volume.name);
     expect(envVar(objects, 'TOKEN_VENDOR_CONFIG').value).toBe(`${mount.mountPath}/config.yaml`);
     const annotations = one(objects, 'Deployment').spec.template.metadata.annotations;
     expect(annotations['checksum/config']).toMatch(/^[0-9a-f]{64}$/);
@@ -241,7 +249,9 @@ describe('all-on values', () => {
   });
 
   it('point every secretFile in the mounted folder at a key of the client-secrets Secret', () => {
-    const secret = ofKind(objects, 'Secret').find((s) => s.metadata.name.endsWith('client-secrets'))!;
+    const secret = ofKind(objects, 'Secret').find((s) =>
+      s.metadata.name.endsWith('client-secrets'),
+    )!;
     const files = renderedConfig(objects)
       .clients.map((c: { secretFile?: string }) => c.secretFile)
       .filter(Boolean);
@@ -263,8 +273,10 @@ describe('all-on values', () => {
     const np = one(objects, 'NetworkPolicy');
     expect(np.spec.podSelector.matchLabels).toEqual(selector());
     expect(np.spec.policyTypes).toEqual(['Ingress', 'Egress']);
-    const fromNamespaces = np.spec.ingress.flatMap((rule: any) =>
-      rule.from.map((peer: any) => peer.namespaceSelector.matchLabels['kubernetes.io/metadata.name']),
+    const fromNamespaces = np.spec.ingress.flatMap((rule: Loose) =>
+      rule.from.map(
+        (peer: Loose) => peer.namespaceSelector.matchLabels['kubernetes.io/metadata.name'],
+      ),
     );
     expect(fromNamespaces).toEqual(['deals', 'payments', 'monitoring']);
     for (const rule of np.spec.ingress) {
@@ -272,7 +284,7 @@ describe('all-on values', () => {
     }
 
     const egressPorts = (port: number) =>
-      np.spec.egress.filter((rule: any) => rule.ports.some((p: any) => p.port === port));
+      np.spec.egress.filter((rule: Loose) => rule.ports.some((p: Loose) => p.port === port));
     const [dns] = egressPorts(53);
     expect(dns.ports).toEqual([
       { port: 53, protocol: 'UDP' },
@@ -282,7 +294,7 @@ describe('all-on values', () => {
       { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } },
     ]);
     const [redis] = egressPorts(6379);
-    expect(redis.ports.map((p: any) => p.port)).toEqual([6379, 26379]);
+    expect(redis.ports.map((p: Loose) => p.port)).toEqual([6379, 26379]);
     expect(redis.to).toEqual([
       {
         namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'redis' } },
@@ -315,7 +327,9 @@ describe('all-on values', () => {
 
 describe('each optional object appears only when enabled', () => {
   const kinds = (set: ValuesOptions['set']) =>
-    render({ set }).filter((o) => OPTIONAL_KINDS.includes(o.kind)).map((o) => o.kind);
+    render({ set })
+      .filter((o) => OPTIONAL_KINDS.includes(o.kind))
+      .map((o) => o.kind);
 
   it.each([
     ['autoscaling.enabled', ['HorizontalPodAutoscaler', 'PodDisruptionBudget'], WITH_REDIS],
@@ -347,7 +361,7 @@ describe('rendering', () => {
   it('mounts an existing client-secrets Secret instead of creating one', () => {
     const objects = render({ set: { 'clientSecrets.existingSecret': 'from-vault' } });
     expect(ofKind(objects, 'Secret')).toEqual([]);
-    const volume = podSpec(objects).volumes.find((v: any) => v.secret);
+    const volume = podSpec(objects).volumes.find((v: Loose) => v.secret);
     expect(volume.secret.secretName).toBe('from-vault');
   });
 
@@ -379,7 +393,11 @@ describe('rendering', () => {
     ['several replicas without Redis', { replicaCount: 2 }, 'more than one replica needs Redis'],
     ['autoscaling without Redis', { 'autoscaling.enabled': true }, 'needs Redis'],
     ['Redis without encryption keys', { 'redis.url': 'redis://r:6379' }, 'encryption keys'],
-    ['a grace period shorter than preStop + drain', { terminationGracePeriodSeconds: 15 }, 'must exceed'],
+    [
+      'a grace period shorter than preStop + drain',
+      { terminationGracePeriodSeconds: 15 },
+      'must exceed',
+    ],
     ['two Redis modes', { ...WITH_REDIS, 'redis.clusterNodes': 'a:1' }, 'set only one'],
   ])('refuses %s', (_name, set, message) => {
     expect(() => render({ set })).toThrow(message);

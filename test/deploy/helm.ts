@@ -7,12 +7,16 @@ import { helmBinary } from './helm-binary';
 export const CHART = join(__dirname, '..', '..', 'helm', 'token-vendor');
 export const ALL_ON = join(CHART, 'ci', 'all-on-values.yaml');
 
-/** A rendered Kubernetes object; tests walk it freely. */
+// Rendered YAML is walked freely: the assertions are its type checks.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Loose = any;
+
+/** A rendered Kubernetes object. */
 export interface K8sObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; [key: string]: any };
-  [key: string]: any;
+  metadata: { name: string; [key: string]: Loose };
+  [key: string]: Loose;
 }
 
 export interface HelmResult {

@@ -48,7 +48,7 @@ export function recordedAuthMethod(credentials: ClientCredentials): SandboxAuthM
 
 /** The base64 part of `Authorization: Basic ...`; undefined for no header or another scheme. */
 function parseBasicScheme(authorization: string | undefined): string | undefined {
-  const match = /^\s*basic\s+(\S*)\s*$/i.exec(authorization ?? '');
+  const match = /^\s*basic(?:\s+(\S*))?\s*$/i.exec(authorization ?? '');
   return match ? (match[1] ?? '') : undefined;
 }
 

@@ -81,7 +81,7 @@ export function parseClients(value: unknown): SandboxClient[] {
   });
 }
 
-function validateClient(value: unknown, where = 'client'): SandboxClient {
+export function validateClient(value: unknown, where = 'client'): SandboxClient {
   if (typeof value !== 'object' || value === null) {
     throw new SandboxInputError(`${where} must be an object`);
   }

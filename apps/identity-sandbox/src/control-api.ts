@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseClients } from './client-registry';
+import { validateClient } from './client-registry';
 import { parseFault } from './fault-injection';
 import { readBody, sendJson } from './http-io';
 import type { SandboxContext } from './sandbox-context';
@@ -55,7 +55,7 @@ export async function handleControlRequest(
     } else if (route.startsWith('PUT /clients/')) {
       const clientId = decodePathSegment(route.slice('PUT /clients/'.length));
       const { secret, scopes } = asObject(await readJson(req));
-      const [client] = parseClients([{ clientId, secret, scopes }]);
+      const client = validateClient({ clientId, secret, scopes });
       // No scopes in the body: a rotation, which keeps the client's scopes.
       controls.setClient(clientId, client.secret, scopes === undefined ? undefined : client.scopes);
       sendJson(req, res, 200, { clientId });

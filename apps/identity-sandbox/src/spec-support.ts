@@ -79,3 +79,19 @@ export function rawRequest(
     req.end(body);
   });
 }
+
+/** A parsed JSON answer, loosely typed for assertions (token, error, JWKS and control answers). */
+export interface JsonAnswer {
+  access_token: string;
+  expires_in?: unknown;
+  token_type?: string;
+  scope?: string;
+  error?: string;
+  error_description?: string;
+  keys: Array<{ kid: string; n: string } & Record<string, unknown>>;
+  [key: string]: unknown;
+}
+
+export async function jsonOf(res: Response): Promise<JsonAnswer> {
+  return (await res.json()) as JsonAnswer;
+}

@@ -1,4 +1,4 @@
-import { createPublicKey, verify } from 'node:crypto';
+import { createPublicKey, verify, type JsonWebKey } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { basicAuthorization, startIdentitySandbox, type RunningSandbox } from './index';
 import type { SandboxLogEntry } from './types';
@@ -10,6 +10,7 @@ import {
   FORM_CONTENT_TYPE,
   postToken,
   rawRequest,
+  jsonOf,
 } from './spec-support';
 
 const ODD_ID = 'odd:id%ü+ 1';
@@ -77,12 +78,12 @@ describe('POST /connect/token', () => {
     });
 
     it('signs tokens with the key published in the JWKS', async () => {
-      const body = await (await postToken(sandbox, demoParams())).json();
-      const jwks = await (
-        await fetch(`${sandbox.url}/.well-known/openid-configuration/jwks`)
-      ).json();
+      const body = await jsonOf(await postToken(sandbox, demoParams()));
+      const jwks = await jsonOf(
+        await fetch(`${sandbox.url}/.well-known/openid-configuration/jwks`),
+      );
       const jwt = decodeJwt(body.access_token);
-      const jwk = jwks.keys.find((key: { kid: string }) => key.kid === jwt.header.kid);
+      const jwk = jwks.keys.find((key) => key.kid === jwt.header.kid);
 
       expect(jwks.keys).toHaveLength(1);
       expect(jwk).toEqual({
@@ -93,7 +94,7 @@ describe('POST /connect/token', () => {
         alg: 'RS256',
         use: 'sig',
       });
-      const key = createPublicKey({ key: jwk, format: 'jwk' });
+      const key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
       expect(verify('RSA-SHA256', Buffer.from(jwt.signingInput), key, jwt.signature)).toBe(true);
     });
 
@@ -137,7 +138,7 @@ describe('POST /connect/token', () => {
         { grant_type: 'client_credentials' },
         { authorization: basicAuthorization(ODD_ID, ODD_SECRET) },
       );
-      const body = await res.json();
+      const body = await jsonOf(res);
 
       expect(res.status).toBe(200);
       expect(body.scope).toBe('a');
@@ -175,7 +176,7 @@ describe('POST /connect/token', () => {
         sandbox,
         demoParams({ scope: 'permissions-read  deals-read permissions-read' }),
       );
-      const body = await res.json();
+      const body = await jsonOf(res);
       expect(res.status).toBe(200);
       expect(body.scope).toBe('permissions-read deals-read');
       expect(decodeJwt(body.access_token).payload.scope).toEqual([
@@ -190,7 +191,7 @@ describe('POST /connect/token', () => {
         client_id: 'no-scope.client',
         client_secret: 'x',
       });
-      const body = await res.json();
+      const body = await jsonOf(res);
       expect(res.status).toBe(200);
       expect(Object.keys(body)).toEqual(['access_token', 'expires_in', 'token_type']);
       expect(decodeJwt(body.access_token).payload.scope).toEqual([]);
@@ -198,9 +199,9 @@ describe('POST /connect/token', () => {
 
     it('makes every token unique', async () => {
       const answers = await Promise.all(
-        Array.from({ length: 10 }, async () => (await postToken(sandbox, demoParams())).json()),
+        Array.from({ length: 10 }, async () => jsonOf(await postToken(sandbox, demoParams()))),
       );
-      const tokens = new Set(answers.map((a) => a.access_token as string));
+      const tokens = new Set(answers.map((a) => a.access_token));
       const jtis = new Set(answers.map((a) => decodeJwt(a.access_token).payload.jti));
       expect(tokens.size).toBe(10);
       expect(jtis.size).toBe(10);
@@ -216,7 +217,7 @@ describe('POST /connect/token', () => {
     it('uses the lifetime set by setExpiresIn for expires_in and exp', async () => {
       sandbox.setExpiresIn(5);
       try {
-        const body = await (await postToken(sandbox, demoParams())).json();
+        const body = await jsonOf(await postToken(sandbox, demoParams()));
         const { iat, exp } = decodeJwt(body.access_token).payload as { iat: number; exp: number };
         expect(body.expires_in).toBe(5);
         expect(exp - iat).toBe(5);
@@ -310,7 +311,7 @@ describe('POST /connect/token', () => {
       expect(res.status).toBe(400);
       expect(res.headers.get('content-type')).toBe('application/json; charset=UTF-8');
       expect(res.headers.get('cache-control')).toBe('no-store');
-      expect(await res.json()).toEqual(expected);
+      expect(await jsonOf(res)).toEqual(expected);
       expect(sandbox.stats()).toMatchObject({
         tokenRequests: 1,
         issued: 0,
@@ -326,7 +327,7 @@ describe('POST /connect/token', () => {
         body: JSON.stringify(demoParams()),
       });
       expect(res.status).toBe(400);
-      expect(await res.json()).toEqual({
+      expect(await jsonOf(res)).toEqual({
         error: 'invalid_request',
         error_description: 'Content-Type must be application/x-www-form-urlencoded',
       });
@@ -339,7 +340,7 @@ describe('POST /connect/token', () => {
         body: `${new URLSearchParams(demoParams()).toString()}&scope=a&scope=b`,
       });
       expect(res.status).toBe(400);
-      expect(await res.json()).toEqual({
+      expect(await jsonOf(res)).toEqual({
         error: 'invalid_request',
         error_description: 'scope is repeated',
       });
@@ -352,7 +353,7 @@ describe('POST /connect/token', () => {
         body: `${new URLSearchParams(demoParams()).toString()}&pad=${'x'.repeat(64 * 1024)}`,
       });
       expect(res.status).toBe(413);
-      expect(await res.json()).toEqual({
+      expect(await jsonOf(res)).toEqual({
         error: 'invalid_request',
         error_description: 'request body larger than 64 KiB',
       });
@@ -374,7 +375,7 @@ describe('POST /connect/token', () => {
       const res = await fetch(sandbox.tokenUrl);
       expect(res.status).toBe(405);
       expect(res.headers.get('allow')).toBe('POST');
-      expect(await res.json()).toEqual({ error: 'method_not_allowed' });
+      expect(await jsonOf(res)).toEqual({ error: 'method_not_allowed' });
       expect(sandbox.stats().tokenRequests).toBe(0);
     });
   });
@@ -426,7 +427,7 @@ describe('POST /connect/token', () => {
     });
 
     it('logs one entry per request with no secret or token', async () => {
-      const body = await (await postToken(sandbox, demoParams())).json();
+      const body = await jsonOf(await postToken(sandbox, demoParams()));
       await postToken(sandbox, demoParams({ client_secret: 'wrong-secret' }));
 
       expect(logs).toEqual([
@@ -462,7 +463,7 @@ describe('POST /connect/token', () => {
         });
         expect(old.status).toBe(400);
         expect(rotated.status).toBe(200);
-        expect((await rotated.json()).scope).toBe('a');
+        expect((await jsonOf(rotated)).scope).toBe('a');
       } finally {
         sandbox.setClientSecret(ODD_ID, ODD_SECRET);
       }
@@ -493,7 +494,7 @@ describe('startIdentitySandbox options', () => {
         { grant_type: 'client_credentials' },
         { authorization: basicAuthorization('demo-basic.client', 'demo:basic%secret-not-real') },
       );
-      const body = await res.json();
+      const body = await jsonOf(res);
       expect(res.status).toBe(200);
       expect(body.expires_in).toBe(60);
       expect(decodeJwt(body.access_token).payload).toMatchObject({

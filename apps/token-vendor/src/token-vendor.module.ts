@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import type { Writable } from 'node:stream';
 import { APP_FILTER } from '@nestjs/core';
 import { AuthModule } from '@app/auth';
 import { ClockModule, type Clock } from '@app/clock';
@@ -13,6 +14,8 @@ export interface TokenVendorModuleOptions {
   configuration: LoadedConfiguration;
   /** Tests hand in a controllable clock; production uses the system clock. */
   clock?: Clock;
+  /** Where log lines go (stdout when absent); tests capture them. */
+  logStream?: Writable;
 }
 
 /** The root module: wires the libraries; holds no behaviour of its own. */
@@ -24,7 +27,7 @@ export class TokenVendorModule {
       imports: [
         ConfigModule.forRoot(options.configuration),
         ClockModule.forRoot(options.clock),
-        ObservabilityModule,
+        ObservabilityModule.forRoot({ logStream: options.logStream }),
         TokenStoreModule,
         AuthModule,
         TokensModule,

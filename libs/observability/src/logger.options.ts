@@ -1,6 +1,7 @@
 import type { Params } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { Writable } from 'node:stream';
 
 /**
  * Paths redacted by the logger itself, so no call site has to remember: the Authorization
@@ -28,31 +29,31 @@ export const REDACTED_PATHS = [
 ];
 
 /** nestjs-pino settings: JSON lines, request ids, redaction at the logger level. */
-export function loggerOptions(level: string): Params {
-  return {
-    pinoHttp: {
-      level,
-      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-      genReqId: (req: IncomingMessage) => {
-        const given = req.headers['x-request-id'];
-        return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
-      },
-      // Health and metrics are scraped constantly; their access lines are noise.
-      autoLogging: { ignore: (req: IncomingMessage) => /^\/(health|metrics)/.test(req.url ?? '') },
-      serializers: {
-        req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
-          id: req.id,
-          method: req.method,
-          // The query string never carries secrets here (keys in the query are refused), but
-          // log only the path: it is all an operator needs.
-          url: req.url.split('?')[0],
-          remoteAddress: req.remoteAddress,
-        }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      base: { service: 'token-vendor' },
-      timestamp: () => `,"time":"${new Date().toISOString()}"`,
-      formatters: { level: (label: string) => ({ level: label }) },
+export function loggerOptions(level: string, stream?: Writable): Params {
+  const options = {
+    level,
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    genReqId: (req: IncomingMessage) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
     },
+    // Health and metrics are scraped constantly; their access lines are noise.
+    autoLogging: { ignore: (req: IncomingMessage) => /^\/(health|metrics)/.test(req.url ?? '') },
+    serializers: {
+      req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
+        id: req.id,
+        method: req.method,
+        // The query string never carries secrets here (keys in the query are refused), but
+        // log only the path: it is all an operator needs.
+        url: req.url.split('?')[0],
+        remoteAddress: req.remoteAddress,
+      }),
+      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+    },
+    base: { service: 'token-vendor' },
+    timestamp: () => `,"time":"${new Date().toISOString()}"`,
+    formatters: { level: (label: string) => ({ level: label }) },
   };
+  // A stream is handed in by tests, which read every line the service writes.
+  return { pinoHttp: stream ? [options, stream] : options };
 }

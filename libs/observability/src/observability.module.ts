@@ -1,14 +1,21 @@
-import { Module } from '@nestjs/common';
+import { DynamicModule, Module } from '@nestjs/common';
+import type { Writable } from 'node:stream';
 import { LoggerModule } from 'nestjs-pino';
 import { ConfigService } from '@app/config';
 import { loggerOptions } from './logger.options';
 
-@Module({
-  imports: [
-    LoggerModule.forRootAsync({
-      inject: [ConfigService],
-      useFactory: (config: ConfigService) => loggerOptions(config.runtime.logLevel),
-    }),
-  ],
-})
-export class ObservabilityModule {}
+@Module({})
+export class ObservabilityModule {
+  /** `logStream`: where log lines go (stdout when absent); tests capture them. */
+  static forRoot(options: { logStream?: Writable } = {}): DynamicModule {
+    return {
+      module: ObservabilityModule,
+      imports: [
+        LoggerModule.forRootAsync({
+          inject: [ConfigService],
+          useFactory: (config: ConfigService) => loggerOptions(config.runtime.logLevel, options.logStream),
+        }),
+      ],
+    };
+  }
+}

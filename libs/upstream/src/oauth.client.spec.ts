@@ -386,14 +386,21 @@ describe('OAuthClient against a real HTTP token endpoint', () => {
       expect(idp.requests).toHaveLength(1);
     });
 
-    it('a caller AbortSignal aborts the request in flight (not reported as a timeout)', async () => {
+    it('a caller AbortSignal aborts the request in flight: no failure is reported', async () => {
+      const events: UpstreamAttempt[] = [];
+      const client = new OAuthClient(clock, { onAttempt: (event) => events.push(event) });
       const controller = new AbortController();
       idp.reply(hang());
-      const pending = sut.fetchToken(request({ timeoutMs: 10_000 }), { signal: controller.signal });
+      const pending = client.fetchToken(request({ timeoutMs: 10_000 }), {
+        signal: controller.signal,
+        maxAttempts: 1,
+      });
       await until(() => idp.requests.length === 1);
       controller.abort(new Error('shutting down'));
 
+      // The caller's reason, not a timeout or network UpstreamUnavailableError.
       await expect(pending).rejects.toThrow('shutting down');
+      expect(events).toEqual([]);
       expect(clock.sleeps).toEqual([]);
     });
 

@@ -1,0 +1,146 @@
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { stringify } from 'yaml';
+import { loadConfiguration } from '@app/config';
+import { createTokenVendorApp } from '@app/token-vendor';
+import type { Clock } from '@app/clock';
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** Collects every log line the service writes, parsed, for assertions and secret scans. */
+export class CapturedLogs extends Writable {
+  readonly lines: string[] = [];
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) this.lines.push(line);
+    done();
+  }
+
+  entries(): Record<string, unknown>[] {
+    return this.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+
+  audit(): Record<string, unknown>[] {
+    return this.entries().filter((e) => e.audit === true);
+  }
+}
+
+export interface TestClient {
+  clientId: string;
+  environment: string;
+  secret: string;
+  scope?: string;
+  authMethod?: 'client_secret_post' | 'client_secret_basic';
+  /** Where the secret comes from: a file (default) or an environment variable. */
+  via?: 'file' | 'env';
+}
+
+export interface TestCaller {
+  name: string;
+  keys: string[];
+  clients: string[];
+  admin?: boolean;
+}
+
+export interface TestAppOptions {
+  environments: Record<string, { tokenUrl: string; timeoutMs?: number }>;
+  clients: TestClient[];
+  callers: TestCaller[];
+  refresh?: { ratio?: number; minTtlSeconds?: number };
+  /** Use Redis (TEST_REDIS_URL unless given) with a unique key prefix; memory otherwise. */
+  redis?: boolean | string;
+  keyPrefix?: string;
+  clock?: Clock;
+  logLevel?: string;
+}
+
+export interface RunningTestApp {
+  url: string;
+  app: NestFastifyApplication;
+  logs: CapturedLogs;
+  dir: string;
+  configPath: string;
+  keyPrefix: string;
+  close(): Promise<void>;
+}
+
+/** A fresh encryption key per run: nothing committed, nothing reused. */
+export function testEncryptionKeys(): string {
+  return `t1:${randomBytes(32).toString('base64')}`;
+}
+
+/**
+ * Writes a configuration file and secret files into a temporary folder, builds the service
+ * exactly as main.ts does (same loader, same app factory) and listens on 127.0.0.1:0.
+ */
+export async function startTestApp(options: TestAppOptions): Promise<RunningTestApp> {
+  const dir = mkdtempSync(join(tmpdir(), 'token-vendor-test-'));
+  mkdirSync(join(dir, 'secrets'));
+  const env: NodeJS.ProcessEnv = {};
+  const clients = options.clients.map((c, i) => {
+    const entry: Record<string, unknown> = { clientId: c.clientId, environment: c.environment };
+    if (c.via === 'env') {
+      const name = `TEST_SECRET_${i}`;
+      env[name] = c.secret;
+      entry.secretEnv = name;
+    } else {
+      const file = join(dir, 'secrets', `${c.environment}--${c.clientId}`);
+      writeFileSync(file, `${c.secret}\n`);
+      entry.secretFile = file;
+    }
+    if (c.scope) entry.scope = c.scope;
+    if (c.authMethod) entry.authMethod = c.authMethod;
+    return entry;
+  });
+  const config = {
+    environments: options.environments,
+    clients,
+    callers: options.callers.map((c) => ({
+      name: c.name,
+      keySha256: c.keys.map(sha256Hex),
+      clients: c.clients,
+      admin: c.admin ?? false,
+    })),
+    refresh: { ratio: 0.75, minTtlSeconds: 30, ...options.refresh },
+  };
+  const configPath = join(dir, 'config.yaml');
+  writeFileSync(configPath, stringify(config));
+
+  const keyPrefix = options.keyPrefix ?? `tv-test-${randomUUID()}:`;
+  env.TOKEN_VENDOR_CONFIG = configPath;
+  env.LOG_LEVEL = options.logLevel ?? 'debug';
+  if (options.redis) {
+    env.REDIS_URL = typeof options.redis === 'string' ? options.redis : requiredTestRedisUrl();
+    env.REDIS_KEY_PREFIX = keyPrefix;
+    env.TOKEN_VENDOR_ENCRYPTION_KEYS = testEncryptionKeys();
+  }
+  const logs = new CapturedLogs();
+  const app = await createTokenVendorApp({ configuration: loadConfiguration(env), clock: options.clock, logStream: logs });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    app,
+    logs,
+    dir,
+    configPath,
+    keyPrefix,
+    async close() {
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function requiredTestRedisUrl(): string {
+  const url = process.env.TEST_REDIS_URL;
+  if (!url) throw new Error('TEST_REDIS_URL is not set: run the suite through jest (globalSetup)');
+  return url;
+}

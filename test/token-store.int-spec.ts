@@ -1,0 +1,241 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { ManualClock, SystemClock, type Clock } from '@app/clock';
+import {
+  MemoryTokenStore,
+  RedisKeys,
+  RedisTokenStore,
+  StoreUnavailableError,
+  TokenCipher,
+  createRedisClient,
+  waitUntilReady,
+  type StoredToken,
+  type TokenStore,
+} from '@app/token-store';
+import { requiredTestRedisUrl } from './support/test-app';
+
+/**
+ * One contract, two implementations: the Redis store against a real Redis server and the
+ * memory store. Clock: the stores compute TTLs from their clock, so the Redis suite uses a
+ * manual clock that starts at the real time (Redis expires keys in real time).
+ */
+const ref = { environment: 'uat', clientId: 'deals.client' };
+const other = { environment: 'production', clientId: 'deals.client' };
+const ACCESS_TOKEN = 'eyJ.contract-suite-token-' + 'x'.repeat(40);
+
+function token(clock: Clock, lifetimeMs: number, accessToken = ACCESS_TOKEN): StoredToken {
+  const requestedAt = clock.now();
+  return { accessToken, tokenType: 'Bearer', scope: 'deals-read', requestedAt, expiresAt: requestedAt + lifetimeMs };
+}
+
+interface Harness {
+  store: TokenStore;
+  clock: ManualClock;
+  /** Remaining TTL the backing store itself holds, in ms (undefined when absent). */
+  ttlMs(r: typeof ref): Promise<number | undefined>;
+  close(): Promise<void>;
+}
+
+const keyA = { kid: 'a', key: randomBytes(32) };
+const keyB = { kid: 'b', key: randomBytes(32) };
+
+async function redisHarness(): Promise<Harness & { raw: Redis; keys: RedisKeys; prefix: string }> {
+  const clock = new ManualClock(Date.now());
+  const prefix = `tv-store-test-${randomUUID()}:`;
+  const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
+  const raw = new Redis(requiredTestRedisUrl());
+  const keys = new RedisKeys(prefix);
+  const store = new RedisTokenStore(client, new TokenCipher([keyA]), clock, prefix);
+  await waitUntilReady(client, 5_000);
+  return {
+    store,
+    clock,
+    raw,
+    keys,
+    prefix,
+    async ttlMs(r) {
+      const ttl = await raw.pttl(keys.token(r));
+      return ttl < 0 ? undefined : ttl;
+    },
+    async close() {
+      const found = await raw.keys(`${prefix}*`);
+      if (found.length) await raw.del(...found);
+      raw.disconnect();
+      client.disconnect();
+    },
+  };
+}
+
+function memoryHarness(): Harness {
+  const clock = new ManualClock(Date.now());
+  const store = new MemoryTokenStore(clock);
+  return {
+    store,
+    clock,
+    async ttlMs(r) {
+      const t = await store.get(r);
+      return t ? t.expiresAt - clock.now() : undefined;
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+describe.each([
+  ['redis', redisHarness],
+  ['memory', async () => memoryHarness()],
+])('TokenStore contract: %s', (_name, makeHarness) => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await makeHarness();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it('returns nothing for a client it never held', async () => {
+    await expect(h.store.get(ref)).resolves.toBeUndefined();
+  });
+
+  it('returns the stored token intact', async () => {
+    const t = token(h.clock, 1_200_000);
+    await expect(h.store.put(ref, t)).resolves.toBe(true);
+    await expect(h.store.get(ref)).resolves.toEqual(t);
+    await expect(h.store.get(other)).resolves.toBeUndefined();
+  });
+
+  it('keeps the entry no longer than the token lives (TTL ≤ remaining life)', async () => {
+    const t = token(h.clock, 60_000);
+    await h.store.put(ref, t);
+    const ttl = await h.ttlMs(ref);
+    expect(ttl).toBeDefined();
+    expect(ttl!).toBeLessThanOrEqual(60_000);
+    expect(ttl!).toBeGreaterThan(55_000);
+  });
+
+  it('never returns an expired token', async () => {
+    await h.store.put(ref, token(h.clock, 5_000));
+    await h.clock.advance(5_000);
+    await expect(h.store.get(ref)).resolves.toBeUndefined();
+  });
+
+  it('refuses to store a token that is already expired', async () => {
+    const t = token(h.clock, 1_000);
+    await h.clock.advance(2_000);
+    await expect(h.store.put(ref, t)).resolves.toBe(false);
+    await expect(h.store.get(ref)).resolves.toBeUndefined();
+  });
+
+  it('never replaces a token with one that expires earlier or at the same time (fence)', async () => {
+    const later = token(h.clock, 1_200_000, 'later-token');
+    const earlier = token(h.clock, 600_000, 'earlier-token');
+    const same = { ...later, accessToken: 'same-expiry-token' };
+    await expect(h.store.put(ref, later)).resolves.toBe(true);
+    await expect(h.store.put(ref, earlier)).resolves.toBe(false);
+    await expect(h.store.put(ref, same)).resolves.toBe(false);
+    await expect(h.store.get(ref)).resolves.toEqual(later);
+
+    const newer = token(h.clock, 1_300_000, 'newer-token');
+    await expect(h.store.put(ref, newer)).resolves.toBe(true);
+    await expect(h.store.get(ref)).resolves.toEqual(newer);
+  });
+
+  it('deletes', async () => {
+    await h.store.put(ref, token(h.clock, 60_000));
+    await h.store.delete(ref);
+    await expect(h.store.get(ref)).resolves.toBeUndefined();
+  });
+
+  it('answers ping', async () => {
+    await expect(h.store.ping()).resolves.toBeUndefined();
+  });
+});
+
+describe('RedisTokenStore at rest', () => {
+  let h: Awaited<ReturnType<typeof redisHarness>>;
+  beforeEach(async () => {
+    h = await redisHarness();
+  });
+  afterEach(async () => {
+    await h.close();
+  });
+
+  it('writes one key per (environment, client), hash-tagged, under the prefix', async () => {
+    await h.store.put(ref, token(h.clock, 60_000));
+    await h.store.put(other, token(h.clock, 60_000));
+    const keys = (await h.raw.keys(`${h.prefix}*`)).sort();
+    expect(keys).toEqual([`${h.prefix}{production/deals.client}:token`, `${h.prefix}{uat/deals.client}:token`]);
+  });
+
+  it('stores the token encrypted: the value never holds the token, scope or client in clear', async () => {
+    await h.store.put(ref, token(h.clock, 60_000));
+    const raw = (await h.raw.get(h.keys.token(ref)))!;
+    expect(raw).not.toContain(ACCESS_TOKEN);
+    expect(raw).not.toContain('contract-suite-token');
+    expect(raw).not.toContain('deals-read');
+    expect(raw).toMatch(/^\d+\|v1\.a\.[\w-]+\.[\w-]+\.[\w-]+$/);
+  });
+
+  it('uses a fresh IV per write', async () => {
+    const t = token(h.clock, 60_000);
+    await h.store.put(ref, t);
+    const first = (await h.raw.get(h.keys.token(ref)))!;
+    await h.store.delete(ref);
+    await h.store.put(ref, t);
+    const second = (await h.raw.get(h.keys.token(ref)))!;
+    expect(second).not.toBe(first);
+  });
+
+  it('rejects a value under an unknown key id', async () => {
+    await h.store.put(ref, token(h.clock, 60_000));
+    const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
+    await waitUntilReady(client, 5_000);
+    try {
+      const otherKeys = new RedisTokenStore(client, new TokenCipher([keyB]), h.clock, h.prefix);
+      await expect(otherKeys.get(ref)).rejects.toThrow(new StoreUnavailableError('stored token rejected: unknown key id a'));
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('decrypts values of a retired key while a new key encrypts (key rotation)', async () => {
+    const t = token(h.clock, 60_000);
+    await h.store.put(ref, t);
+    const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
+    await waitUntilReady(client, 5_000);
+    try {
+      const rotated = new RedisTokenStore(client, new TokenCipher([keyB, keyA]), h.clock, h.prefix);
+      await expect(rotated.get(ref)).resolves.toEqual(t);
+      await rotated.put(ref, token(h.clock, 120_000, 'after-rotation'));
+      expect(await h.raw.get(h.keys.token(ref))).toMatch(/^\d+\|v1\.b\./);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it.each([
+    ['a flipped ciphertext byte', (v: string) => v.replace(/\.([\w-])([\w-]*)\.([\w-]+)$/, (_m, c: string, rest: string, tag: string) => `.${c === 'A' ? 'B' : 'A'}${rest}.${tag}`)],
+    ['a changed expiry prefix', (v: string) => v.replace(/^(\d+)/, (n) => String(Number(n) + 1000))],
+    ['an unknown format', () => 'not-a-token-value'],
+  ])('rejects a tampered value: %s', async (_case, tamper) => {
+    await h.store.put(ref, token(h.clock, 60_000));
+    const key = h.keys.token(ref);
+    await h.raw.set(key, tamper((await h.raw.get(key))!), 'PX', 60_000);
+    await expect(h.store.get(ref)).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('rejects a value moved to another client (client and environment are bound in)', async () => {
+    await h.store.put(ref, token(h.clock, 60_000));
+    await h.raw.set(h.keys.token(other), (await h.raw.get(h.keys.token(ref)))!, 'PX', 60_000);
+    await expect(h.store.get(other)).rejects.toThrow('stored token rejected: value failed authentication');
+  });
+
+  it('fails fast with StoreUnavailableError when Redis is unreachable', async () => {
+    const client = createRedisClient({ mode: 'standalone', url: 'redis://127.0.0.1:1' }) as Redis;
+    const store = new RedisTokenStore(client, new TokenCipher([keyA]), new SystemClock(), 'x:');
+    const started = Date.now();
+    await expect(store.get(ref)).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(store.put(ref, token(new SystemClock(), 60_000))).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    client.disconnect();
+  });
+});
