@@ -30,7 +30,10 @@ describe('GET /tokens/:clientId (e2e)', () => {
       ],
       expiresIn: 1200,
     });
+    // Proactive refresh is off here so the IdP's counters reflect requests alone; the fleet
+    // suites exercise refresh.
     svc = await startTestApp({
+      scheduler: false,
       redis: true,
       environments: {
         uat: { tokenUrl: idp.tokenUrl, timeoutMs: 2000 },
@@ -204,6 +207,7 @@ describe('GET /tokens/:clientId (e2e)', () => {
 
     idp.resetStats();
     const fresh = await startTestApp({
+      scheduler: false,
       redis: true,
       environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 1000 } },
       clients: [{ clientId: 'deals.client', environment: 'uat', secret: SECRET_POST }],

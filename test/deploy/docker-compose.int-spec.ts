@@ -74,7 +74,9 @@ describe('docker-compose.yml', () => {
       expect(service.tmpfs).toEqual(['/tmp']);
       for (const volume of service.volumes) expect(volume.endsWith(':ro')).toBe(true);
     }
-    expect(vendor.ports).toEqual(['3000:3000']);
+    // Published on the host's loopback only: the demo keys are public.
+    expect(vendor.ports).toEqual(['127.0.0.1:3000:3000']);
+    expect(sandbox.ports).toEqual([`127.0.0.1:4000:${sandbox.environment.SANDBOX_PORT}`]);
   });
 
   it('mounts the configuration file named by TOKEN_VENDOR_CONFIG', () => {

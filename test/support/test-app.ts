@@ -58,6 +58,8 @@ export interface TestAppOptions {
   keyPrefix?: string;
   clock?: Clock;
   logLevel?: string;
+  /** Proactive refresh and start-up warming (default on). */
+  scheduler?: boolean;
 }
 
 export interface RunningTestApp {
@@ -121,7 +123,7 @@ export async function startTestApp(options: TestAppOptions): Promise<RunningTest
     env.TOKEN_VENDOR_ENCRYPTION_KEYS = testEncryptionKeys();
   }
   const logs = new CapturedLogs();
-  const app = await createTokenVendorApp({ configuration: loadConfiguration(env), clock: options.clock, logStream: logs });
+  const app = await createTokenVendorApp({ configuration: loadConfiguration(env), clock: options.clock, logStream: logs, refresh: options.scheduler });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;

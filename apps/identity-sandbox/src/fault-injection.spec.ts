@@ -28,6 +28,7 @@ describe('parseFault', () => {
     [{ mode: 'status_503', retryAfter: '5' }, 'fault.retryAfter must be a non-negative integer'],
     [{ mode: 'html', count: -1 }, 'fault.count must be a positive integer'],
     [{ mode: 'html', times: 1 }, 'fault has an unknown field: times'],
+    [{ mode: 'expires_in', expiresIn: 10n }, 'fault.expiresIn must be representable in JSON'],
   ])('refuses %j', (value, message) => {
     expect(() => parseFault(value)).toThrow(SandboxInputError);
     expect(() => parseFault(value)).toThrow(message);

@@ -62,8 +62,16 @@ export function parseFault(value: unknown): Fault {
     }
     fault.count = count;
   }
-  // expiresIn is deliberately anything: odd values are the point of the 'expires_in' mode.
-  if (expiresIn !== undefined) fault.expiresIn = expiresIn;
+  // expiresIn is deliberately almost anything (odd values are the point of the 'expires_in'
+  // mode), but it has to fit in a JSON answer.
+  if (expiresIn !== undefined) {
+    try {
+      JSON.stringify(expiresIn);
+    } catch {
+      throw new SandboxInputError('fault.expiresIn must be representable in JSON');
+    }
+    fault.expiresIn = expiresIn;
+  }
   return fault;
 }
 

@@ -9,6 +9,7 @@ import { HealthModule } from '@app/health';
 import { ObservabilityModule } from '@app/observability';
 import { TokenStoreModule } from '@app/token-store';
 import { TokensModule } from '@app/tokens';
+import { ScheduleModule } from '@nestjs/schedule';
 
 export interface TokenVendorModuleOptions {
   configuration: LoadedConfiguration;
@@ -16,6 +17,8 @@ export interface TokenVendorModuleOptions {
   clock?: Clock;
   /** Where log lines go (stdout when absent); tests capture them. */
   logStream?: Writable;
+  /** Proactive refresh (default on); focused tests of the request path turn it off. */
+  refresh?: boolean;
 }
 
 /** The root module: wires the libraries; holds no behaviour of its own. */
@@ -27,13 +30,16 @@ export class TokenVendorModule {
       imports: [
         ConfigModule.forRoot(options.configuration),
         ClockModule.forRoot(options.clock),
+        ScheduleModule.forRoot(),
         ObservabilityModule.forRoot({ logStream: options.logStream }),
         TokenStoreModule,
         AuthModule,
-        TokensModule,
+        TokensModule.forRoot({ refresh: options.refresh }),
         HealthModule,
       ],
-      providers: [{ provide: APP_FILTER, useClass: DomainExceptionFilter }],
+      providers: [
+        { provide: APP_FILTER, useClass: DomainExceptionFilter },
+      ],
     };
   }
 }

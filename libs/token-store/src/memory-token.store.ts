@@ -8,6 +8,7 @@ import type { StoredToken, TokenRef, TokenStore } from './token-store';
 export class MemoryTokenStore implements TokenStore {
   readonly kind = 'memory';
   private readonly tokens = new Map<string, StoredToken>();
+  private readonly locks = new Map<string, { owner: string; until: number }>();
 
   constructor(private readonly clock: Clock) {}
 
@@ -34,6 +35,25 @@ export class MemoryTokenStore implements TokenStore {
 
   delete(ref: TokenRef): Promise<void> {
     this.tokens.delete(keyOf(ref));
+    return Promise.resolve();
+  }
+
+  acquireLock(ref: TokenRef, owner: string, ttlMs: number): Promise<boolean> {
+    const held = this.locks.get(keyOf(ref));
+    if (held && held.until > this.clock.now()) return Promise.resolve(false);
+    this.locks.set(keyOf(ref), { owner, until: this.clock.now() + ttlMs });
+    return Promise.resolve(true);
+  }
+
+  extendLock(ref: TokenRef, owner: string, ttlMs: number): Promise<boolean> {
+    const held = this.locks.get(keyOf(ref));
+    if (!held || held.owner !== owner || held.until <= this.clock.now()) return Promise.resolve(false);
+    held.until = this.clock.now() + ttlMs;
+    return Promise.resolve(true);
+  }
+
+  releaseLock(ref: TokenRef, owner: string): Promise<void> {
+    if (this.locks.get(keyOf(ref))?.owner === owner) this.locks.delete(keyOf(ref));
     return Promise.resolve();
   }
 

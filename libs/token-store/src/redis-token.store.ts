@@ -21,6 +21,16 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 return 1
 `;
 
+/** Lock release and extension: only by the owner that took it (compare and act, atomically). */
+const RELEASE_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+const EXTEND_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`;
+
 interface SealedFields {
   a: string; // access token
   s?: string; // scope
@@ -29,6 +39,8 @@ interface SealedFields {
 
 type RedisLike = (Redis | Cluster) & {
   fencedPut(key: string, value: string, expiresAt: string, ttlMs: string): Promise<number>;
+  releaseLock(key: string, owner: string): Promise<number>;
+  extendLock(key: string, owner: string, ttlMs: string): Promise<number>;
 };
 
 export class RedisTokenStore implements TokenStore {
@@ -44,6 +56,8 @@ export class RedisTokenStore implements TokenStore {
   ) {
     if (!('fencedPut' in redis)) {
       redis.defineCommand('fencedPut', { numberOfKeys: 1, lua: FENCED_PUT });
+      redis.defineCommand('releaseLock', { numberOfKeys: 1, lua: RELEASE_LOCK });
+      redis.defineCommand('extendLock', { numberOfKeys: 1, lua: EXTEND_LOCK });
     }
     this.redis = redis as RedisLike;
     this.keys = new RedisKeys(keyPrefix);
@@ -68,6 +82,19 @@ export class RedisTokenStore implements TokenStore {
 
   async delete(ref: TokenRef): Promise<void> {
     await this.run(() => this.redis.del(this.keys.token(ref)));
+  }
+
+  async acquireLock(ref: TokenRef, owner: string, ttlMs: number): Promise<boolean> {
+    const result = await this.run(() => this.redis.set(this.keys.lock(ref), owner, 'PX', Math.ceil(ttlMs), 'NX'));
+    return result === 'OK';
+  }
+
+  async extendLock(ref: TokenRef, owner: string, ttlMs: number): Promise<boolean> {
+    return (await this.run(() => this.redis.extendLock(this.keys.lock(ref), owner, String(Math.ceil(ttlMs))))) === 1;
+  }
+
+  async releaseLock(ref: TokenRef, owner: string): Promise<void> {
+    await this.run(() => this.redis.releaseLock(this.keys.lock(ref), owner));
   }
 
   async ping(): Promise<void> {

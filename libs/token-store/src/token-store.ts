@@ -37,6 +37,15 @@ export interface TokenStore {
    */
   put(ref: TokenRef, token: StoredToken): Promise<boolean>;
   delete(ref: TokenRef): Promise<void>;
+  /**
+   * Takes the refresh lock of a token if nobody holds it (`SET NX PX`); `owner` is a value
+   * unique to this attempt, so only its holder can extend or release it.
+   */
+  acquireLock(ref: TokenRef, owner: string, ttlMs: number): Promise<boolean>;
+  /** Extends the lock if `owner` still holds it; false when it was lost. */
+  extendLock(ref: TokenRef, owner: string, ttlMs: number): Promise<boolean>;
+  /** Releases the lock if `owner` still holds it (never someone else's). */
+  releaseLock(ref: TokenRef, owner: string): Promise<void>;
   /** Cheap liveness check of the backing store, for readiness. */
   ping(): Promise<void>;
   readonly kind: 'redis' | 'memory';

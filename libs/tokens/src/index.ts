@@ -1,7 +1,18 @@
 export { TokensModule } from './tokens.module';
 export { TokenVendingService, MAX_MIN_TTL_SECONDS, MIN_REFETCH_INTERVAL_MS, type TokenQuery } from './token-vending.service';
 export { TokenCache } from './token-cache';
-export { TokenFetcher } from './token-fetcher';
+export { TokenFetcher, lockTtlMs, LOCK_POLL_INTERVAL_MS, REJECTION_HOLD_MS } from './token-fetcher';
+export {
+  RefreshScheduler,
+  RANDOM,
+  REFRESH_ENABLED,
+  REFRESH_TICK_MS,
+  MAX_CONCURRENT_REFRESHES,
+  WARM_SPREAD_MS,
+  type RefreshState,
+} from './refresh.scheduler';
+export { refreshDueAt, retryDelayMs, REFRESH_JITTER, REJECTED_RETRY_MS } from './refresh-policy';
+export { DueQueue } from './due-queue';
 export { ClientResolver } from './client-resolver';
 export { SingleFlight } from './single-flight';
 export { toVendedToken, type VendedToken } from './vended-token';

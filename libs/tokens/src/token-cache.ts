@@ -12,8 +12,19 @@ export class TokenCache {
   private readonly logger = new Logger(TokenCache.name);
   private readonly own = new Map<string, StoredToken>();
   private storeDown = false;
+  private readonly listeners: ((client: ClientConfig, token: StoredToken) => void)[] = [];
 
   constructor(@Inject(TOKEN_STORE) private readonly store: TokenStore) {}
+
+  /** Whether the last store operation succeeded. */
+  get storeAvailable(): boolean {
+    return !this.storeDown;
+  }
+
+  /** Called whenever this replica adopts a token that expires later than the one it held. */
+  onAdopt(listener: (client: ClientConfig, token: StoredToken) => void): void {
+    this.listeners.push(listener);
+  }
 
   /** This replica's copy, if it has one. */
   local(client: ClientConfig): StoredToken | undefined {
@@ -50,7 +61,9 @@ export class TokenCache {
 
   private keepLocal(client: ClientConfig, token: StoredToken): void {
     const current = this.own.get(client.key);
-    if (!current || current.expiresAt < token.expiresAt) this.own.set(client.key, token);
+    if (current && current.expiresAt >= token.expiresAt) return;
+    this.own.set(client.key, token);
+    for (const listener of this.listeners) listener(client, token);
   }
 
   private storeFailed(operation: 'read' | 'write', e: unknown): void {

@@ -1,68 +1,179 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { CLOCK, type Clock } from '@app/clock';
-import { ConfigService, type ClientConfig } from '@app/config';
-import { UpstreamUnavailableError } from '@app/errors';
-import { OAuthClient } from '@app/upstream';
-import type { StoredToken } from '@app/token-store';
+import { ConfigService, type ClientConfig, type EnvironmentConfig } from '@app/config';
+import { UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
+import { DEFAULT_MAX_ATTEMPTS, OAuthClient } from '@app/upstream';
+import { TOKEN_STORE, type StoredToken, type TokenStore } from '@app/token-store';
 import { SingleFlight } from './single-flight';
 import { TokenCache } from './token-cache';
 
+/** Slack added to the lock TTL beyond `timeoutMs × attempts`, for backoff between attempts. */
+export const LOCK_SLACK_MS = 2_000;
+/** How often a replica that lost the lock looks for the winner's token. */
+export const LOCK_POLL_INTERVAL_MS = 50;
 /**
- * Obtains a new token from the IdP and stores it. However many requests want a token for the
- * same client at once, this replica sends one request (single flight).
+ * After the IdP refused a client's credentials or scope, further requests for it get the
+ * same answer for this long without calling the IdP: a wrong secret is not retried hot.
+ */
+export const REJECTION_HOLD_MS = 30_000;
+
+/** The refresh lock of a client lives long enough for every attempt of one fetch. */
+export function lockTtlMs(environment: EnvironmentConfig): number {
+  return environment.timeoutMs * DEFAULT_MAX_ATTEMPTS + LOCK_SLACK_MS;
+}
+
+/**
+ * Obtains a token newer than the one a replica knows, with one IdP request for the whole
+ * fleet: in-process single flight, then a Redis lock (`SET NX PX`, owner-checked release and
+ * extension). The lock holder fetches and writes through the fenced store; the others poll
+ * the store for its token, bounded by the lock's life. Without a store the replica fetches
+ * directly (still single flight in-process).
  */
 @Injectable()
-export class TokenFetcher {
+export class TokenFetcher implements OnApplicationShutdown {
   private readonly logger = new Logger(TokenFetcher.name);
   private readonly flights = new SingleFlight<StoredToken>();
+  private readonly heldLocks = new Map<string, { client: ClientConfig; owner: string }>();
+  private readonly rejections = new Map<string, { at: number; error: UpstreamRejectedError }>();
 
   constructor(
     private readonly config: ConfigService,
     private readonly upstream: OAuthClient,
     private readonly cache: TokenCache,
+    @Inject(TOKEN_STORE) private readonly store: TokenStore,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  fetch(client: ClientConfig): Promise<StoredToken> {
-    return this.flights.run(client.key, () => this.fetchAndSave(client));
+  /**
+   * A token that expires after `knownExpiresAt` (0 when none is known): fetched by this
+   * replica, or by the replica holding the lock.
+   */
+  obtain(client: ClientConfig, knownExpiresAt = 0): Promise<StoredToken> {
+    return this.flights.run(client.key, () => this.coordinate(client, knownExpiresAt));
   }
 
   isFetching(client: ClientConfig): boolean {
     return this.flights.isRunning(client.key);
   }
 
-  private async fetchAndSave(client: ClientConfig): Promise<StoredToken> {
-    const environment = this.config.service.environments.get(client.environment);
+  /** Forget a held rejection (after a secret or configuration change). */
+  clearRejection(clientKey: string): void {
+    this.rejections.delete(clientKey);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all(
+      [...this.heldLocks.values()].map(({ client, owner }) => this.store.releaseLock(client, owner).catch(() => undefined)),
+    );
+  }
+
+  private async coordinate(client: ClientConfig, knownExpiresAt: number): Promise<StoredToken> {
+    const held = this.rejections.get(client.key);
+    if (held && this.clock.now() - held.at < REJECTION_HOLD_MS) throw held.error;
+    const environment = this.environmentOf(client);
+    const ttl = lockTtlMs(environment);
+    // Past this, a holder that keeps its lock alive but never delivers is not waited for.
+    const giveUpWaitingAt = this.clock.now() + ttl * 2;
+
+    for (;;) {
+      const owner = randomUUID();
+      let locked: boolean;
+      try {
+        locked = await this.store.acquireLock(client, owner, ttl);
+      } catch {
+        return this.fetchAndSave(client, environment); // no shared store: fetch directly
+      }
+      if (locked) return this.fetchUnderLock(client, environment, owner, ttl, knownExpiresAt);
+
+      const theirs = await this.waitForNewer(client, knownExpiresAt, ttl);
+      if (theirs) return theirs;
+      if (!this.cache.storeAvailable || this.clock.now() >= giveUpWaitingAt) {
+        return this.fetchAndSave(client, environment);
+      }
+      // The lock expired without a new token (its holder died): try to take it.
+    }
+  }
+
+  private async fetchUnderLock(
+    client: ClientConfig,
+    environment: EnvironmentConfig,
+    owner: string,
+    ttl: number,
+    knownExpiresAt: number,
+  ): Promise<StoredToken> {
+    this.heldLocks.set(client.key, { client, owner });
+    // Keep the lock while a slow IdP, backoff or Retry-After stretches the fetch.
+    const watchdog = setInterval(() => {
+      this.store.extendLock(client, owner, ttl).catch(() => undefined);
+    }, Math.max(100, Math.floor(ttl / 3)));
+    watchdog.unref();
+    try {
+      // Another replica may have finished just before we took the lock.
+      const shared = await this.cache.shared(client);
+      if (shared && shared.expiresAt > knownExpiresAt) return shared;
+      return await this.fetchAndSave(client, environment);
+    } finally {
+      clearInterval(watchdog);
+      this.heldLocks.delete(client.key);
+      await this.store.releaseLock(client, owner).catch(() => undefined);
+    }
+  }
+
+  /** Polls the shared store until a newer token appears, the lock's life passes, or the store fails. */
+  private async waitForNewer(client: ClientConfig, knownExpiresAt: number, ttl: number): Promise<StoredToken | undefined> {
+    const until = this.clock.now() + ttl;
+    while (this.clock.now() < until) {
+      await this.clock.sleep(LOCK_POLL_INTERVAL_MS);
+      const shared = await this.cache.shared(client);
+      if (shared && shared.expiresAt > knownExpiresAt) return shared;
+      if (!this.cache.storeAvailable) return undefined;
+    }
+    return undefined;
+  }
+
+  private async fetchAndSave(client: ClientConfig, environment: EnvironmentConfig): Promise<StoredToken> {
     const secret = this.config.secretFor(client.key);
-    if (!environment || secret === undefined) {
+    if (secret === undefined) {
       // Only possible while a reload removes the client under a running request.
       throw new UpstreamUnavailableError('bad_status', 'the client is being reconfigured');
     }
-    const issued = await this.upstream.fetchToken({
-      environment: client.environment,
-      clientId: client.clientId,
-      secret,
-      scope: client.scope,
-      authMethod: client.authMethod,
-      tokenUrl: environment.tokenUrl,
-      timeoutMs: environment.timeoutMs,
-    });
-    const token: StoredToken = {
-      accessToken: issued.accessToken,
-      tokenType: 'Bearer',
-      scope: issued.scope,
-      requestedAt: issued.requestedAt,
-      expiresAt: issued.expiresAt,
-    };
-    await this.cache.save(client, token);
-    this.logger.log({
-      msg: 'token obtained',
-      environment: client.environment,
-      clientId: client.clientId,
-      lifetimeSeconds: issued.lifetimeSeconds,
-      expiresAt: new Date(token.expiresAt).toISOString(),
-      latencyMs: this.clock.now() - issued.requestedAt,
-    });
-    return token;
+    try {
+      const issued = await this.upstream.fetchToken({
+        environment: client.environment,
+        clientId: client.clientId,
+        secret,
+        scope: client.scope,
+        authMethod: client.authMethod,
+        tokenUrl: environment.tokenUrl,
+        timeoutMs: environment.timeoutMs,
+      });
+      this.rejections.delete(client.key);
+      const token: StoredToken = {
+        accessToken: issued.accessToken,
+        tokenType: 'Bearer',
+        scope: issued.scope,
+        requestedAt: issued.requestedAt,
+        expiresAt: issued.expiresAt,
+      };
+      await this.cache.save(client, token);
+      this.logger.log({
+        msg: 'token obtained',
+        environment: client.environment,
+        clientId: client.clientId,
+        lifetimeSeconds: issued.lifetimeSeconds,
+        expiresAt: new Date(token.expiresAt).toISOString(),
+      });
+      return token;
+    } catch (e) {
+      if (e instanceof UpstreamRejectedError) this.rejections.set(client.key, { at: this.clock.now(), error: e });
+      throw e;
+    }
+  }
+
+  private environmentOf(client: ClientConfig): EnvironmentConfig {
+    const environment = this.config.service.environments.get(client.environment);
+    if (!environment) throw new UpstreamUnavailableError('bad_status', 'the client is being reconfigured');
+    return environment;
   }
 }

@@ -78,7 +78,7 @@ export class TokenVendingService {
     if (minTtl.explicit && held && held.expiresAt > this.clock.now() && this.clock.now() - held.requestedAt < MIN_REFETCH_INTERVAL_MS) {
       throw minTtlTooLong(held, minTtl.seconds);
     }
-    const fresh = await this.fetcher.fetch(client);
+    const fresh = await this.fetcher.obtain(client, held?.expiresAt ?? 0);
     if (usable(fresh)) return fresh;
     if (minTtl.explicit) throw minTtlTooLong(fresh, minTtl.seconds);
     throw new UpstreamUnavailableError('too_short', 'the identity provider issued a token shorter than the minimum time to live');

@@ -1,6 +1,7 @@
-import { Module } from '@nestjs/common';
+import { DynamicModule, Module } from '@nestjs/common';
 import { UpstreamModule } from '@app/upstream';
 import { ClientResolver } from './client-resolver';
+import { REFRESH_ENABLED, RefreshScheduler } from './refresh.scheduler';
 import { TokenCache } from './token-cache';
 import { TokenFetcher } from './token-fetcher';
 import { TokenVendingService } from './token-vending.service';
@@ -9,7 +10,15 @@ import { TokensController } from './tokens.controller';
 @Module({
   imports: [UpstreamModule],
   controllers: [TokensController],
-  providers: [ClientResolver, TokenCache, TokenFetcher, TokenVendingService],
-  exports: [TokenCache, TokenFetcher, TokenVendingService, ClientResolver],
+  providers: [ClientResolver, TokenCache, TokenFetcher, TokenVendingService, RefreshScheduler],
+  exports: [TokenCache, TokenFetcher, TokenVendingService, ClientResolver, RefreshScheduler],
 })
-export class TokensModule {}
+export class TokensModule {
+  /** `refresh: false` turns proactive refresh off (focused tests of the request path). */
+  static forRoot(options: { refresh?: boolean } = {}): DynamicModule {
+    return {
+      module: TokensModule,
+      providers: [{ provide: REFRESH_ENABLED, useValue: options.refresh ?? true }],
+    };
+  }
+}

@@ -1,0 +1,141 @@
+import { Inject, Injectable, Logger, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Interval } from '@nestjs/schedule';
+import { CLOCK, type Clock } from '@app/clock';
+import { ConfigService, type ClientConfig } from '@app/config';
+import { DomainError, UpstreamRejectedError } from '@app/errors';
+import type { StoredToken } from '@app/token-store';
+import { DueQueue } from './due-queue';
+import { REJECTED_RETRY_MS, refreshDueAt, retryDelayMs } from './refresh-policy';
+import { TokenCache } from './token-cache';
+import { TokenFetcher } from './token-fetcher';
+
+/** How often the scheduler looks at its queue; the work per tick is only what is due. */
+export const REFRESH_TICK_MS = 250;
+/** Refreshes running at once on one replica, so a wave of due tokens cannot flood the IdP. */
+export const MAX_CONCURRENT_REFRESHES = 8;
+/** Start-up warming is spread over this window. */
+export const WARM_SPREAD_MS = 2_000;
+
+export const RANDOM = Symbol('RANDOM');
+/** false turns proactive refresh off (focused tests of the request path); on by default. */
+export const REFRESH_ENABLED = Symbol('REFRESH_ENABLED');
+
+/** What the admin view and metrics show of each client's refresh. */
+export interface RefreshState {
+  lastRefreshAt?: number;
+  lastError?: { code: string; message: string; at: number };
+  consecutiveFailures: number;
+  nextRefreshAt?: number;
+}
+
+/**
+ * Refreshes each token before it expires. Every replica schedules every token it knows at a
+ * jittered point past `refresh.ratio` of its life; the first replica there takes the lock and
+ * fetches, the others find the newer token in the store and re-schedule on it. Failures back
+ * off exponentially with jitter; a refused secret waits minutes, not milliseconds.
+ */
+@Injectable()
+export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(RefreshScheduler.name);
+  private readonly queue = new DueQueue();
+  private readonly states = new Map<string, RefreshState>();
+  private running = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly config: ConfigService,
+    private readonly cache: TokenCache,
+    private readonly fetcher: TokenFetcher,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Optional() @Inject(RANDOM) private readonly random: () => number = Math.random,
+    @Optional() @Inject(REFRESH_ENABLED) private readonly enabled: boolean = true,
+  ) {
+    if (enabled) cache.onAdopt((client, token) => this.scheduleFor(client, token));
+  }
+
+  onApplicationBootstrap(): void {
+    if (this.enabled) this.warmAll();
+  }
+
+  onApplicationShutdown(): void {
+    this.stopped = true;
+  }
+
+  /** Schedules every configured client soon (spread), so tokens are held before anyone asks. */
+  warmAll(): void {
+    for (const client of this.config.service.clients) {
+      if (!this.queue.dueAt(client.key)) {
+        this.queue.schedule(client.key, this.clock.now() + Math.floor(this.random() * WARM_SPREAD_MS));
+      }
+    }
+  }
+
+  state(clientKey: string): RefreshState {
+    const state = this.states.get(clientKey) ?? { consecutiveFailures: 0 };
+    return { ...state, nextRefreshAt: this.queue.dueAt(clientKey) };
+  }
+
+  @Interval('token-refresh', REFRESH_TICK_MS)
+  tick(): void {
+    void this.runDue();
+  }
+
+  /** Starts the refreshes that are due (bounded); resolves when they have finished. */
+  async runDue(): Promise<void> {
+    if (this.stopped || !this.enabled) return;
+    const slots = MAX_CONCURRENT_REFRESHES - this.running;
+    if (slots <= 0) return;
+    const keys = this.queue.popDue(this.clock.now(), slots);
+    await Promise.all(keys.map((key) => this.refresh(key)));
+  }
+
+  private scheduleFor(client: ClientConfig, token: StoredToken): void {
+    this.queue.schedule(client.key, refreshDueAt(token, this.config.service.refresh.ratio, this.random()));
+  }
+
+  private async refresh(key: string): Promise<void> {
+    const client = this.config.service.clients.find((c) => c.key === key);
+    if (!client) {
+      this.states.delete(key); // removed by a reload
+      return;
+    }
+    this.running++;
+    try {
+      // Another replica may already have refreshed: adopting its token re-schedules us.
+      const shared = await this.cache.shared(client);
+      const local = this.cache.local(client);
+      const current = shared && (!local || shared.expiresAt > local.expiresAt) ? shared : local;
+      if (current && this.clock.now() < refreshDueAt(current, this.config.service.refresh.ratio, 0) - 1 && this.queue.dueAt(key)) {
+        return;
+      }
+      const token = await this.fetcher.obtain(client, current?.expiresAt ?? 0);
+      this.states.set(key, { consecutiveFailures: 0, lastRefreshAt: this.clock.now(), lastError: this.states.get(key)?.lastError });
+      if (!this.queue.dueAt(key)) this.scheduleFor(client, token);
+    } catch (e) {
+      this.recordFailure(client, e);
+    } finally {
+      this.running--;
+    }
+  }
+
+  private recordFailure(client: ClientConfig, e: unknown): void {
+    const previous = this.states.get(client.key);
+    const failures = (previous?.consecutiveFailures ?? 0) + 1;
+    const code = e instanceof DomainError ? e.code : 'error';
+    this.states.set(client.key, {
+      ...previous,
+      consecutiveFailures: failures,
+      lastError: { code, message: e instanceof DomainError ? e.message : 'unexpected error', at: this.clock.now() },
+    });
+    const delay = e instanceof UpstreamRejectedError ? REJECTED_RETRY_MS : retryDelayMs(failures, this.random());
+    this.queue.schedule(client.key, this.clock.now() + delay);
+    this.logger.warn({
+      msg: 'token refresh failed',
+      environment: client.environment,
+      clientId: client.clientId,
+      error: code,
+      failures,
+      retryInMs: delay,
+    });
+  }
+}
