@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { startRedisServer, type ThrowawayRedis } from './redis-server';
 
 /**
@@ -9,6 +10,9 @@ import { startRedisServer, type ThrowawayRedis } from './redis-server';
  * flush it.
  */
 export default async function globalSetup(): Promise<void> {
+  // Multi-process suites run the production entry point (dist/apps/*/main.js): build it when
+  // a source is newer than the build, as `npm start` does.
+  execFileSync(process.execPath, [join(__dirname, '../../scripts/build-if-needed.js')], { stdio: 'inherit' });
   if (process.env.REDIS_URL) {
     process.env.TEST_REDIS_URL = process.env.REDIS_URL;
     return;
