@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import type { Writable } from 'node:stream';
 import { APP_FILTER } from '@nestjs/core';
+import { AdminModule } from '@app/admin';
 import { AuthModule } from '@app/auth';
 import { ClockModule, type Clock } from '@app/clock';
 import { ConfigModule, type LoadedConfiguration } from '@app/config';
@@ -36,6 +37,7 @@ export class TokenVendorModule {
         AuthModule,
         TokensModule.forRoot({ refresh: options.refresh }),
         HealthModule,
+        AdminModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: DomainExceptionFilter },

@@ -1,4 +1,4 @@
-import { Injectable, type ExecutionContext } from '@nestjs/common';
+import { Injectable, Logger, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
 import { InvalidRequestError, TooManyRequestsError, UnauthorizedError } from '@app/errors';
@@ -21,6 +21,8 @@ interface GuardedRequest {
  */
 @Injectable()
 export class CallerAuthGuard extends AuthGuard(CALLER_STRATEGY) {
+  private readonly audit = new Logger('Audit');
+
   constructor(
     private readonly reflector: Reflector,
     private readonly limiter: FailedAuthLimiter,
@@ -34,7 +36,10 @@ export class CallerAuthGuard extends AuthGuard(CALLER_STRATEGY) {
     const request = context.switchToHttp().getRequest<GuardedRequest>();
     const source = request.ip ?? 'unknown';
     const wait = this.limiter.retryAfterSeconds(source);
-    if (wait > 0) throw new TooManyRequestsError(wait);
+    if (wait > 0) {
+      this.writeAudit(request, 'too_many_requests');
+      throw new TooManyRequestsError(wait);
+    }
     // RFC 6750 also allows the key in the query or body, where it would end up in access
     // logs and proxies' histories; this service accepts only the Authorization header.
     const query = request.query ?? {};
@@ -43,6 +48,7 @@ export class CallerAuthGuard extends AuthGuard(CALLER_STRATEGY) {
     }
     if (hasDuplicateAuthorization(request.headers.authorization)) {
       this.limiter.recordFailure(source);
+      this.writeAudit(request, 'unauthorized');
       throw new UnauthorizedError();
     }
     return (await super.canActivate(context)) as boolean;
@@ -52,9 +58,15 @@ export class CallerAuthGuard extends AuthGuard(CALLER_STRATEGY) {
     if (err || !caller) {
       const request = context.switchToHttp().getRequest<GuardedRequest>();
       this.limiter.recordFailure(request.ip ?? 'unknown');
+      this.writeAudit(request, 'unauthorized');
       throw new UnauthorizedError();
     }
     return caller as T;
+  }
+
+  /** Refused requests are audited too (no caller is known; the attempted key is never logged). */
+  private writeAudit(request: GuardedRequest & { url?: string }, outcome: string): void {
+    this.audit.log({ msg: 'request refused', audit: true, caller: null, path: request.url?.split('?')[0], source: request.ip, outcome });
   }
 }
 

@@ -40,6 +40,13 @@ export class ConfigService {
     return this.snapshot.secrets.get(clientKey);
   }
 
+  /** Puts a new secret in use for one client (after the IdP accepted it). */
+  replaceSecret(clientKey: string, secret: string): void {
+    const secrets = new Map(this.snapshot.secrets);
+    secrets.set(clientKey, secret);
+    this.snapshot = { service: this.snapshot.service, secrets };
+  }
+
   replace(snapshot: ConfigSnapshot): void {
     this.byClientId = indexByClientId(snapshot.service.clients);
     this.snapshot = snapshot;

@@ -134,7 +134,7 @@ describe('parseServiceConfig', () => {
     ['empty', {}, { ratio: 0.75, minTtlSeconds: 30 }],
     ['ratio only', { ratio: 0.5 }, { ratio: 0.5, minTtlSeconds: 30 }],
     ['both', { ratio: 0.9, minTtlSeconds: 0 }, { ratio: 0.9, minTtlSeconds: 0 }],
-  ])('refresh %s → %j', (_name, refresh, expected) => {
+  ])('applies the refresh defaults when refresh is %s', (_name, refresh, expected) => {
     const sut = parse(withChange((c) => (c.refresh = refresh)));
 
     expect(sut.refresh).toEqual(expected);
@@ -145,7 +145,7 @@ describe('parseServiceConfig', () => {
     ['dot-relative', './x', '/etc/token-vendor/x'],
     ['parent-relative', '../shared/x', '/etc/shared/x'],
     ['absolute', '/var/run/secrets/cas/x', '/var/run/secrets/cas/x'],
-  ])('resolves a %s secretFile against the base directory', (_name, secretFile, expected) => {
+  ])('resolves secretFile (%s) against the base directory', (_name, secretFile, expected) => {
     const sut = parse(withChange((c) => (c.clients[0].secretFile = secretFile)));
 
     expect(sut.clients[0].secretSource).toEqual({ kind: 'file', path: expected });

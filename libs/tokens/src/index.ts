@@ -17,3 +17,4 @@ export { ClientResolver } from './client-resolver';
 export { SingleFlight } from './single-flight';
 export { toVendedToken, type VendedToken } from './vended-token';
 export { VendedTokenDto } from './vended-token.dto';
+export type { SecretCandidates } from './secret-candidates';

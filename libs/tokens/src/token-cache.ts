@@ -55,8 +55,19 @@ export class TokenCache {
     }
   }
 
+  /** Drops this replica's copy (the client was removed). */
   forget(client: ClientConfig): void {
     this.own.delete(client.key);
+  }
+
+  /** Drops the token everywhere (the client's scope or IdP changed: the token no longer fits). */
+  async discard(client: ClientConfig): Promise<void> {
+    this.own.delete(client.key);
+    try {
+      await this.store.delete(client);
+    } catch (e) {
+      this.storeFailed('write', e);
+    }
   }
 
   private keepLocal(client: ClientConfig, token: StoredToken): void {

@@ -5,6 +5,7 @@ import { ConfigService, type ClientConfig, type EnvironmentConfig } from '@app/c
 import { UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
 import { DEFAULT_MAX_ATTEMPTS, OAuthClient } from '@app/upstream';
 import { TOKEN_STORE, type StoredToken, type TokenStore } from '@app/token-store';
+import type { SecretCandidates } from './secret-candidates';
 import { SingleFlight } from './single-flight';
 import { TokenCache } from './token-cache';
 
@@ -44,6 +45,13 @@ export class TokenFetcher implements OnApplicationShutdown {
     @Inject(TOKEN_STORE) private readonly store: TokenStore,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
+
+  private candidates?: SecretCandidates;
+
+  /** Rotation registers itself here (a setter, not injection: rotation itself uses the fetcher). */
+  useSecretCandidates(candidates: SecretCandidates): void {
+    this.candidates = candidates;
+  }
 
   /**
    * A token that expires after `knownExpiresAt` (0 when none is known): fetched by this
@@ -139,36 +147,58 @@ export class TokenFetcher implements OnApplicationShutdown {
       throw new UpstreamUnavailableError('bad_status', 'the client is being reconfigured');
     }
     try {
-      const issued = await this.upstream.fetchToken({
-        environment: client.environment,
-        clientId: client.clientId,
-        secret,
-        scope: client.scope,
-        authMethod: client.authMethod,
-        tokenUrl: environment.tokenUrl,
-        timeoutMs: environment.timeoutMs,
-      });
+      const token = await this.fetchWithSecret(client, secret, environment);
       this.rejections.delete(client.key);
-      const token: StoredToken = {
-        accessToken: issued.accessToken,
-        tokenType: 'Bearer',
-        scope: issued.scope,
-        requestedAt: issued.requestedAt,
-        expiresAt: issued.expiresAt,
-      };
-      await this.cache.save(client, token);
-      this.logger.log({
-        msg: 'token obtained',
-        environment: client.environment,
-        clientId: client.clientId,
-        lifetimeSeconds: issued.lifetimeSeconds,
-        expiresAt: new Date(token.expiresAt).toISOString(),
-      });
       return token;
     } catch (e) {
-      if (e instanceof UpstreamRejectedError) this.rejections.set(client.key, { at: this.clock.now(), error: e });
+      if (!(e instanceof UpstreamRejectedError)) throw e;
+      // The secret in use is refused: if ops mounted a newer one, this is the moment to use it.
+      const candidate = this.candidates?.candidateFor(client);
+      if (candidate !== undefined && candidate !== secret) {
+        try {
+          const token = await this.fetchWithSecret(client, candidate, environment);
+          this.candidates?.adopt(client, candidate);
+          this.rejections.delete(client.key);
+          return token;
+        } catch {
+          // fall through: report the refusal of the secret in use
+        }
+      }
+      this.rejections.set(client.key, { at: this.clock.now(), error: e });
       throw e;
     }
+  }
+
+  /**
+   * One token request with the given secret (the one in use, or a rotation candidate being
+   * tried); the token is stored like any other.
+   */
+  async fetchWithSecret(client: ClientConfig, secret: string, environment = this.environmentOf(client)): Promise<StoredToken> {
+    const issued = await this.upstream.fetchToken({
+      environment: client.environment,
+      clientId: client.clientId,
+      secret,
+      scope: client.scope,
+      authMethod: client.authMethod,
+      tokenUrl: environment.tokenUrl,
+      timeoutMs: environment.timeoutMs,
+    });
+    const token: StoredToken = {
+      accessToken: issued.accessToken,
+      tokenType: 'Bearer',
+      scope: issued.scope,
+      requestedAt: issued.requestedAt,
+      expiresAt: issued.expiresAt,
+    };
+    await this.cache.save(client, token);
+    this.logger.log({
+      msg: 'token obtained',
+      environment: client.environment,
+      clientId: client.clientId,
+      lifetimeSeconds: issued.lifetimeSeconds,
+      expiresAt: new Date(token.expiresAt).toISOString(),
+    });
+    return token;
   }
 
   private environmentOf(client: ClientConfig): EnvironmentConfig {

@@ -18,6 +18,8 @@ export class TokensModule {
   static forRoot(options: { refresh?: boolean } = {}): DynamicModule {
     return {
       module: TokensModule,
+      // Rotation and the admin API build on the fetcher, cache and scheduler of this one instance.
+      global: true,
       providers: [{ provide: REFRESH_ENABLED, useValue: options.refresh ?? true }],
     };
   }

@@ -1,0 +1,47 @@
+import { Controller, Get, Header, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ErrorBodyDto } from '@app/errors';
+import { AdminClientsDto, AdminRefreshDto, AdminReloadDto } from './admin.dto';
+import { AdminGuard } from './admin.guard';
+import { AdminService } from './admin.service';
+
+@ApiTags('admin')
+@ApiBearerAuth('caller-key')
+@ApiResponse({ status: 401, type: ErrorBodyDto, description: 'unauthorized' })
+@ApiResponse({ status: 403, type: ErrorBodyDto, description: 'forbidden: the caller is not an admin' })
+@UseGuards(AdminGuard)
+@Controller('admin')
+export class AdminController {
+  constructor(private readonly admin: AdminService) {}
+
+  @Get('clients')
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({ summary: 'Per client and environment: token, refresh and secret state (never a secret or token)' })
+  @ApiOkResponse({ type: AdminClientsDto })
+  clients(): AdminClientsDto {
+    return this.admin.clients();
+  }
+
+  @Post('clients/:clientId/refresh')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({ summary: 'Fetch a new token now' })
+  @ApiQuery({ name: 'environment', required: false })
+  @ApiOkResponse({ type: AdminRefreshDto })
+  @ApiResponse({ status: 400, type: ErrorBodyDto })
+  @ApiResponse({ status: 502, type: ErrorBodyDto })
+  @ApiResponse({ status: 503, type: ErrorBodyDto })
+  refresh(@Param('clientId') clientId: string, @Query('environment') environment?: string): Promise<AdminRefreshDto> {
+    return this.admin.refresh(clientId, environment);
+  }
+
+  @Post('reload')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  @ApiOperation({ summary: 'Reload configuration and secrets (SIGHUP does the same)' })
+  @ApiOkResponse({ type: AdminReloadDto })
+  @ApiResponse({ status: 400, type: ErrorBodyDto, description: 'invalid configuration: refused, the running one stays' })
+  reload(): AdminReloadDto {
+    return this.admin.reload();
+  }
+}

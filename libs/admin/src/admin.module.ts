@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { RotationModule } from '@app/rotation';
+import { AdminController } from './admin.controller';
+import { AdminGuard } from './admin.guard';
+import { AdminService } from './admin.service';
+
+@Module({
+  imports: [RotationModule],
+  controllers: [AdminController],
+  providers: [AdminService, AdminGuard],
+})
+export class AdminModule {}

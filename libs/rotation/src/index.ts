@@ -1,0 +1,9 @@
+export { RotationModule } from './rotation.module';
+export {
+  SecretRotationService,
+  CANDIDATE_RETRY_BASE_MS,
+  CANDIDATE_RETRY_CAP_MS,
+  type RotationStatus,
+} from './secret-rotation.service';
+export { SecretFileWatcher, SECRET_POLL_INTERVAL_MS } from './secret-file.watcher';
+export { ConfigReloader, type ReloadResult } from './config-reloader';

@@ -1,0 +1,141 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { CLOCK, type Clock } from '@app/clock';
+import { ConfigService, readClientSecret, type ClientConfig } from '@app/config';
+import { DomainError } from '@app/errors';
+import { TokenFetcher, type SecretCandidates } from '@app/tokens';
+
+/** A rejected candidate is tried again after this, doubling up to the cap. */
+export const CANDIDATE_RETRY_BASE_MS = 5_000;
+export const CANDIDATE_RETRY_CAP_MS = 5 * 60_000;
+
+export interface Candidate {
+  readonly secret: string;
+  readonly digest: string;
+  readonly seenAt: number;
+  attempts: number;
+  nextTryAt: number;
+  lastError?: { code: string; message: string; at: number };
+}
+
+/** What the admin view and metrics show of a client's rotation. */
+export interface RotationStatus {
+  candidatePending: boolean;
+  candidateSeenAt?: number;
+  lastRotationAt?: number;
+  lastRotationError?: { code: string; message: string; at: number };
+}
+
+/**
+ * Secrets that change on disk are tried before they are adopted: the new secret must fetch a
+ * token (which is then stored like any other) before it replaces the one in use. If the IdP
+ * refuses it, the working secret stays in use, valid tokens keep being served, and the
+ * refusal shows in the admin view and the log; the candidate is retried with backoff, and
+ * also the moment the secret in use starts being refused (see TokenFetcher).
+ */
+@Injectable()
+export class SecretRotationService implements SecretCandidates {
+  private readonly logger = new Logger('SecretRotation');
+  private readonly candidates = new Map<string, Candidate>();
+  private readonly history = new Map<string, { lastRotationAt?: number; lastRotationError?: Candidate['lastError'] }>();
+  private readonly tries = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly config: ConfigService,
+    private readonly fetcher: TokenFetcher,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {
+    fetcher.useSecretCandidates(this);
+  }
+
+  /** Re-reads every client's secret source; starts a try for each one that changed. */
+  async checkAll(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+    const checks: Promise<void>[] = [];
+    for (const client of this.config.service.clients) {
+      const read = readClientSecret(client, env);
+      if (typeof read !== 'string') continue; // a half-written or missing file: keep what works
+      checks.push(this.offer(client, read));
+    }
+    await Promise.all(checks);
+  }
+
+  /** A secret seen for a client: nothing to do if in use; else it becomes (or stays) the candidate. */
+  async offer(client: ClientConfig, secret: string): Promise<void> {
+    const inUse = this.config.secretFor(client.key);
+    if (secret === inUse) {
+      this.candidates.delete(client.key);
+      return;
+    }
+    const digest = digestOf(secret);
+    let candidate = this.candidates.get(client.key);
+    if (!candidate || candidate.digest !== digest) {
+      candidate = { secret, digest, seenAt: this.clock.now(), attempts: 0, nextTryAt: this.clock.now() };
+      this.candidates.set(client.key, candidate);
+      this.logger.log({ msg: 'new client secret seen; trying it', environment: client.environment, clientId: client.clientId });
+    }
+    if (this.clock.now() >= candidate.nextTryAt) await this.tryCandidate(client, candidate);
+  }
+
+  candidateFor(client: ClientConfig): string | undefined {
+    return this.candidates.get(client.key)?.secret;
+  }
+
+  adopt(client: ClientConfig, secret: string): void {
+    this.config.replaceSecret(client.key, secret);
+    this.fetcher.clearRejection(client.key);
+    this.candidates.delete(client.key);
+    this.history.set(client.key, { lastRotationAt: this.clock.now() });
+    this.logger.log({ msg: 'client secret rotated', environment: client.environment, clientId: client.clientId });
+  }
+
+  status(clientKey: string): RotationStatus {
+    const candidate = this.candidates.get(clientKey);
+    const history = this.history.get(clientKey);
+    return {
+      candidatePending: candidate !== undefined,
+      candidateSeenAt: candidate?.seenAt,
+      lastRotationAt: history?.lastRotationAt,
+      lastRotationError: candidate?.lastError ?? history?.lastRotationError,
+    };
+  }
+
+  /** Forget candidates of clients that no longer exist (after a reload). */
+  retain(clientKeys: ReadonlySet<string>): void {
+    for (const key of this.candidates.keys()) if (!clientKeys.has(key)) this.candidates.delete(key);
+  }
+
+  private tryCandidate(client: ClientConfig, candidate: Candidate): Promise<void> {
+    const running = this.tries.get(client.key);
+    if (running) return running;
+    const attempt = this.attempt(client, candidate).finally(() => this.tries.delete(client.key));
+    this.tries.set(client.key, attempt);
+    return attempt;
+  }
+
+  private async attempt(client: ClientConfig, candidate: Candidate): Promise<void> {
+    candidate.attempts++;
+    try {
+      await this.fetcher.fetchWithSecret(client, candidate.secret);
+      if (this.candidates.get(client.key) === candidate) this.adopt(client, candidate.secret);
+    } catch (e) {
+      const code = e instanceof DomainError ? e.code : 'error';
+      const lastError = { code, message: e instanceof DomainError ? e.message : 'unexpected error', at: this.clock.now() };
+      candidate.lastError = lastError;
+      this.history.set(client.key, { ...this.history.get(client.key), lastRotationError: lastError });
+      candidate.nextTryAt =
+        this.clock.now() + Math.min(CANDIDATE_RETRY_CAP_MS, CANDIDATE_RETRY_BASE_MS * 2 ** (candidate.attempts - 1));
+      // One line, no secret: ops see the refusal; the working secret stays in use.
+      this.logger.warn({
+        msg: 'new client secret refused; keeping the secret in use',
+        environment: client.environment,
+        clientId: client.clientId,
+        error: code,
+        retryInMs: candidate.nextTryAt - this.clock.now(),
+      });
+    }
+  }
+}
+
+function digestOf(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
