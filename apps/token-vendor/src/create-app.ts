@@ -20,7 +20,6 @@ export async function createTokenVendorApp(options: TokenVendorModuleOptions): P
     bufferLogs: true,
   });
   app.useLogger(app.get(Logger));
-  app.enableShutdownHooks();
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApiConfig()), {
     jsonDocumentUrl: 'docs-json',
   });

@@ -1,5 +1,9 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ConfigError, loadConfiguration } from '@app/config';
 import { createTokenVendorApp } from './create-app';
+
+/** In-flight requests get this long to finish after SIGTERM; the chart's grace period is longer. */
+export const DRAIN_TIMEOUT_MS = 10_000;
 
 /**
  * Production entry point. Configuration is validated before anything starts: a bad file or
@@ -17,7 +21,31 @@ async function main(): Promise<void> {
     throw e;
   }
   const app = await createTokenVendorApp({ configuration });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void shutdown(app, signal));
   await app.listen({ port: configuration.runtime.port, host: configuration.runtime.host });
+}
+
+/**
+ * SIGTERM: stop accepting, let in-flight requests finish, stop the scheduler, release held
+ * locks, close Redis (the modules' shutdown hooks), then exit 0. Nest's own shutdown hooks
+ * are not used: they re-raise the signal, which makes the exit code 143.
+ */
+async function shutdown(app: NestFastifyApplication, signal: string): Promise<void> {
+  const log = (msg: string): boolean => process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), service: 'token-vendor', msg, signal })}\n`);
+  log('shutting down: draining in-flight requests');
+  const deadline = setTimeout(() => {
+    log('drain timed out; exiting');
+    process.exit(1);
+  }, DRAIN_TIMEOUT_MS);
+  deadline.unref();
+  try {
+    await app.close();
+    log('shut down cleanly');
+    process.exit(0);
+  } catch (e) {
+    process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'shutdown failed', err: { message: (e as Error).message } })}\n`);
+    process.exit(1);
+  }
 }
 
 main().catch((e: unknown) => {

@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { MetricsService } from '@app/observability';
 import { createHash } from 'node:crypto';
 import { CLOCK, type Clock } from '@app/clock';
 import { ConfigService, readClientSecret, type ClientConfig } from '@app/config';
@@ -44,6 +45,7 @@ export class SecretRotationService implements SecretCandidates {
     private readonly config: ConfigService,
     private readonly fetcher: TokenFetcher,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Optional() private readonly metrics?: MetricsService,
   ) {
     fetcher.useSecretCandidates(this);
   }
@@ -85,6 +87,7 @@ export class SecretRotationService implements SecretCandidates {
     this.fetcher.clearRejection(client.key);
     this.candidates.delete(client.key);
     this.history.set(client.key, { lastRotationAt: this.clock.now() });
+    this.metrics?.secretRotations.inc({ client_id: client.clientId, environment: client.environment, outcome: 'adopted' });
     this.logger.log({ msg: 'client secret rotated', environment: client.environment, clientId: client.clientId });
   }
 
@@ -121,6 +124,7 @@ export class SecretRotationService implements SecretCandidates {
       const code = e instanceof DomainError ? e.code : 'error';
       const lastError = { code, message: e instanceof DomainError ? e.message : 'unexpected error', at: this.clock.now() };
       candidate.lastError = lastError;
+      this.metrics?.secretRotations.inc({ client_id: client.clientId, environment: client.environment, outcome: 'refused' });
       this.history.set(client.key, { ...this.history.get(client.key), lastRotationError: lastError });
       candidate.nextTryAt =
         this.clock.now() + Math.min(CANDIDATE_RETRY_CAP_MS, CANDIDATE_RETRY_BASE_MS * 2 ** (candidate.attempts - 1));

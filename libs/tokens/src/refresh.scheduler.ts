@@ -2,7 +2,8 @@ import { Inject, Injectable, Logger, Optional, type OnApplicationBootstrap, type
 import { Interval } from '@nestjs/schedule';
 import { CLOCK, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig } from '@app/config';
-import { DomainError, UpstreamRejectedError } from '@app/errors';
+import { DomainError, UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
+import { MetricsService } from '@app/observability';
 import type { StoredToken } from '@app/token-store';
 import { DueQueue } from './due-queue';
 import { REJECTED_RETRY_MS, refreshDueAt, retryDelayMs } from './refresh-policy';
@@ -49,6 +50,7 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
     @Inject(CLOCK) private readonly clock: Clock,
     @Optional() @Inject(RANDOM) private readonly random: () => number = Math.random,
     @Optional() @Inject(REFRESH_ENABLED) private readonly enabled: boolean = true,
+    @Optional() private readonly metrics?: MetricsService,
   ) {
     if (enabled) cache.onAdopt((client, token) => this.scheduleFor(client, token));
   }
@@ -109,6 +111,7 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
         return;
       }
       const token = await this.fetcher.obtain(client, current?.expiresAt ?? 0);
+      this.metrics?.refreshes.inc({ client_id: client.clientId, environment: client.environment });
       this.states.set(key, { consecutiveFailures: 0, lastRefreshAt: this.clock.now(), lastError: this.states.get(key)?.lastError });
       if (!this.queue.dueAt(key)) this.scheduleFor(client, token);
     } catch (e) {
@@ -127,6 +130,7 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
       consecutiveFailures: failures,
       lastError: { code, message: e instanceof DomainError ? e.message : 'unexpected error', at: this.clock.now() },
     });
+    this.metrics?.refreshFailures.inc({ client_id: client.clientId, environment: client.environment, cause: failureCause(e) });
     const delay = e instanceof UpstreamRejectedError ? REJECTED_RETRY_MS : retryDelayMs(failures, this.random());
     this.queue.schedule(client.key, this.clock.now() + delay);
     this.logger.warn({
@@ -138,4 +142,11 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
       retryInMs: delay,
     });
   }
+}
+
+/** The metric label of a failed refresh. */
+function failureCause(e: unknown): string {
+  if (e instanceof UpstreamRejectedError) return 'rejected';
+  if (e instanceof UpstreamUnavailableError) return e.reason;
+  return 'error';
 }

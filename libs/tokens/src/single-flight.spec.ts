@@ -80,9 +80,15 @@ describe('SingleFlight', () => {
     const prod = deferred<string>();
     const started: string[] = [];
 
-    const a = sut.run('uat/api.client', () => (started.push('uat'), uat.promise));
-    const b = sut.run('production/api.client', () => (started.push('production'), prod.promise));
-    const c = sut.run('uat/api.client', () => (started.push('uat again'), uat.promise));
+    const starting =
+      (name: string, gate: Deferred<string>) => (): Promise<string> => {
+        started.push(name);
+        return gate.promise;
+      };
+
+    const a = sut.run('uat/api.client', starting('uat', uat));
+    const b = sut.run('production/api.client', starting('production', prod));
+    const c = sut.run('uat/api.client', starting('uat again', uat));
     expect(sut.size).toBe(2);
 
     prod.resolve('prod-token');

@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { MetricsService } from '@app/observability';
 import type { ClientConfig } from '@app/config';
 import { TOKEN_STORE, type StoredToken, type TokenStore } from '@app/token-store';
 
@@ -14,7 +15,19 @@ export class TokenCache {
   private storeDown = false;
   private readonly listeners: ((client: ClientConfig, token: StoredToken) => void)[] = [];
 
-  constructor(@Inject(TOKEN_STORE) private readonly store: TokenStore) {}
+  constructor(
+    @Inject(TOKEN_STORE) private readonly store: TokenStore,
+    @Optional() private readonly metrics?: MetricsService,
+  ) {
+    metrics?.observeHeldTokens(() => this.heldSamples());
+  }
+
+  private *heldSamples(): Iterable<{ clientId: string; environment: string; expiresAt: number }> {
+    for (const [key, token] of this.own) {
+      const slash = key.indexOf('/');
+      yield { environment: key.slice(0, slash), clientId: key.slice(slash + 1), expiresAt: token.expiresAt };
+    }
+  }
 
   /** Whether the last store operation succeeded. */
   get storeAvailable(): boolean {
@@ -78,6 +91,7 @@ export class TokenCache {
   }
 
   private storeFailed(operation: 'read' | 'write', e: unknown): void {
+    this.metrics?.storeErrors.inc({ operation });
     if (this.storeDown) return;
     this.storeDown = true;
     this.logger.warn({ operation, err: { message: (e as Error).message } }, 'token store unavailable; serving from this replica');

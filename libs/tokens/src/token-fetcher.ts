@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
+import { MetricsService } from '@app/observability';
 import { randomUUID } from 'node:crypto';
 import { CLOCK, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig, type EnvironmentConfig } from '@app/config';
@@ -44,6 +45,7 @@ export class TokenFetcher implements OnApplicationShutdown {
     private readonly cache: TokenCache,
     @Inject(TOKEN_STORE) private readonly store: TokenStore,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Optional() private readonly metrics?: MetricsService,
   ) {}
 
   private candidates?: SecretCandidates;
@@ -58,6 +60,7 @@ export class TokenFetcher implements OnApplicationShutdown {
    * replica, or by the replica holding the lock.
    */
   obtain(client: ClientConfig, knownExpiresAt = 0): Promise<StoredToken> {
+    if (this.flights.isRunning(client.key)) this.metrics?.singleFlightWaits.inc({ scope: 'replica' });
     return this.flights.run(client.key, () => this.coordinate(client, knownExpiresAt));
   }
 
@@ -94,6 +97,7 @@ export class TokenFetcher implements OnApplicationShutdown {
       }
       if (locked) return this.fetchUnderLock(client, environment, owner, ttl, knownExpiresAt);
 
+      this.metrics?.singleFlightWaits.inc({ scope: 'fleet' });
       const theirs = await this.waitForNewer(client, knownExpiresAt, ttl);
       if (theirs) return theirs;
       if (!this.cache.storeAvailable || this.clock.now() >= giveUpWaitingAt) {

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { CLOCK, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig } from '@app/config';
 import type { Caller } from '@app/auth';
@@ -8,7 +8,7 @@ import {
   UnknownClientError,
   UpstreamUnavailableError,
 } from '@app/errors';
-import { tokenFingerprint } from '@app/observability';
+import { MetricsService, tokenFingerprint } from '@app/observability';
 import type { StoredToken } from '@app/token-store';
 import { ClientResolver } from './client-resolver';
 import { TokenCache } from './token-cache';
@@ -43,6 +43,7 @@ export class TokenVendingService {
     private readonly cache: TokenCache,
     private readonly fetcher: TokenFetcher,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Optional() private readonly metrics?: MetricsService,
   ) {}
 
   async vend(caller: Caller, clientId: string, query: TokenQuery): Promise<VendedToken> {
@@ -94,6 +95,13 @@ export class TokenVendingService {
   }
 
   private writeAudit(caller: Caller, clientId: string, environment: string | undefined, outcome: string, extra: Record<string, unknown>): void {
+    // Metric labels only for configured clients: arbitrary request text must not mint series.
+    const known = environment !== undefined && this.config.clientsWithId(clientId).some((c) => c.environment === environment);
+    this.metrics?.tokenRequests.inc({
+      client_id: known ? clientId : '(unknown)',
+      environment: known ? environment : '(unknown)',
+      outcome,
+    });
     this.audit.log({
       msg: 'token request',
       audit: true,

@@ -1,0 +1,107 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { CLOCK, type Clock } from '@app/clock';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { UpstreamAttempt, UpstreamObserver } from '@app/upstream';
+
+/** A held token as the TTL gauge sees it. */
+export interface HeldTokenSample {
+  clientId: string;
+  environment: string;
+  expiresAt: number;
+}
+
+/**
+ * Every metric of the service, on a registry of its own (so several app instances can live in
+ * one test process). Labels are client ids, environment names and fixed outcome words:
+ * never a secret, key or token.
+ */
+@Injectable()
+export class MetricsService implements UpstreamObserver {
+  readonly registry = new Registry();
+  private heldTokens: () => Iterable<HeldTokenSample> = () => [];
+
+  readonly tokenRequests = new Counter({
+    name: 'token_vendor_token_requests_total',
+    help: 'GET /tokens requests by client, environment and outcome.',
+    labelNames: ['client_id', 'environment', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly upstreamRequests = new Counter({
+    name: 'token_vendor_upstream_requests_total',
+    help: 'Token endpoint attempts by client, environment and outcome.',
+    labelNames: ['client_id', 'environment', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly upstreamDuration = new Histogram({
+    name: 'token_vendor_upstream_request_duration_seconds',
+    help: 'Token endpoint attempt latency.',
+    labelNames: ['environment', 'outcome'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly refreshes = new Counter({
+    name: 'token_vendor_refreshes_total',
+    help: 'Successful proactive refreshes by client and environment.',
+    labelNames: ['client_id', 'environment'] as const,
+    registers: [this.registry],
+  });
+
+  readonly refreshFailures = new Counter({
+    name: 'token_vendor_refresh_failures_total',
+    help: 'Failed proactive refreshes by cause (bad_status, bad_answer, timeout, network, rejected, ...).',
+    labelNames: ['client_id', 'environment', 'cause'] as const,
+    registers: [this.registry],
+  });
+
+  readonly singleFlightWaits = new Counter({
+    name: 'token_vendor_single_flight_waits_total',
+    help: 'Requests that waited for a fetch already running (in this replica or another).',
+    labelNames: ['scope'] as const,
+    registers: [this.registry],
+  });
+
+  readonly storeErrors = new Counter({
+    name: 'token_vendor_store_errors_total',
+    help: 'Token store operations that failed (Redis down, timeout, unreadable value).',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+
+  readonly secretRotations = new Counter({
+    name: 'token_vendor_secret_rotations_total',
+    help: 'New client secrets tried against the IdP, by outcome (adopted, refused).',
+    labelNames: ['client_id', 'environment', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(@Inject(CLOCK) clock: Clock) {
+    const held = (): Iterable<HeldTokenSample> => this.heldTokens();
+    new Gauge({
+      name: 'token_vendor_token_ttl_seconds',
+      help: 'Time left on each token this replica holds.',
+      labelNames: ['client_id', 'environment'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const now = clock.now();
+        for (const t of held()) {
+          this.set({ client_id: t.clientId, environment: t.environment }, Math.max(0, (t.expiresAt - now) / 1000));
+        }
+      },
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: 'token_vendor_' });
+  }
+
+  /** The token cache registers how to list what it holds (read at scrape time). */
+  observeHeldTokens(source: () => Iterable<HeldTokenSample>): void {
+    this.heldTokens = source;
+  }
+
+  onAttempt(event: UpstreamAttempt): void {
+    this.upstreamRequests.inc({ client_id: event.clientId, environment: event.environment, outcome: event.outcome });
+    this.upstreamDuration.observe({ environment: event.environment, outcome: event.outcome }, event.durationMs / 1000);
+  }
+}
