@@ -1,6 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import helmet from '@fastify/helmet';
 import { Logger } from 'nestjs-pino';
 import { TokenVendorModule, type TokenVendorModuleOptions } from './token-vendor.module';
 
@@ -20,6 +21,7 @@ export async function createTokenVendorApp(options: TokenVendorModuleOptions): P
     bufferLogs: true,
   });
   app.useLogger(app.get(Logger));
+  await registerSecurityHeaders(app);
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApiConfig()), {
     jsonDocumentUrl: 'docs-json',
   });
@@ -36,4 +38,21 @@ function openApiConfig(): ReturnType<DocumentBuilder['build']> {
     .setVersion('0.1.0')
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'Caller key' }, 'caller-key')
     .build();
+}
+
+/**
+ * Security headers for a JSON API (helmet), plus a strict CSP everywhere except the Swagger UI
+ * page, which needs its own scripts and styles.
+ */
+async function registerSecurityHeaders(app: NestFastifyApplication): Promise<void> {
+  await app.register(helmet, { contentSecurityPolicy: false, crossOriginEmbedderPolicy: false });
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onSend', (request, reply, payload, done) => {
+      if (!request.url.startsWith('/docs')) {
+        reply.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+      }
+      done(null, payload);
+    });
 }

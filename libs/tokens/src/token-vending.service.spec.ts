@@ -4,7 +4,12 @@ import { stringify } from 'yaml';
 import { createHash } from 'node:crypto';
 import type { Caller } from '@app/auth';
 import { CLOCK, ManualClock } from '@app/clock';
-import { ConfigService, loadRuntimeSettings, parseServiceConfig } from '@app/config';
+import {
+  ConfigService,
+  loadRuntimeSettings,
+  parseServiceConfig,
+  type ClientConfig,
+} from '@app/config';
 import {
   InvalidRequestError,
   UnknownClientError,
@@ -16,7 +21,7 @@ import { MemoryTokenStore, TOKEN_STORE } from '@app/token-store';
 import { OAuthClient, type IssuedToken, type TokenRequest } from '@app/upstream';
 import { ClientResolver } from './client-resolver';
 import { TokenCache } from './token-cache';
-import { TokenFetcher } from './token-fetcher';
+import { REJECTION_HOLD_MS, TokenFetcher } from './token-fetcher';
 import { TokenVendingService } from './token-vending.service';
 
 const LIFETIME_SECONDS = 1200;
@@ -75,13 +80,14 @@ describe('TokenVendingService', () => {
   let store: MemoryTokenStore;
   let cache: TokenCache;
   let caller: Caller;
+  let config: ConfigService;
   let logLines: unknown[][];
   let sut: TokenVendingService;
 
   const vend = (query: { environment?: unknown; minTtl?: unknown } = {}, clientId = 'api-fake-test.client') =>
     sut.vend(caller, clientId, query);
+  const apiClient = (): ClientConfig => config.clientsWithId('api-fake-test.client')[0];
   const tokenOf = (n: number): string => `eyJhbGciOiJSUzI1NiJ9.access-token-${n}.c2lnbmF0dXJl`;
-  const client = () => ({ environment: 'uat', clientId: 'api-fake-test.client' });
 
   beforeEach(async () => {
     logLines = [];
@@ -94,7 +100,7 @@ describe('TokenVendingService', () => {
     idp = new FakeOAuthClient(clock);
     store = new MemoryTokenStore(clock);
     const service = parseServiceConfig(CONFIG_TEXT, 'test.yaml');
-    const config = new ConfigService(loadRuntimeSettings({ TOKEN_VENDOR_CONFIG: 'test.yaml' }), {
+    config = new ConfigService(loadRuntimeSettings({ TOKEN_VENDOR_CONFIG: 'test.yaml' }), {
       service,
       secrets: new Map(service.clients.map((c) => [c.key, CLIENT_SECRET])),
     });
@@ -191,7 +197,7 @@ describe('TokenVendingService', () => {
   });
 
   it('serves from the shared store when this replica has no copy', async () => {
-    await store.put(client(), {
+    await store.put(apiClient(), {
       accessToken: 'eyJ.from-another-replica.sig',
       tokenType: 'Bearer',
       requestedAt: START - 100_000,
@@ -250,22 +256,47 @@ describe('TokenVendingService', () => {
     expect(idp.requests).toHaveLength(0);
   });
 
-  it.each([
-    ['unavailable', new UpstreamUnavailableError('network', 'network error (ECONNREFUSED)')],
-    ['rejected', new UpstreamRejectedError('invalid_client', 400)],
-  ])('propagates an upstream %s error and caches nothing', async (_name, failure) => {
+  it('propagates an upstream outage, caches nothing, and asks again on the next call', async () => {
+    const failure = new UpstreamUnavailableError('network', 'network error (ECONNREFUSED)');
     idp.failure = failure;
 
     await expect(vend()).rejects.toBe(failure);
 
-    expect(cache.local({ key: 'uat/api-fake-test.client' } as never)).toBeUndefined();
-    expect(await store.get(client())).toBeUndefined();
+    expect(cache.local(apiClient())).toBeUndefined();
+    expect(await store.get(apiClient())).toBeUndefined();
 
     idp.failure = undefined;
     const body = await vend();
     expect(idp.requests).toHaveLength(2);
     expect(body.access_token).toBe(tokenOf(2));
   });
+
+  it.each([
+    // [ms after the refusal, IdP requests in total]
+    [0, 1],
+    [REJECTION_HOLD_MS - 1, 1],
+    [REJECTION_HOLD_MS, 2],
+  ])(
+    'propagates a refusal, caches nothing, and %i ms later the IdP has seen %i request(s)',
+    async (elapsed, requests) => {
+      const refusal = new UpstreamRejectedError('invalid_client', 400);
+      idp.failure = refusal;
+
+      await expect(vend()).rejects.toBe(refusal);
+      expect(cache.local(apiClient())).toBeUndefined();
+      expect(await store.get(apiClient())).toBeUndefined();
+
+      await clock.advance(elapsed);
+      idp.failure = undefined;
+      const next = await vend().then(
+        (body) => body.access_token,
+        (e: unknown) => e,
+      );
+
+      expect(idp.requests).toHaveLength(requests);
+      expect(next).toBe(requests === 1 ? refusal : tokenOf(2));
+    },
+  );
 
   it('shares one upstream failure between concurrent callers', async () => {
     const failure = new UpstreamUnavailableError('timeout', 'no answer within 10000 ms');

@@ -1,0 +1,528 @@
+import { Logger } from '@nestjs/common';
+import { ManualClock } from '@app/clock';
+import {
+  ConfigService,
+  parseServiceConfig,
+  type ClientConfig,
+  type RuntimeSettings,
+} from '@app/config';
+import { UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
+import {
+  MemoryTokenStore,
+  StoreUnavailableError,
+  type StoredToken,
+  type TokenRef,
+} from '@app/token-store';
+import type { IssuedToken, OAuthClient, TokenRequest } from '@app/upstream';
+import { TokenCache } from './token-cache';
+import { LOCK_POLL_INTERVAL_MS, REJECTION_HOLD_MS, TokenFetcher, lockTtlMs } from './token-fetcher';
+
+const TOKEN_URL = 'https://idp.example.test/connect/token';
+const TIMEOUT_MS = 1_000;
+/** timeoutMs × 3 attempts + 2 s slack. */
+const LOCK_TTL_MS = 5_000;
+const LIFETIME_S = 1_200;
+const SECRET = 'fetcher-spec-secret';
+const CONFIG_YAML = `
+environments:
+  uat:
+    tokenUrl: ${TOKEN_URL}
+    timeoutMs: ${TIMEOUT_MS}
+clients:
+  - clientId: api-fake-test.client
+    environment: uat
+    secretEnv: CAS_SECRET_FAKE_TEST
+    scope: deals-read permissions-read
+`;
+const RUNTIME: RuntimeSettings = {
+  port: 0,
+  host: '127.0.0.1',
+  configPath: 'test.yaml',
+  keyPrefix: 'test:',
+  encryptionKeys: [],
+  logLevel: 'silent',
+};
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
+  reject: (reason: unknown) => void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** The IdP as TokenFetcher sees it: counts requests, answers as each test says. */
+class FakeIdp {
+  readonly requests: TokenRequest[] = [];
+  /** How the next requests are answered; `token` is what a success returns. */
+  respond: (request: TokenRequest, token: IssuedToken) => Promise<IssuedToken> = (_, token) =>
+    Promise.resolve(token);
+
+  constructor(private readonly clock: ManualClock) {}
+
+  get count(): number {
+    return this.requests.length;
+  }
+
+  fetchToken(request: TokenRequest): Promise<IssuedToken> {
+    this.requests.push(request);
+    // Counted from when the request is sent, as the real client does.
+    const requestedAt = this.clock.now();
+    return this.respond(request, {
+      accessToken: `at-${this.requests.length}`,
+      tokenType: 'Bearer',
+      scope: request.scope,
+      requestedAt,
+      expiresAt: requestedAt + LIFETIME_S * 1_000,
+      lifetimeSeconds: LIFETIME_S,
+    });
+  }
+
+  /** Every request from now on hangs until `release` is called. */
+  hang(): { release: () => void } {
+    const gates: (() => void)[] = [];
+    this.respond = (_, token) =>
+      new Promise((resolve) => {
+        gates.push(() => resolve(token));
+      });
+    return { release: () => gates.splice(0).forEach((open) => open()) };
+  }
+}
+
+/** A MemoryTokenStore whose every operation can be made to fail like an unreachable Redis. */
+class FlakyStore extends MemoryTokenStore {
+  down = false;
+  lockDown = false;
+
+  override get(ref: TokenRef): Promise<StoredToken | undefined> {
+    return this.down ? this.unavailable() : super.get(ref);
+  }
+
+  override put(ref: TokenRef, token: StoredToken): Promise<boolean> {
+    return this.down ? this.unavailable() : super.put(ref, token);
+  }
+
+  override acquireLock(ref: TokenRef, owner: string, ttlMs: number): Promise<boolean> {
+    return this.down || this.lockDown ? this.unavailable() : super.acquireLock(ref, owner, ttlMs);
+  }
+
+  private unavailable(): Promise<never> {
+    return Promise.reject(new StoreUnavailableError('connection refused'));
+  }
+}
+
+/** Lets every promise that can move without the clock move. */
+function flush(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+async function advance(clock: ManualClock, ms: number, stepMs = 10): Promise<void> {
+  await flush(); // whatever was just started reads the clock before it moves
+  for (let left = ms; left > 0; left -= stepMs) {
+    await clock.advance(Math.min(stepMs, left));
+    await flush();
+  }
+}
+
+/** Settles `promise` while the clock moves in small steps (pollers sleep on the clock). */
+async function settle<T>(clock: ManualClock, promise: Promise<T>, maxMs = 60_000): Promise<T> {
+  let done = false;
+  promise.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  await flush();
+  for (let waited = 0; !done && waited < maxMs; waited += 10) await advance(clock, 10);
+  return promise;
+}
+
+describe('TokenFetcher', () => {
+  let clock: ManualClock;
+  let t0: number;
+  let config: ConfigService;
+  let client: ClientConfig;
+  let idp: FakeIdp;
+  let store: FlakyStore;
+
+  /** One replica: its own cache and fetcher in front of the shared store. */
+  function replica(): { fetcher: TokenFetcher; cache: TokenCache } {
+    const cache = new TokenCache(store);
+    const fetcher = new TokenFetcher(config, idp as unknown as OAuthClient, cache, store, clock);
+    return { fetcher, cache };
+  }
+
+  let sut: TokenFetcher;
+  let cache: TokenCache;
+
+  beforeEach(() => {
+    for (const level of ['log', 'warn', 'error', 'debug', 'verbose'] as const) {
+      jest.spyOn(Logger.prototype, level).mockImplementation(() => undefined);
+    }
+    clock = new ManualClock();
+    t0 = clock.now();
+    const service = parseServiceConfig(CONFIG_YAML, 'test.yaml');
+    client = service.clients[0];
+    config = new ConfigService(RUNTIME, { service, secrets: new Map([[client.key, SECRET]]) });
+    idp = new FakeIdp(clock);
+    store = new FlakyStore(clock);
+    ({ fetcher: sut, cache } = replica());
+  });
+
+  afterEach(() => jest.restoreAllMocks());
+
+  it('holds its lock for timeoutMs × 3 attempts + 2 s', () => {
+    expect(lockTtlMs(config.service.environments.get('uat')!)).toBe(LOCK_TTL_MS);
+  });
+
+  it('asks the IdP with the client configuration and keeps the token locally and in the store', async () => {
+    const token = await sut.obtain(client);
+
+    expect(idp.requests).toEqual([
+      {
+        environment: 'uat',
+        clientId: 'api-fake-test.client',
+        secret: SECRET,
+        scope: 'deals-read permissions-read',
+        authMethod: 'client_secret_post',
+        tokenUrl: TOKEN_URL,
+        timeoutMs: TIMEOUT_MS,
+      },
+    ]);
+    const expected: StoredToken = {
+      accessToken: 'at-1',
+      tokenType: 'Bearer',
+      scope: 'deals-read permissions-read',
+      requestedAt: t0,
+      expiresAt: t0 + LIFETIME_S * 1_000,
+    };
+    expect(token).toEqual(expected);
+    expect(cache.local(client)).toEqual(expected);
+    await expect(store.get(client)).resolves.toEqual(expected);
+  });
+
+  describe('with a token in the store', () => {
+    const stored: StoredToken = {
+      accessToken: 'stored',
+      tokenType: 'Bearer',
+      requestedAt: Date.UTC(2026, 10, 27, 9, 59, 0),
+      expiresAt: Date.UTC(2026, 10, 27, 10, 10, 0),
+    };
+
+    beforeEach(async () => {
+      await store.put(client, stored);
+    });
+
+    it.each([
+      ['nothing is known', 0, 0, 'stored'],
+      ['an older token is known', stored.expiresAt - 1, 0, 'stored'],
+      ['the stored token itself is known', stored.expiresAt, 1, 'at-1'],
+    ])('and %s (knownExpiresAt %i) → %i IdP request(s), %s', async (_, known, requests, accessToken) => {
+      const token = await sut.obtain(client, known);
+
+      expect(idp.count).toBe(requests);
+      expect(token.accessToken).toBe(accessToken);
+    });
+  });
+
+  describe('single flight', () => {
+    it('50 concurrent obtains on one replica → 1 IdP request, one token for all', async () => {
+      const gate = idp.hang();
+
+      const all = Promise.all(Array.from({ length: 50 }, () => sut.obtain(client)));
+      await flush();
+      expect(idp.count).toBe(1);
+      expect(sut.isFetching(client)).toBe(true);
+      gate.release();
+      const tokens = await all;
+
+      expect(idp.count).toBe(1);
+      expect(new Set(tokens.map((t) => t.accessToken))).toEqual(new Set(['at-1']));
+      expect(sut.isFetching(client)).toBe(false);
+    });
+
+    it('two replicas sharing one store, 25 obtains each → 1 IdP request in total, the same token', async () => {
+      const other = replica();
+      const gate = idp.hang();
+
+      const mine = Promise.all(Array.from({ length: 25 }, () => sut.obtain(client)));
+      const theirs = Promise.all(Array.from({ length: 25 }, () => other.fetcher.obtain(client)));
+      await flush();
+      expect(idp.count).toBe(1);
+      gate.release();
+      const tokens = [...(await settle(clock, mine)), ...(await settle(clock, theirs))];
+
+      expect(idp.count).toBe(1);
+      expect(new Set(tokens.map((t) => t.accessToken))).toEqual(new Set(['at-1']));
+      expect(other.cache.local(client)?.accessToken).toBe('at-1');
+      expect(cache.local(client)?.accessToken).toBe('at-1');
+    });
+
+    it('the follower finds the token at its next poll of the store', async () => {
+      const other = replica();
+      const gate = idp.hang();
+      const leader = sut.obtain(client);
+      await flush();
+      const follower = other.fetcher.obtain(client);
+      await flush();
+
+      gate.release();
+      await leader;
+      let followed: StoredToken | undefined;
+      void follower.then((t) => (followed = t));
+      await advance(clock, LOCK_POLL_INTERVAL_MS - 10);
+      expect(followed).toBeUndefined();
+      await advance(clock, 10);
+
+      expect(followed?.accessToken).toBe('at-1');
+      expect(idp.count).toBe(1);
+    });
+
+    it('a later obtain that knows the token fetches again (a settled flight is not remembered)', async () => {
+      const first = await sut.obtain(client);
+
+      const second = await sut.obtain(client, first.expiresAt);
+
+      expect(idp.count).toBe(2);
+      expect(second.accessToken).toBe('at-2');
+    });
+  });
+
+  describe('the lock', () => {
+    it.each([
+      ['success', undefined],
+      ['failure', new UpstreamUnavailableError('network', 'connection reset')],
+      ['rejection', new UpstreamRejectedError('invalid_client', 401)],
+    ])('is released by its owner after %s', async (_, error) => {
+      if (error) idp.respond = () => Promise.reject(error);
+      const acquire = jest.spyOn(store, 'acquireLock');
+      const release = jest.spyOn(store, 'releaseLock');
+
+      await sut.obtain(client).catch(() => undefined);
+
+      expect(acquire).toHaveBeenCalledTimes(1);
+      expect(release).toHaveBeenCalledTimes(1);
+      expect(release).toHaveBeenCalledWith(client, acquire.mock.calls[0][1]);
+      await expect(store.acquireLock(client, 'probe', 1_000)).resolves.toBe(true);
+    });
+
+    it('is taken with the lock TTL', async () => {
+      const acquire = jest.spyOn(store, 'acquireLock');
+
+      await sut.obtain(client);
+
+      expect(acquire).toHaveBeenCalledWith(client, expect.any(String), LOCK_TTL_MS);
+    });
+
+    it('is released at shutdown while a fetch still runs', async () => {
+      const gate = idp.hang();
+      const pending = sut.obtain(client);
+      await flush();
+      await expect(store.acquireLock(client, 'probe', 1_000)).resolves.toBe(false);
+
+      await sut.onApplicationShutdown();
+
+      await expect(store.acquireLock(client, 'probe', 1_000)).resolves.toBe(true);
+      gate.release();
+      await pending;
+    });
+
+    describe('when its holder never delivers', () => {
+      let gate: { release: () => void };
+      let stalled: Promise<StoredToken>;
+      let other: ReturnType<typeof replica>;
+
+      beforeEach(async () => {
+        // The holder is frozen: its watchdog does not extend the lock either.
+        jest.spyOn(store, 'extendLock').mockResolvedValue(false);
+        other = replica();
+        gate = idp.hang();
+        stalled = sut.obtain(client);
+        await flush();
+        expect(idp.count).toBe(1);
+      });
+
+      afterEach(async () => {
+        gate.release();
+        await stalled;
+      });
+
+      it('the follower fetches itself once the lock TTL has passed, not before', async () => {
+        idp.respond = (_, token) => Promise.resolve(token);
+        const follower = other.fetcher.obtain(client);
+
+        await advance(clock, LOCK_TTL_MS - LOCK_POLL_INTERVAL_MS);
+        expect(idp.count).toBe(1);
+        await advance(clock, LOCK_POLL_INTERVAL_MS);
+        expect(idp.count).toBe(2);
+
+        const token = await follower;
+        expect(token).toMatchObject({ accessToken: 'at-2', requestedAt: t0 + LOCK_TTL_MS });
+      });
+
+      it('a stalled holder that delivers late does not replace the newer token', async () => {
+        const takeover = idp.hang(); // only the follower's request waits on this gate
+        const follower = other.fetcher.obtain(client);
+        await advance(clock, LOCK_TTL_MS);
+        expect(idp.count).toBe(2);
+
+        takeover.release();
+        const fresh = await follower;
+        gate.release();
+        const late = await stalled;
+
+        expect(late.requestedAt).toBe(t0);
+        expect(fresh.requestedAt).toBe(t0 + LOCK_TTL_MS);
+        await expect(store.get(client)).resolves.toEqual(fresh);
+      });
+
+      it('the stalled holder releasing late leaves the lock of the replica that took over', async () => {
+        const takeover = idp.hang();
+        const follower = other.fetcher.obtain(client);
+        await advance(clock, LOCK_TTL_MS);
+        expect(idp.count).toBe(2);
+
+        gate.release();
+        await stalled;
+
+        await expect(store.acquireLock(client, 'probe', 1_000)).resolves.toBe(false);
+        takeover.release();
+        await follower;
+        await expect(store.acquireLock(client, 'probe', 1_000)).resolves.toBe(true);
+      });
+    });
+
+    it('a holder that keeps its lock but never delivers is waited for twice the TTL, then fetched around', async () => {
+      // Someone else holds the lock for good.
+      jest.spyOn(store, 'acquireLock').mockResolvedValue(false);
+
+      const follower = sut.obtain(client);
+      await advance(clock, 2 * LOCK_TTL_MS - LOCK_POLL_INTERVAL_MS);
+      expect(idp.count).toBe(0);
+      await advance(clock, LOCK_POLL_INTERVAL_MS);
+
+      expect(idp.count).toBe(1);
+      await expect(follower).resolves.toMatchObject({ requestedAt: t0 + 2 * LOCK_TTL_MS });
+    });
+  });
+
+  describe('a rejection by the IdP', () => {
+    const rejection = new UpstreamRejectedError('invalid_client', 401);
+
+    beforeEach(() => {
+      idp.respond = () => Promise.reject(rejection);
+    });
+
+    it('is held for REJECTION_HOLD_MS without asking the IdP again, then tried again', async () => {
+      await expect(sut.obtain(client)).rejects.toBe(rejection);
+      expect(idp.count).toBe(1);
+
+      await clock.advance(REJECTION_HOLD_MS - 1);
+      await expect(sut.obtain(client)).rejects.toBe(rejection);
+      expect(idp.count).toBe(1);
+
+      await clock.advance(1);
+      idp.respond = (_, token) => Promise.resolve(token);
+      await expect(sut.obtain(client)).resolves.toMatchObject({ accessToken: 'at-2' });
+      expect(idp.count).toBe(2);
+    });
+
+    it('is forgotten by clearRejection (a changed secret is tried at once)', async () => {
+      await expect(sut.obtain(client)).rejects.toBe(rejection);
+
+      sut.clearRejection(client.key);
+      idp.respond = (_, token) => Promise.resolve(token);
+
+      await expect(sut.obtain(client)).resolves.toMatchObject({ accessToken: 'at-2' });
+      expect(idp.count).toBe(2);
+    });
+
+    it('is not held after an unavailable IdP (that is retried by the caller)', async () => {
+      idp.respond = () => Promise.reject(new UpstreamUnavailableError('timeout', 'timed out'));
+      await expect(sut.obtain(client)).rejects.toBeInstanceOf(UpstreamUnavailableError);
+
+      await expect(sut.obtain(client)).rejects.toBeInstanceOf(UpstreamUnavailableError);
+
+      expect(idp.count).toBe(2);
+    });
+  });
+
+  describe('without a working store', () => {
+    it('fetches directly when taking the lock throws, still once for concurrent callers', async () => {
+      store.lockDown = true;
+      const gate = idp.hang();
+
+      const all = Promise.all(Array.from({ length: 20 }, () => sut.obtain(client)));
+      await flush();
+      gate.release();
+      const tokens = await all;
+
+      expect(idp.count).toBe(1);
+      expect(new Set(tokens.map((t) => t.accessToken))).toEqual(new Set(['at-1']));
+      expect(cache.local(client)?.accessToken).toBe('at-1');
+    });
+
+    it('fetches directly and keeps the token locally when the whole store is down', async () => {
+      store.down = true;
+
+      const token = await sut.obtain(client);
+
+      expect(idp.count).toBe(1);
+      expect(cache.local(client)).toEqual(token);
+      expect(cache.storeAvailable).toBe(false);
+    });
+
+    it('a follower whose store fails while it waits stops waiting and fetches itself', async () => {
+      const gate = idp.hang();
+      const stalled = sut.obtain(client);
+      await flush();
+      const other = replica();
+      const follower = other.fetcher.obtain(client);
+      await advance(clock, 2 * LOCK_POLL_INTERVAL_MS);
+      expect(idp.count).toBe(1);
+
+      store.down = true;
+      idp.respond = (_, token) => Promise.resolve(token);
+      await advance(clock, LOCK_POLL_INTERVAL_MS);
+
+      expect(idp.count).toBe(2);
+      await expect(follower).resolves.toMatchObject({ accessToken: 'at-2' });
+      gate.release();
+      await stalled;
+    });
+  });
+
+  it('refuses a client whose secret disappeared (a reload under a running request)', async () => {
+    config.replace({ service: config.service, secrets: new Map() });
+
+    await expect(sut.obtain(client)).rejects.toBeInstanceOf(UpstreamUnavailableError);
+    expect(idp.count).toBe(0);
+  });
+  describe('SCRATCH', () => {
+    it('follower after a failed holder', async () => {
+      const other = replica();
+      let fail!: (e: unknown) => void;
+      idp.respond = () => new Promise((_, rej) => (fail = rej));
+      const leader = sut.obtain(client).catch((e) => e);
+      await flush();
+      const follower = other.fetcher.obtain(client);
+      await flush();
+      fail(new UpstreamUnavailableError('network', 'reset'));
+      await leader;
+      await expect(store.acquireLock(client, 'probe', 1)).resolves.toBe(true);
+      await store.releaseLock(client, 'probe');
+      idp.respond = (_, token) => Promise.resolve(token);
+      let at = 0;
+      void follower.then(() => (at = clock.now() - t0));
+      await advance(clock, 6000);
+      console.log('follower got token after', at, 'ms; idp count', idp.count);
+    });
+  });
+});

@@ -1,0 +1,384 @@
+import { EventEmitter } from 'node:events';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { RunningSandbox, SandboxClient } from '@app/identity-sandbox';
+import { killAllReplicas, startReplica, writeServiceConfig, type Replica, type ServiceConfigFiles } from '../support/replica';
+import { requiredTestRedisUrl, testEncryptionKeys } from '../support/test-app';
+
+/**
+ * Helpers of the multi-process suites: a fleet of token-vendor processes (the production entry
+ * point) on one Redis, in front of the sandbox IdP running in the test process.
+ */
+
+export const ENVIRONMENT = 'uat';
+export const CALLER_KEY = 'fleet-caller-key-0001-aaaaaaaaaaaaaaaaaaaa';
+
+export function secretOf(clientId: string): string {
+  return `fleet-secret-${clientId}-0001`;
+}
+
+/** The sandbox's view of the clients a fleet is configured with. */
+export function sandboxClients(clientIds: readonly string[]): SandboxClient[] {
+  return clientIds.map((clientId) => ({ clientId, secret: secretOf(clientId), scopes: ['deals-read'] }));
+}
+
+/** The refresh lock's life for an environment timeout (token-fetcher.ts: timeoutMs × 3 attempts + 2 s slack). */
+export function lockTtlMsFor(timeoutMs: number): number {
+  return timeoutMs * 3 + 2_000;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` every `everyMs` until it returns a value other than undefined/false; throws after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs: number,
+  everyMs = 20,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// IdP taps: a transparent HTTP proxy per replica in front of the sandbox, so a test knows which
+// replica sent each token request (nothing in the service logs lock ownership).
+
+export interface TapRecord {
+  replica: string;
+  at: number;
+  endedAt?: number;
+  status?: number;
+}
+
+export interface IdpTap {
+  readonly replica: string;
+  readonly tokenUrl: string;
+  readonly records: TapRecord[];
+  close(): Promise<void>;
+}
+
+export async function startIdpTap(sandbox: RunningSandbox, replica: string, events: EventEmitter): Promise<IdpTap> {
+  const target = new URL(sandbox.url);
+  const records: TapRecord[] = [];
+  const server: Server = createServer((req, res) => {
+    const record: TapRecord = { replica, at: Date.now() };
+    records.push(record);
+    events.emit('request', record);
+    const upstream = request(
+      { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers, agent: false },
+      (answer) => {
+        record.status = answer.statusCode;
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+        answer.on('end', () => (record.endedAt = Date.now()));
+      },
+    );
+    upstream.on('error', () => {
+      record.endedAt = Date.now();
+      if (!res.headersSent) res.writeHead(502).end();
+      else res.destroy();
+    });
+    // The replica went away (killed): abandon the upstream request too.
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    replica,
+    tokenUrl: `http://127.0.0.1:${port}/connect/token`,
+    records,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fleet.
+
+export interface FleetOptions {
+  sandbox: RunningSandbox;
+  clientIds: string[];
+  /** Default 3. */
+  size?: number;
+  /** The environment's timeoutMs (the lock TTL is timeoutMs × 3 + 2000). */
+  timeoutMs: number;
+  refresh: { ratio: number; minTtlSeconds: number };
+  /** Default: TEST_REDIS_URL (the suite's shared Redis). */
+  redisUrl?: string;
+  /** One IdP tap per replica (each replica gets its own tokenUrl). */
+  taps?: boolean;
+}
+
+export interface TokenAnswer {
+  replica: string;
+  status: number;
+  body: Record<string, unknown>;
+  at: number;
+  error?: string;
+}
+
+export interface Fleet {
+  readonly replicas: Replica[];
+  readonly keyPrefix: string;
+  readonly taps: IdpTap[];
+  /** Emits 'request' (TapRecord) for every token request a replica sends (taps only). */
+  readonly tapEvents: EventEmitter;
+  /** An ioredis client of the fleet's Redis, for inspection (never flushes). */
+  readonly redis: Redis;
+  tokenKey(clientId: string): string;
+  lockKey(clientId: string): string;
+  /** The stored token's expiry (the clear `<ms>|` prefix of the value), or undefined when none. */
+  storedExpiry(clientId: string): Promise<number | undefined>;
+  getToken(replica: Replica, clientId: string, query?: string, timeoutMs?: number): Promise<TokenAnswer>;
+  stop(): Promise<void>;
+}
+
+export async function startFleet(options: FleetOptions): Promise<Fleet> {
+  const size = options.size ?? 3;
+  const keyPrefix = `tv-fleet-${randomUUID()}:`;
+  const redisUrl = options.redisUrl ?? requiredTestRedisUrl();
+  const names = Array.from({ length: size }, (_, i) => `r${i + 1}`);
+  const tapEvents = new EventEmitter();
+  const taps = options.taps ? await Promise.all(names.map((n) => startIdpTap(options.sandbox, n, tapEvents))) : [];
+  const files: ServiceConfigFiles = writeServiceConfig({
+    environments: { [ENVIRONMENT]: { tokenUrl: options.sandbox.tokenUrl, timeoutMs: options.timeoutMs } },
+    clients: options.clientIds.map((clientId) => ({ clientId, environment: ENVIRONMENT, secret: secretOf(clientId) })),
+    callers: [{ name: 'fleet-caller', keys: [CALLER_KEY], clients: ['*'] }],
+    refresh: options.refresh,
+  });
+  const encryptionKeys = testEncryptionKeys();
+  const redis = new Redis(redisUrl, {
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    commandTimeout: 1000,
+    retryStrategy: () => 100,
+  });
+  redis.on('error', () => undefined); // the outage suites kill this Redis on purpose
+
+  let replicas: Replica[] = [];
+  try {
+    replicas = await Promise.all(
+      names.map((name, i) =>
+        startReplica({
+          name,
+          env: {
+            TOKEN_VENDOR_CONFIG: options.taps
+              ? files.writeVariant(name, { [ENVIRONMENT]: { tokenUrl: taps[i].tokenUrl, timeoutMs: options.timeoutMs } })
+              : files.configPath,
+            REDIS_URL: redisUrl,
+            REDIS_KEY_PREFIX: keyPrefix,
+            TOKEN_VENDOR_ENCRYPTION_KEYS: encryptionKeys,
+            LOG_LEVEL: 'debug',
+          },
+        }),
+      ),
+    );
+  } catch (e) {
+    await killAllReplicas();
+    await Promise.all(taps.map((t) => t.close()));
+    redis.disconnect();
+    files.remove();
+    throw e;
+  }
+
+  const tokenKey = (clientId: string): string => `${keyPrefix}{${ENVIRONMENT}/${clientId}}:token`;
+  return {
+    replicas,
+    keyPrefix,
+    taps,
+    tapEvents,
+    redis,
+    tokenKey,
+    lockKey: (clientId) => `${keyPrefix}{${ENVIRONMENT}/${clientId}}:lock`,
+    async storedExpiry(clientId) {
+      const raw = await redis.get(tokenKey(clientId));
+      return raw === null ? undefined : expiryOf(raw);
+    },
+    getToken: (replica, clientId, query, timeoutMs) => getToken(replica, clientId, query, timeoutMs),
+    async stop() {
+      await killAllReplicas();
+      await Promise.all(taps.map((t) => t.close()));
+      // The fleet's keys expire by themselves (TTL = token life); remove them now anyway.
+      await Promise.all(options.clientIds.map((id) => redis.del(tokenKey(id)).catch(() => undefined)));
+      redis.disconnect();
+      files.remove();
+    },
+  };
+}
+
+export function expiryOf(raw: string): number {
+  const sep = raw.indexOf('|');
+  const value = Number(raw.slice(0, sep));
+  if (sep <= 0 || !Number.isSafeInteger(value)) throw new Error('stored value has an unknown format');
+  return value;
+}
+
+export async function getToken(replica: Replica, clientId: string, query = '', timeoutMs = 15_000): Promise<TokenAnswer> {
+  const at = Date.now();
+  try {
+    const res = await fetch(`${replica.url}/tokens/${encodeURIComponent(clientId)}${query ? `?${query}` : ''}`, {
+      headers: { authorization: `Bearer ${CALLER_KEY}` },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await res.text();
+    let body: Record<string, unknown> = {};
+    try {
+      body = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      body = { raw: text };
+    }
+    return { replica: replica.name, status: res.status, body, at };
+  } catch (e) {
+    return { replica: replica.name, status: 0, body: {}, at, error: (e as Error).message };
+  }
+}
+
+/** `count` concurrent requests spread round-robin over `replicas`; resolves when all answered. */
+export function burst(fleet: Fleet, replicas: Replica[], clientId: string, count: number, query = ''): Promise<TokenAnswer[]> {
+  return Promise.all(Array.from({ length: count }, (_, i) => fleet.getToken(replicas[i % replicas.length], clientId, query)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Steady load.
+
+export interface Load {
+  readonly results: TokenAnswer[];
+  /** Stops sending and resolves with every answer once the last one is in. */
+  stop(): Promise<TokenAnswer[]>;
+}
+
+/**
+ * Sends `ratePerSecond` requests per second, round-robin over `targets()` (called for every
+ * request, so a test can take a replica out of the rotation), without waiting for answers.
+ */
+export function startLoad(fleet: Fleet, targets: () => Replica[], clientId: string, ratePerSecond: number): Load {
+  const results: TokenAnswer[] = [];
+  const pending = new Set<Promise<void>>();
+  let n = 0;
+  const timer = setInterval(() => {
+    const list = targets();
+    if (list.length === 0) return;
+    const replica = list[n++ % list.length];
+    const p = fleet.getToken(replica, clientId).then((r) => {
+      results.push(r);
+      pending.delete(p);
+    });
+    pending.add(p);
+  }, Math.round(1000 / ratePerSecond));
+  return {
+    results,
+    async stop() {
+      clearInterval(timer);
+      while (pending.size > 0) await Promise.all([...pending]);
+      return results.sort((a, b) => a.at - b.at);
+    },
+  };
+}
+
+/** Answers that are not a 200 carrying a token with at least `minTtlSeconds` left. */
+export function failuresOf(results: TokenAnswer[], minTtlSeconds: number): TokenAnswer[] {
+  return results.filter(
+    (r) =>
+      r.status !== 200 ||
+      typeof r.body.access_token !== 'string' ||
+      typeof r.body.expires_in !== 'number' ||
+      r.body.expires_in < minTtlSeconds,
+  );
+}
+
+/** A compact description of answers for failure messages. */
+export function summarize(results: TokenAnswer[], max = 5): string {
+  return JSON.stringify(
+    results.slice(0, max).map((r) => ({
+      replica: r.replica,
+      at: new Date(r.at).toISOString(),
+      status: r.status,
+      error: r.error ?? r.body.error,
+      message: r.body.message,
+      expires_in: r.body.expires_in,
+    })),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Watching the stored token.
+
+export interface ExpirySample {
+  at: number;
+  expiresAt?: number;
+}
+
+export interface ExpiryWatcher {
+  readonly samples: ExpirySample[];
+  /** The distinct stored expiries in the order they were seen. */
+  distinct(): number[];
+  /** Samples whose expiry is earlier than an expiry seen before them (must stay empty). */
+  regressions(): { at: number; expiresAt: number; previous: number }[];
+  /** Polls that failed (Redis down). */
+  readonly errors: number;
+  stop(): Promise<void>;
+}
+
+/** Polls the token key's clear expiry prefix every `everyMs`. */
+export function watchStoredExpiry(fleet: Fleet, clientId: string, everyMs = 20): ExpiryWatcher {
+  const samples: ExpirySample[] = [];
+  let errors = 0;
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        samples.push({ at: Date.now(), expiresAt: await fleet.storedExpiry(clientId) });
+      } catch {
+        errors++;
+      }
+      await sleep(everyMs);
+    }
+  })();
+  return {
+    samples,
+    get errors() {
+      return errors;
+    },
+    distinct() {
+      const out: number[] = [];
+      for (const s of samples) if (s.expiresAt !== undefined && out.at(-1) !== s.expiresAt) out.push(s.expiresAt);
+      return out;
+    },
+    regressions() {
+      const out: { at: number; expiresAt: number; previous: number }[] = [];
+      let max = 0;
+      for (const s of samples) {
+        if (s.expiresAt === undefined) continue;
+        if (s.expiresAt < max) out.push({ at: s.at, expiresAt: s.expiresAt, previous: max });
+        max = Math.max(max, s.expiresAt);
+      }
+      return out;
+    },
+    async stop() {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
+/** `token obtained` log lines of a replica (written by the replica that fetched). */
+export function obtainedLines(replica: Replica, clientId: string): { time: number; expiresAt: number }[] {
+  return replica
+    .entries()
+    .filter((e) => e.msg === 'token obtained' && e.clientId === clientId)
+    .map((e) => ({ time: Date.parse(String(e.time)), expiresAt: Date.parse(String(e.expiresAt)) }));
+}
