@@ -5,7 +5,9 @@ const { join } = require('node:path');
 const { execSync } = require('node:child_process');
 
 const root = join(__dirname, '..');
-const outputs = ['dist/apps/token-vendor/main.js', 'dist/apps/identity-sandbox/main.js'].map((p) => join(root, p));
+const outputs = ['dist/apps/token-vendor/main.js', 'dist/apps/identity-sandbox/main.js'].map((p) =>
+  join(root, p),
+);
 
 function newestSource(dir) {
   let newest = 0;

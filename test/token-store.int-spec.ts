@@ -25,7 +25,13 @@ const ACCESS_TOKEN = 'eyJ.contract-suite-token-' + 'x'.repeat(40);
 
 function token(clock: Clock, lifetimeMs: number, accessToken = ACCESS_TOKEN): StoredToken {
   const requestedAt = clock.now();
-  return { accessToken, tokenType: 'Bearer', scope: 'deals-read', requestedAt, expiresAt: requestedAt + lifetimeMs };
+  return {
+    accessToken,
+    tokenType: 'Bearer',
+    scope: 'deals-read',
+    requestedAt,
+    expiresAt: requestedAt + lifetimeMs,
+  };
 }
 
 interface Harness {
@@ -82,7 +88,7 @@ function memoryHarness(): Harness {
 
 describe.each([
   ['redis', redisHarness],
-  ['memory', async () => memoryHarness()],
+  ['memory', () => Promise.resolve(memoryHarness())],
 ])('TokenStore contract: %s', (_name, makeHarness) => {
   let h: Harness;
   beforeEach(async () => {
@@ -163,7 +169,10 @@ describe('RedisTokenStore at rest', () => {
     await h.store.put(ref, token(h.clock, 60_000));
     await h.store.put(other, token(h.clock, 60_000));
     const keys = (await h.raw.keys(`${h.prefix}*`)).sort();
-    expect(keys).toEqual([`${h.prefix}{production/deals.client}:token`, `${h.prefix}{uat/deals.client}:token`]);
+    expect(keys).toEqual([
+      `${h.prefix}{production/deals.client}:token`,
+      `${h.prefix}{uat/deals.client}:token`,
+    ]);
   });
 
   it('stores the token encrypted: the value never holds the token, scope or client in clear', async () => {
@@ -191,7 +200,9 @@ describe('RedisTokenStore at rest', () => {
     await waitUntilReady(client, 5_000);
     try {
       const otherKeys = new RedisTokenStore(client, new TokenCipher([keyB]), h.clock, h.prefix);
-      await expect(otherKeys.get(ref)).rejects.toThrow(new StoreUnavailableError('stored token rejected: unknown key id a'));
+      await expect(otherKeys.get(ref)).rejects.toThrow(
+        new StoreUnavailableError('stored token rejected: unknown key id a'),
+      );
     } finally {
       client.disconnect();
     }
@@ -213,8 +224,18 @@ describe('RedisTokenStore at rest', () => {
   });
 
   it.each([
-    ['a flipped ciphertext byte', (v: string) => v.replace(/\.([\w-])([\w-]*)\.([\w-]+)$/, (_m, c: string, rest: string, tag: string) => `.${c === 'A' ? 'B' : 'A'}${rest}.${tag}`)],
-    ['a changed expiry prefix', (v: string) => v.replace(/^(\d+)/, (n) => String(Number(n) + 1000))],
+    [
+      'a flipped ciphertext byte',
+      (v: string) =>
+        v.replace(
+          /\.([\w-])([\w-]*)\.([\w-]+)$/,
+          (_m, c: string, rest: string, tag: string) => `.${c === 'A' ? 'B' : 'A'}${rest}.${tag}`,
+        ),
+    ],
+    [
+      'a changed expiry prefix',
+      (v: string) => v.replace(/^(\d+)/, (n) => String(Number(n) + 1000)),
+    ],
     ['an unknown format', () => 'not-a-token-value'],
   ])('rejects a tampered value: %s', async (_case, tamper) => {
     await h.store.put(ref, token(h.clock, 60_000));
@@ -226,7 +247,9 @@ describe('RedisTokenStore at rest', () => {
   it('rejects a value moved to another client (client and environment are bound in)', async () => {
     await h.store.put(ref, token(h.clock, 60_000));
     await h.raw.set(h.keys.token(other), (await h.raw.get(h.keys.token(ref)))!, 'PX', 60_000);
-    await expect(h.store.get(other)).rejects.toThrow('stored token rejected: value failed authentication');
+    await expect(h.store.get(other)).rejects.toThrow(
+      'stored token rejected: value failed authentication',
+    );
   });
 
   it('fails fast with StoreUnavailableError when Redis is unreachable', async () => {
@@ -234,7 +257,9 @@ describe('RedisTokenStore at rest', () => {
     const store = new RedisTokenStore(client, new TokenCipher([keyA]), new SystemClock(), 'x:');
     const started = Date.now();
     await expect(store.get(ref)).rejects.toBeInstanceOf(StoreUnavailableError);
-    await expect(store.put(ref, token(new SystemClock(), 60_000))).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(store.put(ref, token(new SystemClock(), 60_000))).rejects.toBeInstanceOf(
+      StoreUnavailableError,
+    );
     expect(Date.now() - started).toBeLessThan(1_000);
     client.disconnect();
   });

@@ -23,7 +23,11 @@ describe('GET /tokens/:clientId (e2e)', () => {
   beforeAll(async () => {
     idp = await startIdentitySandbox({
       clients: [
-        { clientId: 'deals.client', secret: SECRET_POST, scopes: ['deals-read', 'permissions-read'] },
+        {
+          clientId: 'deals.client',
+          secret: SECRET_POST,
+          scopes: ['deals-read', 'permissions-read'],
+        },
         { clientId: 'basic:client', secret: SECRET_BASIC, scopes: ['deals-read'] },
         { clientId: 'shared.client', secret: SECRET_POST, scopes: ['deals-read'] },
         { clientId: 'wrong.client', secret: 'the-secret-the-idp-knows', scopes: ['deals-read'] },
@@ -41,7 +45,13 @@ describe('GET /tokens/:clientId (e2e)', () => {
       },
       clients: [
         { clientId: 'deals.client', environment: 'uat', secret: SECRET_POST, scope: 'deals-read' },
-        { clientId: 'basic:client', environment: 'uat', secret: SECRET_BASIC, authMethod: 'client_secret_basic', via: 'env' },
+        {
+          clientId: 'basic:client',
+          environment: 'uat',
+          secret: SECRET_BASIC,
+          authMethod: 'client_secret_basic',
+          via: 'env',
+        },
         { clientId: 'shared.client', environment: 'uat', secret: SECRET_POST },
         { clientId: 'shared.client', environment: 'production', secret: SECRET_POST },
         { clientId: 'wrong.client', environment: 'uat', secret: 'a-secret-the-idp-does-not-know' },
@@ -77,9 +87,22 @@ describe('GET /tokens/:clientId (e2e)', () => {
     expect(first.headers.pragma).toBe('no-cache');
     expect(first.headers['content-type']).toMatch(/^application\/json/);
     expect(Object.keys(first.body).sort()).toEqual(
-      ['access_token', 'client_id', 'environment', 'expires_at', 'expires_in', 'scope', 'token_type'].sort(),
+      [
+        'access_token',
+        'client_id',
+        'environment',
+        'expires_at',
+        'expires_in',
+        'scope',
+        'token_type',
+      ].sort(),
     );
-    expect(first.body).toMatchObject({ token_type: 'Bearer', scope: 'deals-read', client_id: 'deals.client', environment: 'uat' });
+    expect(first.body).toMatchObject({
+      token_type: 'Bearer',
+      scope: 'deals-read',
+      client_id: 'deals.client',
+      environment: 'uat',
+    });
     expect(first.body.access_token.split('.')).toHaveLength(3);
     expect(first.body.expires_in).toBeGreaterThanOrEqual(1195);
     expect(first.body.expires_in).toBeLessThanOrEqual(1200);
@@ -88,7 +111,11 @@ describe('GET /tokens/:clientId (e2e)', () => {
     expect(expiresAt).toBeGreaterThanOrEqual(before + 1195_000);
     expect(expiresAt).toBeLessThanOrEqual(Date.now() + 1200_000);
     expect(idp.stats().tokenRequests).toBe(1);
-    expect(idp.requests().at(-1)).toMatchObject({ clientId: 'deals.client', authMethod: 'client_secret_post', scope: 'deals-read' });
+    expect(idp.requests().at(-1)).toMatchObject({
+      clientId: 'deals.client',
+      authMethod: 'client_secret_post',
+      scope: 'deals-read',
+    });
 
     const second = await get('/tokens/deals.client').expect(200);
     expect(second.body.access_token).toBe(first.body.access_token);
@@ -98,10 +125,17 @@ describe('GET /tokens/:clientId (e2e)', () => {
   it('fetches a client_secret_basic client whose id and secret need form-encoding', async () => {
     idp.resetStats();
     const res = await get('/tokens/basic:client').expect(200);
-    expect(res.body).toMatchObject({ client_id: 'basic:client', environment: 'uat', token_type: 'Bearer' });
+    expect(res.body).toMatchObject({
+      client_id: 'basic:client',
+      environment: 'uat',
+      token_type: 'Bearer',
+    });
     // The sandbox decodes Basic credentials per RFC 6749 §2.3.1: a wrong encoding would be refused.
     expect(idp.stats()).toMatchObject({ tokenRequests: 1, issued: 1, rejected: 0 });
-    expect(idp.requests().at(-1)).toMatchObject({ clientId: 'basic:client', authMethod: 'client_secret_basic' });
+    expect(idp.requests().at(-1)).toMatchObject({
+      clientId: 'basic:client',
+      authMethod: 'client_secret_basic',
+    });
   });
 
   it('selects the environment with ?environment= and refuses ambiguity without it', async () => {
@@ -114,7 +148,8 @@ describe('GET /tokens/:clientId (e2e)', () => {
     const ambiguous = await get('/tokens/shared.client').expect(400);
     expect(ambiguous.body).toEqual({
       error: 'invalid_request',
-      message: 'The client exists in several environments (uat, production); choose one with ?environment=.',
+      message:
+        'The client exists in several environments (uat, production); choose one with ?environment=.',
     });
     // A caller allowed only one environment is not ambiguous.
     const narrowed = await get('/tokens/shared.client', KEY_UAT_ONLY).expect(200);
@@ -130,10 +165,26 @@ describe('GET /tokens/:clientId (e2e)', () => {
   it.each([
     ['malformed client id', '/tokens/bad%20id', 'The client id is malformed.'],
     ['client id too long', `/tokens/${'a'.repeat(201)}`, 'The client id is malformed.'],
-    ['minTtl not a number', '/tokens/deals.client?minTtl=abc', 'minTtl must be a whole number of seconds from 0 to 86400.'],
-    ['minTtl negative', '/tokens/deals.client?minTtl=-1', 'minTtl must be a whole number of seconds from 0 to 86400.'],
-    ['minTtl fractional', '/tokens/deals.client?minTtl=1.5', 'minTtl must be a whole number of seconds from 0 to 86400.'],
-    ['minTtl too large', '/tokens/deals.client?minTtl=86401', 'minTtl must be a whole number of seconds from 0 to 86400.'],
+    [
+      'minTtl not a number',
+      '/tokens/deals.client?minTtl=abc',
+      'minTtl must be a whole number of seconds from 0 to 86400.',
+    ],
+    [
+      'minTtl negative',
+      '/tokens/deals.client?minTtl=-1',
+      'minTtl must be a whole number of seconds from 0 to 86400.',
+    ],
+    [
+      'minTtl fractional',
+      '/tokens/deals.client?minTtl=1.5',
+      'minTtl must be a whole number of seconds from 0 to 86400.',
+    ],
+    [
+      'minTtl too large',
+      '/tokens/deals.client?minTtl=86401',
+      'minTtl must be a whole number of seconds from 0 to 86400.',
+    ],
     ['minTtl twice', '/tokens/deals.client?minTtl=1&minTtl=2', 'minTtl may be given once.'],
     ['unknown environment', '/tokens/deals.client?environment=staging', 'Unknown environment.'],
     ['malformed environment', '/tokens/deals.client?environment=../x', 'Unknown environment.'],
@@ -146,7 +197,9 @@ describe('GET /tokens/:clientId (e2e)', () => {
     await get('/tokens/deals.client').expect(200);
     const res = await get('/tokens/deals.client?minTtl=5000').expect(400);
     expect(res.body.error).toBe('invalid_request');
-    expect(res.body.message).toMatch(/^minTtl \(5000 s\) is longer than this client's tokens live \(\d+ s\)\.$/);
+    expect(res.body.message).toMatch(
+      /^minTtl \(5000 s\) is longer than this client's tokens live \(\d+ s\)\.$/,
+    );
   });
 
   it.each([
@@ -159,40 +212,64 @@ describe('GET /tokens/:clientId (e2e)', () => {
     });
     expect(res.status).toBe(401);
     expect(res.headers['www-authenticate']).toBe('Bearer realm="token-vendor"');
-    expect(res.json()).toEqual({ error: 'unauthorized', message: 'A valid caller key is required (Authorization: Bearer <key>).' });
+    expect(res.json()).toEqual({
+      error: 'unauthorized',
+      message: 'A valid caller key is required (Authorization: Bearer <key>).',
+    });
   });
 
   it('answers 404 identically for an unknown client and a client the caller may not use', async () => {
     const unknown = await get('/tokens/no-such.client', KEY_OTHER).expect(404);
     const notAllowed = await get('/tokens/deals.client', KEY_OTHER).expect(404);
-    expect(unknown.body).toEqual({ error: 'unknown_client', message: 'No such client is available to this caller.' });
+    expect(unknown.body).toEqual({
+      error: 'unknown_client',
+      message: 'No such client is available to this caller.',
+    });
     expect(notAllowed.body).toEqual(unknown.body);
     expect(notAllowed.headers['content-length']).toBe(unknown.headers['content-length']);
     // The audit log records which it was.
-    const reasons = svc.logs.audit().filter((e) => e.outcome === 'unknown_client').map((e) => e.reason);
+    const reasons = svc.logs
+      .audit()
+      .filter((e) => e.outcome === 'unknown_client')
+      .map((e) => e.reason);
     expect(reasons).toEqual(expect.arrayContaining(['not_configured', 'not_allowed']));
   });
 
   it('answers 429 with Retry-After after too many failed authentications from one source, and not to others', async () => {
     const source = '127.0.0.9';
     for (let i = 0; i < FAILED_AUTH_LIMIT; i++) {
-      const res = await httpRequest(`${svc.url}/tokens/deals.client`, { headers: { authorization: 'Bearer wrong' }, localAddress: source });
+      const res = await httpRequest(`${svc.url}/tokens/deals.client`, {
+        headers: { authorization: 'Bearer wrong' },
+        localAddress: source,
+      });
       expect(res.status).toBe(401);
     }
-    const limited = await httpRequest(`${svc.url}/tokens/deals.client`, { headers: { authorization: `Bearer ${KEY_DEALS}` }, localAddress: source });
+    const limited = await httpRequest(`${svc.url}/tokens/deals.client`, {
+      headers: { authorization: `Bearer ${KEY_DEALS}` },
+      localAddress: source,
+    });
     expect(limited.status).toBe(429);
-    expect(limited.json()).toEqual({ error: 'too_many_requests', message: 'Too many failed authentications from this source; retry later.' });
+    expect(limited.json()).toEqual({
+      error: 'too_many_requests',
+      message: 'Too many failed authentications from this source; retry later.',
+    });
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     expect(Number(limited.headers['retry-after'])).toBeLessThanOrEqual(60);
 
-    const other = await httpRequest(`${svc.url}/tokens/deals.client`, { headers: { authorization: `Bearer ${KEY_DEALS}` }, localAddress: '127.0.0.10' });
+    const other = await httpRequest(`${svc.url}/tokens/deals.client`, {
+      headers: { authorization: `Bearer ${KEY_DEALS}` },
+      localAddress: '127.0.0.10',
+    });
     expect(other.status).toBe(200);
   });
 
   it('answers 502 upstream_rejected when the IdP refuses our secret, and caches nothing', async () => {
     idp.resetStats();
     const res = await get('/tokens/wrong.client').expect(502);
-    expect(res.body).toEqual({ error: 'upstream_rejected', message: 'The identity provider refused the credentials or scope (invalid_client).' });
+    expect(res.body).toEqual({
+      error: 'upstream_rejected',
+      message: 'The identity provider refused the credentials or scope (invalid_client).',
+    });
     expect(idp.stats().tokenRequests).toBe(1); // rejections are not retried
   });
 
@@ -214,8 +291,16 @@ describe('GET /tokens/:clientId (e2e)', () => {
       callers: [{ name: 'c', keys: [KEY_DEALS], clients: ['*'] }],
     });
     try {
-      const down = await request(fresh.url).get('/tokens/deals.client').set('Authorization', `Bearer ${KEY_DEALS}`).expect(503);
-      expect(down.body).toEqual({ error: 'upstream_unavailable', message: 'The identity provider is unavailable: ' + down.body.message.split(': ').slice(1).join(': ') });
+      const down = await request(fresh.url)
+        .get('/tokens/deals.client')
+        .set('Authorization', `Bearer ${KEY_DEALS}`)
+        .expect(503);
+      expect(down.body).toEqual({
+        error: 'upstream_unavailable',
+        message:
+          'The identity provider is unavailable: ' +
+          down.body.message.split(': ').slice(1).join(': '),
+      });
       expect(down.body.message).toMatch(/^The identity provider is unavailable: /);
       expect(Number(down.headers['retry-after'])).toBeGreaterThan(0);
       expect(idp.stats().tokenRequests).toBe(3); // retried: 3 attempts in all
@@ -225,11 +310,20 @@ describe('GET /tokens/:clientId (e2e)', () => {
   });
 
   it('never writes a secret, caller key or access token into the logs', async () => {
-    const tokens = (await Promise.all([get('/tokens/deals.client'), get('/tokens/shared.client?environment=uat')])).map(
-      (r) => r.body.access_token as string,
-    );
+    const tokens = (
+      await Promise.all([get('/tokens/deals.client'), get('/tokens/shared.client?environment=uat')])
+    ).map((r) => r.body.access_token as string);
     const all = svc.logs.lines.join('\n');
-    for (const needle of [SECRET_POST, SECRET_BASIC, KEY_DEALS, KEY_DEALS_NEXT, KEY_OTHER, KEY_UAT_ONLY, 'a-secret-the-idp-does-not-know', ...tokens]) {
+    for (const needle of [
+      SECRET_POST,
+      SECRET_BASIC,
+      KEY_DEALS,
+      KEY_DEALS_NEXT,
+      KEY_OTHER,
+      KEY_UAT_ONLY,
+      'a-secret-the-idp-does-not-know',
+      ...tokens,
+    ]) {
       expect(all).not.toContain(needle);
     }
     expect(svc.logs.audit().length).toBeGreaterThan(10);

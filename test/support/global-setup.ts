@@ -12,7 +12,9 @@ import { startRedisServer, type ThrowawayRedis } from './redis-server';
 export default async function globalSetup(): Promise<void> {
   // Multi-process suites run the production entry point (dist/apps/*/main.js): build it when
   // a source is newer than the build, as `npm start` does.
-  execFileSync(process.execPath, [join(__dirname, '../../scripts/build-if-needed.js')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [join(__dirname, '../../scripts/build-if-needed.js')], {
+    stdio: 'inherit',
+  });
   if (process.env.REDIS_URL) {
     process.env.TEST_REDIS_URL = process.env.REDIS_URL;
     return;
@@ -21,7 +23,8 @@ export default async function globalSetup(): Promise<void> {
     const { GenericContainer } = await import('testcontainers');
     const container = await new GenericContainer('redis:7-alpine').withExposedPorts(6379).start();
     process.env.TEST_REDIS_URL = `redis://${container.getHost()}:${container.getMappedPort(6379)}`;
-    (globalThis as { __stopTestRedis?: () => Promise<unknown> }).__stopTestRedis = () => container.stop();
+    (globalThis as { __stopTestRedis?: () => Promise<unknown> }).__stopTestRedis = () =>
+      container.stop();
     return;
   }
   const redis: ThrowawayRedis = await startRedisServer();
@@ -31,7 +34,10 @@ export default async function globalSetup(): Promise<void> {
 
 function dockerEngineAnswers(): boolean {
   try {
-    execFileSync('docker', ['info', '--format', '{{.ServerVersion}}'], { stdio: 'pipe', timeout: 5000 });
+    execFileSync('docker', ['info', '--format', '{{.ServerVersion}}'], {
+      stdio: 'pipe',
+      timeout: 5000,
+    });
     return true;
   } catch {
     return false;

@@ -4,7 +4,7 @@ export interface SimpleResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
-  json(): any;
+  json(): any; // eslint-disable-line @typescript-eslint/no-explicit-any -- test bodies are asserted field by field
 }
 
 /**
@@ -13,18 +13,36 @@ export interface SimpleResponse {
  */
 export function httpRequest(
   url: string,
-  options: { method?: string; headers?: Record<string, string | string[]>; localAddress?: string; body?: string } = {},
+  options: {
+    method?: string;
+    headers?: Record<string, string | string[]>;
+    localAddress?: string;
+    body?: string;
+  } = {},
 ): Promise<SimpleResponse> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: options.method ?? 'GET', headers: options.headers, localAddress: options.localAddress }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) });
-      });
-      res.on('error', reject);
-    });
+    const req = request(
+      url,
+      {
+        method: options.method ?? 'GET',
+        headers: options.headers,
+        localAddress: options.localAddress,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text,
+            json: () => JSON.parse(text),
+          });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     if (options.body !== undefined) req.write(options.body);
     req.end();

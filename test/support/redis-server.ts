@@ -32,7 +32,9 @@ export async function startRedisServer(extraArgs: string[] = []): Promise<Throwa
   const port = await freePort();
   let child: ChildProcess = await launch(port, extraArgs);
   const waitExit = (c: ChildProcess): Promise<void> =>
-    c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', () => r()));
+    c.exitCode !== null || c.signalCode !== null
+      ? Promise.resolve()
+      : new Promise((r) => c.once('exit', () => r()));
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
@@ -58,13 +60,29 @@ export async function startRedisServer(extraArgs: string[] = []): Promise<Throwa
 async function launch(port: number, extraArgs: string[]): Promise<ChildProcess> {
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...extraArgs],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--protected-mode',
+      'no',
+      ...extraArgs,
+    ],
     { stdio: 'ignore' },
   );
   child.unref();
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const probe = new Redis(port, '127.0.0.1', {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     probe.on('error', () => undefined); // refused while it starts: expected
     try {
       await probe.connect();
@@ -73,7 +91,8 @@ async function launch(port: number, extraArgs: string[]): Promise<ChildProcess> 
       return child;
     } catch {
       probe.disconnect();
-      if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode} on port ${port}`);
+      if (child.exitCode !== null)
+        throw new Error(`redis-server exited with ${child.exitCode} on port ${port}`);
       if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}`);
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -123,7 +123,12 @@ export async function startTestApp(options: TestAppOptions): Promise<RunningTest
     env.TOKEN_VENDOR_ENCRYPTION_KEYS = testEncryptionKeys();
   }
   const logs = new CapturedLogs();
-  const app = await createTokenVendorApp({ configuration: loadConfiguration(env), clock: options.clock, logStream: logs, refresh: options.scheduler });
+  const app = await createTokenVendorApp({
+    configuration: loadConfiguration(env),
+    clock: options.clock,
+    logStream: logs,
+    refresh: options.scheduler,
+  });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;

@@ -11,15 +11,21 @@ export const BODY_LIMIT_BYTES = 16 * 1024;
 export const MAX_PARAM_LENGTH = 1024;
 
 /** Builds the service (not yet listening): used by main.ts and by the tests alike. */
-export async function createTokenVendorApp(options: TokenVendorModuleOptions): Promise<NestFastifyApplication> {
+export async function createTokenVendorApp(
+  options: TokenVendorModuleOptions,
+): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     return503OnClosing: true,
   });
-  const app = await NestFactory.create<NestFastifyApplication>(TokenVendorModule.forRoot(options), adapter, {
-    bufferLogs: true,
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    TokenVendorModule.forRoot(options),
+    adapter,
+    {
+      bufferLogs: true,
+    },
+  );
   app.useLogger(app.get(Logger));
   await registerSecurityHeaders(app);
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApiConfig()), {

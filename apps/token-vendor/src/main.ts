@@ -15,13 +15,16 @@ async function main(): Promise<void> {
     configuration = loadConfiguration(process.env);
   } catch (e) {
     if (e instanceof ConfigError) {
-      process.stderr.write(`${JSON.stringify({ level: 'fatal', msg: e.message, problems: e.problems })}\n`);
+      process.stderr.write(
+        `${JSON.stringify({ level: 'fatal', msg: e.message, problems: e.problems })}\n`,
+      );
       process.exit(78); // EX_CONFIG
     }
     throw e;
   }
   const app = await createTokenVendorApp({ configuration });
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void shutdown(app, signal));
+  for (const signal of ['SIGTERM', 'SIGINT'] as const)
+    process.once(signal, () => void shutdown(app, signal));
   await app.listen({ port: configuration.runtime.port, host: configuration.runtime.host });
 }
 
@@ -31,7 +34,10 @@ async function main(): Promise<void> {
  * are not used: they re-raise the signal, which makes the exit code 143.
  */
 async function shutdown(app: NestFastifyApplication, signal: string): Promise<void> {
-  const log = (msg: string): boolean => process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), service: 'token-vendor', msg, signal })}\n`);
+  const log = (msg: string): boolean =>
+    process.stdout.write(
+      `${JSON.stringify({ level: 'info', time: new Date().toISOString(), service: 'token-vendor', msg, signal })}\n`,
+    );
   log('shutting down: draining in-flight requests');
   const deadline = setTimeout(() => {
     log('drain timed out; exiting');
@@ -43,12 +49,16 @@ async function shutdown(app: NestFastifyApplication, signal: string): Promise<vo
     log('shut down cleanly');
     process.exit(0);
   } catch (e) {
-    process.stderr.write(`${JSON.stringify({ level: 'error', msg: 'shutdown failed', err: { message: (e as Error).message } })}\n`);
+    process.stderr.write(
+      `${JSON.stringify({ level: 'error', msg: 'shutdown failed', err: { message: (e as Error).message } })}\n`,
+    );
     process.exit(1);
   }
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`${JSON.stringify({ level: 'fatal', msg: 'start failed', err: { message: (e as Error).message } })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ level: 'fatal', msg: 'start failed', err: { message: (e as Error).message } })}\n`,
+  );
   process.exit(1);
 });

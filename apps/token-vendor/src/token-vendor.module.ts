@@ -40,9 +40,7 @@ export class TokenVendorModule {
         HealthModule,
         AdminModule,
       ],
-      providers: [
-        { provide: APP_FILTER, useClass: DomainExceptionFilter },
-      ],
+      providers: [{ provide: APP_FILTER, useClass: DomainExceptionFilter }],
     };
   }
 }

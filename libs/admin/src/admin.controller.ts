@@ -1,5 +1,12 @@
 import { Controller, Get, Header, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiOkResponse,
+  ApiOperation,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { ErrorBodyDto } from '@app/errors';
 import { AdminClientsDto, AdminRefreshDto, AdminReloadDto } from './admin.dto';
 import { AdminGuard } from './admin.guard';
@@ -8,7 +15,11 @@ import { AdminService } from './admin.service';
 @ApiTags('admin')
 @ApiBearerAuth('caller-key')
 @ApiResponse({ status: 401, type: ErrorBodyDto, description: 'unauthorized' })
-@ApiResponse({ status: 403, type: ErrorBodyDto, description: 'forbidden: the caller is not an admin' })
+@ApiResponse({
+  status: 403,
+  type: ErrorBodyDto,
+  description: 'forbidden: the caller is not an admin',
+})
 @UseGuards(AdminGuard)
 @Controller('admin')
 export class AdminController {
@@ -16,7 +27,10 @@ export class AdminController {
 
   @Get('clients')
   @Header('Cache-Control', 'no-store')
-  @ApiOperation({ summary: 'Per client and environment: token, refresh and secret state (never a secret or token)' })
+  @ApiOperation({
+    summary:
+      'Per client and environment: token, refresh and secret state (never a secret or token)',
+  })
   @ApiOkResponse({ type: AdminClientsDto })
   clients(): AdminClientsDto {
     return this.admin.clients();
@@ -31,7 +45,10 @@ export class AdminController {
   @ApiResponse({ status: 400, type: ErrorBodyDto })
   @ApiResponse({ status: 502, type: ErrorBodyDto })
   @ApiResponse({ status: 503, type: ErrorBodyDto })
-  refresh(@Param('clientId') clientId: string, @Query('environment') environment?: string): Promise<AdminRefreshDto> {
+  refresh(
+    @Param('clientId') clientId: string,
+    @Query('environment') environment?: string,
+  ): Promise<AdminRefreshDto> {
     return this.admin.refresh(clientId, environment);
   }
 
@@ -40,7 +57,11 @@ export class AdminController {
   @Header('Cache-Control', 'no-store')
   @ApiOperation({ summary: 'Reload configuration and secrets (SIGHUP does the same)' })
   @ApiOkResponse({ type: AdminReloadDto })
-  @ApiResponse({ status: 400, type: ErrorBodyDto, description: 'invalid configuration: refused, the running one stays' })
+  @ApiResponse({
+    status: 400,
+    type: ErrorBodyDto,
+    description: 'invalid configuration: refused, the running one stays',
+  })
   reload(): AdminReloadDto {
     return this.admin.reload();
   }

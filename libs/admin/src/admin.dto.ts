@@ -2,7 +2,10 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 
 export class AdminErrorDto {
   @ApiProperty({ example: 'upstream_rejected' }) code!: string;
-  @ApiProperty({ example: 'The identity provider refused the credentials or scope (invalid_client).' }) message!: string;
+  @ApiProperty({
+    example: 'The identity provider refused the credentials or scope (invalid_client).',
+  })
+  message!: string;
   @ApiProperty({ example: '2026-11-27T10:05:00.000Z' }) at!: string;
 }
 
@@ -11,14 +14,21 @@ export class AdminClientDto {
   @ApiProperty({ example: 'uat' }) environment!: string;
   @ApiProperty({ description: 'Whether this replica holds a valid token.' }) hasToken!: boolean;
   @ApiPropertyOptional({ example: '2026-11-27T10:20:00.000Z' }) expiresAt?: string;
-  @ApiPropertyOptional({ description: 'Short fingerprint of the held token (never the token).', example: '3f2a9c1d' })
+  @ApiPropertyOptional({
+    description: 'Short fingerprint of the held token (never the token).',
+    example: '3f2a9c1d',
+  })
   tokenFingerprint?: string;
   @ApiPropertyOptional({ example: '2026-11-27T10:00:00.000Z' }) lastRefreshAt?: string;
   @ApiPropertyOptional({ example: '2026-11-27T10:15:00.000Z' }) nextRefreshAt?: string;
   @ApiPropertyOptional({ type: AdminErrorDto }) lastError?: AdminErrorDto;
-  @ApiProperty({ description: 'First 8 hex of an HMAC-SHA-256 of the secret in use (never the secret).', example: '9c4e1f0a' })
+  @ApiProperty({
+    description: 'First 8 hex of an HMAC-SHA-256 of the secret in use (never the secret).',
+    example: '9c4e1f0a',
+  })
   secretFingerprint!: string;
-  @ApiProperty({ description: 'A newer secret was seen and is not yet accepted by the IdP.' }) secretCandidatePending!: boolean;
+  @ApiProperty({ description: 'A newer secret was seen and is not yet accepted by the IdP.' })
+  secretCandidatePending!: boolean;
   @ApiPropertyOptional({ example: '2026-11-27T09:00:00.000Z' }) lastRotationAt?: string;
   @ApiPropertyOptional({ type: AdminErrorDto, description: 'Why the last new secret was refused.' })
   lastRotationError?: AdminErrorDto;
@@ -40,5 +50,6 @@ export class AdminReloadDto {
   @ApiProperty() callers!: number;
   @ApiProperty({ type: [String], example: ['uat/new.client'] }) added!: string[];
   @ApiProperty({ type: [String] }) removed!: string[];
-  @ApiProperty({ type: [String], description: 'Clients whose scope, auth method or IdP changed.' }) changed!: string[];
+  @ApiProperty({ type: [String], description: 'Clients whose scope, auth method or IdP changed.' })
+  changed!: string[];
 }

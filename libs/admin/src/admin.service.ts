@@ -27,7 +27,10 @@ export class AdminService {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {
     const base = config.runtime.encryptionKeys[0]?.key ?? Buffer.alloc(0);
-    this.fingerprintKey = createHash('sha256').update('token-vendor/secret-fingerprint/v1').update(base).digest();
+    this.fingerprintKey = createHash('sha256')
+      .update('token-vendor/secret-fingerprint/v1')
+      .update(base)
+      .digest();
   }
 
   clients(): AdminClientsDto {
@@ -50,7 +53,10 @@ export class AdminService {
     try {
       return this.reloader.reload();
     } catch (e) {
-      if (e instanceof ConfigError) throw new InvalidRequestError(`Configuration refused; the running configuration stays. ${e.message}`);
+      if (e instanceof ConfigError)
+        throw new InvalidRequestError(
+          `Configuration refused; the running configuration stays. ${e.message}`,
+        );
       throw e;
     }
   }
@@ -73,14 +79,22 @@ export class AdminService {
       secretFingerprint: secretFingerprint(secret, this.fingerprintKey),
       secretCandidatePending: rotation.candidatePending,
       lastRotationAt: iso(rotation.lastRotationAt),
-      lastRotationError: rotation.lastRotationError && { ...rotation.lastRotationError, at: iso(rotation.lastRotationError.at)! },
+      lastRotationError: rotation.lastRotationError && {
+        ...rotation.lastRotationError,
+        at: iso(rotation.lastRotationError.at)!,
+      },
     };
   }
 
   private findClient(clientId: string, environment: string | undefined): ClientConfig {
-    const matches = this.config.clientsWithId(clientId).filter((c) => environment === undefined || c.environment === environment);
+    const matches = this.config
+      .clientsWithId(clientId)
+      .filter((c) => environment === undefined || c.environment === environment);
     if (matches.length === 1) return matches[0];
-    if (matches.length > 1) throw new InvalidRequestError('The client exists in several environments; choose one with ?environment=.');
+    if (matches.length > 1)
+      throw new InvalidRequestError(
+        'The client exists in several environments; choose one with ?environment=.',
+      );
     throw new InvalidRequestError('No such client in the configuration.');
   }
 }

@@ -31,7 +31,10 @@ export class CallerAuthGuard extends AuthGuard(CALLER_STRATEGY) {
   }
 
   override async canActivate(context: ExecutionContext): Promise<boolean> {
-    const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()]);
+    const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [
+      context.getHandler(),
+      context.getClass(),
+    ]);
     if (isPublic) return true;
     const request = context.switchToHttp().getRequest<GuardedRequest>();
     const source = request.ip ?? 'unknown';
@@ -54,7 +57,12 @@ export class CallerAuthGuard extends AuthGuard(CALLER_STRATEGY) {
     return (await super.canActivate(context)) as boolean;
   }
 
-  override handleRequest<T = Caller>(err: unknown, caller: unknown, _info: unknown, context: ExecutionContext): T {
+  override handleRequest<T = Caller>(
+    err: unknown,
+    caller: unknown,
+    _info: unknown,
+    context: ExecutionContext,
+  ): T {
     if (err || !caller) {
       const request = context.switchToHttp().getRequest<GuardedRequest>();
       this.limiter.recordFailure(request.ip ?? 'unknown');
@@ -66,7 +74,14 @@ export class CallerAuthGuard extends AuthGuard(CALLER_STRATEGY) {
 
   /** Refused requests are audited too (no caller is known; the attempted key is never logged). */
   private writeAudit(request: GuardedRequest & { url?: string }, outcome: string): void {
-    this.audit.log({ msg: 'request refused', audit: true, caller: null, path: request.url?.split('?')[0], source: request.ip, outcome });
+    this.audit.log({
+      msg: 'request refused',
+      audit: true,
+      caller: null,
+      path: request.url?.split('?')[0],
+      source: request.ip,
+      outcome,
+    });
   }
 }
 

@@ -6,6 +6,10 @@ import { CLOCK, SystemClock, type Clock } from './clock';
 @Module({})
 export class ClockModule {
   static forRoot(clock: Clock = new SystemClock()): DynamicModule {
-    return { module: ClockModule, providers: [{ provide: CLOCK, useValue: clock }], exports: [CLOCK] };
+    return {
+      module: ClockModule,
+      providers: [{ provide: CLOCK, useValue: clock }],
+      exports: [CLOCK],
+    };
   }
 }

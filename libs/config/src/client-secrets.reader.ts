@@ -36,7 +36,10 @@ export function readClientSecret(
     try {
       const bytes = readFileSync(src.path);
       if (bytes.length > MAX_SECRET_BYTES) {
-        return { field: 'secretFile', problem: `${src.path} is larger than ${MAX_SECRET_BYTES} bytes` };
+        return {
+          field: 'secretFile',
+          problem: `${src.path} is larger than ${MAX_SECRET_BYTES} bytes`,
+        };
       }
       value = bytes.toString('utf8');
     } catch (e) {
@@ -52,7 +55,10 @@ export function readClientSecret(
   const secret = value.trim();
   if (secret.length === 0) {
     const field = src.kind === 'file' ? 'secretFile' : 'secretEnv';
-    return { field, problem: `the secret in ${src.kind === 'file' ? src.path : src.name} is empty` };
+    return {
+      field,
+      problem: `the secret in ${src.kind === 'file' ? src.path : src.name} is empty`,
+    };
   }
   return secret;
 }

@@ -32,7 +32,9 @@ export class ConfigModule {
   static forRoot(loaded: LoadedConfiguration): DynamicModule {
     return {
       module: ConfigModule,
-      providers: [{ provide: ConfigService, useValue: new ConfigService(loaded.runtime, loaded.snapshot) }],
+      providers: [
+        { provide: ConfigService, useValue: new ConfigService(loaded.runtime, loaded.snapshot) },
+      ],
       exports: [ConfigService],
     };
   }

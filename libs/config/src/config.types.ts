@@ -26,7 +26,11 @@ export interface ClientConfig {
 export type AclEntry =
   | { readonly kind: 'any' }
   | { readonly kind: 'client'; readonly clientId: string }
-  | { readonly kind: 'environment-client'; readonly environment: string; readonly clientId: string };
+  | {
+      readonly kind: 'environment-client';
+      readonly environment: string;
+      readonly clientId: string;
+    };
 
 export interface CallerConfig {
   readonly name: string;

@@ -1,10 +1,19 @@
 export { ConfigError } from './config.error';
 export type * from './config.types';
 export { ConfigService, type ConfigSnapshot } from './config.service';
-export { ConfigModule, loadConfiguration, loadSnapshot, type LoadedConfiguration } from './config.module';
+export {
+  ConfigModule,
+  loadConfiguration,
+  loadSnapshot,
+  type LoadedConfiguration,
+} from './config.module';
 export { parseServiceConfig, loadServiceConfigFile } from './service-config.loader';
 export { readClientSecrets, readClientSecret } from './client-secrets.reader';
-export { loadRuntimeSettings, parseEncryptionKeys, DEFAULT_KEY_PREFIX } from './runtime-settings.loader';
+export {
+  loadRuntimeSettings,
+  parseEncryptionKeys,
+  DEFAULT_KEY_PREFIX,
+} from './runtime-settings.loader';
 export {
   CLIENT_ID,
   ENVIRONMENT_NAME,

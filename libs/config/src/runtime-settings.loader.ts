@@ -27,20 +27,34 @@ export function loadRuntimeSettings(
   if (!/^[\x21-\x7E]{0,64}$/.test(keyPrefix)) {
     problems.push('REDIS_KEY_PREFIX: at most 64 printable characters without spaces');
   }
-  if (/[{}]/.test(keyPrefix)) problems.push('REDIS_KEY_PREFIX: must not contain { or } (hash tags)');
+  if (/[{}]/.test(keyPrefix))
+    problems.push('REDIS_KEY_PREFIX: must not contain { or } (hash tags)');
 
   const encryptionKeys = parseEncryptionKeys(env.TOKEN_VENDOR_ENCRYPTION_KEYS, problems);
-  if (redis && encryptionKeys.length === 0 && !problems.some((p) => p.startsWith('TOKEN_VENDOR_ENCRYPTION_KEYS'))) {
+  if (
+    redis &&
+    encryptionKeys.length === 0 &&
+    !problems.some((p) => p.startsWith('TOKEN_VENDOR_ENCRYPTION_KEYS'))
+  ) {
     problems.push(
       'TOKEN_VENDOR_ENCRYPTION_KEYS: required whenever Redis is used (kid:base64-32-bytes[,kid:key...])',
     );
   }
 
   const logLevel = (env.LOG_LEVEL ?? 'info').trim().toLowerCase();
-  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}`);
+  if (!LOG_LEVELS.includes(logLevel))
+    problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}`);
 
   if (problems.length > 0) throw new ConfigError('environment', problems);
-  return { port: port ?? 3000, host, configPath: configPath ?? '', redis, keyPrefix, encryptionKeys, logLevel };
+  return {
+    port: port ?? 3000,
+    host,
+    configPath: configPath ?? '',
+    redis,
+    keyPrefix,
+    encryptionKeys,
+    logLevel,
+  };
 }
 
 function parsePort(value: string): number | undefined {
@@ -73,12 +87,19 @@ function parseRedisSettings(env: NodeJS.ProcessEnv, problems: string[]): RedisSe
     return { mode: 'sentinel', sentinels: nodes, name: sentinelName ?? '' };
   }
   if (clusterNodes) {
-    return { mode: 'cluster', nodes: parseHostPorts(clusterNodes, 'REDIS_CLUSTER_NODES', problems) };
+    return {
+      mode: 'cluster',
+      nodes: parseHostPorts(clusterNodes, 'REDIS_CLUSTER_NODES', problems),
+    };
   }
   return undefined;
 }
 
-function parseHostPorts(value: string, name: string, problems: string[]): { host: string; port: number }[] {
+function parseHostPorts(
+  value: string,
+  name: string,
+  problems: string[],
+): { host: string; port: number }[] {
   return value.split(',').flatMap((part) => {
     const match = /^\s*(\[[^\]]+\]|[^:\s]+):(\d{1,5})\s*$/.exec(part);
     const port = match ? Number(match[2]) : NaN;
@@ -91,7 +112,10 @@ function parseHostPorts(value: string, name: string, problems: string[]): { host
 }
 
 /** `kid:base64-32-bytes[,kid:key...]`; the first encrypts, all decrypt. */
-export function parseEncryptionKeys(value: string | undefined, problems: string[]): EncryptionKey[] {
+export function parseEncryptionKeys(
+  value: string | undefined,
+  problems: string[],
+): EncryptionKey[] {
   if (value === undefined || value.trim() === '') return [];
   const keys: EncryptionKey[] = [];
   value.split(',').forEach((part, i) => {
@@ -102,9 +126,13 @@ export function parseEncryptionKeys(value: string | undefined, problems: string[
     if (!/^[A-Za-z0-9._-]{1,32}$/.test(kid)) {
       return problems.push(`${where}: needs a key id of 1-32 letters, digits, . _ - before ":"`);
     }
-    const key = /^[A-Za-z0-9+/]+={0,2}$/.test(material) ? Buffer.from(material, 'base64') : Buffer.alloc(0);
-    if (key.length !== 32) return problems.push(`${where} (${kid}): the key must be 32 bytes in base64`);
-    if (keys.some((k) => k.kid === kid)) return problems.push(`${where}: key id ${kid} is listed twice`);
+    const key = /^[A-Za-z0-9+/]+={0,2}$/.test(material)
+      ? Buffer.from(material, 'base64')
+      : Buffer.alloc(0);
+    if (key.length !== 32)
+      return problems.push(`${where} (${kid}): the key must be 32 bytes in base64`);
+    if (keys.some((k) => k.kid === kid))
+      return problems.push(`${where}: key id ${kid} is listed twice`);
     keys.push({ kid, key });
   });
   return keys;

@@ -24,7 +24,11 @@ export function loadServiceConfigFile(path: string): ServiceConfig {
  * Validates configuration text. Relative `secretFile` paths are resolved against `baseDir`
  * (the configuration file's folder), so a config and its secrets can move together.
  */
-export function parseServiceConfig(text: string, source: string, baseDir = process.cwd()): ServiceConfig {
+export function parseServiceConfig(
+  text: string,
+  source: string,
+  baseDir = process.cwd(),
+): ServiceConfig {
   let raw: unknown;
   try {
     raw = parseYaml(text, { maxAliasCount: 100 });
@@ -45,7 +49,8 @@ export function parseServiceConfig(text: string, source: string, baseDir = proce
       // Inline secrets are already reported with a clearer message.
       if (issue.code === 'unrecognized_keys') {
         const keys = issue.keys.filter((k) => !INLINE_SECRET_KEYS.includes(k));
-        if (keys.length > 0) problems.push(`${path || '(top level)'}: unknown field(s) ${keys.join(', ')}`);
+        if (keys.length > 0)
+          problems.push(`${path || '(top level)'}: unknown field(s) ${keys.join(', ')}`);
         continue;
       }
       problems.push(`${path || '(top level)'}: ${issue.message}`);
@@ -121,7 +126,8 @@ function parseAclEntry(
   if (entry === '*') return { kind: 'any' };
   const slash = entry.indexOf('/');
   if (slash === -1) {
-    if (!CLIENT_ID.test(entry)) return void problems.push(`${field}: "${entry}" is not a client id`);
+    if (!CLIENT_ID.test(entry))
+      return void problems.push(`${field}: "${entry}" is not a client id`);
     if (!clients.some((c) => c.clientId === entry)) {
       problems.push(`${field}: "${entry}" matches no configured client`);
     }

@@ -12,11 +12,9 @@ export const DEFAULT_REFRESH_RATIO = 0.75;
 export const DEFAULT_MIN_TTL_SECONDS = 30;
 
 const environmentSchema = z.strictObject({
-  tokenUrl: z
-    .string()
-    .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), {
-      message: 'must be an http(s) URL',
-    }),
+  tokenUrl: z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), {
+    message: 'must be an http(s) URL',
+  }),
   timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULT_TIMEOUT_MS),
 });
 

@@ -37,7 +37,9 @@ export class HealthController {
 
   @Get('ready')
   @HealthCheck()
-  @ApiOperation({ summary: 'Readiness: configuration and keys loaded; names each dependency and its state' })
+  @ApiOperation({
+    summary: 'Readiness: configuration and keys loaded; names each dependency and its state',
+  })
   ready(): Promise<HealthCheckResult> {
     return this.health.check([() => this.configuration(), () => this.tokenStore()]);
   }

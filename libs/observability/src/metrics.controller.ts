@@ -11,7 +11,9 @@ export class MetricsController {
 
   @Get()
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
-  @ApiOperation({ summary: 'Prometheus metrics (for the pod network; the NetworkPolicy limits who reaches it)' })
+  @ApiOperation({
+    summary: 'Prometheus metrics (for the pod network; the NetworkPolicy limits who reaches it)',
+  })
   @ApiOkResponse({ description: 'Prometheus text exposition format', schema: { type: 'string' } })
   scrape(): Promise<string> {
     return this.metrics.registry.metrics();

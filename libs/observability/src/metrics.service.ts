@@ -88,7 +88,10 @@ export class MetricsService implements UpstreamObserver {
         this.reset();
         const now = clock.now();
         for (const t of held()) {
-          this.set({ client_id: t.clientId, environment: t.environment }, Math.max(0, (t.expiresAt - now) / 1000));
+          this.set(
+            { client_id: t.clientId, environment: t.environment },
+            Math.max(0, (t.expiresAt - now) / 1000),
+          );
         }
       },
     });
@@ -101,7 +104,14 @@ export class MetricsService implements UpstreamObserver {
   }
 
   onAttempt(event: UpstreamAttempt): void {
-    this.upstreamRequests.inc({ client_id: event.clientId, environment: event.environment, outcome: event.outcome });
-    this.upstreamDuration.observe({ environment: event.environment, outcome: event.outcome }, event.durationMs / 1000);
+    this.upstreamRequests.inc({
+      client_id: event.clientId,
+      environment: event.environment,
+      outcome: event.outcome,
+    });
+    this.upstreamDuration.observe(
+      { environment: event.environment, outcome: event.outcome },
+      event.durationMs / 1000,
+    );
   }
 }

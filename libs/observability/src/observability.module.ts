@@ -13,7 +13,8 @@ export class ObservabilityModule {
       imports: [
         LoggerModule.forRootAsync({
           inject: [ConfigService],
-          useFactory: (config: ConfigService) => loggerOptions(config.runtime.logLevel, options.logStream),
+          useFactory: (config: ConfigService) =>
+            loggerOptions(config.runtime.logLevel, options.logStream),
         }),
       ],
     };

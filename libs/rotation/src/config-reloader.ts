@@ -1,4 +1,9 @@
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { ConfigService, loadSnapshot, type ClientConfig, type ConfigSnapshot } from '@app/config';
 import { RefreshScheduler, TokenCache, TokenFetcher } from '@app/tokens';
 import { SecretRotationService } from './secret-rotation.service';
@@ -50,14 +55,19 @@ export class ConfigReloader implements OnApplicationBootstrap, OnApplicationShut
     try {
       next = loadSnapshot(this.config.runtime.configPath, env);
     } catch (e) {
-      this.logger.error({ msg: 'configuration reload refused; the running configuration stays', reason: (e as Error).message });
+      this.logger.error({
+        msg: 'configuration reload refused; the running configuration stays',
+        reason: (e as Error).message,
+      });
       throw e;
     }
     const before = new Map(this.config.service.clients.map((c) => [c.key, c]));
     const after = new Map(next.service.clients.map((c) => [c.key, c]));
     const added = [...after.keys()].filter((k) => !before.has(k));
     const removed = [...before.keys()].filter((k) => !after.has(k));
-    const changed = [...after.keys()].filter((k) => before.has(k) && !sameUpstream(before.get(k)!, after.get(k)!, this.config, next));
+    const changed = [...after.keys()].filter(
+      (k) => before.has(k) && !sameUpstream(before.get(k)!, after.get(k)!, this.config, next),
+    );
 
     // Existing clients keep the secret that works; a different one on disk is a candidate.
     const secrets = new Map(next.secrets);
@@ -65,7 +75,13 @@ export class ConfigReloader implements OnApplicationBootstrap, OnApplicationShut
     for (const [key, client] of after) {
       const inUse = this.config.secretFor(key);
       const onDisk = next.secrets.get(key);
-      if (before.has(key) && inUse !== undefined && onDisk !== undefined && inUse !== onDisk && !changed.includes(key)) {
+      if (
+        before.has(key) &&
+        inUse !== undefined &&
+        onDisk !== undefined &&
+        inUse !== onDisk &&
+        !changed.includes(key)
+      ) {
         secrets.set(key, inUse);
         candidates.push([client, onDisk]);
       }
@@ -84,14 +100,25 @@ export class ConfigReloader implements OnApplicationBootstrap, OnApplicationShut
     for (const [client, secret] of candidates) void this.rotation.offer(client, secret);
     this.scheduler.warmAll();
 
-    const result = { clients: next.service.clients.length, callers: next.service.callers.length, added, removed, changed };
+    const result = {
+      clients: next.service.clients.length,
+      callers: next.service.callers.length,
+      added,
+      removed,
+      changed,
+    };
     this.logger.log({ msg: 'configuration reloaded', ...result });
     return result;
   }
 }
 
 /** Whether a client still talks to the same IdP the same way (else its token no longer fits). */
-function sameUpstream(a: ClientConfig, b: ClientConfig, current: ConfigService, next: ConfigSnapshot): boolean {
+function sameUpstream(
+  a: ClientConfig,
+  b: ClientConfig,
+  current: ConfigService,
+  next: ConfigSnapshot,
+): boolean {
   const envA = current.service.environments.get(a.environment);
   const envB = next.service.environments.get(b.environment);
   return a.scope === b.scope && a.authMethod === b.authMethod && envA?.tokenUrl === envB?.tokenUrl;

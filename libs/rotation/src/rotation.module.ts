@@ -5,11 +5,7 @@ import { SecretRotationService } from './secret-rotation.service';
 
 /** Secret rotation and configuration reload. */
 @Module({
-  providers: [
-    SecretRotationService,
-    SecretFileWatcher,
-    ConfigReloader,
-  ],
+  providers: [SecretRotationService, SecretFileWatcher, ConfigReloader],
   exports: [SecretRotationService, ConfigReloader, SecretFileWatcher],
 })
 export class RotationModule {}

@@ -38,7 +38,10 @@ export interface RotationStatus {
 export class SecretRotationService implements SecretCandidates {
   private readonly logger = new Logger('SecretRotation');
   private readonly candidates = new Map<string, Candidate>();
-  private readonly history = new Map<string, { lastRotationAt?: number; lastRotationError?: Candidate['lastError'] }>();
+  private readonly history = new Map<
+    string,
+    { lastRotationAt?: number; lastRotationError?: Candidate['lastError'] }
+  >();
   private readonly tries = new Map<string, Promise<void>>();
 
   constructor(
@@ -71,9 +74,19 @@ export class SecretRotationService implements SecretCandidates {
     const digest = digestOf(secret);
     let candidate = this.candidates.get(client.key);
     if (!candidate || candidate.digest !== digest) {
-      candidate = { secret, digest, seenAt: this.clock.now(), attempts: 0, nextTryAt: this.clock.now() };
+      candidate = {
+        secret,
+        digest,
+        seenAt: this.clock.now(),
+        attempts: 0,
+        nextTryAt: this.clock.now(),
+      };
       this.candidates.set(client.key, candidate);
-      this.logger.log({ msg: 'new client secret seen; trying it', environment: client.environment, clientId: client.clientId });
+      this.logger.log({
+        msg: 'new client secret seen; trying it',
+        environment: client.environment,
+        clientId: client.clientId,
+      });
     }
     if (this.clock.now() >= candidate.nextTryAt) await this.tryCandidate(client, candidate);
   }
@@ -87,8 +100,16 @@ export class SecretRotationService implements SecretCandidates {
     this.fetcher.clearRejection(client.key);
     this.candidates.delete(client.key);
     this.history.set(client.key, { lastRotationAt: this.clock.now() });
-    this.metrics?.secretRotations.inc({ client_id: client.clientId, environment: client.environment, outcome: 'adopted' });
-    this.logger.log({ msg: 'client secret rotated', environment: client.environment, clientId: client.clientId });
+    this.metrics?.secretRotations.inc({
+      client_id: client.clientId,
+      environment: client.environment,
+      outcome: 'adopted',
+    });
+    this.logger.log({
+      msg: 'client secret rotated',
+      environment: client.environment,
+      clientId: client.clientId,
+    });
   }
 
   status(clientKey: string): RotationStatus {
@@ -122,12 +143,24 @@ export class SecretRotationService implements SecretCandidates {
       if (this.candidates.get(client.key) === candidate) this.adopt(client, candidate.secret);
     } catch (e) {
       const code = e instanceof DomainError ? e.code : 'error';
-      const lastError = { code, message: e instanceof DomainError ? e.message : 'unexpected error', at: this.clock.now() };
+      const lastError = {
+        code,
+        message: e instanceof DomainError ? e.message : 'unexpected error',
+        at: this.clock.now(),
+      };
       candidate.lastError = lastError;
-      this.metrics?.secretRotations.inc({ client_id: client.clientId, environment: client.environment, outcome: 'refused' });
-      this.history.set(client.key, { ...this.history.get(client.key), lastRotationError: lastError });
+      this.metrics?.secretRotations.inc({
+        client_id: client.clientId,
+        environment: client.environment,
+        outcome: 'refused',
+      });
+      this.history.set(client.key, {
+        ...this.history.get(client.key),
+        lastRotationError: lastError,
+      });
       candidate.nextTryAt =
-        this.clock.now() + Math.min(CANDIDATE_RETRY_CAP_MS, CANDIDATE_RETRY_BASE_MS * 2 ** (candidate.attempts - 1));
+        this.clock.now() +
+        Math.min(CANDIDATE_RETRY_CAP_MS, CANDIDATE_RETRY_BASE_MS * 2 ** (candidate.attempts - 1));
       // One line, no secret: ops see the refusal; the working secret stays in use.
       this.logger.warn({
         msg: 'new client secret refused; keeping the secret in use',

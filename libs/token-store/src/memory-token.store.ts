@@ -47,7 +47,8 @@ export class MemoryTokenStore implements TokenStore {
 
   extendLock(ref: TokenRef, owner: string, ttlMs: number): Promise<boolean> {
     const held = this.locks.get(keyOf(ref));
-    if (!held || held.owner !== owner || held.until <= this.clock.now()) return Promise.resolve(false);
+    if (!held || held.owner !== owner || held.until <= this.clock.now())
+      return Promise.resolve(false);
     held.until = this.clock.now() + ttlMs;
     return Promise.resolve(true);
   }

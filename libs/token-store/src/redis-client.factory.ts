@@ -28,13 +28,18 @@ export function createRedisClient(settings: RedisSettings): Redis | Cluster {
       client = new Redis(settings.url, COMMON_OPTIONS);
       break;
     case 'sentinel':
-      client = new Redis({ ...COMMON_OPTIONS, sentinels: [...settings.sentinels], name: settings.name });
+      client = new Redis({
+        ...COMMON_OPTIONS,
+        sentinels: [...settings.sentinels],
+        name: settings.name,
+      });
       break;
     case 'cluster':
       client = new Cluster([...settings.nodes], {
         enableOfflineQueue: false,
         redisOptions: COMMON_OPTIONS,
-        clusterRetryStrategy: (attempt: number) => Math.min(attempt * 200, REDIS_MAX_RECONNECT_DELAY_MS),
+        clusterRetryStrategy: (attempt: number) =>
+          Math.min(attempt * 200, REDIS_MAX_RECONNECT_DELAY_MS),
       });
       break;
   }

@@ -2,7 +2,12 @@ import type { Clock } from '@app/clock';
 import type { Redis, Cluster } from 'ioredis';
 import { RedisKeys } from './redis-keys';
 import { TokenCipher, TokenDecryptionError } from './token-cipher';
-import { StoreUnavailableError, type StoredToken, type TokenRef, type TokenStore } from './token-store';
+import {
+  StoreUnavailableError,
+  type StoredToken,
+  type TokenRef,
+  type TokenStore,
+} from './token-store';
 
 /**
  * The fenced write: one script, so the check and the write are atomic. It refuses to replace
@@ -75,7 +80,12 @@ export class RedisTokenStore implements TokenStore {
     const ttlMs = token.expiresAt - this.clock.now();
     if (ttlMs <= 0) return false;
     const written = await this.run(() =>
-      this.redis.fencedPut(this.keys.token(ref), this.seal(ref, token), String(token.expiresAt), String(ttlMs)),
+      this.redis.fencedPut(
+        this.keys.token(ref),
+        this.seal(ref, token),
+        String(token.expiresAt),
+        String(ttlMs),
+      ),
     );
     return written === 1;
   }
@@ -85,12 +95,18 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async acquireLock(ref: TokenRef, owner: string, ttlMs: number): Promise<boolean> {
-    const result = await this.run(() => this.redis.set(this.keys.lock(ref), owner, 'PX', Math.ceil(ttlMs), 'NX'));
+    const result = await this.run(() =>
+      this.redis.set(this.keys.lock(ref), owner, 'PX', Math.ceil(ttlMs), 'NX'),
+    );
     return result === 'OK';
   }
 
   async extendLock(ref: TokenRef, owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.run(() => this.redis.extendLock(this.keys.lock(ref), owner, String(Math.ceil(ttlMs))))) === 1;
+    return (
+      (await this.run(() =>
+        this.redis.extendLock(this.keys.lock(ref), owner, String(Math.ceil(ttlMs))),
+      )) === 1
+    );
   }
 
   async releaseLock(ref: TokenRef, owner: string): Promise<void> {
@@ -113,8 +129,16 @@ export class RedisTokenStore implements TokenStore {
       throw new StoreUnavailableError('stored value has an unknown format');
     }
     try {
-      const fields = JSON.parse(this.cipher.decrypt(raw.slice(sep + 1), associatedData(ref, expiresAt))) as SealedFields;
-      return { accessToken: fields.a, tokenType: 'Bearer', scope: fields.s, requestedAt: fields.r, expiresAt };
+      const fields = JSON.parse(
+        this.cipher.decrypt(raw.slice(sep + 1), associatedData(ref, expiresAt)),
+      ) as SealedFields;
+      return {
+        accessToken: fields.a,
+        tokenType: 'Bearer',
+        scope: fields.s,
+        requestedAt: fields.r,
+        expiresAt,
+      };
     } catch (e) {
       const why = e instanceof TokenDecryptionError ? e.message : 'unreadable value';
       throw new StoreUnavailableError(`stored token rejected: ${why}`);

@@ -32,23 +32,34 @@ export class TokenCipher {
     const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(Buffer.from(associatedData, 'utf8'));
     const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return [FORMAT, kid, iv.toString('base64url'), ciphertext.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+    return [
+      FORMAT,
+      kid,
+      iv.toString('base64url'),
+      ciphertext.toString('base64url'),
+      cipher.getAuthTag().toString('base64url'),
+    ].join('.');
   }
 
   decrypt(envelope: string, associatedData: string): string {
     const parts = envelope.split('.');
-    if (parts.length !== 5 || parts[0] !== FORMAT) throw new TokenDecryptionError('unknown value format');
+    if (parts.length !== 5 || parts[0] !== FORMAT)
+      throw new TokenDecryptionError('unknown value format');
     const [, kid, ivText, ctText, tagText] = parts;
     const key = this.byKid.get(kid);
     if (!key) throw new TokenDecryptionError(`unknown key id ${kid}`);
     const iv = Buffer.from(ivText, 'base64url');
     const tag = Buffer.from(tagText, 'base64url');
-    if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) throw new TokenDecryptionError('malformed value');
+    if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES)
+      throw new TokenDecryptionError('malformed value');
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
       decipher.setAAD(Buffer.from(associatedData, 'utf8'));
       decipher.setAuthTag(tag);
-      return Buffer.concat([decipher.update(Buffer.from(ctText, 'base64url')), decipher.final()]).toString('utf8');
+      return Buffer.concat([
+        decipher.update(Buffer.from(ctText, 'base64url')),
+        decipher.final(),
+      ]).toString('utf8');
     } catch {
       throw new TokenDecryptionError('value failed authentication');
     }

@@ -11,7 +11,12 @@ import { CLOCK, type Clock } from '@app/clock';
 import { ConfigService } from '@app/config';
 import type { Cluster, Redis } from 'ioredis';
 import { MemoryTokenStore } from './memory-token.store';
-import { REDIS_CLIENT, createRedisClient, waitUntilReady, REDIS_CONNECT_TIMEOUT_MS } from './redis-client.factory';
+import {
+  REDIS_CLIENT,
+  createRedisClient,
+  waitUntilReady,
+  REDIS_CONNECT_TIMEOUT_MS,
+} from './redis-client.factory';
 import { RedisTokenStore } from './redis-token.store';
 import { TokenCipher } from './token-cipher';
 import { TOKEN_STORE, type TokenStore } from './token-store';
@@ -32,14 +37,23 @@ import { TOKEN_STORE, type TokenStore } from './token-store';
     {
       provide: TOKEN_STORE,
       inject: [ConfigService, CLOCK, REDIS_CLIENT],
-      useFactory: (config: ConfigService, clock: Clock, redis: Redis | Cluster | null): TokenStore => {
+      useFactory: (
+        config: ConfigService,
+        clock: Clock,
+        redis: Redis | Cluster | null,
+      ): TokenStore => {
         if (!redis) {
           new Logger('TokenStore').warn(
             'REDIS_URL is not set: tokens are kept in memory; run only one replica in this mode',
           );
           return new MemoryTokenStore(clock);
         }
-        return new RedisTokenStore(redis, new TokenCipher(config.runtime.encryptionKeys), clock, config.runtime.keyPrefix);
+        return new RedisTokenStore(
+          redis,
+          new TokenCipher(config.runtime.encryptionKeys),
+          clock,
+          config.runtime.keyPrefix,
+        );
       },
     },
   ],

@@ -16,7 +16,10 @@ export class ClientResolver {
   resolve(caller: Caller, clientId: string, environment: string | undefined): ClientConfig {
     if (!CLIENT_ID.test(clientId)) throw new InvalidRequestError('The client id is malformed.');
     if (environment !== undefined) {
-      if (!ENVIRONMENT_NAME.test(environment) || !this.config.service.environments.has(environment)) {
+      if (
+        !ENVIRONMENT_NAME.test(environment) ||
+        !this.config.service.environments.has(environment)
+      ) {
         throw new InvalidRequestError('Unknown environment.');
       }
       const client = this.config.clientsWithId(clientId).find((c) => c.environment === environment);

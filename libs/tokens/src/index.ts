@@ -1,5 +1,10 @@
 export { TokensModule } from './tokens.module';
-export { TokenVendingService, MAX_MIN_TTL_SECONDS, MIN_REFETCH_INTERVAL_MS, type TokenQuery } from './token-vending.service';
+export {
+  TokenVendingService,
+  MAX_MIN_TTL_SECONDS,
+  MIN_REFETCH_INTERVAL_MS,
+  type TokenQuery,
+} from './token-vending.service';
 export { TokenCache } from './token-cache';
 export { TokenFetcher, lockTtlMs, LOCK_POLL_INTERVAL_MS, REJECTION_HOLD_MS } from './token-fetcher';
 export {

@@ -1,4 +1,11 @@
-import { Inject, Injectable, Logger, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  Optional,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { Interval } from '@nestjs/schedule';
 import { CLOCK, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig } from '@app/config';
@@ -67,7 +74,10 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
   warmAll(): void {
     for (const client of this.config.service.clients) {
       if (!this.queue.dueAt(client.key)) {
-        this.queue.schedule(client.key, this.clock.now() + Math.floor(this.random() * WARM_SPREAD_MS));
+        this.queue.schedule(
+          client.key,
+          this.clock.now() + Math.floor(this.random() * WARM_SPREAD_MS),
+        );
       }
     }
   }
@@ -92,7 +102,10 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
   }
 
   private scheduleFor(client: ClientConfig, token: StoredToken): void {
-    this.queue.schedule(client.key, refreshDueAt(token, this.config.service.refresh.ratio, this.random()));
+    this.queue.schedule(
+      client.key,
+      refreshDueAt(token, this.config.service.refresh.ratio, this.random()),
+    );
   }
 
   private async refresh(key: string): Promise<void> {
@@ -107,12 +120,20 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
       const shared = await this.cache.shared(client);
       const local = this.cache.local(client);
       const current = shared && (!local || shared.expiresAt > local.expiresAt) ? shared : local;
-      if (current && this.clock.now() < refreshDueAt(current, this.config.service.refresh.ratio, 0) - 1 && this.queue.dueAt(key)) {
+      if (
+        current &&
+        this.clock.now() < refreshDueAt(current, this.config.service.refresh.ratio, 0) - 1 &&
+        this.queue.dueAt(key)
+      ) {
         return;
       }
       const token = await this.fetcher.obtain(client, current?.expiresAt ?? 0);
       this.metrics?.refreshes.inc({ client_id: client.clientId, environment: client.environment });
-      this.states.set(key, { consecutiveFailures: 0, lastRefreshAt: this.clock.now(), lastError: this.states.get(key)?.lastError });
+      this.states.set(key, {
+        consecutiveFailures: 0,
+        lastRefreshAt: this.clock.now(),
+        lastError: this.states.get(key)?.lastError,
+      });
       if (!this.queue.dueAt(key)) this.scheduleFor(client, token);
     } catch (e) {
       this.recordFailure(client, e);
@@ -128,10 +149,21 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
     this.states.set(client.key, {
       ...previous,
       consecutiveFailures: failures,
-      lastError: { code, message: e instanceof DomainError ? e.message : 'unexpected error', at: this.clock.now() },
+      lastError: {
+        code,
+        message: e instanceof DomainError ? e.message : 'unexpected error',
+        at: this.clock.now(),
+      },
     });
-    this.metrics?.refreshFailures.inc({ client_id: client.clientId, environment: client.environment, cause: failureCause(e) });
-    const delay = e instanceof UpstreamRejectedError ? REJECTED_RETRY_MS : retryDelayMs(failures, this.random());
+    this.metrics?.refreshFailures.inc({
+      client_id: client.clientId,
+      environment: client.environment,
+      cause: failureCause(e),
+    });
+    const delay =
+      e instanceof UpstreamRejectedError
+        ? REJECTED_RETRY_MS
+        : retryDelayMs(failures, this.random());
     this.queue.schedule(client.key, this.clock.now() + delay);
     this.logger.warn({
       msg: 'token refresh failed',

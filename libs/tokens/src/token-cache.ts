@@ -25,7 +25,11 @@ export class TokenCache {
   private *heldSamples(): Iterable<{ clientId: string; environment: string; expiresAt: number }> {
     for (const [key, token] of this.own) {
       const slash = key.indexOf('/');
-      yield { environment: key.slice(0, slash), clientId: key.slice(slash + 1), expiresAt: token.expiresAt };
+      yield {
+        environment: key.slice(0, slash),
+        clientId: key.slice(slash + 1),
+        expiresAt: token.expiresAt,
+      };
     }
   }
 
@@ -94,7 +98,10 @@ export class TokenCache {
     this.metrics?.storeErrors.inc({ operation });
     if (this.storeDown) return;
     this.storeDown = true;
-    this.logger.warn({ operation, err: { message: (e as Error).message } }, 'token store unavailable; serving from this replica');
+    this.logger.warn(
+      { operation, err: { message: (e as Error).message } },
+      'token store unavailable; serving from this replica',
+    );
   }
 
   private storeRecovered(): void {

@@ -505,24 +505,4 @@ describe('TokenFetcher', () => {
     await expect(sut.obtain(client)).rejects.toBeInstanceOf(UpstreamUnavailableError);
     expect(idp.count).toBe(0);
   });
-  describe('SCRATCH', () => {
-    it('follower after a failed holder', async () => {
-      const other = replica();
-      let fail!: (e: unknown) => void;
-      idp.respond = () => new Promise((_, rej) => (fail = rej));
-      const leader = sut.obtain(client).catch((e) => e);
-      await flush();
-      const follower = other.fetcher.obtain(client);
-      await flush();
-      fail(new UpstreamUnavailableError('network', 'reset'));
-      await leader;
-      await expect(store.acquireLock(client, 'probe', 1)).resolves.toBe(true);
-      await store.releaseLock(client, 'probe');
-      idp.respond = (_, token) => Promise.resolve(token);
-      let at = 0;
-      void follower.then(() => (at = clock.now() - t0));
-      await advance(clock, 6000);
-      console.log('follower got token after', at, 'ms; idp count', idp.count);
-    });
-  });
 });

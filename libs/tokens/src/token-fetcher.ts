@@ -60,7 +60,8 @@ export class TokenFetcher implements OnApplicationShutdown {
    * replica, or by the replica holding the lock.
    */
   obtain(client: ClientConfig, knownExpiresAt = 0): Promise<StoredToken> {
-    if (this.flights.isRunning(client.key)) this.metrics?.singleFlightWaits.inc({ scope: 'replica' });
+    if (this.flights.isRunning(client.key))
+      this.metrics?.singleFlightWaits.inc({ scope: 'replica' });
     return this.flights.run(client.key, () => this.coordinate(client, knownExpiresAt));
   }
 
@@ -75,7 +76,9 @@ export class TokenFetcher implements OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     await Promise.all(
-      [...this.heldLocks.values()].map(({ client, owner }) => this.store.releaseLock(client, owner).catch(() => undefined)),
+      [...this.heldLocks.values()].map(({ client, owner }) =>
+        this.store.releaseLock(client, owner).catch(() => undefined),
+      ),
     );
   }
 
@@ -116,9 +119,12 @@ export class TokenFetcher implements OnApplicationShutdown {
   ): Promise<StoredToken> {
     this.heldLocks.set(client.key, { client, owner });
     // Keep the lock while a slow IdP, backoff or Retry-After stretches the fetch.
-    const watchdog = setInterval(() => {
-      this.store.extendLock(client, owner, ttl).catch(() => undefined);
-    }, Math.max(100, Math.floor(ttl / 3)));
+    const watchdog = setInterval(
+      () => {
+        this.store.extendLock(client, owner, ttl).catch(() => undefined);
+      },
+      Math.max(100, Math.floor(ttl / 3)),
+    );
     watchdog.unref();
     try {
       // Another replica may have finished just before we took the lock.
@@ -133,7 +139,11 @@ export class TokenFetcher implements OnApplicationShutdown {
   }
 
   /** Polls the shared store until a newer token appears, the lock's life passes, or the store fails. */
-  private async waitForNewer(client: ClientConfig, knownExpiresAt: number, ttl: number): Promise<StoredToken | undefined> {
+  private async waitForNewer(
+    client: ClientConfig,
+    knownExpiresAt: number,
+    ttl: number,
+  ): Promise<StoredToken | undefined> {
     const until = this.clock.now() + ttl;
     while (this.clock.now() < until) {
       await this.clock.sleep(LOCK_POLL_INTERVAL_MS);
@@ -144,7 +154,10 @@ export class TokenFetcher implements OnApplicationShutdown {
     return undefined;
   }
 
-  private async fetchAndSave(client: ClientConfig, environment: EnvironmentConfig): Promise<StoredToken> {
+  private async fetchAndSave(
+    client: ClientConfig,
+    environment: EnvironmentConfig,
+  ): Promise<StoredToken> {
     const secret = this.config.secretFor(client.key);
     if (secret === undefined) {
       // Only possible while a reload removes the client under a running request.
@@ -177,7 +190,11 @@ export class TokenFetcher implements OnApplicationShutdown {
    * One token request with the given secret (the one in use, or a rotation candidate being
    * tried); the token is stored like any other.
    */
-  async fetchWithSecret(client: ClientConfig, secret: string, environment = this.environmentOf(client)): Promise<StoredToken> {
+  async fetchWithSecret(
+    client: ClientConfig,
+    secret: string,
+    environment = this.environmentOf(client),
+  ): Promise<StoredToken> {
     const issued = await this.upstream.fetchToken({
       environment: client.environment,
       clientId: client.clientId,
@@ -207,7 +224,8 @@ export class TokenFetcher implements OnApplicationShutdown {
 
   private environmentOf(client: ClientConfig): EnvironmentConfig {
     const environment = this.config.service.environments.get(client.environment);
-    if (!environment) throw new UpstreamUnavailableError('bad_status', 'the client is being reconfigured');
+    if (!environment)
+      throw new UpstreamUnavailableError('bad_status', 'the client is being reconfigured');
     return environment;
   }
 }

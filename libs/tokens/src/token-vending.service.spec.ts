@@ -215,14 +215,44 @@ describe('TokenVendingService', () => {
   });
 
   it.each([
-    ['0', 0, 1],
-    ['600', 600, 1],
-    ['1200', 1200, 1],
-  ])('honours an explicit minTtl of %s s the held token satisfies', async (minTtl, _s, requests) => {
-    const body = await vend({ minTtl });
+    // [minTtl, ms after the first fetch, IdP requests in total, expires_in]
+    ['0', 1_199_000, 1, 1],
+    ['600', 600_000, 1, 600],
+    ['600', 600_001, 2, 1200],
+    ['1200', 0, 1, 1200],
+  ])(
+    'with an explicit minTtl of %s s, %i ms after the first fetch the IdP has seen %i request(s)',
+    async (minTtl, elapsed, requests, expiresIn) => {
+      await vend();
+      await clock.advance(elapsed);
 
-    expect(idp.requests).toHaveLength(requests);
-    expect(body.expires_in).toBe(1200);
+      const body = await vend({ minTtl });
+
+      expect(idp.requests).toHaveLength(requests);
+      expect(body.expires_in).toBe(expiresIn);
+      expect(body.expires_in).toBeGreaterThanOrEqual(Number(minTtl));
+    },
+  );
+
+  it('BUG: does not ask the IdP on every request while it issues tokens shorter than minTtlSeconds', async () => {
+    idp.lifetimeSeconds = 20;
+
+    for (let i = 0; i < 3; i++) {
+      await expect(vend()).rejects.toBeInstanceOf(UpstreamUnavailableError);
+      await clock.advance(1000);
+    }
+
+    expect(idp.requests).toHaveLength(1);
+  });
+
+  it('BUG: never serves a token at the instant it expires (minTtl=0)', async () => {
+    await vend();
+    await clock.advance(LIFETIME_SECONDS * 1000);
+
+    const body = await vend({ minTtl: '0' });
+
+    expect(idp.requests).toHaveLength(2);
+    expect(body.access_token).toBe(tokenOf(2));
   });
 
   it('answers invalid_request for an explicit minTtl longer than the token lifetime', async () => {

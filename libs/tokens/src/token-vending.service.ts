@@ -55,7 +55,10 @@ export class TokenVendingService {
       client = this.resolver.resolve(caller, clientId, environment);
       const token = await this.tokenFor(client, minTtl);
       const body = toVendedToken(client, token, this.clock.now());
-      this.writeAudit(caller, clientId, client.environment, 'served', { token: tokenFingerprint(token.accessToken), expiresIn: body.expires_in });
+      this.writeAudit(caller, clientId, client.environment, 'served', {
+        token: tokenFingerprint(token.accessToken),
+        expiresIn: body.expires_in,
+      });
       return body;
     } catch (e) {
       this.writeAudit(caller, clientId, client?.environment ?? environment, outcomeOf(e), {
@@ -65,7 +68,10 @@ export class TokenVendingService {
     }
   }
 
-  private async tokenFor(client: ClientConfig, minTtl: { seconds: number; explicit: boolean }): Promise<StoredToken> {
+  private async tokenFor(
+    client: ClientConfig,
+    minTtl: { seconds: number; explicit: boolean },
+  ): Promise<StoredToken> {
     const minTtlMs = minTtl.seconds * 1000;
     const usable = (t: StoredToken | undefined): t is StoredToken =>
       t !== undefined && t.expiresAt - this.clock.now() >= minTtlMs;
@@ -76,27 +82,46 @@ export class TokenVendingService {
     if (usable(shared)) return shared;
 
     const held = latest(local, shared);
-    if (minTtl.explicit && held && held.expiresAt > this.clock.now() && this.clock.now() - held.requestedAt < MIN_REFETCH_INTERVAL_MS) {
+    if (
+      minTtl.explicit &&
+      held &&
+      held.expiresAt > this.clock.now() &&
+      this.clock.now() - held.requestedAt < MIN_REFETCH_INTERVAL_MS
+    ) {
       throw minTtlTooLong(held, minTtl.seconds);
     }
     const fresh = await this.fetcher.obtain(client, held?.expiresAt ?? 0);
     if (usable(fresh)) return fresh;
     if (minTtl.explicit) throw minTtlTooLong(fresh, minTtl.seconds);
-    throw new UpstreamUnavailableError('too_short', 'the identity provider issued a token shorter than the minimum time to live');
+    throw new UpstreamUnavailableError(
+      'too_short',
+      'the identity provider issued a token shorter than the minimum time to live',
+    );
   }
 
   private parseMinTtl(raw: unknown): { seconds: number; explicit: boolean } {
     const text = optionalString(raw, 'minTtl');
-    if (text === undefined) return { seconds: this.config.service.refresh.minTtlSeconds, explicit: false };
+    if (text === undefined)
+      return { seconds: this.config.service.refresh.minTtlSeconds, explicit: false };
     if (!/^\d{1,6}$/.test(text) || Number(text) > MAX_MIN_TTL_SECONDS) {
-      throw new InvalidRequestError(`minTtl must be a whole number of seconds from 0 to ${MAX_MIN_TTL_SECONDS}.`);
+      throw new InvalidRequestError(
+        `minTtl must be a whole number of seconds from 0 to ${MAX_MIN_TTL_SECONDS}.`,
+      );
     }
     return { seconds: Number(text), explicit: true };
   }
 
-  private writeAudit(caller: Caller, clientId: string, environment: string | undefined, outcome: string, extra: Record<string, unknown>): void {
+  private writeAudit(
+    caller: Caller,
+    clientId: string,
+    environment: string | undefined,
+    outcome: string,
+    extra: Record<string, unknown>,
+  ): void {
     // Metric labels only for configured clients: arbitrary request text must not mint series.
-    const known = environment !== undefined && this.config.clientsWithId(clientId).some((c) => c.environment === environment);
+    const known =
+      environment !== undefined &&
+      this.config.clientsWithId(clientId).some((c) => c.environment === environment);
     this.metrics?.tokenRequests.inc({
       client_id: known ? clientId : '(unknown)',
       environment: known ? environment : '(unknown)',

@@ -24,15 +24,49 @@ export class TokensController {
   @Header('Pragma', 'no-cache')
   @ApiOperation({ summary: 'A valid access token of the client, for an authenticated caller' })
   @ApiParam({ name: 'clientId', example: 'api-fake-test.client' })
-  @ApiQuery({ name: 'environment', required: false, description: 'Needed when the client id exists in several environments the caller may use.' })
-  @ApiQuery({ name: 'minTtl', required: false, description: 'Seconds the token must have left (default refresh.minTtlSeconds).' })
+  @ApiQuery({
+    name: 'environment',
+    required: false,
+    description: 'Needed when the client id exists in several environments the caller may use.',
+  })
+  @ApiQuery({
+    name: 'minTtl',
+    required: false,
+    description: 'Seconds the token must have left (default refresh.minTtlSeconds).',
+  })
   @ApiOkResponse({ type: VendedTokenDto })
-  @ApiResponse({ status: 400, type: ErrorBodyDto, description: 'invalid_request: malformed client id, bad minTtl, unknown or ambiguous environment' })
-  @ApiResponse({ status: 401, type: ErrorBodyDto, description: 'unauthorized: missing or unknown caller key' })
-  @ApiResponse({ status: 404, type: ErrorBodyDto, description: 'unknown_client: no such client, or not allowed to this caller' })
-  @ApiResponse({ status: 429, type: ErrorBodyDto, description: 'too_many_requests: too many failed authentications from this source' })
-  @ApiResponse({ status: 502, type: ErrorBodyDto, description: 'upstream_rejected: the IdP refused our credentials or scope' })
-  @ApiResponse({ status: 503, type: ErrorBodyDto, description: 'upstream_unavailable: the IdP is unreachable or answers garbage and no valid token is held' })
+  @ApiResponse({
+    status: 400,
+    type: ErrorBodyDto,
+    description:
+      'invalid_request: malformed client id, bad minTtl, unknown or ambiguous environment',
+  })
+  @ApiResponse({
+    status: 401,
+    type: ErrorBodyDto,
+    description: 'unauthorized: missing or unknown caller key',
+  })
+  @ApiResponse({
+    status: 404,
+    type: ErrorBodyDto,
+    description: 'unknown_client: no such client, or not allowed to this caller',
+  })
+  @ApiResponse({
+    status: 429,
+    type: ErrorBodyDto,
+    description: 'too_many_requests: too many failed authentications from this source',
+  })
+  @ApiResponse({
+    status: 502,
+    type: ErrorBodyDto,
+    description: 'upstream_rejected: the IdP refused our credentials or scope',
+  })
+  @ApiResponse({
+    status: 503,
+    type: ErrorBodyDto,
+    description:
+      'upstream_unavailable: the IdP is unreachable or answers garbage and no valid token is held',
+  })
   getToken(
     @CurrentCaller() caller: Caller,
     @Param('clientId') clientId: string,
