@@ -21,7 +21,11 @@ const UAT_OTHER = client('uat', 'other.client');
 
 const ANY: AclEntry = { kind: 'any' };
 const API_ANYWHERE: AclEntry = { kind: 'client', clientId: 'api.client' };
-const API_IN_UAT: AclEntry = { kind: 'environment-client', environment: 'uat', clientId: 'api.client' };
+const API_IN_UAT: AclEntry = {
+  kind: 'environment-client',
+  environment: 'uat',
+  clientId: 'api.client',
+};
 const OTHER_IN_PROD: AclEntry = {
   kind: 'environment-client',
   environment: 'production',

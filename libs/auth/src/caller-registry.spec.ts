@@ -22,7 +22,10 @@ function configWith(callers: object[]): ConfigService {
 
 const CALLERS = [
   // One digest upper-case: hex case must not matter.
-  { name: 'deals-service', keySha256: [sha256(DEALS_KEYS[0]), sha256(DEALS_KEYS[1]).toUpperCase()] },
+  {
+    name: 'deals-service',
+    keySha256: [sha256(DEALS_KEYS[0]), sha256(DEALS_KEYS[1]).toUpperCase()],
+  },
   { name: 'ops', keySha256: sha256(OPS_KEY), clients: ['*'], admin: true },
 ];
 

@@ -105,10 +105,9 @@ describe('FailedAuthLimiter', () => {
 
     sut.recordFailure('one-too-many');
 
-    expect([
-      sut.retryAfterSeconds(SOURCE),
-      sut.retryAfterSeconds('second-oldest'),
-    ]).toEqual([0, 60]);
+    expect([sut.retryAfterSeconds(SOURCE), sut.retryAfterSeconds('second-oldest')]).toEqual([
+      0, 60,
+    ]);
     // The map really is bounded: the evicted source starts from scratch.
     sut.recordFailure(SOURCE);
     expect(sut.retryAfterSeconds('second-oldest')).toBe(0);

@@ -98,13 +98,37 @@ describe('ClientResolver', () => {
 
   it.each<[string, string, string, string | undefined, 'not_configured' | 'not_allowed']>([
     ['an id configured nowhere', 'everything', 'nobody.client', undefined, 'not_configured'],
-    ['an id configured nowhere, with environment', 'everything', 'nobody.client', 'uat', 'not_configured'],
-    ['an id not in that environment', 'everything', 'uat-only.client', 'production', 'not_configured'],
+    [
+      'an id configured nowhere, with environment',
+      'everything',
+      'nobody.client',
+      'uat',
+      'not_configured',
+    ],
+    [
+      'an id not in that environment',
+      'everything',
+      'uat-only.client',
+      'production',
+      'not_configured',
+    ],
     ['a caller with no entries', 'nothing', 'shared.client', undefined, 'not_allowed'],
-    ['a caller with no entries, with environment', 'nothing', 'shared.client', 'uat', 'not_allowed'],
+    [
+      'a caller with no entries, with environment',
+      'nothing',
+      'shared.client',
+      'uat',
+      'not_allowed',
+    ],
     ['an environment outside the ACL', 'uat-only', 'shared.client', 'production', 'not_allowed'],
     ['a client outside the ACL', 'shared-anywhere', 'uat-only.client', undefined, 'not_allowed'],
-    ['a client outside the ACL, with environment', 'prod-and-eu', 'uat-only.client', 'uat', 'not_allowed'],
+    [
+      'a client outside the ACL, with environment',
+      'prod-and-eu',
+      'uat-only.client',
+      'uat',
+      'not_allowed',
+    ],
   ])('answers unknown_client for %s (%s), reason %s', (_n, who, clientId, environment, reason) => {
     let err: unknown;
     try {

@@ -23,23 +23,26 @@ describe('SingleFlight', () => {
     sut = new SingleFlight<string>();
   });
 
-  it.each([1, 2, 50, 500])('%i concurrent calls run the work once and share its value', async (n) => {
-    const gate = deferred<string>();
-    let runs = 0;
-    const work = (): Promise<string> => {
-      runs += 1;
-      return gate.promise;
-    };
+  it.each([1, 2, 50, 500])(
+    '%i concurrent calls run the work once and share its value',
+    async (n) => {
+      const gate = deferred<string>();
+      let runs = 0;
+      const work = (): Promise<string> => {
+        runs += 1;
+        return gate.promise;
+      };
 
-    const calls = Array.from({ length: n }, () => sut.run('uat/api.client', work));
-    expect(sut.isRunning('uat/api.client')).toBe(true);
-    gate.resolve('token-1');
-    const results = await Promise.all(calls);
+      const calls = Array.from({ length: n }, () => sut.run('uat/api.client', work));
+      expect(sut.isRunning('uat/api.client')).toBe(true);
+      gate.resolve('token-1');
+      const results = await Promise.all(calls);
 
-    expect(runs).toBe(1);
-    expect(results).toEqual(Array<string>(n).fill('token-1'));
-    expect(sut.size).toBe(0);
-  });
+      expect(runs).toBe(1);
+      expect(results).toEqual(Array<string>(n).fill('token-1'));
+      expect(sut.size).toBe(0);
+    },
+  );
 
   it('shares a failure with every waiting caller, then forgets it', async () => {
     const gate = deferred<string>();
@@ -80,11 +83,10 @@ describe('SingleFlight', () => {
     const prod = deferred<string>();
     const started: string[] = [];
 
-    const starting =
-      (name: string, gate: Deferred<string>) => (): Promise<string> => {
-        started.push(name);
-        return gate.promise;
-      };
+    const starting = (name: string, gate: Deferred<string>) => (): Promise<string> => {
+      started.push(name);
+      return gate.promise;
+    };
 
     const a = sut.run('uat/api.client', starting('uat', uat));
     const b = sut.run('production/api.client', starting('production', prod));

@@ -1,0 +1,119 @@
+import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
+import { killAllReplicas } from '../support/replica';
+import {
+  burst,
+  failuresOf,
+  lockTtlMsFor,
+  sandboxClients,
+  sleep,
+  startFleet,
+  startLoad,
+  summarize,
+  waitFor,
+  type Fleet,
+} from './fleet';
+
+/**
+ * The IdP failing under a fleet of three processes. Tokens live ~7 s (expires_in 8; the JWT's
+ * whole-second exp makes the service believe 7), refresh at half life, minTtl 1 s, IdP timeout
+ * 500 ms (lock TTL 3.5 s).
+ */
+const CLIENT = 'outage.client';
+const EXPIRES_IN = 8;
+const MIN_TTL = 1;
+const TIMEOUT_MS = 500;
+
+describe('fleet: identity provider outage', () => {
+  let idp: RunningSandbox;
+  let fleet: Fleet | undefined;
+
+  beforeAll(async () => {
+    idp = await startIdentitySandbox({ clients: sandboxClients([CLIENT]), expiresIn: EXPIRES_IN });
+    fleet = await startFleet({
+      sandbox: idp,
+      clientIds: [CLIENT],
+      timeoutMs: TIMEOUT_MS,
+      refresh: { ratio: 0.5, minTtlSeconds: MIN_TTL },
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await fleet?.stop();
+    await killAllReplicas();
+    await idp?.close();
+  });
+
+  afterEach(() => idp.clearFault());
+
+  /** Waits until a token newer than the one stored now is in Redis; resolves with its expiry. */
+  async function nextStoredToken(f: Fleet, timeoutMs = 15_000): Promise<number> {
+    const current = (await f.storedExpiry(CLIENT)) ?? 0;
+    return waitFor('a new token in Redis', async () => {
+      const e = await f.storedExpiry(CLIENT);
+      return e !== undefined && e > current ? e : undefined;
+    }, timeoutMs, 10);
+  }
+
+  it('keeps serving while the IdP answers 503 for most of the token life, and stores a new token soon after it recovers', async () => {
+    const f = fleet!;
+    await waitFor('the warm-up token', () => f.storedExpiry(CLIENT), 10_000);
+    // Start the outage right after a refresh, so it covers most of one token's life.
+    const expiresAt = await nextStoredToken(f);
+    idp.setFault({ mode: 'status_503' });
+    const outageStart = Date.now();
+    const load = startLoad(f, () => f.replicas, CLIENT, 20);
+
+    // Keep the IdP down until the token has 2 s left: 1 s more than minTtl.
+    await sleep(expiresAt - 2_000 - Date.now());
+    const outageMs = Date.now() - outageStart;
+    const duringOutage = idp.stats();
+    idp.clearFault();
+    const clearedAt = Date.now();
+    const newExpiry = await nextStoredToken(f, 10_000);
+    const recoveryMs = Date.now() - clearedAt;
+    await sleep(1_000);
+    const results = await load.stop();
+
+    expect(outageMs).toBeGreaterThan((EXPIRES_IN - 1) * 1000 * 0.6);
+    expect(duringOutage.faulted).toBeGreaterThan(0); // the refreshes were tried, and failed
+    expect(summarize(failuresOf(results, MIN_TTL))).toBe('[]');
+    expect(results.length).toBeGreaterThan(100);
+    expect(newExpiry).toBeGreaterThan(expiresAt);
+    // The new token arrives through the scheduler's backoff retry or, at the latest, the first
+    // request that finds less than minTtl left (1 s after the fault cleared); a replica whose
+    // refresh is waiting on a lock holder that already failed waits out at most one lock TTL.
+    expect(recoveryMs).toBeLessThan(lockTtlMsFor(TIMEOUT_MS) + 1_500);
+  }, 60_000);
+
+  it('answers a 360-request burst for a token that expired during the outage with ONE IdP request', async () => {
+    const f = fleet!;
+    const expiresAt = await nextStoredToken(f);
+    idp.setFault({ mode: 'status_503' });
+    // Let it expire everywhere: Redis drops the key at its TTL, and every replica's own copy
+    // expires at the same instant.
+    await waitFor('the token to expire in Redis', async () => (await f.storedExpiry(CLIENT)) === undefined, 15_000, 20);
+    expect(Date.now()).toBeGreaterThanOrEqual(expiresAt);
+    const failedRefreshes = idp.stats().faulted;
+
+    // The IdP recovers, slowly: the one fetch is in flight while the burst lands everywhere.
+    idp.setFault({ mode: 'slow', delayMs: 300 });
+    const switchedAt = Date.now();
+    idp.resetStats();
+    await sleep(100); // any refresh that ended with a 503 just before the switch has settled
+    const answers = await burst(f, f.replicas, CLIENT, 360);
+    const stats = idp.stats();
+
+    if (process.env.FLEET_DEBUG) {
+      for (const r of f.replicas) {
+        process.stderr.write(`--- ${r.name}\n${r.logs.filter((l) => /Token|token obtained|refresh/.test(l) && Date.parse(JSON.parse(l).time) > switchedAt - 2000).join('\n')}\n`);
+      }
+      process.stderr.write(JSON.stringify({ switchedAt, stats, reqs: idp.requests().map((q) => ({ at: q.at - switchedAt, status: q.status, fault: q.fault })) }) + '\n');
+    }
+    expect(failedRefreshes).toBeGreaterThan(0);
+    expect(summarize(answers.filter((a) => a.status !== 200))).toBe('[]');
+    expect(new Set(answers.map((a) => a.body.access_token)).size).toBe(1);
+    expect(Math.min(...answers.map((a) => a.body.expires_in as number))).toBeGreaterThanOrEqual(MIN_TTL);
+    expect(stats.tokenRequests).toBe(1);
+    expect(stats.issued).toBe(1);
+  }, 60_000);
+});
