@@ -250,6 +250,7 @@ describe('secret rotation through a Kubernetes Secret volume (e2e)', () => {
     expect(load.failures).toEqual([]);
     expect(load.ok).toBeGreaterThan(200);
     // The refused secret is nowhere: no log line, no answer (tokens or admin) carries it.
+    console.log(app.logs.lines.filter((l) => /Secret|rotat|refused/i.test(l)).join('\n'));
     expect(app.logs.lines.some((l) => l.includes('new client secret refused'))).toBe(true);
     for (const line of app.logs.lines) expect(line).not.toContain(WRONG_MOUNTED);
     for (const body of [...load.bodies, ...adminBodies]) expect(body).not.toContain(WRONG_MOUNTED);

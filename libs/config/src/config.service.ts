@@ -14,6 +14,7 @@ export interface ConfigSnapshot {
 export class ConfigService {
   private snapshot: ConfigSnapshot;
   private byClientId: Map<string, ClientConfig[]>;
+  private byKey: Map<string, ClientConfig>;
 
   constructor(
     readonly runtime: RuntimeSettings,
@@ -21,6 +22,7 @@ export class ConfigService {
   ) {
     this.snapshot = snapshot;
     this.byClientId = indexByClientId(snapshot.service.clients);
+    this.byKey = new Map(snapshot.service.clients.map((c) => [c.key, c]));
   }
 
   get service(): ServiceConfig {
@@ -36,6 +38,11 @@ export class ConfigService {
     return this.byClientId.get(clientId) ?? [];
   }
 
+  /** The client with this key (`environment/clientId`), if configured. */
+  clientByKey(clientKey: string): ClientConfig | undefined {
+    return this.byKey.get(clientKey);
+  }
+
   secretFor(clientKey: string): string | undefined {
     return this.snapshot.secrets.get(clientKey);
   }
@@ -49,6 +56,7 @@ export class ConfigService {
 
   replace(snapshot: ConfigSnapshot): void {
     this.byClientId = indexByClientId(snapshot.service.clients);
+    this.byKey = new Map(snapshot.service.clients.map((c) => [c.key, c]));
     this.snapshot = snapshot;
   }
 }

@@ -109,7 +109,7 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
   }
 
   private async refresh(key: string): Promise<void> {
-    const client = this.config.service.clients.find((c) => c.key === key);
+    const client = this.config.clientByKey(key);
     if (!client) {
       this.states.delete(key); // removed by a reload
       return;
