@@ -109,7 +109,9 @@ describe('secret rotation through a Kubernetes Secret volume (e2e)', () => {
   });
 
   it('adopts a secret rotated at the IdP and on disk within 10 s on both replicas, with no caller failure', async () => {
-    const volume = K8sSecretVolume.create(join(dir, 'rot-volume'), { [ROT_CLIENT]: `${SECRET_V1}\n` });
+    const volume = K8sSecretVolume.create(join(dir, 'rot-volume'), {
+      [ROT_CLIENT]: `${SECRET_V1}\n`,
+    });
     const configPath = configFor('rot', ROT_CLIENT, volume);
     const store = sharedStore(`tv-test-rotation-${randomUUID()}:`);
     const a = await startVendorApp({ configPath, store });
@@ -250,7 +252,6 @@ describe('secret rotation through a Kubernetes Secret volume (e2e)', () => {
     expect(load.failures).toEqual([]);
     expect(load.ok).toBeGreaterThan(200);
     // The refused secret is nowhere: no log line, no answer (tokens or admin) carries it.
-    console.log(app.logs.lines.filter((l) => /Secret|rotat|refused/i.test(l)).join('\n'));
     expect(app.logs.lines.some((l) => l.includes('new client secret refused'))).toBe(true);
     for (const line of app.logs.lines) expect(line).not.toContain(WRONG_MOUNTED);
     for (const body of [...load.bodies, ...adminBodies]) expect(body).not.toContain(WRONG_MOUNTED);

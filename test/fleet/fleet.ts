@@ -1,10 +1,16 @@
 import { EventEmitter } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { RunningSandbox, SandboxClient } from '@app/identity-sandbox';
-import { killAllReplicas, startReplica, writeServiceConfig, type Replica, type ServiceConfigFiles } from '../support/replica';
+import {
+  killAllReplicas,
+  startReplica,
+  writeServiceConfig,
+  type Replica,
+  type ServiceConfigFiles,
+} from '../support/replica';
 import { requiredTestRedisUrl, testEncryptionKeys } from '../support/test-app';
 
 /**
@@ -21,7 +27,11 @@ export function secretOf(clientId: string): string {
 
 /** The sandbox's view of the clients a fleet is configured with. */
 export function sandboxClients(clientIds: readonly string[]): SandboxClient[] {
-  return clientIds.map((clientId) => ({ clientId, secret: secretOf(clientId), scopes: ['deals-read'] }));
+  return clientIds.map((clientId) => ({
+    clientId,
+    secret: secretOf(clientId),
+    scopes: ['deals-read'],
+  }));
 }
 
 /** The refresh lock's life for an environment timeout (token-fetcher.ts: timeoutMs × 3 attempts + 2 s slack). */
@@ -42,7 +52,8 @@ export async function waitFor<T>(
   for (;;) {
     const value = await check();
     if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(everyMs);
   }
 }
@@ -53,6 +64,8 @@ export async function waitFor<T>(
 
 export interface TapRecord {
   replica: string;
+  /** The client_id of the form body (client_secret_post). */
+  clientId?: string;
   at: number;
   endedAt?: number;
   status?: number;
@@ -65,32 +78,53 @@ export interface IdpTap {
   close(): Promise<void>;
 }
 
-export async function startIdpTap(sandbox: RunningSandbox, replica: string, events: EventEmitter): Promise<IdpTap> {
+export async function startIdpTap(
+  sandbox: RunningSandbox,
+  replica: string,
+  events: EventEmitter,
+): Promise<IdpTap> {
   const target = new URL(sandbox.url);
   const records: TapRecord[] = [];
   const server: Server = createServer((req, res) => {
-    const record: TapRecord = { replica, at: Date.now() };
-    records.push(record);
-    events.emit('request', record);
-    const upstream = request(
-      { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers, agent: false },
-      (answer) => {
-        record.status = answer.statusCode;
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-        answer.on('end', () => (record.endedAt = Date.now()));
-      },
-    );
-    upstream.on('error', () => {
-      record.endedAt = Date.now();
-      if (!res.headersSent) res.writeHead(502).end();
-      else res.destroy();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const record: TapRecord = {
+        replica,
+        clientId: new URLSearchParams(body.toString('utf8')).get('client_id') ?? undefined,
+        at: Date.now(),
+      };
+      records.push(record);
+      const upstream = request(
+        {
+          host: target.hostname,
+          port: target.port,
+          path: req.url,
+          method: req.method,
+          headers: req.headers,
+          agent: false,
+        },
+        (answer) => {
+          record.status = answer.statusCode;
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+          answer.on('end', () => (record.endedAt = Date.now()));
+        },
+      );
+      upstream.on('error', () => {
+        record.endedAt = Date.now();
+        if (!res.headersSent) res.writeHead(502).end();
+        else res.destroy();
+      });
+      // The replica went away (killed): abandon the upstream request too.
+      res.on('close', () => {
+        if (!res.writableFinished) upstream.destroy();
+      });
+      upstream.end(body);
+      // Last: a listener may pause or kill the replica that sent it.
+      events.emit('request', record);
     });
-    // The replica went away (killed): abandon the upstream request too.
-    res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
-    });
-    req.pipe(upstream);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -104,6 +138,123 @@ export async function startIdpTap(sandbox: RunningSandbox, replica: string, even
         server.close(() => resolve());
       }),
   };
+}
+
+/** Resolves with the next token request a replica sends for `clientId` (taps only), and runs `then` synchronously on it. */
+export function nextTapRequest(
+  fleet: Fleet,
+  clientId: string,
+  timeoutMs: number,
+  filter: (record: TapRecord) => boolean = () => true,
+  then: (record: TapRecord) => void = () => undefined,
+): Promise<TapRecord> {
+  return new Promise((resolve, reject) => {
+    const onRequest = (record: TapRecord): void => {
+      if (record.clientId !== clientId || !filter(record)) return;
+      clearTimeout(timer);
+      fleet.tapEvents.off('request', onRequest);
+      then(record);
+      resolve(record);
+    };
+    const timer = setTimeout(() => {
+      fleet.tapEvents.off('request', onRequest);
+      reject(new Error(`no token request for ${clientId} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    fleet.tapEvents.on('request', onRequest);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis links: a TCP relay per replica in front of Redis whose client-to-server direction can be
+// held (bytes kept, not forwarded) and released later, as a stalled network path would.
+
+export interface RedisLink {
+  readonly url: string;
+  /** Keep every byte the replica sends to Redis from now on. */
+  hold(): void;
+  /** Forward what was held (in order) and stop holding; returns the bytes released. */
+  release(): Buffer;
+  /** What is held right now. */
+  held(): Buffer;
+  close(): Promise<void>;
+}
+
+export async function startRedisLink(upstreamUrl: string): Promise<RedisLink> {
+  const upstream = new URL(upstreamUrl);
+  let holding = false;
+  let queue: { socket: Socket; data: Buffer }[] = [];
+  const sockets = new Set<Socket>();
+  const server = createNetServer((client) => {
+    const toRedis = connect(Number(upstream.port || 6379), upstream.hostname);
+    sockets.add(client);
+    sockets.add(toRedis);
+    client.on('data', (data: Buffer) => {
+      if (holding) queue.push({ socket: toRedis, data });
+      else toRedis.write(data);
+    });
+    toRedis.pipe(client);
+    const end = (): void => {
+      client.destroy();
+      toRedis.destroy();
+      sockets.delete(client);
+      sockets.delete(toRedis);
+    };
+    client.on('error', end);
+    toRedis.on('error', end);
+    client.on('close', end);
+    toRedis.on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    hold: () => {
+      holding = true;
+    },
+    held: () => Buffer.concat(queue.map((q) => q.data)),
+    release() {
+      const released = Buffer.concat(queue.map((q) => q.data));
+      for (const { socket, data } of queue) if (!socket.destroyed) socket.write(data);
+      queue = [];
+      holding = false;
+      return released;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** The commands in a chunk of RESP client traffic (arrays of bulk strings), as strings. */
+export function parseRespCommands(bytes: Buffer): string[][] {
+  const text = bytes.toString('latin1');
+  const commands: string[][] = [];
+  let i = 0;
+  const line = (): string => {
+    const end = text.indexOf('\r\n', i);
+    if (end < 0) throw new RangeError('incomplete');
+    const value = text.slice(i, end);
+    i = end + 2;
+    return value;
+  };
+  try {
+    while (i < text.length) {
+      const header = line();
+      if (!header.startsWith('*')) break;
+      const args: string[] = [];
+      for (let n = Number(header.slice(1)); n > 0; n--) {
+        const length = Number(line().slice(1));
+        args.push(text.slice(i, i + length));
+        i += length + 2;
+      }
+      commands.push(args);
+    }
+  } catch {
+    // a partial command at the end: ignored
+  }
+  return commands;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -121,6 +272,8 @@ export interface FleetOptions {
   redisUrl?: string;
   /** One IdP tap per replica (each replica gets its own tokenUrl). */
   taps?: boolean;
+  /** One Redis link per replica (each replica gets its own REDIS_URL, relayed to the fleet's Redis). */
+  redisLinks?: boolean;
 }
 
 export interface TokenAnswer {
@@ -135,6 +288,8 @@ export interface Fleet {
   readonly replicas: Replica[];
   readonly keyPrefix: string;
   readonly taps: IdpTap[];
+  /** Per replica, in replica order (redisLinks only). */
+  readonly redisLinks: RedisLink[];
   /** Emits 'request' (TapRecord) for every token request a replica sends (taps only). */
   readonly tapEvents: EventEmitter;
   /** An ioredis client of the fleet's Redis, for inspection (never flushes). */
@@ -143,7 +298,12 @@ export interface Fleet {
   lockKey(clientId: string): string;
   /** The stored token's expiry (the clear `<ms>|` prefix of the value), or undefined when none. */
   storedExpiry(clientId: string): Promise<number | undefined>;
-  getToken(replica: Replica, clientId: string, query?: string, timeoutMs?: number): Promise<TokenAnswer>;
+  getToken(
+    replica: Replica,
+    clientId: string,
+    query?: string,
+    timeoutMs?: number,
+  ): Promise<TokenAnswer>;
   stop(): Promise<void>;
 }
 
@@ -153,10 +313,21 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const redisUrl = options.redisUrl ?? requiredTestRedisUrl();
   const names = Array.from({ length: size }, (_, i) => `r${i + 1}`);
   const tapEvents = new EventEmitter();
-  const taps = options.taps ? await Promise.all(names.map((n) => startIdpTap(options.sandbox, n, tapEvents))) : [];
+  const taps = options.taps
+    ? await Promise.all(names.map((n) => startIdpTap(options.sandbox, n, tapEvents)))
+    : [];
+  const redisLinks = options.redisLinks
+    ? await Promise.all(names.map(() => startRedisLink(redisUrl)))
+    : [];
   const files: ServiceConfigFiles = writeServiceConfig({
-    environments: { [ENVIRONMENT]: { tokenUrl: options.sandbox.tokenUrl, timeoutMs: options.timeoutMs } },
-    clients: options.clientIds.map((clientId) => ({ clientId, environment: ENVIRONMENT, secret: secretOf(clientId) })),
+    environments: {
+      [ENVIRONMENT]: { tokenUrl: options.sandbox.tokenUrl, timeoutMs: options.timeoutMs },
+    },
+    clients: options.clientIds.map((clientId) => ({
+      clientId,
+      environment: ENVIRONMENT,
+      secret: secretOf(clientId),
+    })),
     callers: [{ name: 'fleet-caller', keys: [CALLER_KEY], clients: ['*'] }],
     refresh: options.refresh,
   });
@@ -177,9 +348,11 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
           name,
           env: {
             TOKEN_VENDOR_CONFIG: options.taps
-              ? files.writeVariant(name, { [ENVIRONMENT]: { tokenUrl: taps[i].tokenUrl, timeoutMs: options.timeoutMs } })
+              ? files.writeVariant(name, {
+                  [ENVIRONMENT]: { tokenUrl: taps[i].tokenUrl, timeoutMs: options.timeoutMs },
+                })
               : files.configPath,
-            REDIS_URL: redisUrl,
+            REDIS_URL: options.redisLinks ? redisLinks[i].url : redisUrl,
             REDIS_KEY_PREFIX: keyPrefix,
             TOKEN_VENDOR_ENCRYPTION_KEYS: encryptionKeys,
             LOG_LEVEL: 'debug',
@@ -189,7 +362,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     );
   } catch (e) {
     await killAllReplicas();
-    await Promise.all(taps.map((t) => t.close()));
+    await Promise.all([...taps, ...redisLinks].map((t) => t.close()));
     redis.disconnect();
     files.remove();
     throw e;
@@ -200,6 +373,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     replicas,
     keyPrefix,
     taps,
+    redisLinks,
     tapEvents,
     redis,
     tokenKey,
@@ -208,12 +382,15 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       const raw = await redis.get(tokenKey(clientId));
       return raw === null ? undefined : expiryOf(raw);
     },
-    getToken: (replica, clientId, query, timeoutMs) => getToken(replica, clientId, query, timeoutMs),
+    getToken: (replica, clientId, query, timeoutMs) =>
+      getToken(replica, clientId, query, timeoutMs),
     async stop() {
       await killAllReplicas();
-      await Promise.all(taps.map((t) => t.close()));
+      await Promise.all([...taps, ...redisLinks].map((t) => t.close()));
       // The fleet's keys expire by themselves (TTL = token life); remove them now anyway.
-      await Promise.all(options.clientIds.map((id) => redis.del(tokenKey(id)).catch(() => undefined)));
+      await Promise.all(
+        options.clientIds.map((id) => redis.del(tokenKey(id)).catch(() => undefined)),
+      );
       redis.disconnect();
       files.remove();
     },
@@ -223,17 +400,26 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
 export function expiryOf(raw: string): number {
   const sep = raw.indexOf('|');
   const value = Number(raw.slice(0, sep));
-  if (sep <= 0 || !Number.isSafeInteger(value)) throw new Error('stored value has an unknown format');
+  if (sep <= 0 || !Number.isSafeInteger(value))
+    throw new Error('stored value has an unknown format');
   return value;
 }
 
-export async function getToken(replica: Replica, clientId: string, query = '', timeoutMs = 15_000): Promise<TokenAnswer> {
+export async function getToken(
+  replica: Replica,
+  clientId: string,
+  query = '',
+  timeoutMs = 15_000,
+): Promise<TokenAnswer> {
   const at = Date.now();
   try {
-    const res = await fetch(`${replica.url}/tokens/${encodeURIComponent(clientId)}${query ? `?${query}` : ''}`, {
-      headers: { authorization: `Bearer ${CALLER_KEY}` },
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    const res = await fetch(
+      `${replica.url}/tokens/${encodeURIComponent(clientId)}${query ? `?${query}` : ''}`,
+      {
+        headers: { authorization: `Bearer ${CALLER_KEY}` },
+        signal: AbortSignal.timeout(timeoutMs),
+      },
+    );
     const text = await res.text();
     let body: Record<string, unknown> = {};
     try {
@@ -248,8 +434,18 @@ export async function getToken(replica: Replica, clientId: string, query = '', t
 }
 
 /** `count` concurrent requests spread round-robin over `replicas`; resolves when all answered. */
-export function burst(fleet: Fleet, replicas: Replica[], clientId: string, count: number, query = ''): Promise<TokenAnswer[]> {
-  return Promise.all(Array.from({ length: count }, (_, i) => fleet.getToken(replicas[i % replicas.length], clientId, query)));
+export function burst(
+  fleet: Fleet,
+  replicas: Replica[],
+  clientId: string,
+  count: number,
+  query = '',
+): Promise<TokenAnswer[]> {
+  return Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      fleet.getToken(replicas[i % replicas.length], clientId, query),
+    ),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -265,20 +461,28 @@ export interface Load {
  * Sends `ratePerSecond` requests per second, round-robin over `targets()` (called for every
  * request, so a test can take a replica out of the rotation), without waiting for answers.
  */
-export function startLoad(fleet: Fleet, targets: () => Replica[], clientId: string, ratePerSecond: number): Load {
+export function startLoad(
+  fleet: Fleet,
+  targets: () => Replica[],
+  clientId: string,
+  ratePerSecond: number,
+): Load {
   const results: TokenAnswer[] = [];
   const pending = new Set<Promise<void>>();
   let n = 0;
-  const timer = setInterval(() => {
-    const list = targets();
-    if (list.length === 0) return;
-    const replica = list[n++ % list.length];
-    const p = fleet.getToken(replica, clientId).then((r) => {
-      results.push(r);
-      pending.delete(p);
-    });
-    pending.add(p);
-  }, Math.round(1000 / ratePerSecond));
+  const timer = setInterval(
+    () => {
+      const list = targets();
+      if (list.length === 0) return;
+      const replica = list[n++ % list.length];
+      const p = fleet.getToken(replica, clientId).then((r) => {
+        results.push(r);
+        pending.delete(p);
+      });
+      pending.add(p);
+    },
+    Math.round(1000 / ratePerSecond),
+  );
   return {
     results,
     async stop() {
@@ -355,7 +559,8 @@ export function watchStoredExpiry(fleet: Fleet, clientId: string, everyMs = 20):
     },
     distinct() {
       const out: number[] = [];
-      for (const s of samples) if (s.expiresAt !== undefined && out.at(-1) !== s.expiresAt) out.push(s.expiresAt);
+      for (const s of samples)
+        if (s.expiresAt !== undefined && out.at(-1) !== s.expiresAt) out.push(s.expiresAt);
       return out;
     },
     regressions() {
@@ -376,9 +581,48 @@ export function watchStoredExpiry(fleet: Fleet, clientId: string, everyMs = 20):
 }
 
 /** `token obtained` log lines of a replica (written by the replica that fetched). */
-export function obtainedLines(replica: Replica, clientId: string): { time: number; expiresAt: number }[] {
+export function obtainedLines(
+  replica: Replica,
+  clientId: string,
+): { time: number; expiresAt: number }[] {
   return replica
     .entries()
     .filter((e) => e.msg === 'token obtained' && e.clientId === clientId)
     .map((e) => ({ time: Date.parse(String(e.time)), expiresAt: Date.parse(String(e.expiresAt)) }));
+}
+
+/** With FLEET_DEBUG set: writes the replicas' token-related log lines and the tap records since `since` to stderr. */
+export function debugDump(fleet: Fleet, clientId: string, since: number, label = ''): void {
+  if (!process.env.FLEET_DEBUG) return;
+  const lines: string[] = [`=== ${label} since ${new Date(since).toISOString()}`];
+  for (const r of fleet.replicas) {
+    for (const e of r.entries()) {
+      const at = Date.parse(String(e.time));
+      if (
+        at < since ||
+        e.audit ||
+        e.req ||
+        e.res ||
+        /^(InstanceLoader|RouterExplorer|RoutesResolver|NestFactory|NestApplication)$/.test(
+          String(e.context),
+        )
+      )
+        continue;
+      lines.push(
+        `${String(e.time)} ${r.name} ${String(e.context)} ${String(e.msg)} ${JSON.stringify({ ...e, time: undefined, msg: undefined, context: undefined, service: undefined, level: undefined, pid: undefined, hostname: undefined })}`,
+      );
+    }
+  }
+  for (const t of fleet.taps.flatMap((tap) => tap.records)) {
+    if (t.at >= since && t.clientId === clientId)
+      lines.push(
+        `${new Date(t.at).toISOString()} TAP ${JSON.stringify({ ...t, endedAt: t.endedAt && new Date(t.endedAt).toISOString() })}`,
+      );
+  }
+  process.stderr.write(`${lines.sort().join('\n')}\n`);
+}
+
+/** With FLEET_DEBUG set: writes a measurement to stderr (for tuning bounds; silent otherwise). */
+export function note(label: string, values: Record<string, unknown>): void {
+  if (process.env.FLEET_DEBUG) process.stderr.write(`[fleet] ${label} ${JSON.stringify(values)}\n`);
 }

@@ -4,6 +4,7 @@ import {
   burst,
   failuresOf,
   lockTtlMsFor,
+  note,
   sandboxClients,
   sleep,
   startFleet,
@@ -16,12 +17,15 @@ import {
 /**
  * The IdP failing under a fleet of three processes. Tokens live ~7 s (expires_in 8; the JWT's
  * whole-second exp makes the service believe 7), refresh at half life, minTtl 1 s, IdP timeout
- * 500 ms (lock TTL 3.5 s).
+ * 1 s (lock TTL 5 s).
  */
 const CLIENT = 'outage.client';
 const EXPIRES_IN = 8;
 const MIN_TTL = 1;
-const TIMEOUT_MS = 500;
+// 1 s rather than less: the sandbox shares the test process with the 360-request burst, whose
+// sending can hold up its answers by a few hundred ms, and a timed-out attempt is retried (a
+// second IdP request that would be the harness's doing, not the fleet's).
+const TIMEOUT_MS = 1000;
 
 describe('fleet: identity provider outage', () => {
   let idp: RunningSandbox;
@@ -48,10 +52,15 @@ describe('fleet: identity provider outage', () => {
   /** Waits until a token newer than the one stored now is in Redis; resolves with its expiry. */
   async function nextStoredToken(f: Fleet, timeoutMs = 15_000): Promise<number> {
     const current = (await f.storedExpiry(CLIENT)) ?? 0;
-    return waitFor('a new token in Redis', async () => {
-      const e = await f.storedExpiry(CLIENT);
-      return e !== undefined && e > current ? e : undefined;
-    }, timeoutMs, 10);
+    return waitFor(
+      'a new token in Redis',
+      async () => {
+        const e = await f.storedExpiry(CLIENT);
+        return e !== undefined && e > current ? e : undefined;
+      },
+      timeoutMs,
+      10,
+    );
   }
 
   it('keeps serving while the IdP answers 503 for most of the token life, and stores a new token soon after it recovers', async () => {
@@ -73,6 +82,12 @@ describe('fleet: identity provider outage', () => {
     const recoveryMs = Date.now() - clearedAt;
     await sleep(1_000);
     const results = await load.stop();
+    note('idp outage', {
+      outageMs,
+      recoveryMs,
+      faulted: duringOutage.faulted,
+      requests: results.length,
+    });
 
     expect(outageMs).toBeGreaterThan((EXPIRES_IN - 1) * 1000 * 0.6);
     expect(duringOutage.faulted).toBeGreaterThan(0); // the refreshes were tried, and failed
@@ -91,7 +106,12 @@ describe('fleet: identity provider outage', () => {
     idp.setFault({ mode: 'status_503' });
     // Let it expire everywhere: Redis drops the key at its TTL, and every replica's own copy
     // expires at the same instant.
-    await waitFor('the token to expire in Redis', async () => (await f.storedExpiry(CLIENT)) === undefined, 15_000, 20);
+    await waitFor(
+      'the token to expire in Redis',
+      async () => (await f.storedExpiry(CLIENT)) === undefined,
+      15_000,
+      20,
+    );
     expect(Date.now()).toBeGreaterThanOrEqual(expiresAt);
     const failedRefreshes = idp.stats().faulted;
 
@@ -103,16 +123,16 @@ describe('fleet: identity provider outage', () => {
     const answers = await burst(f, f.replicas, CLIENT, 360);
     const stats = idp.stats();
 
-    if (process.env.FLEET_DEBUG) {
-      for (const r of f.replicas) {
-        process.stderr.write(`--- ${r.name}\n${r.logs.filter((l) => /Token|token obtained|refresh/.test(l) && Date.parse(JSON.parse(l).time) > switchedAt - 2000).join('\n')}\n`);
-      }
-      process.stderr.write(JSON.stringify({ switchedAt, stats, reqs: idp.requests().map((q) => ({ at: q.at - switchedAt, status: q.status, fault: q.fault })) }) + '\n');
-    }
+    note('expired-token burst', {
+      sinceSwitch: idp.requests().map((q) => ({ at: q.at - switchedAt, status: q.status })),
+      failedRefreshes,
+    });
     expect(failedRefreshes).toBeGreaterThan(0);
     expect(summarize(answers.filter((a) => a.status !== 200))).toBe('[]');
     expect(new Set(answers.map((a) => a.body.access_token)).size).toBe(1);
-    expect(Math.min(...answers.map((a) => a.body.expires_in as number))).toBeGreaterThanOrEqual(MIN_TTL);
+    expect(Math.min(...answers.map((a) => a.body.expires_in as number))).toBeGreaterThanOrEqual(
+      MIN_TTL,
+    );
     expect(stats.tokenRequests).toBe(1);
     expect(stats.issued).toBe(1);
   }, 60_000);

@@ -1,6 +1,16 @@
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { killAllReplicas } from '../support/replica';
-import { burst, obtainedLines, sandboxClients, sleep, startFleet, summarize, waitFor, type Fleet } from './fleet';
+import {
+  burst,
+  note,
+  obtainedLines,
+  sandboxClients,
+  sleep,
+  startFleet,
+  summarize,
+  waitFor,
+  type Fleet,
+} from './fleet';
 
 /**
  * Single flight across a fleet: three token-vendor processes (the production entry point) on
@@ -35,12 +45,18 @@ describe('fleet: single flight (3 processes, one Redis)', () => {
     const f = fleet!;
     // Each replica schedules its warm-up within 2 s of start (WARM_SPREAD_MS): wait for every
     // client's token to be in Redis, then past the last possible warm-up of any replica.
-    await waitFor('every client warmed', async () => (await Promise.all(CLIENTS.map((c) => f.storedExpiry(c)))).every(Boolean), 10_000);
+    await waitFor(
+      'every client warmed',
+      async () => (await Promise.all(CLIENTS.map((c) => f.storedExpiry(c)))).every(Boolean),
+      10_000,
+    );
     await sleep(2_500);
 
     expect(idp.stats().tokenRequests).toBe(CLIENTS.length);
     expect({ ...idp.stats().byClient }).toEqual(Object.fromEntries(CLIENTS.map((c) => [c, 1])));
-    const fetchedBy = f.replicas.flatMap((r) => CLIENTS.flatMap((c) => obtainedLines(r, c).map(() => `${r.name}:${c}`)));
+    const fetchedBy = f.replicas.flatMap((r) =>
+      CLIENTS.flatMap((c) => obtainedLines(r, c).map(() => `${r.name}:${c}`)),
+    );
     expect(fetchedBy).toHaveLength(CLIENTS.length);
 
     for (const clientId of CLIENTS) {
@@ -58,7 +74,12 @@ describe('fleet: single flight (3 processes, one Redis)', () => {
     expect(before.status).toBe(200);
     const warmedAt = idp.requests().find((r) => r.clientId === clientId)!.at;
     // A held token younger than MIN_REFETCH_INTERVAL_MS (5 s) is never replaced for minTtl.
-    await waitFor('the warm token to be older than 5 s', () => Date.now() - warmedAt > 5_300, 10_000, 50);
+    await waitFor(
+      'the warm token to be older than 5 s',
+      () => Date.now() - warmedAt > 5_300,
+      10_000,
+      50,
+    );
 
     // The held token has < 36 s left (it lives 39-40 s); a fresh one has more. The IdP answers
     // slowly, so the fetch is in flight while the burst lands on every replica.
@@ -73,12 +94,18 @@ describe('fleet: single flight (3 processes, one Redis)', () => {
     const stats = idp.stats();
     idp.clearFault();
 
+    note('too-short burst', {
+      elapsed,
+      fetchedBy: f.replicas.map((r, i) => obtainedLines(r, clientId).length - obtainedBefore[i]),
+    });
     const bad = answers.filter((a) => a.status !== 200);
     expect(bad).toEqual([]);
     const tokens = new Set(answers.map((a) => a.body.access_token));
     expect(tokens.size).toBe(1);
     expect(tokens.has(before.body.access_token)).toBe(false);
-    expect(Math.min(...answers.map((a) => a.body.expires_in as number))).toBeGreaterThanOrEqual(minTtl);
+    expect(Math.min(...answers.map((a) => a.body.expires_in as number))).toBeGreaterThanOrEqual(
+      minTtl,
+    );
     expect(stats.tokenRequests).toBe(1);
     expect(stats.issued).toBe(1);
     // Exactly one replica fetched (held the lock); the other two read its token from Redis.

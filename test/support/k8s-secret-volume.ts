@@ -57,7 +57,9 @@ export class K8sSecretVolume {
 
   /** The timestamped folder `..data` points at now (undefined before the first version). */
   currentVersion(): string | undefined {
-    return existsSync(join(this.dir, DATA_DIR)) ? readlinkSync(join(this.dir, DATA_DIR)) : undefined;
+    return existsSync(join(this.dir, DATA_DIR))
+      ? readlinkSync(join(this.dir, DATA_DIR))
+      : undefined;
   }
 
   /** Every entry of the folder, hidden ones included (for assertions on the layout). */

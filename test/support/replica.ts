@@ -135,7 +135,9 @@ export async function startReplica(options: ReplicaOptions): Promise<Replica> {
     child.kill('SIGCONT');
     child.kill('SIGKILL');
     await exited;
-    throw new Error(`${name} did not become ready: ${(e as Error).message}\n${logs.slice(-20).join('\n')}`);
+    throw new Error(
+      `${name} did not become ready: ${(e as Error).message}\n${logs.slice(-20).join('\n')}`,
+    );
   }
   return replica;
 }
@@ -215,7 +217,10 @@ export interface ServiceConfigFiles {
   dir: string;
   configPath: string;
   /** Writes another configuration file in the same folder (e.g. a per-replica token URL). */
-  writeVariant(name: string, environments: Record<string, { tokenUrl: string; timeoutMs?: number }>): string;
+  writeVariant(
+    name: string,
+    environments: Record<string, { tokenUrl: string; timeoutMs?: number }>,
+  ): string;
   remove(): void;
 }
 
@@ -234,7 +239,11 @@ export function writeServiceConfig(options: {
   const clients = options.clients.map((c) => {
     const secretFile = join(dir, 'secrets', `${c.environment}--${c.clientId}`);
     writeFileSync(secretFile, `${c.secret}\n`, { mode: 0o600 });
-    const entry: Record<string, unknown> = { clientId: c.clientId, environment: c.environment, secretFile };
+    const entry: Record<string, unknown> = {
+      clientId: c.clientId,
+      environment: c.environment,
+      secretFile,
+    };
     if (c.scope) entry.scope = c.scope;
     return entry;
   });
@@ -245,7 +254,10 @@ export function writeServiceConfig(options: {
     admin: c.admin ?? false,
   }));
   const refresh = { ratio: 0.75, minTtlSeconds: 30, ...options.refresh };
-  const write = (file: string, environments: Record<string, { tokenUrl: string; timeoutMs?: number }>): string => {
+  const write = (
+    file: string,
+    environments: Record<string, { tokenUrl: string; timeoutMs?: number }>,
+  ): string => {
     const path = join(dir, file);
     writeFileSync(path, stringify({ environments, clients, callers, refresh }));
     return path;

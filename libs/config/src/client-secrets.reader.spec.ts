@@ -172,3 +172,12 @@ describe('client secrets reader', () => {
 function placeOf(src: SecretSource): string {
   return src.kind === 'file' ? src.path : src.name;
 }
+
+describe('readClientSecret on a wrong mount', () => {
+  it('reads a device that never ends only up to the limit, and refuses it', () => {
+    expect(readClientSecret(client({ kind: 'file', path: '/dev/zero' }), {})).toEqual({
+      field: 'secretFile',
+      problem: '/dev/zero is larger than 4096 bytes',
+    });
+  });
+});

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { ConfigError } from './config.error';
 import type { ClientConfig } from './config.types';
 
@@ -34,7 +34,7 @@ export function readClientSecret(
   let value: string | undefined;
   if (src.kind === 'file') {
     try {
-      const bytes = readFileSync(src.path);
+      const bytes = readAtMost(src.path, MAX_SECRET_BYTES + 1);
       if (bytes.length > MAX_SECRET_BYTES) {
         return {
           field: 'secretFile',
@@ -61,4 +61,21 @@ export function readClientSecret(
     };
   }
   return secret;
+}
+
+/** Reads at most `limit` bytes: a wrong mount (a device, a huge file) cannot hang or exhaust memory. */
+function readAtMost(path: string, limit: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.alloc(limit);
+    let length = 0;
+    while (length < limit) {
+      const read = readSync(fd, buffer, length, limit - length, null);
+      if (read === 0) break;
+      length += read;
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    closeSync(fd);
+  }
 }

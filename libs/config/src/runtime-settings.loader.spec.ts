@@ -149,15 +149,15 @@ describe('loadRuntimeSettings', () => {
         REDIS_SENTINEL_NAME: 'm',
         TOKEN_VENDOR_ENCRYPTION_KEYS: KEYS,
       },
-      ['REDIS_SENTINELS: "s2" is not host:port'],
+      ['REDIS_SENTINELS[1]: is not host:port'],
     ],
     [
       'REDIS_CLUSTER_NODES with port 0, port 70000 and an empty entry',
       { REDIS_CLUSTER_NODES: 'n1:0,n2:70000,,n3:7000', TOKEN_VENDOR_ENCRYPTION_KEYS: KEYS },
       [
-        'REDIS_CLUSTER_NODES: "n1:0" is not host:port',
-        'REDIS_CLUSTER_NODES: "n2:70000" is not host:port',
-        'REDIS_CLUSTER_NODES: "" is not host:port',
+        'REDIS_CLUSTER_NODES[0]: is not host:port',
+        'REDIS_CLUSTER_NODES[1]: is not host:port',
+        'REDIS_CLUSTER_NODES[2]: is not host:port',
       ],
     ],
     [
@@ -188,12 +188,16 @@ describe('loadRuntimeSettings', () => {
     [
       'an encryption key id with a space',
       { TOKEN_VENDOR_ENCRYPTION_KEYS: `bad kid:${KEY_NEW.toString('base64')}` },
-      ['TOKEN_VENDOR_ENCRYPTION_KEYS[0]: needs a key id of 1-32 letters, digits, . _ - before ":"'],
+      [
+        'TOKEN_VENDOR_ENCRYPTION_KEYS[0]: needs a key id of 1-32 letters, digits, _ or - before ":"',
+      ],
     ],
     [
       'an encryption key without a key id',
       { TOKEN_VENDOR_ENCRYPTION_KEYS: KEY_NEW.toString('base64') },
-      ['TOKEN_VENDOR_ENCRYPTION_KEYS[0]: needs a key id of 1-32 letters, digits, . _ - before ":"'],
+      [
+        'TOKEN_VENDOR_ENCRYPTION_KEYS[0]: needs a key id of 1-32 letters, digits, _ or - before ":"',
+      ],
     ],
     [
       'an encryption key id listed twice',
@@ -261,5 +265,42 @@ describe('loadRuntimeSettings', () => {
     const err = problemsOf({ ...CONFIG, TOKEN_VENDOR_ENCRYPTION_KEYS: `k1:${material}` });
 
     expect(err.message).not.toContain(material);
+  });
+});
+
+describe('loadRuntimeSettings: values that could be secret are never echoed', () => {
+  it('names a bad sentinel entry by position, not by value (it may be a URL with a password)', () => {
+    const err = (() => {
+      try {
+        loadRuntimeSettings({
+          TOKEN_VENDOR_CONFIG: '/c.yaml',
+          REDIS_SENTINELS: 'redis://:pw-canary@h:26379',
+          REDIS_SENTINEL_NAME: 'm',
+        });
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error('expected a ConfigError');
+    })();
+    expect(err.problems).toContain('REDIS_SENTINELS[0]: is not host:port');
+    expect(err.message).not.toContain('pw-canary');
+  });
+
+  it('still asks for encryption keys when the Redis setting itself is malformed', () => {
+    expect(() =>
+      loadRuntimeSettings({ TOKEN_VENDOR_CONFIG: '/c.yaml', REDIS_URL: 'http://x' }),
+    ).toThrow(/TOKEN_VENDOR_ENCRYPTION_KEYS: required whenever Redis is used/);
+  });
+
+  it('refuses key ids with "." (the stored value format separates parts with it)', () => {
+    const key = Buffer.alloc(32, 1).toString('base64');
+    expect(() =>
+      loadRuntimeSettings({
+        TOKEN_VENDOR_CONFIG: '/c.yaml',
+        TOKEN_VENDOR_ENCRYPTION_KEYS: `2026.11:${key}`,
+      }),
+    ).toThrow(
+      'TOKEN_VENDOR_ENCRYPTION_KEYS[0]: needs a key id of 1-32 letters, digits, _ or - before ":"',
+    );
   });
 });

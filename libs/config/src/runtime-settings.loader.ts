@@ -31,8 +31,11 @@ export function loadRuntimeSettings(
     problems.push('REDIS_KEY_PREFIX: must not contain { or } (hash tags)');
 
   const encryptionKeys = parseEncryptionKeys(env.TOKEN_VENDOR_ENCRYPTION_KEYS, problems);
+  const redisAsked = Boolean(
+    env.REDIS_URL?.trim() || env.REDIS_SENTINELS?.trim() || env.REDIS_CLUSTER_NODES?.trim(),
+  );
   if (
-    redis &&
+    redisAsked &&
     encryptionKeys.length === 0 &&
     !problems.some((p) => p.startsWith('TOKEN_VENDOR_ENCRYPTION_KEYS'))
   ) {
@@ -100,11 +103,12 @@ function parseHostPorts(
   name: string,
   problems: string[],
 ): { host: string; port: number }[] {
-  return value.split(',').flatMap((part) => {
+  return value.split(',').flatMap((part, index) => {
     const match = /^\s*(\[[^\]]+\]|[^:\s]+):(\d{1,5})\s*$/.exec(part);
     const port = match ? Number(match[2]) : NaN;
     if (!match || port < 1 || port > 65535) {
-      problems.push(`${name}: "${part.trim()}" is not host:port`);
+      // The entry itself is not quoted: a mistyped URL could carry a password.
+      problems.push(`${name}[${index}]: is not host:port`);
       return [];
     }
     return [{ host: match[1].replace(/^\[|\]$/g, ''), port }];
@@ -123,8 +127,9 @@ export function parseEncryptionKeys(
     const kid = colon === -1 ? '' : part.slice(0, colon).trim();
     const material = colon === -1 ? '' : part.slice(colon + 1).trim();
     const where = `TOKEN_VENDOR_ENCRYPTION_KEYS[${i}]`;
-    if (!/^[A-Za-z0-9._-]{1,32}$/.test(kid)) {
-      return problems.push(`${where}: needs a key id of 1-32 letters, digits, . _ - before ":"`);
+    // No '.': it separates the parts of a stored value (v1.<kid>.<iv>...).
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(kid)) {
+      return problems.push(`${where}: needs a key id of 1-32 letters, digits, _ or - before ":"`);
     }
     const key = /^[A-Za-z0-9+/]+={0,2}$/.test(material)
       ? Buffer.from(material, 'base64')

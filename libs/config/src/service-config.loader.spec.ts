@@ -262,7 +262,12 @@ describe('parseServiceConfig', () => {
     [
       'no environments',
       (c) => (c.environments = {}),
-      ['environments: at least one environment is required'],
+      [
+        'environments: at least one environment is required',
+        // The clients' references are checked in the same pass, so they are listed too.
+        'clients[0].environment: "uat" is not under environments',
+        'clients[1].environment: "production" is not under environments',
+      ],
     ],
     [
       'scope with a double space',
@@ -408,11 +413,11 @@ describe('parseServiceConfig', () => {
 
     expect(err.problems).toEqual([
       'clients[0].secret: secrets are never written inline; use secretFile or secretEnv',
+      'clients[1].secretFile: exactly one of secretFile or secretEnv is required',
       'environments.uat.timeoutMs: Too small: expected number to be >=100',
       'environments.production.tokenUrl: must be an http(s) URL',
       'clients[0].scope: must be space-separated scope tokens (RFC 6749 §3.3)',
       'clients[0].authMethod: Invalid option: expected one of "client_secret_post"|"client_secret_basic"',
-      'clients[1].secretFile: exactly one of secretFile or secretEnv is required',
       'callers[0].keySha256[0]: must be 64 hex characters (a SHA-256 digest)',
       'refresh.ratio: Too big: expected number to be <1',
       'refresh.minTtlSeconds: Too small: expected number to be >=0',
@@ -467,5 +472,44 @@ describe('loadServiceConfigFile', () => {
     expect(() => loadServiceConfigFile(path)).toThrow(
       new ConfigError(path, ['cannot read the configuration file: ENOENT']),
     );
+  });
+});
+
+describe('parseServiceConfig: fixes found in review', () => {
+  it('refuses a tokenUrl carrying credentials, without quoting them', () => {
+    const err = configErrorOf(
+      withChange(
+        (c) =>
+          (c.environments.uat.tokenUrl = 'https://user:pw-canary@identity.example/connect/token'),
+      ),
+    );
+    expect(err.problems).toEqual(['environments.uat.tokenUrl: must not hold credentials']);
+    expect(err.message).not.toContain('pw-canary');
+  });
+
+  it('lists cross-reference problems together with schema problems', () => {
+    const err = configErrorOf(
+      withChange((c) => {
+        c.environments.uat.timeoutMs = 50;
+        c.clients[1].environment = 'staging';
+      }),
+    );
+    expect(err.problems).toEqual([
+      'environments.uat.timeoutMs: Too small: expected number to be >=100',
+      'clients[1].environment: "staging" is not under environments',
+    ]);
+  });
+
+  it('reports a missing secret source even when another field of the client is bad', () => {
+    const err = configErrorOf(
+      withChange((c) => {
+        c.clients[0].authMethod = 'tls_client_auth';
+        delete c.clients[0].secretFile;
+      }),
+    );
+    expect(err.problems).toEqual([
+      'clients[0].secretFile: exactly one of secretFile or secretEnv is required',
+      'clients[0].authMethod: Invalid option: expected one of "client_secret_post"|"client_secret_basic"',
+    ]);
   });
 });

@@ -41,7 +41,7 @@ export function parseServiceConfig(
     throw new ConfigError(source, ['the file must hold a YAML mapping']);
   }
 
-  const problems = findInlineSecrets(raw);
+  const problems = [...findInlineSecrets(raw), ...findSecretSourceProblems(raw)];
   const parsed = serviceConfigSchema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -55,6 +55,8 @@ export function parseServiceConfig(
       }
       problems.push(`${path || '(top level)'}: ${issue.message}`);
     }
+    // Cross-references are checked too, so one message lists every problem.
+    problems.push(...findReferenceProblems(raw));
     throw new ConfigError(source, problems);
   }
   if (problems.length > 0) throw new ConfigError(source, problems);
@@ -158,6 +160,44 @@ function findInlineSecrets(raw: object): string[] {
         );
       }
     }
+  });
+  return problems;
+}
+
+/** Exactly one secret source per client (checked on the raw file, beside the schema). */
+function findSecretSourceProblems(raw: object): string[] {
+  const clients = (raw as { clients?: unknown }).clients;
+  if (!Array.isArray(clients)) return [];
+  const problems: string[] = [];
+  clients.forEach((c: unknown, i) => {
+    if (c === null || typeof c !== 'object') return;
+    if ('secretFile' in c === 'secretEnv' in c) {
+      problems.push(`clients[${i}].secretFile: exactly one of secretFile or secretEnv is required`);
+    }
+  });
+  return problems;
+}
+
+/**
+ * The cross-reference checks, on a file the schema refused: environment references and
+ * duplicate clients, wherever the raw values are readable.
+ */
+function findReferenceProblems(raw: object): string[] {
+  const { environments, clients } = raw as { environments?: unknown; clients?: unknown };
+  if (!Array.isArray(clients)) return [];
+  const known = environments && typeof environments === 'object' ? Object.keys(environments) : [];
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  clients.forEach((c: unknown, i) => {
+    const { clientId, environment } = (c ?? {}) as { clientId?: unknown; environment?: unknown };
+    if (typeof environment !== 'string' || !ENVIRONMENT_NAME.test(environment)) return;
+    if (!known.includes(environment)) {
+      problems.push(`clients[${i}].environment: "${environment}" is not under environments`);
+    }
+    if (typeof clientId !== 'string' || !CLIENT_ID.test(clientId)) return;
+    const key = `${environment}/${clientId}`;
+    if (seen.has(key)) problems.push(`clients[${i}].clientId: ${key} is listed twice`);
+    seen.add(key);
   });
   return problems;
 }

@@ -12,35 +12,31 @@ export const DEFAULT_REFRESH_RATIO = 0.75;
 export const DEFAULT_MIN_TTL_SECONDS = 30;
 
 const environmentSchema = z.strictObject({
-  tokenUrl: z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), {
-    message: 'must be an http(s) URL',
-  }),
+  tokenUrl: z
+    .string()
+    .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), {
+      message: 'must be an http(s) URL',
+    })
+    // Credentials belong in secret files, never in a URL of the configuration.
+    .refine((v) => !URL.canParse(v) || (!new URL(v).username && !new URL(v).password), {
+      message: 'must not hold credentials',
+    }),
   timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULT_TIMEOUT_MS),
 });
 
-const clientSchema = z
-  .strictObject({
-    clientId: z.string().regex(CLIENT_ID, 'must match ' + String(CLIENT_ID)),
-    environment: z.string().regex(ENVIRONMENT_NAME, 'must match ' + String(ENVIRONMENT_NAME)),
-    secretFile: z.string().min(1).optional(),
-    secretEnv: z.string().regex(ENV_VAR_NAME, 'must be an environment variable name').optional(),
-    scope: z
-      .string()
-      .regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, {
-        message: 'must be space-separated scope tokens (RFC 6749 §3.3)',
-      })
-      .optional(),
-    authMethod: z.enum(['client_secret_post', 'client_secret_basic']).default('client_secret_post'),
-  })
-  .superRefine((c, ctx) => {
-    if ((c.secretFile === undefined) === (c.secretEnv === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['secretFile'],
-        message: 'exactly one of secretFile or secretEnv is required',
-      });
-    }
-  });
+const clientSchema = z.strictObject({
+  clientId: z.string().regex(CLIENT_ID, 'must match ' + String(CLIENT_ID)),
+  environment: z.string().regex(ENVIRONMENT_NAME, 'must match ' + String(ENVIRONMENT_NAME)),
+  secretFile: z.string().min(1).optional(),
+  secretEnv: z.string().regex(ENV_VAR_NAME, 'must be an environment variable name').optional(),
+  scope: z
+    .string()
+    .regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, {
+      message: 'must be space-separated scope tokens (RFC 6749 §3.3)',
+    })
+    .optional(),
+  authMethod: z.enum(['client_secret_post', 'client_secret_basic']).default('client_secret_post'),
+});
 
 const callerSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a simple name'),

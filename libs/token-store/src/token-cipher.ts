@@ -23,6 +23,7 @@ export class TokenCipher {
 
   constructor(private readonly keys: readonly EncryptionKey[]) {
     if (keys.length === 0) throw new Error('TokenCipher needs at least one key');
+    if (keys.some((k) => k.kid.includes('.'))) throw new Error('key ids must not contain "."');
     this.byKid = new Map(keys.map((k) => [k.kid, k.key]));
   }
 

@@ -41,16 +41,13 @@ describe('DueQueue', () => {
     [3, ['a', 'b', 'c'], ['d']],
     [4, ['a', 'b', 'c', 'd'], []],
     [50, ['a', 'b', 'c', 'd'], []],
-  ])(
-    'with limit %i pops %j and leaves %j for the next pop',
-    (limit, popped, left) => {
-      scheduleFour();
+  ])('with limit %i pops %j and leaves %j for the next pop', (limit, popped, left) => {
+    scheduleFour();
 
-      expect(sut.popDue(1_000, limit)).toEqual(popped);
-      expect(sut.size).toBe(left.length);
-      expect(sut.popDue(1_000, 10)).toEqual(left);
-    },
-  );
+    expect(sut.popDue(1_000, limit)).toEqual(popped);
+    expect(sut.size).toBe(left.length);
+    expect(sut.popDue(1_000, 10)).toEqual(left);
+  });
 
   it('removes what it pops', () => {
     scheduleFour();
@@ -148,7 +145,10 @@ describe('DueQueue', () => {
     const key = fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f');
     const time = fc.integer({ min: 0, max: 100 });
     const op: fc.Arbitrary<Op> = fc.oneof(
-      { weight: 4, arbitrary: fc.record({ kind: fc.constant('schedule' as const), key, dueAt: time }) },
+      {
+        weight: 4,
+        arbitrary: fc.record({ kind: fc.constant('schedule' as const), key, dueAt: time }),
+      },
       { weight: 1, arbitrary: fc.record({ kind: fc.constant('cancel' as const), key }) },
       {
         weight: 2,
@@ -194,11 +194,33 @@ describe('DueQueue', () => {
               }
             }
             expect(queue.size).toBe(model.size);
-            for (const k of ['a', 'b', 'c', 'd', 'e', 'f']) expect(queue.dueAt(k)).toBe(model.get(k));
+            for (const k of ['a', 'b', 'c', 'd', 'e', 'f'])
+              expect(queue.dueAt(k)).toBe(model.get(k));
           }
         }),
         { numRuns: 500 },
       );
     });
+  });
+});
+
+describe('DueQueue: a key scheduled again after a pop or cancel', () => {
+  it('never lets an entry left from before the cancel fire', () => {
+    const sut = new DueQueue();
+    sut.schedule('a', 10);
+    sut.cancel('a');
+    sut.schedule('a', 100);
+    expect(sut.popDue(50, 10)).toEqual([]);
+    expect(sut.popDue(100, 10)).toEqual(['a']);
+  });
+
+  it('never lets an entry superseded before a pop fire later (no doubled refresh rate)', () => {
+    const sut = new DueQueue();
+    sut.schedule('a', 300);
+    sut.schedule('a', 100);
+    expect(sut.popDue(100, 10)).toEqual(['a']);
+    sut.schedule('a', 1000);
+    expect(sut.popDue(300, 10)).toEqual([]);
+    expect(sut.popDue(1000, 10)).toEqual(['a']);
   });
 });

@@ -12,9 +12,11 @@ interface Entry {
 export class DueQueue {
   private readonly heap: Entry[] = [];
   private readonly generations = new Map<string, { generation: number; dueAt: number }>();
+  /** Never reset: an entry left in the heap by a popped or cancelled key can never look current. */
+  private nextGeneration = 0;
 
   schedule(key: string, dueAt: number): void {
-    const generation = (this.generations.get(key)?.generation ?? 0) + 1;
+    const generation = ++this.nextGeneration;
     this.generations.set(key, { generation, dueAt });
     this.push({ dueAt, key, generation });
   }

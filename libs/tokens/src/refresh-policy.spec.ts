@@ -30,18 +30,24 @@ describe('refreshDueAt', () => {
     [0, 900_000],
     [0.5, 855_000],
     [ALMOST_ONE, 810_000],
-  ])('with ratio 0.75 of a 1200 s lifetime and random %d: due %i ms after the request', (random, after) => {
-    expect(sut(tokenOf(LIFETIME_MS), 0.75, random)).toBe(REQUESTED_AT + after);
-  });
+  ])(
+    'with ratio 0.75 of a 1200 s lifetime and random %d: due %i ms after the request',
+    (random, after) => {
+      expect(sut(tokenOf(LIFETIME_MS), 0.75, random)).toBe(REQUESTED_AT + after);
+    },
+  );
 
   it.each([
     [0.5, 300_000, 0, 150_000],
     [0.9, 60_000, 0, 54_000],
     [0.75, 1_000, 0.5, 712], // 712.5, rounded down: never later than the jittered point
     [0.75, 1, 0, 0],
-  ])('ratio %d of a %i ms lifetime with random %d: due %i ms after the request', (ratio, lifetime, random, after) => {
-    expect(sut(tokenOf(lifetime), ratio, random)).toBe(REQUESTED_AT + after);
-  });
+  ])(
+    'ratio %d of a %i ms lifetime with random %d: due %i ms after the request',
+    (ratio, lifetime, random, after) => {
+      expect(sut(tokenOf(lifetime), ratio, random)).toBe(REQUESTED_AT + after);
+    },
+  );
 
   it('counts from when the token was requested, not from when it arrived', () => {
     const token = tokenOf(LIFETIME_MS, REQUESTED_AT + 5_000);
@@ -59,7 +65,9 @@ describe('refreshDueAt', () => {
         (lifetime, ratio, random) => {
           const offset = sut(tokenOf(lifetime), ratio, random) - REQUESTED_AT;
 
-          expect(offset).toBeGreaterThanOrEqual(Math.floor(lifetime * ratio * (1 - REFRESH_JITTER)) - 1);
+          expect(offset).toBeGreaterThanOrEqual(
+            Math.floor(lifetime * ratio * (1 - REFRESH_JITTER)) - 1,
+          );
           expect(offset).toBeLessThanOrEqual(lifetime * ratio);
           expect(offset).toBeLessThan(lifetime);
         },
@@ -97,7 +105,9 @@ describe('retryDelayMs', () => {
   it('grows with each failure until the cap (same random)', () => {
     const delays = Array.from({ length: 10 }, (_, i) => sut(i + 1, 0));
 
-    expect(delays).toEqual([500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000, 30_000]);
+    expect(delays).toEqual([
+      500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000, 30_000,
+    ]);
   });
 
   it('jitters within [half, full) of the capped step', () => {

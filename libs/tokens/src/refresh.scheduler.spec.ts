@@ -193,7 +193,10 @@ describe('RefreshScheduler', () => {
       await sut.runDue();
       expect(idp.count).toBe(3);
       for (const c of config.service.clients) {
-        expect(sut.state(c.key)).toMatchObject({ consecutiveFailures: 0, lastRefreshAt: expect.any(Number) });
+        expect(sut.state(c.key)).toMatchObject({
+          consecutiveFailures: 0,
+          lastRefreshAt: expect.any(Number),
+        });
       }
     });
 
@@ -246,7 +249,10 @@ describe('RefreshScheduler', () => {
         await clock.advance(1);
         await sut.runDue();
         expect(idp.count).toBe(2);
-        expect(cache.local(client)).toMatchObject({ accessToken: `${client.clientId}#2`, requestedAt: t0 + dueAfter });
+        expect(cache.local(client)).toMatchObject({
+          accessToken: `${client.clientId}#2`,
+          requestedAt: t0 + dueAfter,
+        });
         expect(sut.state(client.key).nextRefreshAt).toBe(t0 + 2 * dueAfter);
       },
     );
@@ -274,7 +280,10 @@ describe('RefreshScheduler', () => {
         expect(idp.count).toBe(failures + 1);
       }
       expect(delays).toEqual([500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000]);
-      expect(sut.state(client.key)).toMatchObject({ consecutiveFailures: 8, nextRefreshAt: clock.now() + 30_000 });
+      expect(sut.state(client.key)).toMatchObject({
+        consecutiveFailures: 8,
+        nextRefreshAt: clock.now() + 30_000,
+      });
 
       idp.succeed();
       await clock.advance(30_000);
@@ -287,7 +296,11 @@ describe('RefreshScheduler', () => {
         consecutiveFailures: 0,
         lastRefreshAt: recoveredAt,
         // The last failure stays visible (admin view), with its time.
-        lastError: { code: 'upstream_unavailable', message: unavailable.message, at: recoveredAt - 30_000 },
+        lastError: {
+          code: 'upstream_unavailable',
+          message: unavailable.message,
+          at: recoveredAt - 30_000,
+        },
         nextRefreshAt: recoveredAt + DUE_AFTER.random0,
       });
     });
@@ -382,7 +395,10 @@ describe('RefreshScheduler', () => {
       await disabled.runDue();
 
       expect(idp.count).toBe(0);
-      expect(disabled.state(client.key)).toEqual({ consecutiveFailures: 0, nextRefreshAt: undefined });
+      expect(disabled.state(client.key)).toEqual({
+        consecutiveFailures: 0,
+        nextRefreshAt: undefined,
+      });
     });
   });
 
@@ -457,9 +473,36 @@ describe('RefreshScheduler', () => {
       await sut.runDue();
 
       expect(idp.requests.map((r) => `${r.environment}/${r.clientId}`).sort()).toEqual(due);
-      const touched = new Set([...get.mock.calls, ...acquire.mock.calls].map(([ref]) => `${ref.environment}/${ref.clientId}`));
+      const touched = new Set(
+        [...get.mock.calls, ...acquire.mock.calls].map(
+          ([ref]) => `${ref.environment}/${ref.clientId}`,
+        ),
+      );
       expect([...touched].sort()).toEqual(due);
       expect(sut.state(service.clients[0].key).nextRefreshAt).toBe(t0 + 1_999);
+    });
+
+    it('a tick looks up its due clients by key: it never scans the configured clients', async () => {
+      let reads = 0;
+      const counted = new Proxy(service.clients as ClientConfig[], {
+        get(target, prop, receiver) {
+          if (typeof prop === 'string' && /^\d+$/.test(prop)) reads++;
+          return Reflect.get(target, prop, receiver);
+        },
+      });
+      let calls = 0;
+      const { sut } = replica(configOf({ ...service, clients: counted }), () =>
+        calls++ < 9_997 ? ALMOST_ONE : 0,
+      );
+      sut.warmAll();
+      reads = 0;
+
+      await sut.runDue();
+      expect(idp.count).toBe(3);
+      await sut.runDue(); // an idle tick
+      expect(idp.count).toBe(3);
+
+      expect(reads).toBe(0);
     });
   });
 });

@@ -13,7 +13,10 @@ export class SingleFlight<T> {
   run(key: string, work: () => Promise<T>): Promise<T> {
     const existing = this.running.get(key);
     if (existing) return existing;
-    const promise = work().finally(() => this.running.delete(key));
+    // Started inside a promise chain, so a synchronous throw becomes a rejection like any other.
+    const promise = Promise.resolve()
+      .then(work)
+      .finally(() => this.running.delete(key));
     this.running.set(key, promise);
     return promise;
   }

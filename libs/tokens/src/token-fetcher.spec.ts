@@ -43,22 +43,6 @@ const RUNTIME: RuntimeSettings = {
   logLevel: 'silent',
 };
 
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve: (value: T) => void;
-  reject: (reason: unknown) => void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
 /** The IdP as TokenFetcher sees it: counts requests, answers as each test says. */
 class FakeIdp {
   readonly requests: TokenRequest[] = [];
@@ -224,12 +208,15 @@ describe('TokenFetcher', () => {
       ['nothing is known', 0, 0, 'stored'],
       ['an older token is known', stored.expiresAt - 1, 0, 'stored'],
       ['the stored token itself is known', stored.expiresAt, 1, 'at-1'],
-    ])('and %s (knownExpiresAt %i) → %i IdP request(s), %s', async (_, known, requests, accessToken) => {
-      const token = await sut.obtain(client, known);
+    ])(
+      'and %s (knownExpiresAt %i) → %i IdP request(s), %s',
+      async (_, known, requests, accessToken) => {
+        const token = await sut.obtain(client, known);
 
-      expect(idp.count).toBe(requests);
-      expect(token.accessToken).toBe(accessToken);
-    });
+        expect(idp.count).toBe(requests);
+        expect(token.accessToken).toBe(accessToken);
+      },
+    );
   });
 
   describe('single flight', () => {

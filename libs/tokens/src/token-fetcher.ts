@@ -101,7 +101,9 @@ export class TokenFetcher implements OnApplicationShutdown {
       if (locked) return this.fetchUnderLock(client, environment, owner, ttl, knownExpiresAt);
 
       this.metrics?.singleFlightWaits.inc({ scope: 'fleet' });
-      const theirs = await this.waitForNewer(client, knownExpiresAt, ttl);
+      const theirs = await this.waitForNewer(client, knownExpiresAt, ttl, owner);
+      if (theirs === 'lock-taken')
+        return this.fetchUnderLock(client, environment, owner, ttl, knownExpiresAt);
       if (theirs) return theirs;
       if (!this.cache.storeAvailable || this.clock.now() >= giveUpWaitingAt) {
         return this.fetchAndSave(client, environment);
@@ -138,18 +140,26 @@ export class TokenFetcher implements OnApplicationShutdown {
     }
   }
 
-  /** Polls the shared store until a newer token appears, the lock's life passes, or the store fails. */
+  /**
+   * Polls the shared store until a newer token appears, the lock's life passes, or the store
+   * fails. Each poll also tries the lock (a cheap SET NX): when the holder gave up (its fetch
+   * failed and it released the lock), this replica takes over at once instead of waiting out
+   * the lock's whole life.
+   */
   private async waitForNewer(
     client: ClientConfig,
     knownExpiresAt: number,
     ttl: number,
-  ): Promise<StoredToken | undefined> {
+    owner: string,
+  ): Promise<StoredToken | 'lock-taken' | undefined> {
     const until = this.clock.now() + ttl;
     while (this.clock.now() < until) {
       await this.clock.sleep(LOCK_POLL_INTERVAL_MS);
       const shared = await this.cache.shared(client);
       if (shared && shared.expiresAt > knownExpiresAt) return shared;
       if (!this.cache.storeAvailable) return undefined;
+      const locked = await this.store.acquireLock(client, owner, ttl).catch(() => false);
+      if (locked) return 'lock-taken';
     }
     return undefined;
   }

@@ -403,4 +403,29 @@ describe('TokenVendingService', () => {
       expect(everything).not.toContain(CLIENT_SECRET);
     });
   });
+
+  it('never serves a token at its expiry instant, even with minTtl=0', async () => {
+    await vend();
+    await clock.advance(LIFETIME_SECONDS * 1000);
+    const body = await vend({ minTtl: '0' });
+    expect(body.access_token).toBe(tokenOf(2));
+    expect(idp.requests).toHaveLength(2);
+  });
+
+  it('does not ask the IdP on every request while its tokens are shorter than the default minTtl', async () => {
+    idp.lifetimeSeconds = 20; // shorter than refresh.minTtlSeconds (30)
+    await expect(vend()).rejects.toMatchObject({
+      code: 'upstream_unavailable',
+      reason: 'too_short',
+    });
+    await expect(vend()).rejects.toMatchObject({
+      code: 'upstream_unavailable',
+      reason: 'too_short',
+    });
+    await expect(vend()).rejects.toMatchObject({
+      code: 'upstream_unavailable',
+      reason: 'too_short',
+    });
+    expect(idp.requests).toHaveLength(1);
+  });
 });

@@ -73,8 +73,11 @@ export class TokenVendingService {
     minTtl: { seconds: number; explicit: boolean },
   ): Promise<StoredToken> {
     const minTtlMs = minTtl.seconds * 1000;
+    // Strictly unexpired as well: with minTtl 0 a token is not served at its expiry instant.
     const usable = (t: StoredToken | undefined): t is StoredToken =>
-      t !== undefined && t.expiresAt - this.clock.now() >= minTtlMs;
+      t !== undefined &&
+      t.expiresAt > this.clock.now() &&
+      t.expiresAt - this.clock.now() >= minTtlMs;
 
     const local = this.cache.local(client);
     if (usable(local)) return local;
@@ -82,18 +85,24 @@ export class TokenVendingService {
     if (usable(shared)) return shared;
 
     const held = latest(local, shared);
+    // A token this young is not replaced just because it is shorter than asked: the IdP
+    // would only issue another one as short, once per request.
     if (
-      minTtl.explicit &&
       held &&
       held.expiresAt > this.clock.now() &&
       this.clock.now() - held.requestedAt < MIN_REFETCH_INTERVAL_MS
     ) {
-      throw minTtlTooLong(held, minTtl.seconds);
+      throw this.tooShort(held, minTtl);
     }
     const fresh = await this.fetcher.obtain(client, held?.expiresAt ?? 0);
     if (usable(fresh)) return fresh;
-    if (minTtl.explicit) throw minTtlTooLong(fresh, minTtl.seconds);
-    throw new UpstreamUnavailableError(
+    throw this.tooShort(fresh, minTtl);
+  }
+
+  /** 400 when the caller asked for more than the client's tokens live; 503 when our own minimum is. */
+  private tooShort(token: StoredToken, minTtl: { seconds: number; explicit: boolean }): Error {
+    if (minTtl.explicit) return minTtlTooLong(token, minTtl.seconds);
+    return new UpstreamUnavailableError(
       'too_short',
       'the identity provider issued a token shorter than the minimum time to live',
     );

@@ -1,0 +1,140 @@
+'use strict';
+// Child processes of the bench: every one is tracked, and every one is killed at the end,
+// on error, and on Ctrl-C (SIGTERM first, SIGKILL after a grace period; SIGKILL on exit).
+const { spawn, fork } = require('node:child_process');
+const { openSync, closeSync, readFileSync, existsSync } = require('node:fs');
+const { createServer } = require('node:net');
+const { join } = require('node:path');
+
+const ROOT = join(__dirname, '..', '..');
+const children = new Set();
+
+/** A free TCP port on loopback (closed again before returning). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The minimum environment a child needs: nothing of the caller's REDIS_* etc. leaks in. */
+function baseEnv(extra) {
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production' };
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = String(v);
+  return env;
+}
+
+function openOut(path) {
+  return openSync(path ?? '/dev/null', 'a');
+}
+
+/**
+ * Starts a child. stdout goes to `stdoutPath` (or /dev/null), stderr to `stderrPath`
+ * (or /dev/null). `ipc: true` forks the Node script `command` with an IPC channel.
+ */
+function start(name, command, args, { env = {}, stdoutPath, stderrPath, ipc = false } = {}) {
+  const out = openOut(stdoutPath);
+  const err = openOut(stderrPath);
+  const options = { cwd: ROOT, env: baseEnv(env), stdio: ['ignore', out, err] };
+  const child = ipc
+    ? fork(command, args, { ...options, execArgv: [], stdio: ['ignore', out, err, 'ipc'] })
+    : spawn(command, args, options);
+  closeSync(out);
+  closeSync(err);
+  child.benchName = name;
+  child.stderrPath = stderrPath;
+  children.add(child);
+  child.once('exit', (code, signal) => {
+    child.exitInfo = { code, signal };
+    children.delete(child);
+  });
+  child.on('error', () => undefined);
+  return child;
+}
+
+/** Throws (with the tail of its stderr) if the child has died. */
+function assertAlive(child) {
+  if (child.exitCode === null && child.signalCode === null) return;
+  let tail = '';
+  if (child.stderrPath && existsSync(child.stderrPath)) {
+    tail = readFileSync(child.stderrPath, 'utf8').slice(-2000);
+  }
+  throw new Error(
+    `${child.benchName} exited (code ${child.exitCode}, signal ${child.signalCode})${tail ? `:\n${tail}` : ''}`,
+  );
+}
+
+function exited(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => child.once('exit', () => r()));
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`. */
+async function stop(child, graceMs = 5000) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    child.kill('SIGTERM');
+  } catch {
+    /* already gone */
+  }
+  const timer = setTimeout(() => {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }, graceMs);
+  await exited(child);
+  clearTimeout(timer);
+}
+
+async function stopAll() {
+  await Promise.all([...children].map((c) => stop(c)));
+}
+
+function killAllNow() {
+  for (const child of children) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+process.on('exit', killAllNow);
+
+/** Polls `probe` (resolves truthy when done) every `intervalMs` until `timeoutMs`. */
+async function waitFor(what, probe, { timeoutMs = 60_000, intervalMs = 100, alive = [] } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const child of alive) assertAlive(child);
+    try {
+      const result = await probe();
+      if (result) return result;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+module.exports = {
+  ROOT,
+  freePort,
+  sleep,
+  start,
+  stop,
+  stopAll,
+  assertAlive,
+  waitFor,
+  children,
+};

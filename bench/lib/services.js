@@ -1,0 +1,215 @@
+'use strict';
+// Starting the processes under test: a throwaway redis-server, the sandbox IdP, token-vendor
+// replicas (the production entry point), and the bare node:http floor/ceiling servers.
+const { writeFileSync } = require('node:fs');
+const { join } = require('node:path');
+const { createHash, randomBytes } = require('node:crypto');
+const { Redis } = require('ioredis');
+const { ROOT, freePort, start, stop, waitFor, sleep } = require('./procs');
+
+const VENDOR_MAIN = join(ROOT, 'dist/apps/token-vendor/main.js');
+const SANDBOX_MAIN = join(ROOT, 'dist/apps/identity-sandbox/main.js');
+
+/** GET/POST a loopback URL; JSON answers are parsed. */
+async function http(url, { method = 'GET', headers = {}, body } = {}) {
+  const res = await fetch(url, {
+    method,
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await res.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/** redis-server on a free loopback port, nothing persisted. Never the shared 6379. */
+async function startRedis(workDir) {
+  const port = await freePort();
+  const child = start(
+    'redis-server',
+    'redis-server',
+    [
+      '--port', String(port),
+      '--bind', '127.0.0.1',
+      '--save', '',
+      '--appendonly', 'no',
+      '--protected-mode', 'no',
+      '--dir', workDir,
+    ],
+    { stderrPath: join(workDir, 'redis.err') },
+  );
+  const url = `redis://127.0.0.1:${port}`;
+  await waitFor(
+    'redis-server',
+    async () => {
+      const probe = new Redis(port, '127.0.0.1', {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      probe.on('error', () => undefined);
+      try {
+        await probe.connect();
+        return (await probe.ping()) === 'PONG';
+      } finally {
+        probe.disconnect();
+      }
+    },
+    { timeoutMs: 10_000, alive: [child] },
+  );
+  return { url, port, child };
+}
+
+/** The sandbox IdP as its own process, with `clients` written to a JSON file. */
+async function startSandbox(workDir, name, clients, extraEnv = {}) {
+  const port = await freePort();
+  const clientsFile = join(workDir, `${name}.clients.json`);
+  writeFileSync(clientsFile, JSON.stringify(clients));
+  const child = start(name, process.execPath, [SANDBOX_MAIN], {
+    env: {
+      SANDBOX_PORT: port,
+      SANDBOX_HOST: '127.0.0.1',
+      SANDBOX_CLIENTS: clientsFile,
+      ...extraEnv,
+    },
+    stdoutPath: join(workDir, `${name}.log`),
+    stderrPath: join(workDir, `${name}.err`),
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor('the sandbox IdP', async () => (await http(`${url}/health`)).status === 200, {
+    timeoutMs: 30_000,
+    alive: [child],
+  });
+  return {
+    url,
+    tokenUrl: `${url}/connect/token`,
+    child,
+    stats: async () => (await http(`${url}/_sandbox/stats`)).json,
+    reset: () => http(`${url}/_sandbox/reset`, { method: 'POST', body: {} }),
+    setFault: (fault) => http(`${url}/_sandbox/fault`, { method: 'POST', body: fault }),
+    clearFault: () => http(`${url}/_sandbox/fault`, { method: 'DELETE' }),
+  };
+}
+
+/** A caller key and its SHA-256 (what the configuration holds). */
+function mintCallerKey() {
+  const key = randomBytes(32).toString('base64url');
+  return { key, sha256: createHash('sha256').update(key, 'utf8').digest('hex') };
+}
+
+function encryptionKeys() {
+  return `bench1:${randomBytes(32).toString('base64')}`;
+}
+
+/**
+ * The vendor's YAML configuration: one environment, `clients` (all reading the same secret
+ * file), one admin caller allowed every client.
+ */
+function writeVendorConfig(path, { tokenUrl, timeoutMs = 5000, environment, clients, callerSha256 }) {
+  const lines = [
+    'environments:',
+    `  ${environment}:`,
+    `    tokenUrl: ${tokenUrl}`,
+    `    timeoutMs: ${timeoutMs}`,
+    'clients:',
+  ];
+  for (const c of clients) {
+    lines.push(
+      `  - clientId: ${c.clientId}`,
+      `    environment: ${environment}`,
+      `    secretFile: ${c.secretFile}`,
+    );
+    if (c.scope) lines.push(`    scope: ${c.scope}`);
+  }
+  lines.push(
+    'callers:',
+    '  - name: bench-caller',
+    `    keySha256: [${callerSha256}]`,
+    "    clients: ['*']",
+    '    admin: true',
+    'refresh:',
+    '  ratio: 0.75',
+    '  minTtlSeconds: 30',
+    '',
+  );
+  writeFileSync(path, lines.join('\n'));
+}
+
+/**
+ * One token-vendor replica: the production entry point, Redis, generated encryption keys,
+ * LOG_LEVEL=info (audit log and metrics on, as in production), stdout to `stdoutPath`
+ * (default /dev/null).
+ */
+async function startVendor(workDir, name, opts) {
+  const port = await freePort();
+  const nodeArgs = [...(opts.nodeArgs ?? []), VENDOR_MAIN];
+  const startedAt = Date.now();
+  const child = start(name, process.execPath, nodeArgs, {
+    env: {
+      PORT: port,
+      HOST: '127.0.0.1',
+      TOKEN_VENDOR_CONFIG: opts.configPath,
+      REDIS_URL: opts.redisUrl,
+      REDIS_KEY_PREFIX: opts.keyPrefix,
+      TOKEN_VENDOR_ENCRYPTION_KEYS: opts.encryptionKeys,
+      LOG_LEVEL: 'info',
+    },
+    stdoutPath: opts.stdoutPath,
+    stderrPath: join(workDir, `${name}.err`),
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const vendor = { name, url, port, child, startedAt };
+  if (opts.waitReady !== false) await waitVendorReady(vendor);
+  return vendor;
+}
+
+async function waitVendorReady(vendor, timeoutMs = 120_000) {
+  await waitFor(
+    `${vendor.name} /health/ready`,
+    async () => (await http(`${vendor.url}/health/ready`)).status === 200,
+    { timeoutMs, intervalMs: 50, alive: [vendor.child] },
+  );
+  vendor.readyAt = Date.now();
+  return vendor;
+}
+
+/** A bare node:http server (floor or ceiling), forked with IPC; resolves with its URL. */
+async function startBare(workDir, mode, env) {
+  const child = start(`${mode}-server`, join(__dirname, '..', 'bare-server.js'), [], {
+    env: { BARE_MODE: mode, ...env },
+    stderrPath: join(workDir, `${mode}.err`),
+    ipc: true,
+  });
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${mode} server did not start`)), 15_000);
+    child.once('message', (m) => {
+      clearTimeout(timer);
+      resolve(m.port);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${mode} server exited with ${code}`));
+    });
+  });
+  return { name: mode, url: `http://127.0.0.1:${port}`, child };
+}
+
+module.exports = {
+  http,
+  startRedis,
+  startSandbox,
+  startVendor,
+  waitVendorReady,
+  startBare,
+  mintCallerKey,
+  encryptionKeys,
+  writeVendorConfig,
+  stop,
+  sleep,
+};

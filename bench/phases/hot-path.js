@@ -1,0 +1,178 @@
+'use strict';
+// Phase 1: cache-hit GET /tokens/:clientId throughput and latency, token-vendor beside the
+// floor (key check + one Redis GET) and the ceiling (key check, answer from memory),
+// run in alternation; the median of each is reported.
+const { writeFileSync } = require('node:fs');
+const { join } = require('node:path');
+const { randomBytes } = require('node:crypto');
+const autocannon = require('autocannon');
+const { Redis } = require('ioredis');
+const svc = require('../lib/services');
+const { waitFor, assertAlive, stop } = require('../lib/procs');
+const { median } = require('../lib/report');
+
+const CLIENT_ID = 'bench.client';
+const ENVIRONMENT = 'bench';
+const SCOPE = 'read';
+
+function cannon(url, headers, settings) {
+  return autocannon({
+    url,
+    headers,
+    connections: settings.connections,
+    duration: settings.durationSec,
+    warmup: { connections: settings.connections, duration: settings.warmupSec },
+    pipelining: 1,
+  });
+}
+
+function summarize(result) {
+  return {
+    rps: result.requests.average,
+    total: result.requests.total,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
+}
+
+async function run(ctx, settings, log) {
+  const { work, redis } = ctx;
+  const started = [];
+  try {
+    const caller = svc.mintCallerKey();
+    const auth = { authorization: `Bearer ${caller.key}` };
+    const secret = randomBytes(24).toString('base64url');
+    const secretFile = join(work, 'hot.secret');
+    writeFileSync(secretFile, `${secret}\n`);
+
+    const sandbox = await svc.startSandbox(work, 'hot-sandbox', [
+      { clientId: CLIENT_ID, secret, scopes: [SCOPE] },
+    ]);
+    started.push(sandbox.child);
+    const configPath = join(work, 'hot.yaml');
+    svc.writeVendorConfig(configPath, {
+      tokenUrl: sandbox.tokenUrl,
+      environment: ENVIRONMENT,
+      clients: [{ clientId: CLIENT_ID, secretFile, scope: SCOPE }],
+      callerSha256: caller.sha256,
+    });
+    const vendor = await svc.startVendor(work, 'hot-vendor', {
+      configPath,
+      redisUrl: redis.url,
+      keyPrefix: 'bench-hot:',
+      encryptionKeys: svc.encryptionKeys(),
+      nodeArgs: settings.vendorNodeArgs,
+    });
+    started.push(vendor.child);
+
+    // The start-up warm-up fetches the token; from then on every request is a cache hit.
+    const path = `/tokens/${CLIENT_ID}`;
+    const first = await waitFor(
+      'the vendor to hold the token',
+      async () => {
+        const r = await svc.http(`${vendor.url}${path}`, { headers: auth });
+        return r.status === 200 && r.json;
+      },
+      { timeoutMs: 30_000, alive: [vendor.child] },
+    );
+    const expiresAt = Date.parse(first.expires_at);
+    const token = { accessToken: first.access_token, scope: first.scope, requestedAt: Date.now(), expiresAt };
+
+    // The floor reads a plain value of the same layout as the vendor's (`<ms>|{json}`).
+    const floorKey = `bench-floor:{${ENVIRONMENT}/${CLIENT_ID}}:token`;
+    const client = new Redis(redis.url);
+    await client.set(
+      floorKey,
+      `${expiresAt}|${JSON.stringify({ a: token.accessToken, s: token.scope, r: token.requestedAt })}`,
+      'PX',
+      expiresAt - Date.now(),
+    );
+    client.disconnect();
+
+    const bareEnv = {
+      BARE_KEY_SHA256: caller.sha256,
+      BARE_CLIENT_ID: CLIENT_ID,
+      BARE_ENVIRONMENT: ENVIRONMENT,
+      BARE_SCOPE: SCOPE,
+    };
+    const floor = await svc.startBare(work, 'floor', {
+      ...bareEnv,
+      BARE_REDIS_URL: redis.url,
+      BARE_REDIS_KEY: floorKey,
+    });
+    started.push(floor.child);
+    const ceiling = await svc.startBare(work, 'ceiling', {
+      ...bareEnv,
+      BARE_TOKEN: JSON.stringify(token),
+    });
+    started.push(ceiling.child);
+
+    const targets = [
+      { key: 'floor', label: 'floor: node:http + key check + Redis GET', url: floor.url },
+      { key: 'ceiling', label: 'ceiling: node:http + key check, from memory', url: ceiling.url },
+      { key: 'vendor', label: 'token-vendor (Nest + Fastify, audit log, metrics)', url: vendor.url },
+    ];
+
+    // Same answer shape everywhere (the vendor adds security and request-id headers).
+    const shapes = {};
+    for (const t of targets) {
+      const r = await svc.http(`${t.url}${path}`, { headers: auth });
+      if (r.status !== 200) throw new Error(`${t.key} answered ${r.status}: ${r.text}`);
+      shapes[t.key] = {
+        keys: Object.keys(r.json).sort().join(','),
+        bodyBytes: Buffer.byteLength(r.text),
+        headerCount: [...r.headers.keys()].length,
+      };
+    }
+    if (new Set(Object.values(shapes).map((s) => s.keys)).size !== 1) {
+      throw new Error(`answers differ in shape: ${JSON.stringify(shapes)}`);
+    }
+    const idpBefore = (await sandbox.stats()).tokenRequests;
+
+    const runs = { floor: [], ceiling: [], vendor: [] };
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const t of targets) {
+        for (const child of started) assertAlive(child);
+        log(`  hot path round ${round}/${settings.rounds}: ${t.key} ...`);
+        const s = summarize(await cannon(`${t.url}${path}`, auth, settings));
+        runs[t.key].push(s);
+        log(
+          `    ${Math.round(s.rps)} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms` +
+            (s.non2xx || s.errors ? `, non-2xx ${s.non2xx}, errors ${s.errors}` : ''),
+        );
+      }
+    }
+    const idpDuring = (await sandbox.stats()).tokenRequests - idpBefore;
+
+    const med = {};
+    for (const t of targets) {
+      const r = runs[t.key];
+      med[t.key] = {
+        label: t.label,
+        rps: median(r.map((x) => x.rps)),
+        p50: median(r.map((x) => x.p50)),
+        p99: median(r.map((x) => x.p99)),
+        non2xx: r.reduce((a, x) => a + x.non2xx, 0),
+        errors: r.reduce((a, x) => a + x.errors, 0),
+        runs: r.map((x) => Math.round(x.rps)),
+        shape: shapes[t.key],
+      };
+    }
+    return {
+      median: med,
+      ratios: {
+        vendorToFloor: med.vendor.rps / med.floor.rps,
+        vendorToCeiling: med.vendor.rps / med.ceiling.rps,
+        floorToCeiling: med.floor.rps / med.ceiling.rps,
+      },
+      idpRequestsDuringLoad: idpDuring,
+      vendorPid: vendor.child.pid,
+    };
+  } finally {
+    await Promise.all(started.map((c) => stop(c)));
+  }
+}
+
+module.exports = { run, CLIENT_ID, ENVIRONMENT, SCOPE };

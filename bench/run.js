@@ -1,0 +1,270 @@
+#!/usr/bin/env node
+'use strict';
+// `npm run bench`: see bench/README.md. Prints the tables and writes bench/results.md.
+const os = require('node:os');
+const { mkdtempSync, rmSync, writeFileSync } = require('node:fs');
+const { join } = require('node:path');
+const { execFileSync } = require('node:child_process');
+const procs = require('./lib/procs');
+const svc = require('./lib/services');
+const { machineInfo, machineLine, table, fmt } = require('./lib/report');
+const hotPath = require('./phases/hot-path');
+const coldBurst = require('./phases/cold-burst');
+const scale = require('./phases/scale');
+
+function int(name, fallback) {
+  const raw = process.env[name];
+  return raw && /^\d+$/.test(raw) ? Number(raw) : fallback;
+}
+
+const SETTINGS = {
+  connections: int('BENCH_CONNECTIONS', 32),
+  warmupSec: int('BENCH_WARMUP_SECONDS', 2),
+  durationSec: int('BENCH_DURATION_SECONDS', 8),
+  rounds: int('BENCH_ROUNDS', 3),
+  burstCallers: int('BENCH_BURST_CALLERS', 1000),
+  replicas: int('BENCH_REPLICAS', 3),
+  scale: (process.env.BENCH_SCALE ?? '1,100,1000,10000').split(',').map(Number),
+  waveTimeoutSec: int('BENCH_WAVE_TIMEOUT_SECONDS', 240),
+  phases: (process.env.BENCH_PHASES ?? 'hot,cold,scale').split(','),
+};
+
+const log = (line) => process.stdout.write(`${line}\n`);
+let work;
+
+async function cleanup() {
+  await procs.stopAll();
+  if (work && !process.env.BENCH_KEEP_WORKDIR) rmSync(work, { recursive: true, force: true });
+}
+
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    interrupted = true;
+    log(`\n${signal}: stopping every process the bench started...`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+function hotSection(m, hot) {
+  const { median: med, ratios } = hot;
+  const row = (k) => [
+    med[k].label,
+    fmt.int(med[k].rps),
+    fmt.fixed(med[k].p50, 0),
+    fmt.fixed(med[k].p99, 0),
+    med[k].runs.map((r) => r.toLocaleString('en-US')).join(' / '),
+    med[k].non2xx + med[k].errors,
+  ];
+  return [
+    '## 1. Hot path: cache-hit `GET /tokens/:clientId`',
+    '',
+    machineLine(m),
+    '',
+    `**token-vendor = ${fmt.pct(ratios.vendorToFloor)} of the floor and ${fmt.pct(ratios.vendorToCeiling)} ` +
+      `of the ceiling** (median req/s; p99 ${fmt.fixed(med.vendor.p99, 0)} ms vs ` +
+      `${fmt.fixed(med.floor.p99, 0)} ms floor, ${fmt.fixed(med.ceiling.p99, 0)} ms ceiling).`,
+    '',
+    table(
+      ['ratio', 'value'],
+      [
+        ['token-vendor req/s ÷ floor req/s', fmt.ratio(ratios.vendorToFloor)],
+        ['token-vendor req/s ÷ ceiling req/s', fmt.ratio(ratios.vendorToCeiling)],
+        ['floor req/s ÷ ceiling req/s (cost of one Redis GET)', fmt.ratio(ratios.floorToCeiling)],
+        ['token-vendor p99 ÷ floor p99', fmt.ratio(med.vendor.p99 / med.floor.p99)],
+        ['token-vendor p99 ÷ ceiling p99', fmt.ratio(med.vendor.p99 / med.ceiling.p99)],
+      ],
+    ),
+    '',
+    table(
+      ['server', 'req/s (median)', 'p50 ms', 'p99 ms', 'req/s of each run', 'non-2xx + errors'],
+      [row('ceiling'), row('floor'), row('vendor')],
+    ),
+    '',
+    `autocannon (in the bench process), ${SETTINGS.connections} connections, ${SETTINGS.warmupSec} s ` +
+      `warm-up + ${SETTINGS.durationSec} s measured per run, ${SETTINGS.rounds} rounds in the order ` +
+      `floor, ceiling, token-vendor; medians of the rounds. IdP requests during the load: ` +
+      `${hot.idpRequestsDuringLoad} (every request was a cache hit). Answer body ` +
+      `${med.vendor.shape.bodyBytes} B everywhere; headers: token-vendor ${med.vendor.shape.headerCount}, ` +
+      `bare servers ${med.floor.shape.headerCount}.`,
+  ].join('\n');
+}
+
+function coldSection(m, c) {
+  const others = Object.entries(c.statuses)
+    .filter(([s]) => s !== '200')
+    .map(([s, n]) => `${s}: ${n}`)
+    .join(', ');
+  return [
+    '## 2. Cold burst: one client nobody holds a token for',
+    '',
+    machineLine(m),
+    '',
+    `**The IdP saw ${c.idpRequests} request${c.idpRequests === 1 ? '' : 's'} (target 1) for ` +
+      `${c.callers.toLocaleString('en-US')} concurrent callers on ${c.replicas} replicas; ` +
+      `${c.ok.toLocaleString('en-US')} got 200.**`,
+    '',
+    table(
+      [
+        'replicas',
+        'callers',
+        'IdP requests (target 1)',
+        'callers with 200',
+        'other answers',
+        'burst wall time ms',
+        'caller p50 / max ms',
+        'single-flight waits (replica / fleet)',
+      ],
+      [
+        [
+          c.replicas,
+          c.callers.toLocaleString('en-US'),
+          c.idpRequests,
+          c.ok.toLocaleString('en-US'),
+          others || 'none',
+          fmt.int(c.burstMs),
+          `${fmt.int(c.p50Ms)} / ${fmt.int(c.maxMs)}`,
+          `${c.waits.replica} / ${c.waits.fleet}`,
+        ],
+      ],
+    ),
+    '',
+    `The replicas started while the sandbox answered 503 (Retry-After 60 s), so their start-up ` +
+      `warm-up failed (${c.faultedDuringWarm} faulted IdP requests; every replica had failed ` +
+      `${fmt.fixed(c.secondsToAllWarmFailures)} s after start). The burst fired ` +
+      `${fmt.fixed(c.secondsToFire)} s after start, once every replica's next scheduled retry was ` +
+      `≥ ${c.nextRetryInMs} ms away, right after the sandbox was reset (stats zeroed, fault cleared), ` +
+      `over ${c.openSockets} connections opened beforehand.`,
+  ].join('\n');
+}
+
+function scaleSection(m, rows) {
+  return [
+    '## 3. Scale: configured clients',
+    '',
+    machineLine(m),
+    '',
+    table(
+      [
+        'clients',
+        'RSS MiB',
+        'heap used MiB',
+        'RSS / client KiB',
+        'heap / client KiB',
+        'start → ready s',
+        'start → all held s',
+        'ready → all held s',
+        'loop delay p99 max, wave ms',
+        'loop delay max, wave ms',
+        'loop delay p99 max, steady ms',
+        'loop delay max, steady ms',
+        '/metrics scrape ms (KiB)',
+      ],
+      rows.map((r) => [
+        r.n.toLocaleString('en-US') + (r.timedOut ? ` (timed out: ${r.held} held)` : ''),
+        fmt.mib(r.rss),
+        fmt.mib(r.heapUsed),
+        fmt.kib(r.rssPerClient),
+        fmt.kib(r.heapPerClient),
+        fmt.fixed(r.secondsStartToReady),
+        fmt.fixed(r.secondsStartToAllHeld),
+        fmt.fixed(r.secondsReadyToAllHeld),
+        fmt.ms(r.lagP99MaxSec),
+        fmt.ms(r.lagMaxSec),
+        fmt.ms(r.steadyLagP99MaxSec),
+        fmt.ms(r.steadyLagMaxSec),
+        `${fmt.int(r.scrapeMs)} (${fmt.int(r.scrapeBytes / 1024)})`,
+      ]),
+    ),
+    '',
+    'One replica per row, fresh sandbox with the same N clients, one shared `secretFile`. ' +
+      'RSS and heap read from the replica\'s own `/metrics` 1 s after the last token was held; ' +
+      'per client = (value at N − value at 1) ÷ (N − 1). "Wave" loop delay: ' +
+      '`token_vendor_nodejs_eventloop_lag_p99_seconds` / `_max_seconds` scraped every ' +
+      '~1 s from readiness until every token was held (each scrape resets the histogram; the ' +
+      'first scrape, covering start-up, is left out). "Steady": 4 scrapes 1.5 s apart after the wave.',
+  ].join('\n');
+}
+
+const HOW_TO_READ = `## How to read this
+
+- The machine is shared and small (2 cores, other work running), so absolute numbers move
+  from run to run. The figures to compare are the **ratios**, measured in the same run and
+  interleaved round by round: token-vendor req/s ÷ floor req/s and ÷ ceiling req/s. A ratio
+  near 1× to the floor means the framework, audit log and metrics cost no more than one
+  Redis round trip; the ceiling is what plain Node with the same key check can do here.
+- The load generator (autocannon) shares the 2 cores with the server it measures, so the
+  ceiling is partly bounded by autocannon itself: the ratio to the ceiling is conservative.
+- Cold burst: the target is 1 IdP request however many callers and replicas there are
+  (in-process single flight, then the Redis lock); every caller should get 200.
+- Scale: memory per client is the slope between N = 1 and N; loop delay is what every
+  request on that replica waits extra while the start-up wave (or steady state) runs. p99 of
+  ~1 s windows can hide one long stall per window; the "max" columns show it.`;
+
+async function main() {
+  const startedAt = Date.now();
+  const m = machineInfo();
+  log(machineLine(m));
+  if (!process.env.BENCH_SKIP_BUILD) {
+    log('Building if needed (scripts/build-if-needed.js)...');
+    execFileSync(process.execPath, [join(procs.ROOT, 'scripts/build-if-needed.js')], {
+      cwd: procs.ROOT,
+      stdio: 'inherit',
+    });
+  }
+  work = mkdtempSync(join(os.tmpdir(), 'token-vendor-bench-'));
+  const redis = await svc.startRedis(work);
+  log(`Throwaway redis-server at ${redis.url}; working files in ${work}`);
+  const ctx = { work, redis };
+  const sections = [];
+  const failures = [];
+  const phase = async (key, title, fn, render) => {
+    if (!SETTINGS.phases.includes(key) || interrupted) return;
+    log(`\n== ${title}`);
+    try {
+      const result = await fn(ctx, SETTINGS, log);
+      const text = render(m, result);
+      sections.push(text);
+      log(`\n${text}\n`);
+    } catch (e) {
+      if (interrupted) return;
+      const text = `## ${title}\n\n${machineLine(m)}\n\n**Failed:** ${e.message}`;
+      sections.push(text);
+      failures.push(title);
+      log(`\n${title} FAILED: ${e.stack ?? e.message}\n`);
+    }
+  };
+  await phase('hot', 'Hot path', hotPath.run, hotSection);
+  await phase('cold', 'Cold burst', coldBurst.run, coldSection);
+  await phase('scale', 'Scale', scale.run, scaleSection);
+  const totalSec = (Date.now() - startedAt) / 1000;
+
+  const doc = [
+    '# token-vendor benchmark results',
+    '',
+    `Written by \`npm run bench\` (bench/run.js) in ${totalSec.toFixed(0)} s. See [README.md](README.md) ` +
+      'for what each number means and how to run it.',
+    '',
+    machineLine(m),
+    '',
+    ...sections.flatMap((s) => [s, '']),
+    HOW_TO_READ,
+    '',
+  ].join('\n');
+  if (!interrupted) {
+    writeFileSync(join(__dirname, 'results.md'), doc);
+    log(`${HOW_TO_READ}\n\nWrote bench/results.md; total ${totalSec.toFixed(0)} s.`);
+  }
+  return failures.length === 0;
+}
+
+main()
+  .then(async (ok) => {
+    await cleanup();
+    process.exit(ok ? 0 : 1);
+  })
+  .catch(async (e) => {
+    log(`bench failed: ${e.stack ?? e.message}`);
+    await cleanup();
+    process.exit(1);
+  });

@@ -1,0 +1,115 @@
+import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
+import { startRedisServer, type ThrowawayRedis } from '../support/redis-server';
+import { killAllReplicas, type Replica } from '../support/replica';
+import {
+  failuresOf,
+  note,
+  sandboxClients,
+  sleep,
+  startFleet,
+  startLoad,
+  summarize,
+  waitFor,
+  type Fleet,
+} from './fleet';
+
+/**
+ * Redis dies under load and comes back on the same port. The fleet runs on a throwaway
+ * redis-server of its own (never the shared one). Tokens live ~5 s (expires_in 6), refresh at
+ * half life (2.25-2.5 s), minTtl 1 s.
+ */
+const CLIENT = 'redis-outage.client';
+const EXPIRES_IN = 6;
+const RATIO = 0.5;
+const MIN_TTL = 1;
+const OUTAGE_MS = 6_000;
+
+async function tokenStoreState(replica: Replica): Promise<{ status: number; state?: unknown }> {
+  const res = await fetch(`${replica.url}/health/ready`, { signal: AbortSignal.timeout(5_000) });
+  const body = (await res.json()) as { info?: { tokenStore?: { state?: unknown } } };
+  return { status: res.status, state: body.info?.tokenStore?.state };
+}
+
+describe('fleet: Redis outage under load', () => {
+  let idp: RunningSandbox;
+  let redis: ThrowawayRedis;
+  let fleet: Fleet | undefined;
+
+  beforeAll(async () => {
+    idp = await startIdentitySandbox({ clients: sandboxClients([CLIENT]), expiresIn: EXPIRES_IN });
+    redis = await startRedisServer();
+    fleet = await startFleet({
+      sandbox: idp,
+      clientIds: [CLIENT],
+      timeoutMs: 500,
+      refresh: { ratio: RATIO, minTtlSeconds: MIN_TTL },
+      redisUrl: redis.url,
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await fleet?.stop();
+    await killAllReplicas();
+    await redis?.stop();
+    await idp?.close();
+  });
+
+  it('keeps serving from the replicas while Redis is down, and writes to it again once it is back, without a restart', async () => {
+    const f = fleet!;
+    const storedExpiry = (): Promise<number | undefined> =>
+      f.storedExpiry(CLIENT).catch(() => undefined);
+    const first = await waitFor('the warm-up token', storedExpiry, 10_000);
+    const load = startLoad(f, () => f.replicas, CLIENT, 20);
+    try {
+      // Kill Redis right after a refresh, so every replica holds a fresh token.
+      await waitFor(
+        'a refreshed token',
+        async () => ((await storedExpiry()) ?? 0) > first,
+        10_000,
+        10,
+      );
+      await redis.kill();
+      const killedAt = Date.now();
+      const idpBefore = idp.stats().tokenRequests;
+      await sleep(1_000);
+      const during = await Promise.all(f.replicas.map(tokenStoreState));
+      await sleep(OUTAGE_MS - 1_000);
+      const idpDuring = idp.stats().tokenRequests - idpBefore;
+
+      await redis.restart();
+      const restartedAt = Date.now();
+      const written = await waitFor(
+        'a token written to the restarted Redis',
+        storedExpiry,
+        10_000,
+        50,
+      );
+      const rewriteMs = Date.now() - restartedAt;
+      await sleep(1_000);
+      const after = await Promise.all(f.replicas.map(tokenStoreState));
+      const results = await load.stop();
+      note('redis outage', { idpDuring, rewriteMs, requests: results.length });
+
+      // Readiness reports Redis down but stays 200 (a shared dependency never fails it).
+      expect(during).toEqual(f.replicas.map(() => ({ status: 200, state: 'down' })));
+      expect(after).toEqual(f.replicas.map(() => ({ status: 200, state: 'up' })));
+      // Zero failures for the callers: every replica held the token, then fetched its own.
+      expect(summarize(failuresOf(results, MIN_TTL))).toBe('[]');
+      const inOutage = results.filter((r) => r.at >= killedAt && r.at < restartedAt);
+      expect(inOutage.length).toBeGreaterThan((OUTAGE_MS / 1000) * 20 * 0.7);
+      expect(new Set(inOutage.map((r) => r.replica)).size).toBe(3);
+      // Without the shared lock each replica refreshes for itself (in-process single flight
+      // only): at most one IdP request per replica per refresh period (+ retries of none here).
+      const shortestPeriod = (EXPIRES_IN - 1) * 1000 * RATIO * 0.9;
+      expect(idpDuring).toBeGreaterThanOrEqual(1);
+      expect(idpDuring).toBeLessThanOrEqual(3 * (Math.ceil(OUTAGE_MS / shortestPeriod) + 1));
+      // Back without a restart: the reconnect (≤ 2 s backoff) and the next refresh (≤ half a
+      // token life, plus a scheduler tick) put a token in Redis again.
+      expect(written).toBeGreaterThan(restartedAt);
+      expect(rewriteMs).toBeLessThan(2_000 + EXPIRES_IN * 1000 * RATIO + 1_500);
+      expect(f.replicas.every((r) => r.alive)).toBe(true);
+    } finally {
+      await load.stop();
+    }
+  }, 60_000);
+});

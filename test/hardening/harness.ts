@@ -1,0 +1,381 @@
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request as httpRaw, type Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { stringify } from 'yaml';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { Clock } from '@app/clock';
+import { loadConfiguration } from '@app/config';
+import { createTokenVendorApp } from '@app/token-vendor';
+import { httpRequest, type SimpleResponse } from '../support/http';
+import { CapturedLogs, sha256Hex, type TestCaller, type TestClient } from '../support/test-app';
+
+/**
+ * Shared pieces of the hardening suites. The service is built exactly as main.ts builds it
+ * (the same loader and app factory as test/support/test-app.ts), with two extras the
+ * hardening suites need: the encryption key is chosen by the test (so it can be a canary),
+ * and the Redis URL can point at a throwaway redis-server.
+ */
+
+/** System time plus an offset the test can move forward; sleeps are real timers. */
+export class OffsetClock implements Clock {
+  offsetMs = 0;
+
+  now(): number {
+    return Date.now() + this.offsetMs;
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason as Error);
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(signal?.reason as Error);
+      };
+      const timer = setTimeout(
+        () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        Math.max(0, ms),
+      );
+      timer.unref();
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  advance(ms: number): void {
+    this.offsetMs += ms;
+  }
+}
+
+export interface VendorOptions {
+  environments: Record<string, { tokenUrl: string; timeoutMs?: number }>;
+  clients: TestClient[];
+  callers: TestCaller[];
+  refresh?: { ratio?: number; minTtlSeconds?: number };
+  /** A Redis URL (shared TEST_REDIS_URL or a throwaway server); memory store when absent. */
+  redisUrl?: string;
+  /** `kid:base64` list; a fresh random key when absent. */
+  encryptionKeys?: string;
+  clock?: Clock;
+  logLevel?: string;
+  scheduler?: boolean;
+}
+
+export interface Vendor {
+  url: string;
+  port: number;
+  app: NestFastifyApplication;
+  logs: CapturedLogs;
+  dir: string;
+  configPath: string;
+  keyPrefix: string;
+  encryptionKeys: string;
+  /** The secret file of a client (for rotations). */
+  secretPath(client: { clientId: string; environment: string }): string;
+  close(): Promise<void>;
+}
+
+export function randomEncryptionKeys(): string {
+  return `hk1:${randomBytes(32).toString('base64')}`;
+}
+
+export function writeConfig(
+  path: string,
+  dir: string,
+  options: Pick<VendorOptions, 'environments' | 'clients' | 'callers' | 'refresh'>,
+  env: NodeJS.ProcessEnv,
+): void {
+  const clients = options.clients.map((c, i) => {
+    const entry: Record<string, unknown> = { clientId: c.clientId, environment: c.environment };
+    if (c.via === 'env') {
+      const name = `HARDENING_SECRET_${i}`;
+      env[name] = c.secret;
+      entry.secretEnv = name;
+    } else {
+      const file = join(dir, 'secrets', `${c.environment}--${c.clientId}`);
+      writeFileSync(file, `${c.secret}\n`);
+      entry.secretFile = file;
+    }
+    if (c.scope) entry.scope = c.scope;
+    if (c.authMethod) entry.authMethod = c.authMethod;
+    return entry;
+  });
+  const config = {
+    environments: options.environments,
+    clients,
+    callers: options.callers.map((c) => ({
+      name: c.name,
+      keySha256: c.keys.map(sha256Hex),
+      clients: c.clients,
+      admin: c.admin ?? false,
+    })),
+    refresh: { ratio: 0.75, minTtlSeconds: 30, ...options.refresh },
+  };
+  writeFileSync(path, stringify(config));
+}
+
+export async function startVendor(options: VendorOptions): Promise<Vendor> {
+  const dir = mkdtempSync(join(tmpdir(), 'token-vendor-hardening-'));
+  mkdirSync(join(dir, 'secrets'));
+  const env: NodeJS.ProcessEnv = {};
+  const configPath = join(dir, 'config.yaml');
+  writeConfig(configPath, dir, options, env);
+  const keyPrefix = `tv-hardening-${randomUUID()}:`;
+  const encryptionKeys = options.encryptionKeys ?? randomEncryptionKeys();
+  env.TOKEN_VENDOR_CONFIG = configPath;
+  env.LOG_LEVEL = options.logLevel ?? 'debug';
+  if (options.redisUrl) {
+    env.REDIS_URL = options.redisUrl;
+    env.REDIS_KEY_PREFIX = keyPrefix;
+    env.TOKEN_VENDOR_ENCRYPTION_KEYS = encryptionKeys;
+  }
+  const logs = new CapturedLogs();
+  const app = await createTokenVendorApp({
+    configuration: loadConfiguration(env),
+    clock: options.clock,
+    logStream: logs,
+    refresh: options.scheduler,
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.getHttpServer().address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    port: address.port,
+    app,
+    logs,
+    dir,
+    configPath,
+    keyPrefix,
+    encryptionKeys,
+    secretPath: (c) => join(dir, 'secrets', `${c.environment}--${c.clientId}`),
+    async close() {
+      await app.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function requireTestRedisUrl(): string {
+  const url = process.env.TEST_REDIS_URL;
+  if (!url) throw new Error('TEST_REDIS_URL is not set: run through jest (globalSetup)');
+  return url;
+}
+
+export interface CallOptions {
+  key?: string;
+  method?: string;
+  source?: string;
+  headers?: Record<string, string | string[]>;
+  body?: string;
+}
+
+/** One HTTP request to the service; `key` becomes `Authorization: Bearer <key>`. */
+export function call(base: string, path: string, options: CallOptions = {}): Promise<SimpleResponse> {
+  const headers: Record<string, string | string[]> = { ...options.headers };
+  if (options.key !== undefined) headers.authorization = `Bearer ${options.key}`;
+  return httpRequest(`${base}${path}`, {
+    method: options.method ?? 'GET',
+    headers,
+    localAddress: options.source ?? '127.0.0.1',
+    ...(options.body === undefined ? {} : { body: options.body }),
+  });
+}
+
+/** The contract's error shape, whatever the code: JSON, exactly two strings, no-store. */
+export function expectErrorShape(res: SimpleResponse): void {
+  expect(res.headers['content-type']).toMatch(/^application\/json/);
+  let body: unknown;
+  expect(() => (body = JSON.parse(res.text))).not.toThrow();
+  expect(body).toEqual({ error: expect.any(String), message: expect.any(String) });
+  expect(res.headers['cache-control']).toBe('no-store');
+}
+
+/** The contract's error answer: JSON, exactly `{error, message}`, no-store. */
+export function expectError(
+  res: SimpleResponse,
+  status: number,
+  error: string,
+  message?: string | RegExp,
+): void {
+  expect({ status: res.status, text: res.text }).toEqual({ status, text: expect.any(String) });
+  expect(res.headers['content-type']).toMatch(/^application\/json/);
+  const body = res.json();
+  expect(Object.keys(body).sort()).toEqual(['error', 'message']);
+  expect(body.error).toBe(error);
+  expect(typeof body.message).toBe('string');
+  if (typeof message === 'string') expect(body.message).toBe(message);
+  else if (message) expect(body.message).toMatch(message);
+  expect(res.headers['cache-control']).toBe('no-store');
+}
+
+export async function expectAlive(base: string): Promise<void> {
+  const live = await call(base, '/health/live');
+  expect(live.status).toBe(200);
+  const ready = await call(base, '/health/ready');
+  expect(ready.status).toBe(200);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs: number,
+  intervalMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+export interface RawResponse {
+  /** 0 when the server closed without answering. */
+  status: number;
+  head: string;
+  body: string;
+  /** Everything received, bytes as latin1. */
+  raw: string;
+}
+
+/**
+ * Sends bytes as they are (no client-side validation, unlike node:http) and reads the first
+ * answer. For request lines and headers that a well-behaved client refuses to produce.
+ */
+export function rawRequest(
+  port: number,
+  bytes: string | Buffer,
+  options: { timeoutMs?: number; localAddress?: string } = {},
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1', localAddress: options.localAddress });
+    const chunks: Buffer[] = [];
+    let settled = false;
+    const finish = (): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(parseRaw(Buffer.concat(chunks).toString('latin1')));
+    };
+    const timer = setTimeout(finish, options.timeoutMs ?? 3000);
+    socket.on('connect', () => socket.write(bytes));
+    socket.on('data', (c: Buffer) => {
+      chunks.push(c);
+      // Stop at the end of the first complete answer (Content-Length framed or not).
+      const parsed = parseRaw(Buffer.concat(chunks).toString('latin1'));
+      const length = /\r\ncontent-length:\s*(\d+)/i.exec(parsed.head)?.[1];
+      if (parsed.status && length !== undefined && Buffer.byteLength(parsed.body, 'latin1') >= +length)
+        finish();
+    });
+    socket.on('end', finish);
+    socket.on('close', finish);
+    socket.on('error', (e) => (chunks.length > 0 ? finish() : settled || reject(e)));
+  });
+}
+
+function parseRaw(raw: string): RawResponse {
+  const end = raw.indexOf('\r\n\r\n');
+  const head = end === -1 ? raw : raw.slice(0, end);
+  const body = end === -1 ? '' : raw.slice(end + 4);
+  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0);
+  return { status, head, body, raw };
+}
+
+/**
+ * A POST whose body may be refused before it is fully sent: the answer is collected even when
+ * the server closes the connection mid-upload (EPIPE / ECONNRESET on our side).
+ */
+export function postLarge(
+  base: string,
+  path: string,
+  headers: Record<string, string>,
+  body: Buffer,
+): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRaw(`${base}${path}`, { method: 'POST', headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          text: Buffer.concat(chunks).toString('utf8'),
+        }),
+      );
+      res.on('error', reject);
+    });
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      // The answer may still arrive after a write error; give it a moment.
+      if (e.code === 'EPIPE' || e.code === 'ECONNRESET') return;
+      reject(e);
+    });
+    req.write(body);
+    req.end();
+  });
+}
+
+/**
+ * A recording reverse proxy in front of the sandbox's token endpoint: every token the IdP
+ * hands out passes through here, so the secret scan knows all of them (including ones the
+ * service received but never served).
+ */
+export interface RecordingProxy {
+  tokenUrl: string;
+  tokens: Set<string>;
+  close(): Promise<void>;
+}
+
+export async function startRecordingProxy(target: string): Promise<RecordingProxy> {
+  const tokens = new Set<string>();
+  const targetUrl = new URL(target);
+  const server: Server = createServer((req, res) => {
+    const upstream = httpRaw(
+      {
+        host: targetUrl.hostname,
+        port: targetUrl.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, 'accept-encoding': 'identity' },
+      },
+      (up) => {
+        const chunks: Buffer[] = [];
+        up.on('data', (c: Buffer) => chunks.push(c));
+        up.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          try {
+            const token = (JSON.parse(text) as { access_token?: unknown }).access_token;
+            if (typeof token === 'string') tokens.add(token);
+          } catch {
+            // not JSON: nothing to record
+          }
+          const headers = { ...up.headers };
+          delete headers['content-length'];
+          delete headers['transfer-encoding'];
+          res.writeHead(up.statusCode ?? 502, headers);
+          res.end(text);
+        });
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    tokenUrl: `http://127.0.0.1:${port}${targetUrl.pathname}`,
+    tokens,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
