@@ -35,7 +35,9 @@ function summarize(profile) {
   const parent = new Map();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const selfUs = new Map();
-  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  profile.samples.forEach((id, i) =>
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)),
+  );
   const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
   const urlOf = (node) => node.callFrame.url.replace(/^file:\/\//, '');
   const special = (node) => !node.callFrame.url && node.callFrame.functionName.startsWith('(');
@@ -49,7 +51,9 @@ function summarize(profile) {
   };
   const label = (node) => {
     const f = node.callFrame;
-    const short = urlOf(node).replace(/^.*node_modules\//, '').replace(procs.ROOT + '/', '');
+    const short = urlOf(node)
+      .replace(/^.*node_modules\//, '')
+      .replace(procs.ROOT + '/', '');
     return `${f.functionName || '(anonymous)'}${short ? ` ${short}:${f.lineNumber + 1}` : ''}`;
   };
   const fns = new Map();
@@ -64,14 +68,22 @@ function summarize(profile) {
     }
     // Native frames (no url) are charged to the nearest JavaScript frame that called them.
     const js = nearest(id, () => true);
-    add(fns, node.callFrame.url ? label(node) : `${label(node)} [native] ← ${js ? label(js) : '?'}`, us);
+    add(
+      fns,
+      node.callFrame.url ? label(node) : `${label(node)} [native] ← ${js ? label(js) : '?'}`,
+      us,
+    );
     add(cats, js ? category(urlOf(js)) : '(native / V8)', us);
     // The owner: the nearest frame outside Node's core, i.e. the package that caused the work.
     const owner = nearest(id, (u) => !u.startsWith('node:'));
     add(owners, owner ? category(urlOf(owner)) : '(node core only)', us);
   }
   const pct = (us) => `${((us / total) * 100).toFixed(1)} %`;
-  const sorted = (m, n) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => [k, pct(us)]);
+  const sorted = (m, n) =>
+    [...m.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, us]) => [k, pct(us)]);
   return {
     totalMs: total / 1000,
     functions: sorted(fns, TOP),
@@ -109,9 +121,13 @@ async function main() {
       nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`],
     });
     const url = `${vendor.url}/tokens/bench.client`;
-    await procs.waitFor('the token', async () => (await svc.http(url, { headers: auth })).status === 200, {
-      timeoutMs: 30_000,
-    });
+    await procs.waitFor(
+      'the token',
+      async () => (await svc.http(url, { headers: auth })).status === 200,
+      {
+        timeoutMs: 30_000,
+      },
+    );
     const result = await autocannon({
       url,
       headers: auth,
@@ -128,7 +144,9 @@ async function main() {
       `\nProfiled token-vendor: ${Math.round(result.requests.average)} req/s under --cpu-prof ` +
         `(p99 ${result.latency.p99} ms), ${(s.totalMs / 1000).toFixed(1)} s of samples (start-up included).\n`,
     );
-    console.log(table(['self time by package (native time to its JS caller)', 'share'], s.categories));
+    console.log(
+      table(['self time by package (native time to its JS caller)', 'share'], s.categories),
+    );
     console.log();
     console.log(table(['self time by owner (nearest frame outside node core)', 'share'], s.owners));
     console.log();

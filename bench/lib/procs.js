@@ -122,7 +122,8 @@ async function waitFor(what, probe, { timeoutMs = 60_000, intervalMs = 100, aliv
     } catch {
       /* not yet */
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(intervalMs);
   }
 }

@@ -4,7 +4,10 @@ const os = require('node:os');
 
 function machineInfo() {
   const cpus = os.cpus();
-  const load = os.loadavg().map((l) => l.toFixed(1)).join(' / ');
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' / ');
   return {
     cores: cpus.length,
     model: (cpus[0]?.model ?? 'unknown').trim(),
@@ -42,12 +45,14 @@ function median(values) {
 }
 
 const fmt = {
-  int: (n) => (n === undefined || Number.isNaN(n) ? undefined : Math.round(n).toLocaleString('en-US')),
+  int: (n) =>
+    n === undefined || Number.isNaN(n) ? undefined : Math.round(n).toLocaleString('en-US'),
   fixed: (n, d = 1) => (n === undefined || Number.isNaN(n) ? undefined : n.toFixed(d)),
   ratio: (n) => (n === undefined || Number.isNaN(n) ? undefined : `${n.toFixed(2)}×`),
   pct: (n) => (n === undefined || Number.isNaN(n) ? undefined : `${(n * 100).toFixed(0)} %`),
   mib: (bytes) => (bytes === undefined ? undefined : (bytes / 2 ** 20).toFixed(1)),
-  kib: (bytes) => (bytes === undefined || Number.isNaN(bytes) ? undefined : (bytes / 1024).toFixed(2)),
+  kib: (bytes) =>
+    bytes === undefined || Number.isNaN(bytes) ? undefined : (bytes / 1024).toFixed(2),
   ms: (seconds) => (seconds === undefined ? undefined : (seconds * 1000).toFixed(1)),
 };
 

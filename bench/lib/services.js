@@ -35,12 +35,18 @@ async function startRedis(workDir) {
     'redis-server',
     'redis-server',
     [
-      '--port', String(port),
-      '--bind', '127.0.0.1',
-      '--save', '',
-      '--appendonly', 'no',
-      '--protected-mode', 'no',
-      '--dir', workDir,
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--protected-mode',
+      'no',
+      '--dir',
+      workDir,
     ],
     { stderrPath: join(workDir, 'redis.err') },
   );
@@ -111,7 +117,10 @@ function encryptionKeys() {
  * The vendor's YAML configuration: one environment, `clients` (all reading the same secret
  * file), one admin caller allowed every client.
  */
-function writeVendorConfig(path, { tokenUrl, timeoutMs = 5000, environment, clients, callerSha256 }) {
+function writeVendorConfig(
+  path,
+  { tokenUrl, timeoutMs = 5000, environment, clients, callerSha256 },
+) {
   const lines = [
     'environments:',
     `  ${environment}:`,
@@ -158,7 +167,7 @@ async function startVendor(workDir, name, opts) {
       REDIS_URL: opts.redisUrl,
       REDIS_KEY_PREFIX: opts.keyPrefix,
       TOKEN_VENDOR_ENCRYPTION_KEYS: opts.encryptionKeys,
-      LOG_LEVEL: 'info',
+      LOG_LEVEL: opts.logLevel ?? 'info',
     },
     stdoutPath: opts.stdoutPath,
     stderrPath: join(workDir, `${name}.err`),

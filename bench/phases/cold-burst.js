@@ -30,7 +30,9 @@ function request(agent, url, headers) {
       res.resume();
       res.on('end', () => resolve({ status: res.statusCode, ms: performance.now() - t0 }));
     });
-    req.on('error', (e) => resolve({ status: `error ${e.code ?? e.message}`, ms: performance.now() - t0 }));
+    req.on('error', (e) =>
+      resolve({ status: `error ${e.code ?? e.message}`, ms: performance.now() - t0 }),
+    );
   });
 }
 
@@ -91,21 +93,31 @@ async function run(ctx, settings, log) {
       'every replica to fail its warm-up and have its next retry far enough away',
       async () => {
         const views = await Promise.all(
-          replicas.map(async (r) => (await svc.http(`${r.url}/admin/clients`, { headers: auth })).json.clients[0]),
+          replicas.map(
+            async (r) =>
+              (await svc.http(`${r.url}/admin/clients`, { headers: auth })).json.clients[0],
+          ),
         );
         const now = Date.now();
         views.forEach((v, i) => {
-          if (v.lastError && firstFailureAt[i] === undefined) firstFailureAt[i] = Date.parse(v.lastError.at);
+          if (v.lastError && firstFailureAt[i] === undefined)
+            firstFailureAt[i] = Date.parse(v.lastError.at);
         });
         const ok = views.every(
-          (v) => v.lastError && !v.hasToken && v.nextRefreshAt && Date.parse(v.nextRefreshAt) - now > RETRY_MARGIN_MS,
+          (v) =>
+            v.lastError &&
+            !v.hasToken &&
+            v.nextRefreshAt &&
+            Date.parse(v.nextRefreshAt) - now > RETRY_MARGIN_MS,
         );
         return ok && { views, at: now };
       },
       { timeoutMs: 90_000, intervalMs: 50, alive: started },
     );
     const faultedDuringWarm = (await sandbox.stats()).faulted;
-    const nextRetryInMs = Math.min(...settled.views.map((v) => Date.parse(v.nextRefreshAt) - Date.now()));
+    const nextRetryInMs = Math.min(
+      ...settled.views.map((v) => Date.parse(v.nextRefreshAt) - Date.now()),
+    );
     log(
       `  cold burst: warm-up failed on every replica (${faultedDuringWarm} faulted IdP requests, ` +
         `${((settled.at - startedAt) / 1000).toFixed(1)} s after start); next retry in ≥ ${nextRetryInMs} ms; firing`,

@@ -78,7 +78,12 @@ async function run(ctx, settings, log) {
       { timeoutMs: 30_000, alive: [vendor.child] },
     );
     const expiresAt = Date.parse(first.expires_at);
-    const token = { accessToken: first.access_token, scope: first.scope, requestedAt: Date.now(), expiresAt };
+    const token = {
+      accessToken: first.access_token,
+      scope: first.scope,
+      requestedAt: Date.now(),
+      expiresAt,
+    };
 
     // The floor reads a plain value of the same layout as the vendor's (`<ms>|{json}`).
     const floorKey = `bench-floor:{${ENVIRONMENT}/${CLIENT_ID}}:token`;
@@ -112,7 +117,11 @@ async function run(ctx, settings, log) {
     const targets = [
       { key: 'floor', label: 'floor: node:http + key check + Redis GET', url: floor.url },
       { key: 'ceiling', label: 'ceiling: node:http + key check, from memory', url: ceiling.url },
-      { key: 'vendor', label: 'token-vendor (Nest + Fastify, audit log, metrics)', url: vendor.url },
+      {
+        key: 'vendor',
+        label: 'token-vendor (Nest + Fastify, audit log, metrics)',
+        url: vendor.url,
+      },
     ];
 
     // Same answer shape everywhere (the vendor adds security and request-id headers).

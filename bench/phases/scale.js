@@ -35,6 +35,7 @@ async function scrape(vendor) {
     bytes: r.text.length,
     lagP99: value(m, 'token_vendor_nodejs_eventloop_lag_p99_seconds'),
     lagMax: value(m, 'token_vendor_nodejs_eventloop_lag_max_seconds'),
+    cpu: value(m, 'token_vendor_process_cpu_seconds_total'),
     rss: value(m, 'token_vendor_process_resident_memory_bytes'),
     heapUsed: value(m, 'token_vendor_nodejs_heap_size_used_bytes'),
     held: seriesCount(m, 'token_vendor_token_ttl_seconds'),
@@ -70,7 +71,7 @@ async function one(ctx, n, settings, log) {
     started.push(vendor.child);
 
     // Readiness (the process listens; the warm-up was scheduled at bootstrap, just before).
-    await svc.waitVendorReady(vendor, settings.waveTimeoutSec * 1000);
+    await svc.waitVendorReady(vendor, 120_000);
     const readyAt = vendor.readyAt;
     const startup = await scrape(vendor); // resets the lag histogram: start-up is not the wave
     const scrapes = [];
@@ -97,12 +98,19 @@ async function one(ctx, n, settings, log) {
       }
       await sleep(100);
     }
-    const doneAt = scrapes.length ? scrapes[scrapes.length - 1].at : Date.now();
+    const last = scrapes.length ? scrapes[scrapes.length - 1] : await scrape(vendor);
+    const doneAt = last.at;
     const issued = (await sandbox.stats()).issued;
+    const endAt = issuedAt ?? doneAt;
     const wave = {
+      // Tokens fetched per second from readiness to the end of the wave (or of the window).
+      tokensPerSecond: endAt > readyAt ? issued / ((endAt - readyAt) / 1000) : undefined,
+      // Share of one core the replica used from readiness to the end of the wave.
+      cpuShare:
+        doneAt > startup.at ? (last.cpu - startup.cpu) / ((doneAt - startup.at) / 1000) : undefined,
       secondsStartToReady: (readyAt - vendor.startedAt) / 1000,
-      secondsStartToAllHeld: ((issuedAt ?? doneAt) - vendor.startedAt) / 1000,
-      secondsReadyToAllHeld: Math.max(0, ((issuedAt ?? doneAt) - readyAt) / 1000),
+      secondsStartToAllHeld: (endAt - vendor.startedAt) / 1000,
+      secondsReadyToAllHeld: Math.max(0, (endAt - readyAt) / 1000),
       lagP99MaxSec: Math.max(...scrapes.map((s) => s.lagP99 ?? 0)),
       lagMaxSec: Math.max(...scrapes.map((s) => s.lagMax ?? 0)),
       scrapes: scrapes.length,
@@ -121,19 +129,27 @@ async function one(ctx, n, settings, log) {
     }
     const result = {
       n,
-      held: scrapes.length ? scrapes[scrapes.length - 1].held : 0,
-      rss: mem.rss,
-      heapUsed: mem.heapUsed,
+      held: last.held,
+      // The lowest of the 5 scrapes after the wave: the least of the wave's garbage.
+      rss: Math.min(mem.rss, ...steady.map((x) => x.rss)),
+      heapUsed: Math.min(mem.heapUsed, ...steady.map((x) => x.heapUsed)),
       ...wave,
       steadyLagP99MaxSec: Math.max(...steady.map((s) => s.lagP99 ?? 0)),
       steadyLagMaxSec: Math.max(...steady.map((s) => s.lagMax ?? 0)),
       scrapeMs: Math.max(...steady.map((s) => s.ms)),
       scrapeBytes: mem.bytes,
     };
+    if (timedOut) {
+      result.projectedSecondsStartToAllHeld = wave.secondsStartToReady + n / wave.tokensPerSecond;
+    }
     log(
-      `  scale N=${n}: ready ${wave.secondsStartToReady.toFixed(1)} s, all held after ` +
-        `${wave.secondsStartToAllHeld.toFixed(1)} s${timedOut ? ' (TIMED OUT)' : ''}, RSS ` +
-        `${(mem.rss / 2 ** 20).toFixed(1)} MiB, lag p99 max ${(wave.lagP99MaxSec * 1000).toFixed(1)} ms`,
+      `  scale N=${n}: ready ${wave.secondsStartToReady.toFixed(1)} s, ` +
+        (timedOut
+          ? `window of ${settings.waveTimeoutSec} s over with ${last.held} of ${n} held ` +
+            `(${wave.tokensPerSecond.toFixed(1)} tokens/s → all held after ~${result.projectedSecondsStartToAllHeld.toFixed(0)} s)`
+          : `all held after ${wave.secondsStartToAllHeld.toFixed(1)} s (${wave.tokensPerSecond.toFixed(1)} tokens/s)`) +
+        `, RSS ` +
+        `${(result.rss / 2 ** 20).toFixed(1)} MiB, lag p99 max ${(wave.lagP99MaxSec * 1000).toFixed(1)} ms`,
     );
     return result;
   } finally {

@@ -24,7 +24,7 @@ const SECRETS: Record<string, string> = {
 };
 const KEY_CALLER = 'audit-caller-key-0001-aaaaaaaaaaaaaaaaaaaa';
 /** The audit field carrying the token fingerprint (contract: "a short fingerprint of the token"). */
-const TOKEN_FIELD = 'token';
+const TOKEN_FIELD = 'tokenFingerprint';
 
 type AuditLine = Record<string, unknown>;
 

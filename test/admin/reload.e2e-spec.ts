@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { freePort } from '../support/redis-server';
+import { startReplica, type Replica } from '../support/replica';
 import {
   startVendorApp,
   writeVendorConfig,
@@ -191,72 +190,27 @@ describe('configuration reload (e2e)', () => {
    * process never sees, so SIGHUP would kill the Jest worker).
    */
   describe('SIGHUP (node dist/apps/token-vendor/main.js)', () => {
-    let child: ChildProcess;
-    let url: string;
+    let replica: Replica;
     let configPath: string;
-    const lines: string[] = [];
 
     beforeAll(async () => {
       configPath = join(dir, 'process.yaml');
       writeVendorConfig(configPath, spec(['keep.client', 'gone.client']));
-      const port = await freePort();
-      url = `http://127.0.0.1:${port}`;
-      child = spawn(process.execPath, [join(__dirname, '../../dist/apps/token-vendor/main.js')], {
-        env: {
-          PATH: process.env.PATH,
-          PORT: String(port),
-          HOST: '127.0.0.1',
-          TOKEN_VENDOR_CONFIG: configPath,
-          LOG_LEVEL: 'info',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let partial = '';
-      const collect = (chunk: Buffer): void => {
-        const text = partial + chunk.toString('utf8');
-        const parts = text.split('\n');
-        partial = parts.pop() ?? '';
-        lines.push(...parts.filter((l) => l.trim()));
-      };
-      child.stdout!.on('data', collect);
-      child.stderr!.on('data', collect);
-      await waitFor(
-        'the service to answer /health/live',
-        async () => {
-          if (child.exitCode !== null)
-            throw new Error(`exited ${child.exitCode}: ${lines.join('\n')}`);
-          const res = await get(`${url}/health/live`).catch(() => undefined);
-          return res?.status === 200 ? true : undefined;
-        },
-        15_000,
-      );
-    }, 30_000);
+      replica = await startReplica({ env: { TOKEN_VENDOR_CONFIG: configPath, LOG_LEVEL: 'info' } });
+    }, 40_000);
 
     afterAll(async () => {
-      if (child && child.exitCode === null && child.signalCode === null) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            child.kill('SIGKILL');
-            resolve();
-          }, 5000);
-          child.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          child.kill('SIGTERM');
-        });
-      }
+      await replica?.stop();
     });
 
-    const token = (clientId: string) => get(`${url}/tokens/${clientId}`, KEY_CALLER);
-    const alive = () => child.exitCode === null && child.signalCode === null;
+    const token = (clientId: string) => get(`${replica.url}/tokens/${clientId}`, KEY_CALLER);
 
     it('reloads on SIGHUP: the new client serves, the removed one is unknown, the process lives on', async () => {
       expect((await token('gone.client')).status).toBe(200);
       expect((await token('new.client')).status).toBe(404);
 
       writeVendorConfig(configPath, spec(['keep.client', 'new.client']));
-      child.kill('SIGHUP');
+      replica.kill('SIGHUP');
       await waitFor(
         'new.client to serve after SIGHUP',
         async () => ((await token('new.client')).status === 200 ? true : undefined),
@@ -266,29 +220,29 @@ describe('configuration reload (e2e)', () => {
       expect(removed.status).toBe(404);
       expect(removed.json()).toEqual(UNKNOWN_CLIENT);
       expect((await token('keep.client')).status).toBe(200);
-      expect(alive()).toBe(true);
-      expect(lines.some((l) => l.includes('configuration reloaded'))).toBe(true);
+      expect(replica.alive).toBe(true);
+      expect(replica.logs.some((l) => l.includes('configuration reloaded'))).toBe(true);
     });
 
     it('refuses an invalid file on SIGHUP, logs why, and keeps serving the running configuration', async () => {
       writeVendorConfig(configPath, inlineSecretSpec());
-      const before = lines.length;
-      child.kill('SIGHUP');
+      const before = replica.logs.length;
+      replica.kill('SIGHUP');
       const refusal = await waitFor(
         'the refusal in the log',
         () =>
           Promise.resolve(
-            lines.slice(before).find((l) => l.includes('configuration reload refused')),
+            replica.logs.slice(before).find((l) => l.includes('configuration reload refused')),
           ),
         5000,
       );
       expect(refusal).toContain('clients[2].secret');
-      expect(alive()).toBe(true);
+      expect(replica.alive).toBe(true);
       expect((await token('new.client')).status).toBe(200);
       expect((await token('keep.client')).status).toBe(200);
       expect((await token('gone.client')).status).toBe(404);
       expect((await token('inline.client')).status).toBe(404);
-      const all = lines.join('\n');
+      const all = replica.logs.join('\n');
       for (const secret of [INLINE_SECRET, ...Object.values(SECRETS), KEY_CALLER, KEY_ADMIN]) {
         expect(all).not.toContain(secret);
       }

@@ -2,9 +2,11 @@ import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox
 import { killAllReplicas } from '../support/replica';
 import {
   burst,
+  debugDump,
   failuresOf,
   lockTtlMsFor,
   note,
+  obtainedLines,
   sandboxClients,
   sleep,
   startFleet,
@@ -16,8 +18,9 @@ import {
 
 /**
  * The IdP failing under a fleet of three processes. Tokens live ~7 s (expires_in 8; the JWT's
- * whole-second exp makes the service believe 7), refresh at half life, minTtl 1 s, IdP timeout
- * 1 s (lock TTL 5 s).
+ * whole-second exp makes the service believe 7), refresh at 30 % of their life (so most of an
+ * outage that starts with a fresh token is spent refreshing and failing), minTtl 1 s, IdP
+ * timeout 1 s (lock TTL 5 s).
  */
 const CLIENT = 'outage.client';
 const EXPIRES_IN = 8;
@@ -37,7 +40,7 @@ describe('fleet: identity provider outage', () => {
       sandbox: idp,
       clientIds: [CLIENT],
       timeoutMs: TIMEOUT_MS,
-      refresh: { ratio: 0.5, minTtlSeconds: MIN_TTL },
+      refresh: { ratio: 0.3, minTtlSeconds: MIN_TTL },
     });
   }, 60_000);
 
@@ -102,8 +105,9 @@ describe('fleet: identity provider outage', () => {
 
   it('answers a 360-request burst for a token that expired during the outage with ONE IdP request', async () => {
     const f = fleet!;
-    const expiresAt = await nextStoredToken(f);
     idp.setFault({ mode: 'status_503' });
+    await sleep(100); // a refresh answered just before the fault may still be storing its token
+    const expiresAt = (await f.storedExpiry(CLIENT))!;
     // Let it expire everywhere: Redis drops the key at its TTL, and every replica's own copy
     // expires at the same instant.
     await waitFor(
@@ -119,10 +123,13 @@ describe('fleet: identity provider outage', () => {
     idp.setFault({ mode: 'slow', delayMs: 300 });
     const switchedAt = Date.now();
     idp.resetStats();
+    const obtainedBefore = f.replicas.map((r) => obtainedLines(r, CLIENT).length);
     await sleep(100); // any refresh that ended with a 503 just before the switch has settled
     const answers = await burst(f, f.replicas, CLIENT, 360);
     const stats = idp.stats();
 
+    await sleep(300);
+    debugDump(f, CLIENT, switchedAt - 8000, 'expired-token burst');
     note('expired-token burst', {
       sinceSwitch: idp.requests().map((q) => ({ at: q.at - switchedAt, status: q.status })),
       failedRefreshes,
@@ -135,5 +142,9 @@ describe('fleet: identity provider outage', () => {
     );
     expect(stats.tokenRequests).toBe(1);
     expect(stats.issued).toBe(1);
+    // One replica fetched (under the lock); the others waited for its token in Redis.
+    const fetched = f.replicas.map((r, i) => obtainedLines(r, CLIENT).length - obtainedBefore[i]);
+    expect(fetched.reduce((a, b) => a + b, 0)).toBe(1);
+    expect(new Set(answers.map((a) => a.replica)).size).toBe(3);
   }, 60_000);
 });

@@ -316,7 +316,11 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
       const survivorFetches = f.taps
         .flatMap((t) => t.records)
         .filter(
-          (r) => r.clientId === KILLED_CLIENT && r.at >= killedAt && r.at <= killedAt + storedMs,
+          (r) =>
+            r !== held &&
+            r.clientId === KILLED_CLIENT &&
+            r.at >= held.at &&
+            r.at <= killedAt + storedMs,
         );
       expect(survivorFetches.map((r) => r.replica)).toEqual([takeover.replica]);
       const onSurvivors = results.filter((r) => r.replica !== held.replica);

@@ -22,7 +22,7 @@ const CLIENT = 'redis-outage.client';
 const EXPIRES_IN = 6;
 const RATIO = 0.5;
 const MIN_TTL = 1;
-const OUTAGE_MS = 6_000;
+const OUTAGE_MS = 4_500;
 
 async function tokenStoreState(replica: Replica): Promise<{ status: number; state?: unknown }> {
   const res = await fetch(`${replica.url}/health/ready`, { signal: AbortSignal.timeout(5_000) });

@@ -107,10 +107,10 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
         ]);
         await slow;
         const bound = SLOW_REDIS_BOUND_MS + idpMs + SLACK_MS;
-        for (const [i, [res, ms]] of results.entries()) {
-          expect({ i, status: res.status }).toEqual({ i, status: 200 });
-          expect({ i, ms: ms <= bound }).toEqual({ i, ms: true });
-        }
+        const labels = [...HELD, coldClient, '/health/ready', '/health/live'];
+        const measured = results.map(([res, ms], i) => ({ what: labels[i], status: res.status, ms }));
+        // One line per request in the failure message: which one was slow, and by how much.
+        expect(measured.filter((m) => m.status !== 200 || m.ms > bound)).toEqual([]);
         // Held tokens: served from the replica's copy, no Redis round trip on the hot path.
         for (const [i, id] of HELD.entries()) {
           expect(results[i][0].json().access_token).toBe(held.get(id));

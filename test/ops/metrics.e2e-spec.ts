@@ -86,7 +86,12 @@ describe('GET /metrics (e2e)', () => {
         { client_id: 'metrics.client', environment: 'uat', outcome: 'invalid_request', value: 1 },
         // Unconfigured client ids are not labels: request text cannot mint series.
         { client_id: '(unknown)', environment: '(unknown)', outcome: 'unknown_client', value: 1 },
-        { client_id: 'rejected.client', environment: 'uat', outcome: 'upstream_rejected', value: 1 },
+        {
+          client_id: 'rejected.client',
+          environment: 'uat',
+          outcome: 'upstream_rejected',
+          value: 1,
+        },
       ].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
     );
     expect(text).not.toContain('no-such.client');

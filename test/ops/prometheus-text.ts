@@ -37,11 +37,24 @@ export function parsePrometheusText(text: string): {
       }
       if (consumed !== m[2].length) throw new Error(`unreadable labels: ${line}`);
     }
-    const value = m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : Number(m[3]);
-    if (Number.isNaN(value) && m[3] !== 'NaN') throw new Error(`unreadable value: ${line}`);
+    const value = parseValue(m[3]);
+    if (value === undefined) throw new Error(`unreadable value: ${line}`);
     samples.push({ name: m[1], labels, value });
   }
   return { samples, types };
+}
+
+/**
+ * A sample value as Prometheus reads it (Go's ParseFloat: `NaN` and `Inf` in any case, which
+ * matters because prom-client writes `Nan` for an empty event-loop histogram).
+ */
+function parseValue(text: string): number | undefined {
+  const lower = text.toLowerCase();
+  if (lower === 'nan') return NaN;
+  if (lower === '+inf' || lower === 'inf') return Infinity;
+  if (lower === '-inf') return -Infinity;
+  const value = Number(text);
+  return Number.isNaN(value) ? undefined : value;
 }
 
 /** The samples of one metric, as `{labels..., value}` rows sorted for stable comparison. */

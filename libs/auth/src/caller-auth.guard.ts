@@ -47,6 +47,7 @@ export class CallerAuthGuard extends AuthGuard(CALLER_STRATEGY) {
     // logs and proxies' histories; this service accepts only the Authorization header.
     const query = request.query ?? {};
     if ('access_token' in query || hasAccessTokenField(request.body)) {
+      this.writeAudit(request, 'invalid_request');
       throw new InvalidRequestError('Send the caller key in the Authorization header only.');
     }
     if (hasDuplicateAuthorization(request.headers.authorization)) {

@@ -52,14 +52,26 @@ export interface ServiceConfig {
   readonly refresh: RefreshConfig;
 }
 
-export type RedisSettings =
+/** AUTH/ACL and TLS for Redis (standalone URLs may also carry user, password and rediss://). */
+export interface RedisConnectionOptions {
+  readonly username?: string;
+  readonly password?: string;
+  /** Credentials of the Sentinel processes themselves, when they require AUTH. */
+  readonly sentinelUsername?: string;
+  readonly sentinelPassword?: string;
+  /** TLS to Redis (and to Sentinels); `caFile` adds a CA to trust. */
+  readonly tls?: { readonly caFile?: string };
+}
+
+export type RedisSettings = (
   | { readonly mode: 'standalone'; readonly url: string }
   | {
       readonly mode: 'sentinel';
       readonly sentinels: readonly { host: string; port: number }[];
       readonly name: string;
     }
-  | { readonly mode: 'cluster'; readonly nodes: readonly { host: string; port: number }[] };
+  | { readonly mode: 'cluster'; readonly nodes: readonly { host: string; port: number }[] }
+) & { readonly connection?: RedisConnectionOptions };
 
 export interface EncryptionKey {
   readonly kid: string;

@@ -1,5 +1,10 @@
 import { ConfigError } from './config.error';
-import type { EncryptionKey, RedisSettings, RuntimeSettings } from './config.types';
+import type {
+  EncryptionKey,
+  RedisConnectionOptions,
+  RedisSettings,
+  RuntimeSettings,
+} from './config.types';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 export const DEFAULT_KEY_PREFIX = 'token-vendor:';
@@ -82,17 +87,23 @@ function parseRedisSettings(env: NodeJS.ProcessEnv, problems: string[]): RedisSe
       problems.push('REDIS_URL: must be a redis:// or rediss:// URL');
       return undefined;
     }
-    return { mode: 'standalone', url };
+    return { mode: 'standalone', url, connection: parseConnection(env, problems) };
   }
   if (sentinels) {
     const nodes = parseHostPorts(sentinels, 'REDIS_SENTINELS', problems);
     if (!sentinelName) problems.push('REDIS_SENTINEL_NAME: required with REDIS_SENTINELS');
-    return { mode: 'sentinel', sentinels: nodes, name: sentinelName ?? '' };
+    return {
+      mode: 'sentinel',
+      sentinels: nodes,
+      name: sentinelName ?? '',
+      connection: parseConnection(env, problems),
+    };
   }
   if (clusterNodes) {
     return {
       mode: 'cluster',
       nodes: parseHostPorts(clusterNodes, 'REDIS_CLUSTER_NODES', problems),
+      connection: parseConnection(env, problems),
     };
   }
   return undefined;
@@ -141,4 +152,20 @@ export function parseEncryptionKeys(
     keys.push({ kid, key });
   });
   return keys;
+}
+
+/** REDIS_USERNAME / REDIS_PASSWORD, REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD, REDIS_TLS, REDIS_TLS_CA_FILE. */
+function parseConnection(env: NodeJS.ProcessEnv, problems: string[]): RedisConnectionOptions {
+  const tls = env.REDIS_TLS?.trim().toLowerCase();
+  if (tls !== undefined && tls !== '' && tls !== 'true' && tls !== 'false') {
+    problems.push('REDIS_TLS: must be true or false');
+  }
+  const caFile = env.REDIS_TLS_CA_FILE?.trim() || undefined;
+  return {
+    username: env.REDIS_USERNAME || undefined,
+    password: env.REDIS_PASSWORD || undefined,
+    sentinelUsername: env.REDIS_SENTINEL_USERNAME || undefined,
+    sentinelPassword: env.REDIS_SENTINEL_PASSWORD || undefined,
+    tls: tls === 'true' || caFile ? { caFile } : undefined,
+  };
 }

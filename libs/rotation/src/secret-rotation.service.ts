@@ -126,6 +126,7 @@ export class SecretRotationService implements SecretCandidates {
   /** Forget candidates of clients that no longer exist (after a reload). */
   retain(clientKeys: ReadonlySet<string>): void {
     for (const key of this.candidates.keys()) if (!clientKeys.has(key)) this.candidates.delete(key);
+    for (const key of this.history.keys()) if (!clientKeys.has(key)) this.history.delete(key);
   }
 
   private tryCandidate(client: ClientConfig, candidate: Candidate): Promise<void> {

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
-import type { RedisSettings } from '@app/config';
+import type { RedisConnectionOptions, RedisSettings } from '@app/config';
+import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
 /** Bounds on every Redis interaction, so a slow or absent Redis never hangs a caller. */
@@ -22,22 +23,28 @@ const COMMON_OPTIONS: RedisOptions = {
 /** Builds the ioredis client for the configured topology; logs connection events (never the URL). */
 export function createRedisClient(settings: RedisSettings): Redis | Cluster {
   const logger = new Logger('Redis');
+  const connection = connectionOptions(settings.connection);
   let client: Redis | Cluster;
   switch (settings.mode) {
     case 'standalone':
-      client = new Redis(settings.url, COMMON_OPTIONS);
+      client = new Redis(settings.url, { ...COMMON_OPTIONS, ...connection.node });
       break;
     case 'sentinel':
       client = new Redis({
         ...COMMON_OPTIONS,
+        ...connection.node,
+        ...connection.sentinel,
         sentinels: [...settings.sentinels],
         name: settings.name,
+        // Fail over quickly: a promoted master is found on the next reconnect.
+        sentinelRetryStrategy: (attempt: number) =>
+          Math.min(attempt * 200, REDIS_MAX_RECONNECT_DELAY_MS),
       });
       break;
     case 'cluster':
       client = new Cluster([...settings.nodes], {
         enableOfflineQueue: false,
-        redisOptions: COMMON_OPTIONS,
+        redisOptions: { ...COMMON_OPTIONS, ...connection.node },
         clusterRetryStrategy: (attempt: number) =>
           Math.min(attempt * 200, REDIS_MAX_RECONNECT_DELAY_MS),
       });
@@ -70,4 +77,26 @@ export async function waitUntilReady(client: Redis | Cluster, timeoutMs: number)
     }
     client.once('ready', onReady);
   });
+}
+
+/** AUTH/ACL user and TLS, for the data nodes and (separately) for the Sentinels. */
+function connectionOptions(options: RedisConnectionOptions = {}): {
+  node: RedisOptions;
+  sentinel: RedisOptions;
+} {
+  const tls = options.tls
+    ? { ...(options.tls.caFile ? { ca: readFileSync(options.tls.caFile) } : {}) }
+    : undefined;
+  return {
+    node: {
+      ...(options.username ? { username: options.username } : {}),
+      ...(options.password ? { password: options.password } : {}),
+      ...(tls ? { tls } : {}),
+    },
+    sentinel: {
+      ...(options.sentinelUsername ? { sentinelUsername: options.sentinelUsername } : {}),
+      ...(options.sentinelPassword ? { sentinelPassword: options.sentinelPassword } : {}),
+      ...(tls ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
+    },
+  };
 }

@@ -8,8 +8,6 @@ export const RETRY_BASE_MS = 1_000;
 export const RETRY_CAP_MS = 60_000;
 /** After the IdP refused the credentials, the next try waits this long (not retried hot). */
 export const REJECTED_RETRY_MS = 5 * 60_000;
-/** How soon a replica that lost the refresh race looks for the winner's token. */
-export const FOLLOWER_RECHECK_MS = 1_000;
 
 /**
  * When to refresh a token: once `ratio` of its lifetime has passed, pulled earlier by up to

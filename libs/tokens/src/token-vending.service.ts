@@ -56,7 +56,7 @@ export class TokenVendingService {
       const token = await this.tokenFor(client, minTtl);
       const body = toVendedToken(client, token, this.clock.now());
       this.writeAudit(caller, clientId, client.environment, 'served', {
-        token: tokenFingerprint(token.accessToken),
+        tokenFingerprint: tokenFingerprint(token.accessToken),
         expiresIn: body.expires_in,
       });
       return body;
