@@ -105,6 +105,7 @@ describe('fleet: identity provider outage', () => {
 
   it('answers a 360-request burst for a token that expired during the outage with ONE IdP request', async () => {
     const f = fleet!;
+    await waitFor('a token in Redis', () => f.storedExpiry(CLIENT), 10_000);
     idp.setFault({ mode: 'status_503' });
     await sleep(100); // a refresh answered just before the fault may still be storing its token
     const expiresAt = (await f.storedExpiry(CLIENT))!;

@@ -149,37 +149,37 @@ describe('edge input on path, query, headers and body (e2e)', () => {
     });
 
     it.each([
-      ['200 characters (longest valid id)', `/tokens/${'a'.repeat(200)}`, 404, 'unknown_client'],
-      ['201 characters', `/tokens/${'a'.repeat(201)}`, 400, 'invalid_request'],
-      ['1024 characters', `/tokens/${'a'.repeat(1024)}`, 400, 'invalid_request'],
-      ['1025 characters (past maxParamLength)', `/tokens/${'a'.repeat(1025)}`, 400, 'invalid_request'],
-      ['10000 characters', `/tokens/${'a'.repeat(10_000)}`, 400, 'invalid_request'],
-      ['..%2f..%2fadmin%2fclients', '/tokens/..%2f..%2fadmin%2fclients', 400, 'invalid_request'],
-      ['..%2F (upper case)', '/tokens/..%2F..%2Fhealth', 400, 'invalid_request'],
-      ['%2e%2e (a well-formed id: "..")', '/tokens/%2e%2e', 404, 'unknown_client'],
-      ['.. literal', '/tokens/..', 404, 'unknown_client'],
-      ['%00', '/tokens/%00', 400, 'invalid_request'],
-      ['a%00b', '/tokens/a%00b', 400, 'invalid_request'],
-      ['%0d%0a header injection', '/tokens/a%0d%0aX-Injected:%201', 400, 'invalid_request'],
-      ['encoded slash', '/tokens/a%2Fb', 400, 'invalid_request'],
-      ['encoded backslash', '/tokens/a%5Cb', 400, 'invalid_request'],
-      ['encoded space', '/tokens/%20', 400, 'invalid_request'],
-      ['unicode é', '/tokens/%C3%A9', 400, 'invalid_request'],
-      ['emoji', '/tokens/%F0%9F%98%80', 400, 'invalid_request'],
-      ['right-to-left override', '/tokens/ok%E2%80%AE.client', 400, 'invalid_request'],
-      ['braces (Redis hash tag)', '/tokens/%7Buat%7D', 400, 'invalid_request'],
-      ['semicolon parameter', `/tokens/${CONFIGURED};jsessionid=1`, 400, 'invalid_request'],
-      ['lone %', '/tokens/%', 400, 'invalid_request'],
-      ['%zz', '/tokens/a%zz', 400, 'invalid_request'],
-      ['truncated UTF-8', '/tokens/%E0%A4%A', 400, 'invalid_request'],
-      ['overlong UTF-8 slash', '/tokens/%C0%AF', 400, 'invalid_request'],
-      ['empty segment', '/tokens/', 404, 'not_found'],
-      ['double slash', '/tokens//', 404, 'not_found'],
-      ['trailing slash', `/tokens/${CONFIGURED}/`, 404, 'not_found'],
-      ['extra segment', `/tokens/${CONFIGURED}/x`, 404, 'not_found'],
-      ['leading double slash', `//tokens/${CONFIGURED}`, 404, 'not_found'],
-      ['upper-case route', `/TOKENS/${CONFIGURED}`, 404, 'not_found'],
-    ])('%s → %i %s', async (_case, path, status, error) => {
+      ['200 characters (longest valid id)', 404, 'unknown_client', `/tokens/${'a'.repeat(200)}`],
+      ['201 characters', 400, 'invalid_request', `/tokens/${'a'.repeat(201)}`],
+      ['1024 characters', 400, 'invalid_request', `/tokens/${'a'.repeat(1024)}`],
+      ['1025 characters (past maxParamLength)', 400, 'invalid_request', `/tokens/${'a'.repeat(1025)}`],
+      ['10000 characters', 400, 'invalid_request', `/tokens/${'a'.repeat(10_000)}`],
+      ['..%2f..%2fadmin%2fclients', 400, 'invalid_request', '/tokens/..%2f..%2fadmin%2fclients'],
+      ['..%2F (upper case)', 400, 'invalid_request', '/tokens/..%2F..%2Fhealth'],
+      ['%2e%2e (a well-formed id: "..")', 404, 'unknown_client', '/tokens/%2e%2e'],
+      ['.. literal', 404, 'unknown_client', '/tokens/..'],
+      ['%00', 400, 'invalid_request', '/tokens/%00'],
+      ['a%00b', 400, 'invalid_request', '/tokens/a%00b'],
+      ['%0d%0a header injection', 400, 'invalid_request', '/tokens/a%0d%0aX-Injected:%201'],
+      ['encoded slash', 400, 'invalid_request', '/tokens/a%2Fb'],
+      ['encoded backslash', 400, 'invalid_request', '/tokens/a%5Cb'],
+      ['encoded space', 400, 'invalid_request', '/tokens/%20'],
+      ['unicode é', 400, 'invalid_request', '/tokens/%C3%A9'],
+      ['emoji', 400, 'invalid_request', '/tokens/%F0%9F%98%80'],
+      ['right-to-left override', 400, 'invalid_request', '/tokens/ok%E2%80%AE.client'],
+      ['braces (Redis hash tag)', 400, 'invalid_request', '/tokens/%7Buat%7D'],
+      ['semicolon parameter', 400, 'invalid_request', `/tokens/${CONFIGURED};jsessionid=1`],
+      ['lone %', 400, 'invalid_request', '/tokens/%'],
+      ['%zz', 400, 'invalid_request', '/tokens/a%zz'],
+      ['truncated UTF-8', 400, 'invalid_request', '/tokens/%E0%A4%A'],
+      ['overlong UTF-8 slash', 400, 'invalid_request', '/tokens/%C0%AF'],
+      ['empty segment', 404, 'not_found', '/tokens/'],
+      ['double slash', 404, 'not_found', '/tokens//'],
+      ['trailing slash', 404, 'not_found', `/tokens/${CONFIGURED}/`],
+      ['extra segment', 404, 'not_found', `/tokens/${CONFIGURED}/x`],
+      ['leading double slash', 404, 'not_found', `//tokens/${CONFIGURED}`],
+      ['upper-case route', 404, 'not_found', `/TOKENS/${CONFIGURED}`],
+    ])('%s → %i %s', async (_case, status, error, path) => {
       const res = await call(svc.url, path, { key: KEY });
       expectError(res, status, error);
       expect(res.text).not.toContain('aaaaaaaaaa'); // attacker text is not echoed
@@ -202,11 +202,10 @@ describe('edge input on path, query, headers and body (e2e)', () => {
       ],
       ['two Content-Length', 'POST /admin/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab'],
       ['HTTP/0.9', 'GET /tokens/ok.client\r\n\r\n'],
-    ])('raw request with %s: refused by the parser (400), the process answers', async (_case, bytes) => {
+    ])('raw request with %s: refused (parser 400 or a contract 4xx), the process answers', async (_case, bytes) => {
       const res = await rawRequest(svc.port, bytes);
-      expect(res.status).toBeGreaterThanOrEqual(400);
-      expect(res.status).toBeLessThan(500);
-      expect([400, 404]).toContain(res.status);
+      // HTTP/0.9-style lines reach the app (no key: 401); everything else stops at the parser.
+      expect([400, 401, 404]).toContain(res.status);
       expect(res.raw).not.toMatch(/^HTTP\/1\.1 5/);
       await expectAlive(svc.url);
     });
@@ -448,7 +447,10 @@ describe('edge input on path, query, headers and body (e2e)', () => {
       await fc.assert(
         fc.asyncProperty(method, path, contentType, body, key, async (m, p, ct, b, k) => {
           const headers: Record<string, string> = ct ? { 'content-type': ct } : {};
-          const res = await call(svc.url, p, { key: k, method: m, headers, ...(m === 'GET' || m === 'HEAD' ? {} : { body: b }), source: freshSource() });
+          const withBody = m !== 'GET' && m !== 'HEAD';
+          // Framed explicitly: node:http sends DELETE/OPTIONS bodies unframed (a second request).
+          if (withBody) headers['content-length'] = String(Buffer.byteLength(b));
+          const res = await call(svc.url, p, { key: k, method: m, headers, ...(withBody ? { body: b } : {}), source: freshSource() });
           expect(res.status).toBeLessThan(500);
           // 415 is Fastify's answer to a content type it has no parser for (see the report).
           if (res.status !== 415 && m !== 'HEAD') expectContractAnswer(res);

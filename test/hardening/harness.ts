@@ -9,7 +9,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Clock } from '@app/clock';
 import { loadConfiguration } from '@app/config';
 import { createTokenVendorApp } from '@app/token-vendor';
-import { httpRequest, type SimpleResponse } from '../support/http';
+import type { SimpleResponse } from '../support/http';
 import { CapturedLogs, sha256Hex, type TestCaller, type TestClient } from '../support/test-app';
 
 /**
@@ -173,15 +173,52 @@ export interface CallOptions {
   body?: string;
 }
 
-/** One HTTP request to the service; `key` becomes `Authorization: Bearer <key>`. */
-export function call(base: string, path: string, options: CallOptions = {}): Promise<SimpleResponse> {
+/**
+ * One HTTP request to the service; `key` becomes `Authorization: Bearer <key>` unless the
+ * headers carry their own. The path is sent verbatim (no WHATWG URL normalisation, which would
+ * turn `/tokens/..` or `/tokens/%2e%2e` into `/`), and the request fails after `timeoutMs`
+ * instead of hanging the test.
+ */
+export function call(
+  base: string,
+  path: string,
+  options: CallOptions & { timeoutMs?: number } = {},
+): Promise<SimpleResponse> {
   const headers: Record<string, string | string[]> = { ...options.headers };
-  if (options.key !== undefined) headers.authorization = `Bearer ${options.key}`;
-  return httpRequest(`${base}${path}`, {
-    method: options.method ?? 'GET',
-    headers,
-    localAddress: options.source ?? '127.0.0.1',
-    ...(options.body === undefined ? {} : { body: options.body }),
+  const hasAuthorization = Object.keys(headers).some((h) => h.toLowerCase() === 'authorization');
+  if (options.key !== undefined && !hasAuthorization) headers.authorization = `Bearer ${options.key}`;
+  const { hostname, port } = new URL(base);
+  const method = options.method ?? 'GET';
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  return new Promise((resolve, reject) => {
+    const req = httpRaw(
+      { hostname, port, path, method, headers, localAddress: options.source ?? '127.0.0.1' },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          clearTimeout(timer);
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text,
+            json: () => JSON.parse(text),
+          });
+        });
+        res.on('error', reject);
+      },
+    );
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Error(`${method} ${path.slice(0, 100)}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    if (options.body !== undefined) req.write(options.body);
+    req.end();
   });
 }
 

@@ -53,8 +53,13 @@ export interface TestAppOptions {
   clients: TestClient[];
   callers: TestCaller[];
   refresh?: { ratio?: number; minTtlSeconds?: number };
-  /** Use Redis (TEST_REDIS_URL unless given) with a unique key prefix; memory otherwise. */
-  redis?: boolean | string;
+  /**
+   * Use Redis with a unique key prefix: TEST_REDIS_URL (true), a URL, or environment variables
+   * (REDIS_SENTINELS + REDIS_SENTINEL_NAME, REDIS_CLUSTER_NODES); memory otherwise.
+   */
+  redis?: boolean | string | Record<string, string>;
+  /** Shared by apps that play replicas of one fleet (they must read each other's values). */
+  encryptionKeys?: string;
   keyPrefix?: string;
   clock?: Clock;
   logLevel?: string;
@@ -118,9 +123,10 @@ export async function startTestApp(options: TestAppOptions): Promise<RunningTest
   env.TOKEN_VENDOR_CONFIG = configPath;
   env.LOG_LEVEL = options.logLevel ?? 'debug';
   if (options.redis) {
-    env.REDIS_URL = typeof options.redis === 'string' ? options.redis : requiredTestRedisUrl();
+    if (typeof options.redis === 'object') Object.assign(env, options.redis);
+    else env.REDIS_URL = typeof options.redis === 'string' ? options.redis : requiredTestRedisUrl();
     env.REDIS_KEY_PREFIX = keyPrefix;
-    env.TOKEN_VENDOR_ENCRYPTION_KEYS = testEncryptionKeys();
+    env.TOKEN_VENDOR_ENCRYPTION_KEYS = options.encryptionKeys ?? testEncryptionKeys();
   }
   const logs = new CapturedLogs();
   const app = await createTokenVendorApp({

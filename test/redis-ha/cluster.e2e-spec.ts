@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { Cluster } from 'ioredis';
+import { SystemClock } from '@app/clock';
+import { RedisTokenStore, TokenCipher, createRedisClient, waitUntilReady } from '@app/token-store';
+import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
+import { httpRequest } from '../support/http';
+import { startRedisCluster, type RedisClusterUnderTest } from '../support/redis-topologies';
+import { startTestApp, testEncryptionKeys, type RunningTestApp } from '../support/test-app';
+
+/**
+ * A real 3-master Redis Cluster (redis-server --cluster-enabled + redis-cli --cluster create):
+ * tokens vend and are stored across slots; token, fence and lock scripts stay cluster-safe
+ * (hash-tagged keys); single flight holds across two replicas.
+ */
+const KEY = 'cluster-caller-key-000000000000';
+const CLIENTS = [
+  'alpha.client',
+  'bravo.client',
+  'charlie.client',
+  'delta.client',
+  'echo.client',
+  'foxtrot.client',
+];
+
+describe('Redis Cluster', () => {
+  let cluster: RedisClusterUnderTest;
+  let idp: RunningSandbox;
+  let replicas: RunningTestApp[] = [];
+  let direct: Cluster;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3);
+    idp = await startIdentitySandbox({
+      clients: CLIENTS.map((clientId) => ({ clientId, secret: `s-${clientId}` })),
+    });
+    const encryptionKeys = testEncryptionKeys();
+    const keyPrefix = `tv-cluster-${Date.now()}:`;
+    for (let i = 0; i < 2; i++) {
+      replicas.push(
+        await startTestApp({
+          scheduler: false, // the burst below must meet a cold cache
+          redis: { REDIS_CLUSTER_NODES: cluster.nodes },
+          keyPrefix,
+          encryptionKeys,
+          environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 2000 } },
+          clients: CLIENTS.map((clientId) => ({
+            clientId,
+            environment: 'uat',
+            secret: `s-${clientId}`,
+          })),
+          callers: [{ name: 'c', keys: [KEY], clients: ['*'] }],
+        }),
+      );
+    }
+    direct = new Cluster(
+      cluster.nodes.split(',').map((n) => ({ host: '127.0.0.1', port: Number(n.split(':')[1]) })),
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    direct?.disconnect();
+    for (const r of replicas) await r.close();
+    replicas = [];
+    await idp?.close();
+    await cluster?.stop();
+  });
+
+  const get = (replica: RunningTestApp, clientId: string) =>
+    httpRequest(`${replica.url}/tokens/${clientId}`, {
+      headers: { authorization: `Bearer ${KEY}` },
+    });
+
+  it('vends every client once for the whole fleet under a concurrent burst, storing each in the cluster', async () => {
+    idp.resetStats();
+    const requests = CLIENTS.flatMap((clientId) =>
+      Array.from({ length: 20 }, (_, i) =>
+        get(replicas[i % 2], clientId).then((r) => ({ clientId, r })),
+      ),
+    );
+    const answers = await Promise.all(requests);
+    expect(answers.map((a) => a.r.status)).toEqual(answers.map(() => 200));
+    for (const clientId of CLIENTS) {
+      const tokens = new Set(
+        answers.filter((a) => a.clientId === clientId).map((a) => a.r.json().access_token),
+      );
+      expect(tokens.size).toBe(1);
+      expect(idp.stats().byClient[clientId]).toBe(1);
+    }
+    expect(idp.stats().tokenRequests).toBe(CLIENTS.length);
+
+    // The keys are spread over the masters' slots and hold only ciphertext.
+    const slots = new Set<number>();
+    for (const clientId of CLIENTS) {
+      const key = `${replicas[0].keyPrefix}{uat/${clientId}}:token`;
+      const value = await direct.get(key);
+      expect(value).toMatch(/^\d+\|v1\.t1\./);
+      slots.add(Number(await direct.cluster('KEYSLOT', key)));
+    }
+    expect(slots.size).toBeGreaterThan(1);
+  });
+
+  it('runs the fenced write and the owner-checked lock scripts on the cluster', async () => {
+    const client = createRedisClient({
+      mode: 'cluster',
+      nodes: cluster.ports.map((port) => ({ host: '127.0.0.1', port })),
+    });
+    await waitUntilReady(client, 10_000);
+    const store = new RedisTokenStore(
+      client,
+      new TokenCipher([{ kid: 'x', key: randomBytes(32) }]),
+      new SystemClock(),
+      `tv-fence-${Date.now()}:`,
+    );
+    const ref = { environment: 'uat', clientId: 'fence.client' };
+    const now = Date.now();
+    const token = (expiresIn: number, accessToken: string) => ({
+      accessToken,
+      tokenType: 'Bearer' as const,
+      requestedAt: now,
+      expiresAt: now + expiresIn,
+    });
+    try {
+      expect(await store.put(ref, token(60_000, 'newer'))).toBe(true);
+      expect(await store.put(ref, token(30_000, 'older'))).toBe(false);
+      expect((await store.get(ref))?.accessToken).toBe('newer');
+
+      expect(await store.acquireLock(ref, 'owner-a', 5_000)).toBe(true);
+      expect(await store.acquireLock(ref, 'owner-b', 5_000)).toBe(false);
+      await store.releaseLock(ref, 'owner-b'); // not the owner: no effect
+      expect(await store.acquireLock(ref, 'owner-b', 5_000)).toBe(false);
+      expect(await store.extendLock(ref, 'owner-a', 5_000)).toBe(true);
+      await store.releaseLock(ref, 'owner-a');
+      expect(await store.acquireLock(ref, 'owner-b', 5_000)).toBe(true);
+    } finally {
+      client.disconnect();
+    }
+  });
+});

@@ -1,0 +1,230 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { freePort } from './redis-server';
+
+const run = promisify(execFile);
+
+interface Proc {
+  port: number;
+  child: ChildProcess;
+}
+
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function ask<T>(port: number, command: (r: Redis) => Promise<T>): Promise<T> {
+  const r = new Redis(port, '127.0.0.1', {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    return await command(r);
+  } finally {
+    r.disconnect();
+  }
+}
+
+function launch(args: string[]): ChildProcess {
+  const child = spawn('redis-server', args, { stdio: 'ignore' });
+  child.unref();
+  return child;
+}
+
+async function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+export interface RedisClusterUnderTest {
+  /** `host:port,host:port,...` for REDIS_CLUSTER_NODES. */
+  nodes: string;
+  ports: number[];
+  stop(): Promise<void>;
+}
+
+/** A 3-master Redis Cluster from the redis-server binary on free loopback ports. */
+export async function startRedisCluster(masters = 3): Promise<RedisClusterUnderTest> {
+  const dir = mkdtempSync(join(tmpdir(), 'tv-cluster-'));
+  const procs: Proc[] = [];
+  for (let i = 0; i < masters; i++) {
+    const port = await freePort();
+    const child = launch([
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      join(dir, `nodes-${port}.conf`),
+      '--cluster-node-timeout',
+      '2000',
+      '--dir',
+      dir,
+      '--protected-mode',
+      'no',
+    ]);
+    procs.push({ port, child });
+  }
+  const stop = async (): Promise<void> => {
+    await Promise.all(procs.map((p) => kill(p.child)));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const p of procs)
+      await waitFor(`cluster node ${p.port}`, () =>
+        ask(p.port, (r) => r.ping()).then((x) => x === 'PONG'),
+      );
+    await run(
+      'redis-cli',
+      [
+        '--cluster',
+        'create',
+        ...procs.map((p) => `127.0.0.1:${p.port}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ],
+      {
+        timeout: 20_000,
+      },
+    );
+    for (const p of procs) {
+      await waitFor(`cluster state ok on ${p.port}`, () =>
+        ask(p.port, (r) => r.cluster('INFO')).then((info) =>
+          String(info).includes('cluster_state:ok'),
+        ),
+      );
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return {
+    nodes: procs.map((p) => `127.0.0.1:${p.port}`).join(','),
+    ports: procs.map((p) => p.port),
+    stop,
+  };
+}
+
+export interface RedisSentinelUnderTest {
+  /** `host:port,...` for REDIS_SENTINELS. */
+  sentinels: string;
+  name: string;
+  masterPort: number;
+  replicaPort: number;
+  /** The port the Sentinels currently name as master. */
+  currentMasterPort(): Promise<number>;
+  killMaster(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A master, one replica and three Sentinels (quorum 2), from the redis-server binary. */
+export async function startRedisSentinel(name = 'tvmaster'): Promise<RedisSentinelUnderTest> {
+  const dir = mkdtempSync(join(tmpdir(), 'tv-sentinel-'));
+  const base = [
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--protected-mode',
+    'no',
+    '--dir',
+    dir,
+  ];
+  const masterPort = await freePort();
+  const master = launch(['--port', String(masterPort), ...base]);
+  const replicaPort = await freePort();
+  const replica = launch([
+    '--port',
+    String(replicaPort),
+    '--replicaof',
+    '127.0.0.1',
+    String(masterPort),
+    ...base,
+  ]);
+  const sentinels: Proc[] = [];
+  const all = (): ChildProcess[] => [master, replica, ...sentinels.map((s) => s.child)];
+  const stop = async (): Promise<void> => {
+    await Promise.all(all().map(kill));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor('master', () => ask(masterPort, (r) => r.ping()).then((x) => x === 'PONG'));
+    await waitFor('replica in sync', () =>
+      ask(replicaPort, (r) => r.info('replication')).then((i) =>
+        i.includes('master_link_status:up'),
+      ),
+    );
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      const conf = join(dir, `sentinel-${port}.conf`);
+      writeFileSync(
+        conf,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          'protected-mode no',
+          `dir ${dir}`,
+          `sentinel monitor ${name} 127.0.0.1 ${masterPort} 2`,
+          `sentinel down-after-milliseconds ${name} 1000`,
+          `sentinel failover-timeout ${name} 4000`,
+          `sentinel parallel-syncs ${name} 1`,
+          '',
+        ].join('\n'),
+      );
+      sentinels.push({ port, child: launch([conf, '--sentinel']) });
+    }
+    for (const s of sentinels) {
+      await waitFor(`sentinel ${s.port} sees the replica and the other sentinels`, () =>
+        ask(s.port, async (r) => {
+          const replicas = (await r.call('SENTINEL', 'REPLICAS', name)) as unknown[];
+          const peers = (await r.call('SENTINEL', 'SENTINELS', name)) as unknown[];
+          return replicas.length === 1 && peers.length === 2;
+        }),
+      );
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return {
+    sentinels: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','),
+    name,
+    masterPort,
+    replicaPort,
+    currentMasterPort: () =>
+      ask(sentinels[0].port, (r) => r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)).then((a) =>
+        Number((a as string[])[1]),
+      ),
+    killMaster: () => kill(master),
+    stop,
+  };
+}
+
+export { ask as askRedis };
