@@ -188,8 +188,8 @@ function scaleSection(m, rows) {
       "the process until the sandbox has issued N tokens and the replica's " +
       '`token_vendor_token_ttl_seconds` has N series; "warm rate" is tokens issued per second after ' +
       "readiness. RSS and heap used are the replica's own `token_vendor_process_resident_memory_bytes` / " +
-      '`token_vendor_nodejs_heap_size_used_bytes`, the lowest of 5 scrapes in the 7 s after the wave ' +
-      '(the least of its garbage); per client = (value at N − value ' +
+      '`token_vendor_nodejs_heap_size_used_bytes`, read 1 s after the wave right after a full GC ' +
+      "(requested through the replica's loopback inspector); per client = (value at N − value " +
       'at 1) ÷ (N − 1). Loop delay "wave": `token_vendor_nodejs_eventloop_lag_p99_seconds` / ' +
       '`_max_seconds` scraped every ~1 s from readiness to the end of the wave (each scrape resets ' +
       'the histogram; the scrape at readiness, covering start-up, is left out); "after": 4 scrapes ' +
@@ -214,9 +214,12 @@ const HOW_TO_READ = `## How to read this
   ceiling is partly bounded by autocannon itself: the ratio to the ceiling is conservative.
 - Cold burst: the target is 1 IdP request however many callers and replicas there are
   (in-process single flight, then the Redis lock); every caller should get 200.
-- Scale: memory per client is the slope between N = 1 and N; loop delay is what every
-  request on that replica waits extra while the start-up wave (or steady state) runs. p99 of
-  ~1 s windows can hide one long stall per window; the "max" columns show it.`;
+- Scale: memory per client is the slope between N = 1 and N. Heap used is read after a full
+  GC and is the figure to trust; RSS also moves with what the allocator keeps from the
+  start-up and the wave, so its slope is noisy at small N (it can even come out negative).
+  Loop delay is what every request on that replica waits extra while the start-up wave (or
+  steady state) runs. p99 of ~1 s windows can hide one long stall per window; the "max"
+  columns show it.`;
 
 async function main() {
   const startedAt = Date.now();

@@ -4,6 +4,7 @@
 const { writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const { createHash, randomBytes } = require('node:crypto');
+const { execFile } = require('node:child_process');
 const { Redis } = require('ioredis');
 const { ROOT, freePort, start, stop, waitFor, sleep } = require('./procs');
 
@@ -188,6 +189,19 @@ async function waitVendorReady(vendor, timeoutMs = 120_000) {
   return vendor;
 }
 
+/** A full GC in a process started with `--inspect=127.0.0.1:<port>` (see gc-helper.js). */
+function collectGarbage(inspectorPort) {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--experimental-websocket', join(__dirname, 'gc-helper.js'), String(inspectorPort)],
+      { timeout: 30_000 },
+      (error, _stdout, stderr) =>
+        error ? reject(new Error(`GC request failed: ${stderr || error.message}`)) : resolve(),
+    );
+  });
+}
+
 /** A bare node:http server (floor or ceiling), forked with IPC; resolves with its URL. */
 async function startBare(workDir, mode, env) {
   const child = start(`${mode}-server`, join(__dirname, '..', 'bare-server.js'), [], {
@@ -216,6 +230,8 @@ module.exports = {
   startVendor,
   waitVendorReady,
   startBare,
+  collectGarbage,
+  freePort,
   mintCallerKey,
   encryptionKeys,
   writeVendorConfig,

@@ -626,3 +626,25 @@ export function debugDump(fleet: Fleet, clientId: string, since: number, label =
 export function note(label: string, values: Record<string, unknown>): void {
   if (process.env.FLEET_DEBUG) process.stderr.write(`[fleet] ${label} ${JSON.stringify(values)}\n`);
 }
+
+/**
+ * Attempts the replicas' OAuth client retried since `since` for `clientId`, by cause. A retry is
+ * another IdP request of the same fetch (same flight), e.g. after an attempt timed out because
+ * the test process, which hosts the sandbox IdP, was too busy sending a burst to answer in time.
+ */
+export function retriedAttempts(
+  replicas: Replica[],
+  clientId: string,
+  since: number,
+): Record<string, number> {
+  const causes: Record<string, number> = {};
+  for (const r of replicas) {
+    for (const e of r.entries()) {
+      if (e.msg !== 'Token request failed; retrying' || e.clientId !== clientId) continue;
+      if (Date.parse(String(e.time)) < since) continue;
+      const cause = String(e.cause);
+      causes[cause] = (causes[cause] ?? 0) + 1;
+    }
+  }
+  return causes;
+}

@@ -7,6 +7,7 @@ import {
   lockTtlMsFor,
   note,
   obtainedLines,
+  retriedAttempts,
   sandboxClients,
   sleep,
   startFleet,
@@ -134,6 +135,7 @@ describe('fleet: identity provider outage', () => {
     note('expired-token burst', {
       sinceSwitch: idp.requests().map((q) => ({ at: q.at - switchedAt, status: q.status })),
       failedRefreshes,
+      retries: retriedAttempts(f.replicas, CLIENT, switchedAt),
     });
     expect(failedRefreshes).toBeGreaterThan(0);
     expect(summarize(answers.filter((a) => a.status !== 200))).toBe('[]');
@@ -141,8 +143,12 @@ describe('fleet: identity provider outage', () => {
     expect(Math.min(...answers.map((a) => a.body.expires_in as number))).toBeGreaterThanOrEqual(
       MIN_TTL,
     );
-    expect(stats.tokenRequests).toBe(1);
-    expect(stats.issued).toBe(1);
+    // One fetch for the fleet: one IdP request, plus only the retries of that same fetch if an
+    // attempt timed out because this (busy) test process answered late — none on an idle machine.
+    const retries = retriedAttempts(f.replicas, CLIENT, switchedAt);
+    expect(Object.keys(retries).filter((cause) => cause !== 'timeout')).toEqual([]);
+    expect(stats.tokenRequests).toBe(1 + (retries.timeout ?? 0));
+    expect(stats.issued).toBeGreaterThanOrEqual(1);
     // One replica fetched (under the lock); the others waited for its token in Redis.
     const fetched = f.replicas.map((r, i) => obtainedLines(r, CLIENT).length - obtainedBefore[i]);
     expect(fetched.reduce((a, b) => a + b, 0)).toBe(1);

@@ -4,6 +4,7 @@ import {
   burst,
   note,
   obtainedLines,
+  retriedAttempts,
   sandboxClients,
   sleep,
   startFleet,
@@ -30,7 +31,9 @@ describe('fleet: single flight (3 processes, one Redis)', () => {
     fleet = await startFleet({
       sandbox: idp,
       clientIds: CLIENTS,
-      timeoutMs: 1000,
+      // Generous: the sandbox shares the test process with the bursts, whose sending can hold up
+      // its answers; an attempt that times out is retried (another IdP request, same flight).
+      timeoutMs: 2000,
       refresh: { ratio: 0.5, minTtlSeconds: MIN_TTL },
     });
   }, 60_000);
@@ -106,8 +109,13 @@ describe('fleet: single flight (3 processes, one Redis)', () => {
     expect(Math.min(...answers.map((a) => a.body.expires_in as number))).toBeGreaterThanOrEqual(
       minTtl,
     );
-    expect(stats.tokenRequests).toBe(1);
-    expect(stats.issued).toBe(1);
+    // One fetch for the fleet: one IdP request, plus only the retries of that same fetch if an
+    // attempt timed out because this (busy) test process answered late — none on an idle machine.
+    await sleep(200); // the replicas' last log lines
+    const retries = retriedAttempts(f.replicas, clientId, started);
+    expect(Object.keys(retries).filter((cause) => cause !== 'timeout')).toEqual([]);
+    expect(stats.tokenRequests).toBe(1 + (retries.timeout ?? 0));
+    expect(stats.issued).toBeGreaterThanOrEqual(1);
     // Exactly one replica fetched (held the lock); the other two read its token from Redis.
     const fetched = f.replicas.map((r, i) => obtainedLines(r, clientId).length - obtainedBefore[i]);
     expect(fetched.reduce((a, b) => a + b, 0)).toBe(1);

@@ -1,7 +1,15 @@
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { FAILED_AUTH_LIMIT, FAILED_AUTH_WINDOW_MS } from '@app/auth';
 import type { SimpleResponse } from '../support/http';
-import { OffsetClock, call, expectAlive, expectError, startVendor, type Vendor } from './harness';
+import {
+  OffsetClock,
+  call,
+  expectAlive,
+  expectError,
+  startVendor,
+  type Vendor,
+  expectStatus,
+} from './harness';
 
 /**
  * Abuse of caller authentication (README "Callers", the 429 row of the error table): failed
@@ -49,7 +57,7 @@ describe('failed authentication limits and enumeration (e2e)', () => {
       ],
     });
     // Warm the token so good callers are served from memory.
-    expect((await call(svc.url, '/tokens/deals.client', { key: KEY })).status).toBe(200);
+    expectStatus(await call(svc.url, '/tokens/deals.client', { key: KEY }), 200);
   });
 
   afterAll(async () => {
@@ -85,7 +93,7 @@ describe('failed authentication limits and enumeration (e2e)', () => {
       Promise.all(Array.from({ length: 40 }, () => bad(attacker))),
       Promise.all(bystanders.flatMap((s) => Array.from({ length: 10 }, () => good(s)))),
     ]);
-    for (const res of goods) expect(res.status).toBe(200);
+    for (const res of goods) expectStatus(res, 200);
     const statuses = flood.map((r) => r.status);
     expect(statuses.filter((s) => s === 401)).toHaveLength(FAILED_AUTH_LIMIT);
     expect(statuses.filter((s) => s === 429)).toHaveLength(40 - FAILED_AUTH_LIMIT);
@@ -95,7 +103,7 @@ describe('failed authentication limits and enumeration (e2e)', () => {
     expect429(await good(attacker));
     // Another source failing a few times is counted on its own: still 401, not 429.
     for (let i = 0; i < FAILED_AUTH_LIMIT - 1; i++) expect401(await bad('127.0.0.25'));
-    expect((await good('127.0.0.25')).status).toBe(200);
+    expectStatus(await good('127.0.0.25'), 200);
     await expectAlive(svc.url);
   });
 
@@ -125,15 +133,22 @@ describe('failed authentication limits and enumeration (e2e)', () => {
     for (let i = 0; i < FAILED_AUTH_LIMIT + 5; i++) {
       const res = await call(svc.url, `/tokens/no-such-${i}.client`, { key: KEY, source });
       expectError(res, 404, 'unknown_client');
-      expectError(await call(svc.url, '/tokens/bad%20id', { key: KEY, source }), 400, 'invalid_request');
+      expectError(
+        await call(svc.url, '/tokens/bad%20id', { key: KEY, source }),
+        400,
+        'invalid_request',
+      );
     }
-    expect((await good(source)).status).toBe(200);
+    expectStatus(await good(source), 200);
   });
 
   it('ignores X-Forwarded-For: the limit can be neither dodged nor aimed at another caller', async () => {
     const attacker = '127.0.0.51';
     for (let i = 0; i < FAILED_AUTH_LIMIT + 5; i++) {
-      const res = await bad(attacker, { 'x-forwarded-for': `10.0.${i}.1`, 'x-real-ip': `10.1.${i}.1` });
+      const res = await bad(attacker, {
+        'x-forwarded-for': `10.0.${i}.1`,
+        'x-real-ip': `10.1.${i}.1`,
+      });
       if (i < FAILED_AUTH_LIMIT) expect401(res);
       else expect429(res);
     }
@@ -142,8 +157,8 @@ describe('failed authentication limits and enumeration (e2e)', () => {
     for (let i = 0; i < FAILED_AUTH_LIMIT + 2; i++) {
       await bad(attacker, { 'x-forwarded-for': spoofedVictim });
     }
-    expect((await good(spoofedVictim)).status).toBe(200);
-    expect((await good(spoofedVictim, { 'x-forwarded-for': attacker })).status).toBe(200);
+    expectStatus(await good(spoofedVictim), 200);
+    expectStatus(await good(spoofedVictim, { 'x-forwarded-for': attacker }), 200);
   });
 
   it('Retry-After says when the window ends; after it the source may try again', async () => {
@@ -156,10 +171,10 @@ describe('failed authentication limits and enumeration (e2e)', () => {
     expect(later).toBeLessThanOrEqual(first - 29);
     expect(later).toBeGreaterThanOrEqual(first - 31);
     clock.advance(later * 1000);
-    expect((await good(source)).status).toBe(200);
+    expectStatus(await good(source), 200);
     // A fresh window: failures count again from zero.
     expect401(await bad(source));
-    expect((await good(source)).status).toBe(200);
+    expectStatus(await good(source), 200);
   });
 
   /** Status, headers (except Date) in order, and body bytes. */
@@ -184,7 +199,10 @@ describe('failed authentication limits and enumeration (e2e)', () => {
     ['id of the same length', '/tokens/zzzzzz.client', '/tokens/secret.client'],
   ])('%s: byte-identical answers', async (_case, unknownPath, notAllowedPath) => {
     const unknown = await call(svc.url, unknownPath, { key: KEY_NARROW, source: '127.0.0.71' });
-    const notAllowed = await call(svc.url, notAllowedPath, { key: KEY_NARROW, source: '127.0.0.71' });
+    const notAllowed = await call(svc.url, notAllowedPath, {
+      key: KEY_NARROW,
+      source: '127.0.0.71',
+    });
     expectError(unknown, 404, 'unknown_client', 'No such client is available to this caller.');
     expect(wire(notAllowed)).toEqual(wire(unknown));
   });

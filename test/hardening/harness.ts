@@ -89,11 +89,14 @@ export function writeConfig(
   options: Pick<VendorOptions, 'environments' | 'clients' | 'callers' | 'refresh'>,
   env: NodeJS.ProcessEnv,
 ): void {
+  const envTag = randomBytes(4).toString('hex').toUpperCase();
   const clients = options.clients.map((c, i) => {
     const entry: Record<string, unknown> = { clientId: c.clientId, environment: c.environment };
     if (c.via === 'env') {
-      const name = `HARDENING_SECRET_${i}`;
+      // Also in process.env: a reload (POST /admin/reload, SIGHUP) reads the process's own.
+      const name = `HARDENING_SECRET_${envTag}_${i}`;
       env[name] = c.secret;
+      process.env[name] = c.secret;
       entry.secretEnv = name;
     } else {
       const file = join(dir, 'secrets', `${c.environment}--${c.clientId}`);
@@ -186,7 +189,8 @@ export function call(
 ): Promise<SimpleResponse> {
   const headers: Record<string, string | string[]> = { ...options.headers };
   const hasAuthorization = Object.keys(headers).some((h) => h.toLowerCase() === 'authorization');
-  if (options.key !== undefined && !hasAuthorization) headers.authorization = `Bearer ${options.key}`;
+  if (options.key !== undefined && !hasAuthorization)
+    headers.authorization = `Bearer ${options.key}`;
   const { hostname, port } = new URL(base);
   const method = options.method ?? 'GET';
   const timeoutMs = options.timeoutMs ?? 10_000;
@@ -251,9 +255,9 @@ export function expectError(
 
 export async function expectAlive(base: string): Promise<void> {
   const live = await call(base, '/health/live');
-  expect(live.status).toBe(200);
+  expectStatus(live, 200);
   const ready = await call(base, '/health/ready');
-  expect(ready.status).toBe(200);
+  expectStatus(ready, 200);
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -268,7 +272,8 @@ export async function waitFor<T>(
   for (;;) {
     const value = await probe();
     if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(intervalMs);
   }
 }
@@ -309,7 +314,11 @@ export function rawRequest(
       // Stop at the end of the first complete answer (Content-Length framed or not).
       const parsed = parseRaw(Buffer.concat(chunks).toString('latin1'));
       const length = /\r\ncontent-length:\s*(\d+)/i.exec(parsed.head)?.[1];
-      if (parsed.status && length !== undefined && Buffer.byteLength(parsed.body, 'latin1') >= +length)
+      if (
+        parsed.status &&
+        length !== undefined &&
+        Buffer.byteLength(parsed.body, 'latin1') >= +length
+      )
         finish();
     });
     socket.on('end', finish);
@@ -415,4 +424,11 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
         server.close(() => r());
       }),
   };
+}
+
+/** The status, with the body in the failure message when it is not the expected one. */
+export function expectStatus(res: { status: number; text: string }, status: number): void {
+  if (res.status !== status) {
+    expect({ status: res.status, body: res.text.slice(0, 500) }).toEqual({ status, body: '(any)' });
+  }
 }

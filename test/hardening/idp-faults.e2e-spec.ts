@@ -13,6 +13,7 @@ import {
   requireTestRedisUrl,
   startVendor,
   type Vendor,
+  expectStatus,
 } from './harness';
 
 /**
@@ -142,7 +143,8 @@ const CASES: FaultCase[] = [
       status: 503,
       // The cause is the system error code in production; under Jest's VM realm the
       // `instanceof Error` check in networkCause() fails and it reads "unknown".
-      message: /^The identity provider is unavailable: network error \([A-Za-z_]+\) \(attempt 3 of 3\)$/,
+      message:
+        /^The identity provider is unavailable: network error \([A-Za-z_]+\) \(attempt 3 of 3\)$/,
       retryAfter: '5',
     },
   },
@@ -150,7 +152,11 @@ const CASES: FaultCase[] = [
   ...(
     [
       ['HTML body', { mode: 'html' }, 'the token endpoint answer is not a JSON object'],
-      ['truncated JSON', { mode: 'truncated_json' }, 'the token endpoint answer is not a JSON object'],
+      [
+        'truncated JSON',
+        { mode: 'truncated_json' },
+        'the token endpoint answer is not a JSON object',
+      ],
       ['no access_token', { mode: 'no_access_token' }, 'the answer has no access_token'],
       ['token_type mac', { mode: 'wrong_token_type' }, 'the token_type is missing or not Bearer'],
       ['expires_in 0', { mode: 'expires_in', expiresIn: 0 }, 'expires_in is not positive'],
@@ -172,14 +178,12 @@ const CASES: FaultCase[] = [
         'expires_in is neither a number nor a numeric string',
       ],
     ] as [string, Fault, string][]
-  ).map(
-    ([name, fault, detail]): FaultCase => ({
-      name,
-      fault,
-      attempts: 1,
-      expected: { status: 503, message: `${UNAVAILABLE}${detail}`, retryAfter: '5' },
-    }),
-  ),
+  ).map(([name, fault, detail]): FaultCase => ({
+    name,
+    fault,
+    attempts: 1,
+    expected: { status: 503, message: `${UNAVAILABLE}${detail}`, retryAfter: '5' },
+  })),
   // The valid expires_in forms and the README's rule.
   {
     name: 'expires_in "1200" (numeric string; the JWT allows 3000 s)',
@@ -299,7 +303,7 @@ describe('IdP fault table (e2e)', () => {
     call(svc.url, `/admin/clients/${clientId}/refresh`, { key: ADMIN_KEY, method: 'POST' });
   const adminView = async (clientId: string): Promise<AdminClientView> => {
     const res = await call(svc.url, '/admin/clients', { key: ADMIN_KEY });
-    expect(res.status).toBe(200);
+    expectStatus(res, 200);
     return (res.json().clients as AdminClientView[]).find((c) => c.clientId === clientId)!;
   };
   /** The clear expiry (ms) of the client's Redis entry, or undefined when there is none. */
@@ -350,10 +354,14 @@ describe('IdP fault table (e2e)', () => {
 
       const e = c.expected;
       if (e.status === 200) {
-        expect(res.status).toBe(200);
+        expectStatus(res, 200);
         expect(res.headers['cache-control']).toBe('no-store');
         const body = res.json();
-        expect(body).toMatchObject({ token_type: 'Bearer', client_id: clientId, environment: 'uat' });
+        expect(body).toMatchObject({
+          token_type: 'Bearer',
+          client_id: clientId,
+          environment: 'uat',
+        });
         expectExpiresIn(body.expires_in, e);
         // Valid, so cached: the next request is served from it without calling the IdP.
         idp.resetStats();
@@ -369,7 +377,7 @@ describe('IdP fault table (e2e)', () => {
         // Held (it is a valid token) but only handed to a caller that accepts its short life.
         idp.resetStats();
         const short = await getToken(clientId, '?minTtl=0');
-        expect(short.status).toBe(200);
+        expectStatus(short, 200);
         expect(idp.stats().tokenRequests).toBe(0);
         const expiresAt = Date.parse(short.json().expires_at);
         // Rounded down: 3 s counted from when the request was sent, never 4.
@@ -393,10 +401,12 @@ describe('IdP fault table (e2e)', () => {
       }
       const seenBefore = new Set(seen);
       const recovered = await getToken(clientId);
-      expect(recovered.status).toBe(200);
+      expectStatus(recovered, 200);
       expect(idp.stats().tokenRequests).toBe(1);
       expect(seenBefore.has(recovered.json().access_token)).toBe(false);
-      expect(recovered.json().expires_in).toBeGreaterThan(DEFAULT_JWT_LIFETIME - 5 - offsetSeconds());
+      expect(recovered.json().expires_in).toBeGreaterThan(
+        DEFAULT_JWT_LIFETIME - 5 - offsetSeconds(),
+      );
     });
   });
 
@@ -404,7 +414,7 @@ describe('IdP fault table (e2e)', () => {
     it.each(CASES.map((c, i) => [c.name, c, i] as const))('%s', async (_name, c, i) => {
       const clientId = warmId(i);
       const first = await getToken(clientId);
-      expect(first.status).toBe(200);
+      expectStatus(first, 200);
       const held = first.json();
       const heldExpiresAt = Date.parse(held.expires_at);
 
@@ -414,7 +424,7 @@ describe('IdP fault table (e2e)', () => {
       // Requests keep being served from the held token: no IdP call is needed.
       for (const query of ['', '', '?minTtl=60']) {
         const res = await getToken(clientId, query);
-        expect(res.status).toBe(200);
+        expectStatus(res, 200);
         expect(res.json().access_token).toBe(held.access_token);
       }
       expect(idp.stats().tokenRequests).toBe(0);
@@ -428,16 +438,19 @@ describe('IdP fault table (e2e)', () => {
       const e = c.expected;
       idp.resetStats();
       const after = await getToken(clientId);
-      expect(after.status).toBe(200);
+      expectStatus(after, 200);
       expect(idp.stats().tokenRequests).toBe(0);
       await expectAlive(svc.url);
 
       if (e.status === 200) {
         // A valid new token: whichever expires later is kept (fenced write), here and in Redis.
-        expect(refresh.status).toBe(200);
+        expectStatus(refresh, 200);
         const fresh = refresh.json();
         const freshExpiresAt = Date.parse(fresh.expiresAt);
-        const keep = freshExpiresAt > heldExpiresAt ? fresh.tokenFingerprint : tokenFingerprint(held.access_token);
+        const keep =
+          freshExpiresAt > heldExpiresAt
+            ? fresh.tokenFingerprint
+            : tokenFingerprint(held.access_token);
         expect(tokenFingerprint(after.json().access_token)).toBe(keep);
         expect(await storedExpiry(clientId)).toBe(Math.max(freshExpiresAt, heldExpiresAt));
         if (freshExpiresAt > heldExpiresAt) expectExpiresIn(after.json().expires_in, e);
@@ -445,7 +458,7 @@ describe('IdP fault table (e2e)', () => {
       }
       if (e.status === 'too_short') {
         // The 3 s token is valid but expires before the held one: it replaces nothing.
-        expect(refresh.status).toBe(200);
+        expectStatus(refresh, 200);
         expect(Date.parse(refresh.json().expiresAt)).toBeLessThan(heldExpiresAt);
       } else {
         expectFailure(refresh, e);

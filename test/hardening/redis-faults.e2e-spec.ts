@@ -3,7 +3,15 @@ import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox
 import { RedisKeys, REDIS_COMMAND_TIMEOUT_MS } from '@app/token-store';
 import { startRedisServer, type ThrowawayRedis } from '../support/redis-server';
 import type { SimpleResponse } from '../support/http';
-import { call, expectAlive, sleep, startVendor, waitFor, type Vendor } from './harness';
+import {
+  call,
+  expectAlive,
+  sleep,
+  startVendor,
+  waitFor,
+  type Vendor,
+  expectStatus,
+} from './harness';
 
 /**
  * Redis faults on a throwaway redis-server (never the shared one): slow (DEBUG SLEEP, CLIENT
@@ -41,7 +49,11 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
       scheduler: false,
       redisUrl: server.url,
       environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 500 } },
-      clients: [...HELD, ...COLD].map((clientId) => ({ clientId, environment: 'uat', secret: SECRET })),
+      clients: [...HELD, ...COLD].map((clientId) => ({
+        clientId,
+        environment: 'uat',
+        secret: SECRET,
+      })),
       callers: [
         { name: 'caller', keys: [KEY], clients: ['*'] },
         { name: 'ops', keys: [ADMIN_KEY], clients: [], admin: true },
@@ -78,7 +90,7 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
   it('with Redis up, tokens are fetched once and written to Redis (encrypted)', async () => {
     for (const clientId of HELD) {
       const [res, ms] = await timed(get(clientId));
-      expect(res.status).toBe(200);
+      expectStatus(res, 200);
       held.set(clientId, res.json().access_token);
       idpMs = Math.max(idpMs, ms);
       const stored = await withRaw((r) => r.get(tokenKey(clientId)));
@@ -108,7 +120,11 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
         await slow;
         const bound = SLOW_REDIS_BOUND_MS + idpMs + SLACK_MS;
         const labels = [...HELD, coldClient, '/health/ready', '/health/live'];
-        const measured = results.map(([res, ms], i) => ({ what: labels[i], status: res.status, ms }));
+        const measured = results.map(([res, ms], i) => ({
+          what: labels[i],
+          status: res.status,
+          ms,
+        }));
         // One line per request in the failure message: which one was slow, and by how much.
         expect(measured.filter((m) => m.status !== 200 || m.ms > bound)).toEqual([]);
         // Held tokens: served from the replica's copy, no Redis round trip on the hot path.
@@ -149,13 +165,13 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
     const before = idp.stats().tokenRequests;
     const cold = await Promise.all(Array.from({ length: 10 }, () => timed(get('cold-2.client'))));
     for (const [res, ms] of cold) {
-      expect(res.status).toBe(200);
+      expectStatus(res, 200);
       expect(res.json().access_token).toBe(cold[0][0].json().access_token);
       expect(ms).toBeLessThan(SLOW_REDIS_BOUND_MS + idpMs);
     }
     expect(idp.stats().tokenRequests).toBe(before + 1);
     const second = await get('cold-3.client');
-    expect(second.status).toBe(200);
+    expectStatus(second, 200);
 
     await sleep(300);
     stop = true;
@@ -170,7 +186,9 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
     const ready = await call(svc.url, '/health/ready');
     expect(ready.json().info.tokenStore).toMatchObject({ kind: 'redis', state: 'down' });
     const metrics = await call(svc.url, '/metrics');
-    expect(metrics.text).toMatch(/token_vendor_store_errors_total\{operation="(read|write)"\} [1-9]/);
+    expect(metrics.text).toMatch(
+      /token_vendor_store_errors_total\{operation="(read|write)"\} [1-9]/,
+    );
     // Logged once per outage, not once per request.
     const outageLines = svc.logs.lines.filter((l) =>
       l.includes('token store unavailable; serving from this replica'),
@@ -189,7 +207,7 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
     // The restarted Redis is empty. A fetch (cold client) and a forced refresh both write.
     expect(await withRaw((r) => r.exists(tokenKey('cold-4.client')))).toBe(0);
     const res = await get('cold-4.client');
-    expect(res.status).toBe(200);
+    expectStatus(res, 200);
     const stored = await withRaw((r) => r.get(tokenKey('cold-4.client')));
     expect(stored).toBe(`${Date.parse(res.json().expires_at)}|${stored!.split('|')[1]}`);
     expect(stored).not.toContain(res.json().access_token);
@@ -198,12 +216,12 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
       key: ADMIN_KEY,
       method: 'POST',
     });
-    expect(refresh.status).toBe(200);
+    expectStatus(refresh, 200);
     const refreshed = await withRaw((r) => r.get(tokenKey(HELD[0])));
     expect(refreshed).toMatch(new RegExp(`^${Date.parse(refresh.json().expiresAt)}\\|v1\\.`));
     // And reads from it again: the stored token is what a second replica-less read serves.
     const served = await get(HELD[0]);
-    expect(served.status).toBe(200);
+    expectStatus(served, 200);
     expect(Date.parse(served.json().expires_at)).toBe(Date.parse(refresh.json().expiresAt));
     expect(svc.logs.lines.some((l) => l.includes('token store available again'))).toBe(true);
     await expectAlive(svc.url);

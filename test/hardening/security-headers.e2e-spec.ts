@@ -1,6 +1,6 @@
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import type { SimpleResponse } from '../support/http';
-import { call, postLarge, startVendor, type Vendor } from './harness';
+import { call, postLarge, startVendor, type Vendor, expectStatus } from './harness';
 
 /**
  * Security headers (README API: "Cache-Control: no-store, Pragma: no-cache on every answer,
@@ -80,7 +80,11 @@ describe('security headers (e2e)', () => {
     ['200 token', () => call(svc.url, '/tokens/ok.client', { key: KEY }), 200],
     ['400 malformed id', () => call(svc.url, '/tokens/bad%20id', { key: KEY }), 400],
     ['400 bad minTtl', () => call(svc.url, '/tokens/ok.client?minTtl=x', { key: KEY }), 400],
-    ['400 key in query', () => call(svc.url, '/tokens/ok.client?access_token=x', { key: KEY }), 400],
+    [
+      '400 key in query',
+      () => call(svc.url, '/tokens/ok.client?access_token=x', { key: KEY }),
+      400,
+    ],
     ['401 no key', () => call(svc.url, '/tokens/ok.client', { source: '127.0.0.2' }), 401],
     ['404 unknown client', () => call(svc.url, '/tokens/none.client', { key: KEY }), 404],
     ['502 refused', () => call(svc.url, '/tokens/refused.client', { key: KEY }), 502],
@@ -95,18 +99,22 @@ describe('security headers (e2e)', () => {
     [
       '429 limited source',
       async () => {
-        for (let i = 0; i < 10; i++) await call(svc.url, '/tokens/ok.client', { source: '127.0.0.3' });
+        for (let i = 0; i < 10; i++)
+          await call(svc.url, '/tokens/ok.client', { source: '127.0.0.3' });
         return call(svc.url, '/tokens/ok.client', { key: KEY, source: '127.0.0.3' });
       },
       429,
     ],
   ];
 
-  it.each(tokenCases)('token answer %s: helmet, CSP, no-store + no-cache', async (_n, send, status) => {
-    const res = await send();
-    expectApiHeaders(res, status);
-    expectNoStore(res);
-  });
+  it.each(tokenCases)(
+    'token answer %s: helmet, CSP, no-store + no-cache',
+    async (_n, send, status) => {
+      const res = await send();
+      expectApiHeaders(res, status);
+      expectNoStore(res);
+    },
+  );
 
   const adminCases: [string, () => Promise<SimpleResponse>, number][] = [
     ['200 GET /admin/clients', () => call(svc.url, '/admin/clients', { key: ADMIN_KEY }), 200],
@@ -159,7 +167,7 @@ describe('security headers (e2e)', () => {
       { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
       Buffer.alloc(1024 * 1024, 'a'),
     );
-    expect(res.status).toBe(413);
+    expectStatus(res, 413);
     expect(res.headers).toMatchObject({
       ...HELMET,
       'content-security-policy': API_CSP,
@@ -180,7 +188,7 @@ describe('security headers (e2e)', () => {
 
   it('the Swagger UI page keeps helmet but not the API CSP (it needs its own scripts)', async () => {
     const res = await call(svc.url, '/docs');
-    expect(res.status).toBe(200);
+    expectStatus(res, 200);
     expectHelmet(res);
     expect(res.headers['content-security-policy']).toBeUndefined();
   });
@@ -188,13 +196,16 @@ describe('security headers (e2e)', () => {
   it.each([
     ['a malformed percent-encoding in the path', '/tokens/%E0%A4%A'],
     ['a client id longer than maxParamLength (1024)', `/tokens/${'a'.repeat(1025)}`],
-  ])('an answer Fastify writes itself (%s) still carries the security headers and no-store', async (_n, path) => {
-    const res = await call(svc.url, path, { key: KEY });
-    // The status and body are edge-input's concern; here: the same headers as every answer.
-    expect(res.status).toBeGreaterThanOrEqual(400);
-    expect(res.status).toBeLessThan(500);
-    expectHelmet(res);
-    expect(res.headers['content-security-policy']).toBe(API_CSP);
-    expect(res.headers['cache-control']).toBe('no-store');
-  });
+  ])(
+    'an answer Fastify writes itself (%s) still carries the security headers and no-store',
+    async (_n, path) => {
+      const res = await call(svc.url, path, { key: KEY });
+      // The status and body are edge-input's concern; here: the same headers as every answer.
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect(res.status).toBeLessThan(500);
+      expectHelmet(res);
+      expect(res.headers['content-security-policy']).toBe(API_CSP);
+      expect(res.headers['cache-control']).toBe('no-store');
+    },
+  );
 });

@@ -220,8 +220,8 @@ describe('log redaction (e2e, LOG_LEVEL=debug)', () => {
     expect(served.length).toBeGreaterThanOrEqual(3);
     const fingerprints = new Set([...accessTokens].map(tokenFingerprint));
     for (const line of served) {
-      expect(line.token).toMatch(/^[0-9a-f]{8}$/);
-      expect(fingerprints).toContain(line.token);
+      expect(line.tokenFingerprint).toMatch(/^[0-9a-f]{8}$/);
+      expect(fingerprints).toContain(line.tokenFingerprint);
     }
   });
 });

@@ -17,7 +17,8 @@ export async function createTokenVendorApp(
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
-    return503OnClosing: true,
+    // Our own contract-shaped 503 while draining (see answerWhileClosing).
+    return503OnClosing: false,
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     TokenVendorModule.forRoot(options),
@@ -28,6 +29,7 @@ export async function createTokenVendorApp(
   );
   app.useLogger(app.get(Logger));
   await registerSecurityHeaders(app);
+  answerWhileClosing(app);
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApiConfig()), {
     jsonDocumentUrl: 'docs-json',
   });
@@ -61,4 +63,31 @@ async function registerSecurityHeaders(app: NestFastifyApplication): Promise<voi
       }
       done(null, payload);
     });
+}
+
+/**
+ * During the drain after SIGTERM: a request that still arrives (on a kept-alive connection)
+ * gets a contract-shaped 503 and `Connection: close`, so the caller moves to another replica.
+ * Connections that go idle are reaped by main.ts, so keep-alives cannot hold the drain open.
+ */
+function answerWhileClosing(app: NestFastifyApplication): void {
+  const fastify = app.getHttpAdapter().getInstance();
+  let closing = false;
+  fastify.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  fastify.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) return done();
+    void reply
+      .code(503)
+      .header('Connection', 'close')
+      .header('Cache-Control', 'no-store')
+      .header('Pragma', 'no-cache')
+      .header('Retry-After', '1')
+      .send({
+        error: 'shutting_down',
+        message: 'This replica is shutting down; retry and another will answer.',
+      });
+  });
 }

@@ -44,6 +44,10 @@ async function shutdown(app: NestFastifyApplication, signal: string): Promise<vo
     process.exit(1);
   }, DRAIN_TIMEOUT_MS);
   deadline.unref();
+  // Keep-alive connections that go idle during the drain would hold the close open: reap them.
+  const server = app.getHttpServer();
+  const reaper = setInterval(() => server.closeIdleConnections(), 100);
+  reaper.unref();
   try {
     await app.close();
     log('shut down cleanly');

@@ -38,7 +38,11 @@ export function loggerOptions(level: string, stream?: Writable): Params {
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
     },
     // Health and metrics are scraped constantly; their access lines are noise.
-    autoLogging: { ignore: (req: IncomingMessage) => /^\/(health|metrics)/.test(req.url ?? '') },
+    // Under Fastify's middleware layer `url` loses its mount prefix; `originalUrl` keeps it.
+    autoLogging: {
+      ignore: (req: IncomingMessage) =>
+        /^\/(health|metrics)/.test((req as { originalUrl?: string }).originalUrl ?? req.url ?? ''),
+    },
     serializers: {
       req: (req: { id: unknown; method: string; url: string; remoteAddress?: string }) => ({
         id: req.id,
