@@ -145,9 +145,9 @@ describe('fleet: identity provider outage', () => {
     );
     // One fetch for the fleet: one IdP request, plus only the retries of that same fetch if an
     // attempt timed out because this (busy) test process answered late — none on an idle machine.
-    const retries = retriedAttempts(f.replicas, CLIENT, switchedAt);
-    expect(Object.keys(retries).filter((cause) => cause !== 'timeout')).toEqual([]);
-    expect(stats.tokenRequests).toBe(1 + (retries.timeout ?? 0));
+    // (Only timeouts: a 503 answered just before the switch may be logged just after it.)
+    const timedOut = retriedAttempts(f.replicas, CLIENT, switchedAt).timeout ?? 0;
+    expect(stats.tokenRequests).toBe(1 + timedOut);
     expect(stats.issued).toBeGreaterThanOrEqual(1);
     // One replica fetched (under the lock); the others waited for its token in Redis.
     const fetched = f.replicas.map((r, i) => obtainedLines(r, CLIENT).length - obtainedBefore[i]);

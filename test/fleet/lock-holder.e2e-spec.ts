@@ -149,7 +149,7 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
       const resumed = obtainedLines(holder, PAUSED_CLIENT)[obtainedBefore] as
         { expiresAt: number } | undefined;
       paused = undefined; // back in the load rotation
-      await sleep(800);
+      await sleep(500);
       await watcher.stop();
       const results = await load.stop();
       debugDump(
@@ -249,7 +249,7 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
       const pauseMs = Date.now() - pausedAt;
       holder.kill('SIGCONT');
       paused = undefined;
-      await sleep(1_000);
+      await sleep(600);
       await watcher.stop();
       const results = await load.stop();
       debugDump(
@@ -322,7 +322,7 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
         10,
       );
       const storedMs = Date.now() - killedAt;
-      await sleep(1_000);
+      await sleep(500);
       const results = await load.stop();
       debugDump(f, KILLED_CLIENT, killedAt - 1000, `killed ${held.replica}`);
       note('killed', { takeoverMs: takeover.at - killedAt, storedMs });

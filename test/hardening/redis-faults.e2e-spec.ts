@@ -35,8 +35,8 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
   let idp: RunningSandbox;
   let svc: Vendor;
   let keys: RedisKeys;
-  /** The IdP's time for one token (a cold fetch with Redis healthy, minus nothing). */
-  let idpMs = 0;
+  /** The IdP's time for one token: the fastest cold fetch with Redis healthy. */
+  let idpMs = Infinity;
   /** Tokens of the held clients, fetched while Redis was up. */
   const held = new Map<string, string>();
 
@@ -92,7 +92,7 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
       const [res, ms] = await timed(get(clientId));
       expectStatus(res, 200);
       held.set(clientId, res.json().access_token);
-      idpMs = Math.max(idpMs, ms);
+      idpMs = Math.min(idpMs, ms);
       const stored = await withRaw((r) => r.get(tokenKey(clientId)));
       expect(stored).toMatch(/^\d+\|v1\./);
       expect(stored).not.toContain(res.json().access_token);

@@ -2,13 +2,38 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import helmet from '@fastify/helmet';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger } from 'nestjs-pino';
 import { TokenVendorModule, type TokenVendorModuleOptions } from './token-vendor.module';
 
 /** Request bodies: only admin calls have one, and they are tiny. */
 export const BODY_LIMIT_BYTES = 16 * 1024;
-/** Longer than any valid client id (200), so long ids get a 400 rather than a route 404. */
-export const MAX_PARAM_LENGTH = 1024;
+/**
+ * Far longer than any valid client id (200), so long ids reach our validation and get the
+ * contract's 400 instead of the router's 414; Node's 16 KiB header limit bounds the URL anyway.
+ */
+export const MAX_PARAM_LENGTH = 16 * 1024;
+
+/**
+ * What helmet (as configured below) and our hooks put on every answer: written by hand on the
+ * answers Fastify sends before any hook runs (frameworkErrors).
+ */
+const BASE_HEADERS = {
+  'Cache-Control': 'no-store',
+  Pragma: 'no-cache',
+  'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+  'Origin-Agent-Cluster': '?1',
+  'Referrer-Policy': 'no-referrer',
+  'Strict-Transport-Security': 'max-age=31536000; includeSubDomains',
+  'X-Content-Type-Options': 'nosniff',
+  'X-DNS-Prefetch-Control': 'off',
+  'X-Download-Options': 'noopen',
+  'X-Frame-Options': 'DENY',
+  'X-Permitted-Cross-Domain-Policies': 'none',
+  'X-XSS-Protection': '0',
+} as const;
 
 /** Builds the service (not yet listening): used by main.ts and by the tests alike. */
 export async function createTokenVendorApp(
@@ -19,6 +44,14 @@ export async function createTokenVendorApp(
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Our own contract-shaped 503 while draining (see answerWhileClosing).
     return503OnClosing: false,
+    // Errors Fastify raises before routing (a bad percent-encoding in the URL): the contract's
+    // JSON, never Fastify's default body, which echoes the URL and its query string.
+    frameworkErrors: (_error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      void reply
+        .code(400)
+        .headers(BASE_HEADERS)
+        .send({ error: 'invalid_request', message: 'The request is malformed.' });
+    },
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     TokenVendorModule.forRoot(options),
@@ -53,12 +86,17 @@ function openApiConfig(): ReturnType<DocumentBuilder['build']> {
  * page, which needs its own scripts and styles.
  */
 async function registerSecurityHeaders(app: NestFastifyApplication): Promise<void> {
-  await app.register(helmet, { contentSecurityPolicy: false, crossOriginEmbedderPolicy: false });
+  await app.register(helmet, {
+    contentSecurityPolicy: false,
+    crossOriginEmbedderPolicy: false,
+    frameguard: { action: 'deny' }, // agrees with the CSP's frame-ancestors 'none'
+  });
   app
     .getHttpAdapter()
     .getInstance()
     .addHook('onSend', (request, reply, payload, done) => {
-      if (!request.url.startsWith('/docs')) {
+      const isSwaggerUi = request.url === '/docs' || request.url.startsWith('/docs/');
+      if (!isSwaggerUi) {
         reply.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
       }
       done(null, payload);

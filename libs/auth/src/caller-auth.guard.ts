@@ -12,6 +12,7 @@ interface GuardedRequest {
   headers: Record<string, string | string[] | undefined>;
   query?: Record<string, unknown>;
   body?: unknown;
+  raw?: { rawHeaders?: string[] };
 }
 
 /**
@@ -50,7 +51,7 @@ export class CallerAuthGuard extends AuthGuard(CALLER_STRATEGY) {
       this.writeAudit(request, 'invalid_request');
       throw new InvalidRequestError('Send the caller key in the Authorization header only.');
     }
-    if (hasDuplicateAuthorization(request.headers.authorization)) {
+    if (hasDuplicateAuthorization(request.headers.authorization, request.raw?.rawHeaders)) {
       this.limiter.recordFailure(source);
       this.writeAudit(request, 'unauthorized');
       throw new UnauthorizedError();
@@ -90,6 +91,17 @@ function hasAccessTokenField(body: unknown): boolean {
   return typeof body === 'object' && body !== null && 'access_token' in body;
 }
 
-function hasDuplicateAuthorization(header: string | string[] | undefined): boolean {
-  return Array.isArray(header) || (typeof header === 'string' && header.includes(','));
+/**
+ * Two Authorization headers are refused: Node keeps only the first, while a proxy in front may
+ * act on the last, and the two must never disagree about who is calling.
+ */
+function hasDuplicateAuthorization(
+  header: string | string[] | undefined,
+  rawHeaders: readonly string[] = [],
+): boolean {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i].toLowerCase() === 'authorization') count++;
+  }
+  return count > 1 || Array.isArray(header) || (typeof header === 'string' && header.includes(','));
 }

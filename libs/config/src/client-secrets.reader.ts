@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { ConfigError } from './config.error';
 import type { ClientConfig } from './config.types';
 
@@ -77,5 +78,43 @@ function readAtMost(path: string, limit: number): Buffer {
     return buffer.subarray(0, length);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * The asynchronous check used while running: the file is read only when its identity changed
+ * (inode, size or modification time; the Kubernetes `..data` swap gives the new file a new
+ * inode), so thousands of clients cost thousands of `stat`s, not reads, and never block the
+ * event loop. `previous` is the identity seen last time; the result carries the new one.
+ */
+export async function readChangedFileSecret(
+  path: string,
+  previous: string | undefined,
+): Promise<{ identity: string; secret?: string } | undefined> {
+  let identity: string;
+  try {
+    const s = await stat(path);
+    identity = `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`;
+  } catch {
+    return undefined; // missing for a moment (a swap in progress): keep what works
+  }
+  if (identity === previous) return { identity };
+  let handle;
+  try {
+    handle = await open(path, 'r');
+    const buffer = Buffer.alloc(MAX_SECRET_BYTES + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > MAX_SECRET_BYTES) return { identity };
+    const secret = buffer.subarray(0, length).toString('utf8').trim();
+    return secret.length > 0 ? { identity, secret } : { identity };
+  } catch {
+    return undefined;
+  } finally {
+    await handle?.close();
   }
 }

@@ -8,7 +8,11 @@ export {
   type LoadedConfiguration,
 } from './config.module';
 export { parseServiceConfig, loadServiceConfigFile } from './service-config.loader';
-export { readClientSecrets, readClientSecret } from './client-secrets.reader';
+export {
+  readClientSecrets,
+  readClientSecret,
+  readChangedFileSecret,
+} from './client-secrets.reader';
 export {
   loadRuntimeSettings,
   parseEncryptionKeys,

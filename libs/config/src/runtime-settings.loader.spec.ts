@@ -54,7 +54,11 @@ describe('loadRuntimeSettings', () => {
       port: 8080,
       host: '127.0.0.1',
       configPath: '/etc/token-vendor/config.yaml',
-      redis: { mode: 'standalone', url: `rediss://:${REDIS_PASSWORD}@redis.internal:6380/2` },
+      redis: {
+        mode: 'standalone',
+        url: `rediss://:${REDIS_PASSWORD}@redis.internal:6380/2`,
+        connection: {},
+      },
       keyPrefix: 'tv-prod:',
       encryptionKeys: [
         { kid: 'new', key: KEY_NEW },
@@ -75,6 +79,7 @@ describe('loadRuntimeSettings', () => {
           { host: 's2', port: 26379 },
         ],
         name: 'mymaster',
+        connection: {},
       },
     ],
     [
@@ -86,6 +91,7 @@ describe('loadRuntimeSettings', () => {
           { host: 'n1', port: 7000 },
           { host: '::1', port: 7001 },
         ],
+        connection: {},
       },
     ],
   ])('reads the %s Redis mode', (_name, env, expected) => {
@@ -302,5 +308,38 @@ describe('loadRuntimeSettings: values that could be secret are never echoed', ()
     ).toThrow(
       'TOKEN_VENDOR_ENCRYPTION_KEYS[0]: needs a key id of 1-32 letters, digits, _ or - before ":"',
     );
+  });
+});
+
+describe('loadRuntimeSettings: Redis AUTH and TLS', () => {
+  it('reads user, password, Sentinel credentials and TLS', () => {
+    const sut = loadRuntimeSettings({
+      TOKEN_VENDOR_CONFIG: '/c.yaml',
+      REDIS_SENTINELS: 's1:26379',
+      REDIS_SENTINEL_NAME: 'm',
+      REDIS_USERNAME: 'vendor',
+      REDIS_PASSWORD: 'pw',
+      REDIS_SENTINEL_PASSWORD: 'spw',
+      REDIS_TLS: 'true',
+      REDIS_TLS_CA_FILE: '/etc/ca.pem',
+      TOKEN_VENDOR_ENCRYPTION_KEYS: `k:${Buffer.alloc(32, 2).toString('base64')}`,
+    });
+    expect(sut.redis?.connection).toEqual({
+      username: 'vendor',
+      password: 'pw',
+      sentinelPassword: 'spw',
+      tls: { caFile: '/etc/ca.pem' },
+    });
+  });
+
+  it('refuses a REDIS_TLS that is not true or false', () => {
+    expect(() =>
+      loadRuntimeSettings({
+        TOKEN_VENDOR_CONFIG: '/c.yaml',
+        REDIS_URL: 'redis://r:6379',
+        REDIS_TLS: 'yes',
+        TOKEN_VENDOR_ENCRYPTION_KEYS: `k:${Buffer.alloc(32, 2).toString('base64')}`,
+      }),
+    ).toThrow('REDIS_TLS: must be true or false');
   });
 });

@@ -2,13 +2,20 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { MetricsService } from '@app/observability';
 import { createHash } from 'node:crypto';
 import { CLOCK, type Clock } from '@app/clock';
-import { ConfigService, readClientSecret, type ClientConfig } from '@app/config';
+import {
+  ConfigService,
+  readChangedFileSecret,
+  readClientSecret,
+  type ClientConfig,
+} from '@app/config';
 import { DomainError } from '@app/errors';
 import { TokenFetcher, type SecretCandidates } from '@app/tokens';
 
 /** A rejected candidate is tried again after this, doubling up to the cap. */
 export const CANDIDATE_RETRY_BASE_MS = 5_000;
 export const CANDIDATE_RETRY_CAP_MS = 5 * 60_000;
+/** Secret sources checked at once. */
+export const CHECK_CONCURRENCY = 16;
 
 export interface Candidate {
   readonly secret: string;
@@ -43,6 +50,8 @@ export class SecretRotationService implements SecretCandidates {
     { lastRotationAt?: number; lastRotationError?: Candidate['lastError'] }
   >();
   private readonly tries = new Map<string, Promise<void>>();
+  /** Identity (inode, size, mtime) of each secret file when last read. */
+  private readonly fileIdentities = new Map<string, string>();
 
   constructor(
     private readonly config: ConfigService,
@@ -55,13 +64,37 @@ export class SecretRotationService implements SecretCandidates {
 
   /** Re-reads every client's secret source; starts a try for each one that changed. */
   async checkAll(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+    const clients = [...this.config.service.clients];
     const checks: Promise<void>[] = [];
-    for (const client of this.config.service.clients) {
-      const read = readClientSecret(client, env);
-      if (typeof read !== 'string') continue; // a half-written or missing file: keep what works
-      checks.push(this.offer(client, read));
-    }
+    // A few at a time: thousands of clients never flood the event loop or the file system.
+    const worker = async (): Promise<void> => {
+      for (let client = clients.shift(); client; client = clients.shift()) {
+        // An unchanged file still gets its pending candidate retried when the backoff allows.
+        const secret =
+          (await this.currentSecretOf(client, env)) ?? this.candidates.get(client.key)?.secret;
+        if (secret !== undefined) checks.push(this.offer(client, secret));
+      }
+    };
+    await Promise.all(Array.from({ length: CHECK_CONCURRENCY }, worker));
     await Promise.all(checks);
+  }
+
+  /** The secret on disk (or in the environment) if it may differ from the last one seen. */
+  private async currentSecretOf(
+    client: ClientConfig,
+    env: NodeJS.ProcessEnv,
+  ): Promise<string | undefined> {
+    if (client.secretSource.kind === 'env') {
+      const read = readClientSecret(client, env);
+      return typeof read === 'string' ? read : undefined;
+    }
+    const read = await readChangedFileSecret(
+      client.secretSource.path,
+      this.fileIdentities.get(client.key),
+    );
+    if (!read) return undefined; // missing for a moment: keep what works
+    this.fileIdentities.set(client.key, read.identity);
+    return read.secret;
   }
 
   /** A secret seen for a client: nothing to do if in use; else it becomes (or stays) the candidate. */
@@ -127,6 +160,8 @@ export class SecretRotationService implements SecretCandidates {
   retain(clientKeys: ReadonlySet<string>): void {
     for (const key of this.candidates.keys()) if (!clientKeys.has(key)) this.candidates.delete(key);
     for (const key of this.history.keys()) if (!clientKeys.has(key)) this.history.delete(key);
+    for (const key of this.fileIdentities.keys())
+      if (!clientKeys.has(key)) this.fileIdentities.delete(key);
   }
 
   private tryCandidate(client: ClientConfig, candidate: Candidate): Promise<void> {

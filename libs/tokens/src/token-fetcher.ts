@@ -89,6 +89,8 @@ export class TokenFetcher implements OnApplicationShutdown {
     const ttl = lockTtlMs(environment);
     // Past this, a holder that keeps its lock alive but never delivers is not waited for.
     const giveUpWaitingAt = this.clock.now() + ttl * 2;
+    // Redis just failed (down or slow): no lock to take, and no caller waits on it again.
+    if (!this.cache.storeAvailable) return this.fetchAndSave(client, environment, false);
 
     for (;;) {
       const owner = randomUUID();
@@ -96,7 +98,7 @@ export class TokenFetcher implements OnApplicationShutdown {
       try {
         locked = await this.store.acquireLock(client, owner, ttl);
       } catch {
-        return this.fetchAndSave(client, environment); // no shared store: fetch directly
+        return this.fetchAndSave(client, environment, false); // no shared store: fetch directly
       }
       if (locked) return this.fetchUnderLock(client, environment, owner, ttl, knownExpiresAt);
 
@@ -106,7 +108,7 @@ export class TokenFetcher implements OnApplicationShutdown {
         return this.fetchUnderLock(client, environment, owner, ttl, knownExpiresAt);
       if (theirs) return theirs;
       if (!this.cache.storeAvailable || this.clock.now() >= giveUpWaitingAt) {
-        return this.fetchAndSave(client, environment);
+        return this.fetchAndSave(client, environment, false);
       }
       // The lock expired without a new token (its holder died): try to take it.
     }
@@ -132,7 +134,9 @@ export class TokenFetcher implements OnApplicationShutdown {
       // Another replica may have finished just before we took the lock.
       const shared = await this.cache.shared(client);
       if (shared && shared.expiresAt > knownExpiresAt) return shared;
-      return await this.fetchAndSave(client, environment);
+      // Under the lock the write completes before the lock is released, so the replicas
+      // waiting for it find the token and the IdP sees one request.
+      return await this.fetchAndSave(client, environment, true);
     } finally {
       clearInterval(watchdog);
       this.heldLocks.delete(client.key);
@@ -167,6 +171,7 @@ export class TokenFetcher implements OnApplicationShutdown {
   private async fetchAndSave(
     client: ClientConfig,
     environment: EnvironmentConfig,
+    waitForStore: boolean,
   ): Promise<StoredToken> {
     const secret = this.config.secretFor(client.key);
     if (secret === undefined) {
@@ -174,7 +179,7 @@ export class TokenFetcher implements OnApplicationShutdown {
       throw new UpstreamUnavailableError('bad_status', 'the client is being reconfigured');
     }
     try {
-      const token = await this.fetchWithSecret(client, secret, environment);
+      const token = await this.fetchWithSecret(client, secret, environment, waitForStore);
       this.rejections.delete(client.key);
       return token;
     } catch (e) {
@@ -183,7 +188,7 @@ export class TokenFetcher implements OnApplicationShutdown {
       const candidate = this.candidates?.candidateFor(client);
       if (candidate !== undefined && candidate !== secret) {
         try {
-          const token = await this.fetchWithSecret(client, candidate, environment);
+          const token = await this.fetchWithSecret(client, candidate, environment, waitForStore);
           this.candidates?.adopt(client, candidate);
           this.rejections.delete(client.key);
           return token;
@@ -204,6 +209,7 @@ export class TokenFetcher implements OnApplicationShutdown {
     client: ClientConfig,
     secret: string,
     environment = this.environmentOf(client),
+    waitForStore = true,
   ): Promise<StoredToken> {
     const issued = await this.upstream.fetchToken({
       environment: client.environment,
@@ -221,7 +227,9 @@ export class TokenFetcher implements OnApplicationShutdown {
       requestedAt: issued.requestedAt,
       expiresAt: issued.expiresAt,
     };
-    await this.cache.save(client, token);
+    // The replica's copy is taken at once; off the lock, the caller does not wait for Redis.
+    const saved = this.cache.save(client, token);
+    if (waitForStore) await saved;
     this.logger.log({
       msg: 'token obtained',
       environment: client.environment,

@@ -348,7 +348,7 @@ describe('TokenVendingService', () => {
           clientId: 'api-fake-test.client',
           environment: 'uat',
           outcome: 'served',
-          token: tokenFingerprint(tokenOf(1)),
+          tokenFingerprint: tokenFingerprint(tokenOf(1)),
           expiresIn: 1200,
         }),
       );
