@@ -122,10 +122,18 @@ export class TokenFetcher implements OnApplicationShutdown {
     knownExpiresAt: number,
   ): Promise<StoredToken> {
     this.heldLocks.set(client.key, { client, owner });
-    // Keep the lock while a slow IdP, backoff or Retry-After stretches the fetch.
+    // Keep the lock while a slow IdP, backoff or Retry-After stretches the fetch. If it was
+    // lost (this process stalled past its life and another replica took over), stop fetching:
+    // the fleet must send the IdP one request per refresh.
+    const lockLost = new AbortController();
     const watchdog = setInterval(
       () => {
-        this.store.extendLock(client, owner, ttl).catch(() => undefined);
+        this.store
+          .extendLock(client, owner, ttl)
+          .then((held) => {
+            if (!held) lockLost.abort(new Error('refresh lock lost'));
+          })
+          .catch(() => undefined);
       },
       Math.max(100, Math.floor(ttl / 3)),
     );
@@ -136,7 +144,20 @@ export class TokenFetcher implements OnApplicationShutdown {
       if (shared && shared.expiresAt > knownExpiresAt) return shared;
       // Under the lock the write completes before the lock is released, so the replicas
       // waiting for it find the token and the IdP sees one request.
-      return await this.fetchAndSave(client, environment, true);
+      return await this.fetchAndSave(client, environment, true, lockLost.signal);
+    } catch (e) {
+      if (!lockLost.signal.aborted) throw e;
+      this.logger.warn({
+        msg: 'refresh lock lost; using the token of the replica that took over',
+        environment: client.environment,
+        clientId: client.clientId,
+      });
+      const theirs = await this.cache.shared(client);
+      if (theirs && theirs.expiresAt > knownExpiresAt) return theirs;
+      throw new UpstreamUnavailableError(
+        'timeout',
+        'the refresh was taken over by another replica',
+      );
     } finally {
       clearInterval(watchdog);
       this.heldLocks.delete(client.key);
@@ -172,6 +193,7 @@ export class TokenFetcher implements OnApplicationShutdown {
     client: ClientConfig,
     environment: EnvironmentConfig,
     waitForStore: boolean,
+    signal?: AbortSignal,
   ): Promise<StoredToken> {
     const secret = this.config.secretFor(client.key);
     if (secret === undefined) {
@@ -179,11 +201,11 @@ export class TokenFetcher implements OnApplicationShutdown {
       throw new UpstreamUnavailableError('bad_status', 'the client is being reconfigured');
     }
     try {
-      const token = await this.fetchWithSecret(client, secret, environment, waitForStore);
+      const token = await this.fetchWithSecret(client, secret, environment, waitForStore, signal);
       this.rejections.delete(client.key);
       return token;
     } catch (e) {
-      if (!(e instanceof UpstreamRejectedError)) throw e;
+      if (!(e instanceof UpstreamRejectedError) || signal?.aborted) throw e;
       // The secret in use is refused: if ops mounted a newer one, this is the moment to use it.
       const candidate = this.candidates?.candidateFor(client);
       if (candidate !== undefined && candidate !== secret) {
@@ -210,16 +232,20 @@ export class TokenFetcher implements OnApplicationShutdown {
     secret: string,
     environment = this.environmentOf(client),
     waitForStore = true,
+    signal?: AbortSignal,
   ): Promise<StoredToken> {
-    const issued = await this.upstream.fetchToken({
-      environment: client.environment,
-      clientId: client.clientId,
-      secret,
-      scope: client.scope,
-      authMethod: client.authMethod,
-      tokenUrl: environment.tokenUrl,
-      timeoutMs: environment.timeoutMs,
-    });
+    const issued = await this.upstream.fetchToken(
+      {
+        environment: client.environment,
+        clientId: client.clientId,
+        secret,
+        scope: client.scope,
+        authMethod: client.authMethod,
+        tokenUrl: environment.tokenUrl,
+        timeoutMs: environment.timeoutMs,
+      },
+      { signal },
+    );
     const token: StoredToken = {
       accessToken: issued.accessToken,
       tokenType: 'Bearer',
