@@ -4,6 +4,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import helmet from '@fastify/helmet';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Logger } from 'nestjs-pino';
+import { requestIdOf } from '@app/observability';
 import { TokenVendorModule, type TokenVendorModuleOptions } from './token-vendor.module';
 
 /** Request bodies: only admin calls have one, and they are tiny. */
@@ -42,6 +43,7 @@ export async function createTokenVendorApp(
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    genReqId: requestIdOf,
     // Our own contract-shaped 503 while draining (see answerWhileClosing).
     return503OnClosing: false,
     // Errors Fastify raises before routing (a bad percent-encoding in the URL): the contract's

@@ -13,6 +13,7 @@ interface GuardedRequest {
   query?: Record<string, unknown>;
   body?: unknown;
   raw?: { rawHeaders?: string[] };
+  id?: string;
 }
 
 /**
@@ -78,6 +79,7 @@ export class CallerAuthGuard extends AuthGuard(CALLER_STRATEGY) {
   private writeAudit(request: GuardedRequest & { url?: string }, outcome: string): void {
     this.audit.log({
       msg: 'request refused',
+      requestId: request.id,
       audit: true,
       caller: null,
       path: request.url?.split('?')[0],

@@ -33,10 +33,8 @@ export function loggerOptions(level: string, stream?: Writable): Params {
   const options = {
     level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-    genReqId: (req: IncomingMessage) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
-    },
+    // The id Fastify gave the request (requestIdOf), so logs and error answers agree.
+    genReqId: (req: IncomingMessage) => (req as { id?: string }).id ?? requestIdOf(req),
     // Lines written while serving a request carry its id only, not the whole request.
     quietReqLogger: true,
     // Health and metrics are scraped constantly: their access lines are noise. Token requests
@@ -66,4 +64,15 @@ export function loggerOptions(level: string, stream?: Writable): Params {
   };
   // A stream is handed in by tests, which read every line the service writes.
   return { pinoHttp: stream ? [options, stream] : options };
+}
+
+/**
+ * A request's id: the caller's `X-Request-Id` when it is a short plain token, else a random
+ * UUID. Kept on the raw request, so every layer (Fastify, the logger, the audit line) uses one.
+ */
+export function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id'];
+  const id = typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
+  (req as { id?: string }).id = id;
+  return id;
 }

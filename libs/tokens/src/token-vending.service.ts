@@ -46,7 +46,12 @@ export class TokenVendingService {
     @Optional() private readonly metrics?: MetricsService,
   ) {}
 
-  async vend(caller: Caller, clientId: string, query: TokenQuery): Promise<VendedToken> {
+  async vend(
+    caller: Caller,
+    clientId: string,
+    query: TokenQuery,
+    requestId?: string,
+  ): Promise<VendedToken> {
     let client: ClientConfig | undefined;
     let environment: string | undefined;
     try {
@@ -55,15 +60,22 @@ export class TokenVendingService {
       client = this.resolver.resolve(caller, clientId, environment);
       const token = await this.tokenFor(client, minTtl);
       const body = toVendedToken(client, token, this.clock.now());
-      this.writeAudit(caller, clientId, client.environment, 'served', {
+      this.writeAudit(caller, clientId, client.environment, 'served', requestId, {
         tokenFingerprint: tokenFingerprint(token.accessToken),
         expiresIn: body.expires_in,
       });
       return body;
     } catch (e) {
-      this.writeAudit(caller, clientId, client?.environment ?? environment, outcomeOf(e), {
-        reason: e instanceof UnknownClientError ? e.reason : undefined,
-      });
+      this.writeAudit(
+        caller,
+        clientId,
+        client?.environment ?? environment,
+        outcomeOf(e),
+        requestId,
+        {
+          reason: e instanceof UnknownClientError ? e.reason : undefined,
+        },
+      );
       throw e;
     }
   }
@@ -125,6 +137,7 @@ export class TokenVendingService {
     clientId: string,
     environment: string | undefined,
     outcome: string,
+    requestId: string | undefined,
     extra: Record<string, unknown>,
   ): void {
     // Metric labels only for configured clients: arbitrary request text must not mint series.
@@ -138,6 +151,7 @@ export class TokenVendingService {
     });
     this.audit.log({
       msg: 'token request',
+      requestId,
       audit: true,
       caller: caller.name,
       // A malformed id is not echoed: it is attacker-controlled text.

@@ -1,4 +1,4 @@
-import { Controller, Get, Header, Param, Query } from '@nestjs/common';
+import { Controller, Get, Header, Param, Query, Req } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiOkResponse,
@@ -71,7 +71,8 @@ export class TokensController {
     @CurrentCaller() caller: Caller,
     @Param('clientId') clientId: string,
     @Query() query: Record<string, unknown>,
+    @Req() request: { id?: unknown },
   ): Promise<VendedTokenDto> {
-    return this.vending.vend(caller, clientId, query);
+    return this.vending.vend(caller, clientId, query, String(request.id ?? ''));
   }
 }
