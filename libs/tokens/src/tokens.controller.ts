@@ -71,8 +71,8 @@ export class TokensController {
     @CurrentCaller() caller: Caller,
     @Param('clientId') clientId: string,
     @Query() query: Record<string, unknown>,
-    @Req() request: { id?: unknown },
+    @Req() request: { id?: string },
   ): Promise<VendedTokenDto> {
-    return this.vending.vend(caller, clientId, query, String(request.id ?? ''));
+    return this.vending.vend(caller, clientId, query, request.id);
   }
 }
