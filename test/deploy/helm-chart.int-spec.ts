@@ -16,6 +16,7 @@ import {
 } from './helm';
 
 const CLIENT_SECRETS_DIR = '/var/run/secrets/token-vendor/clients';
+const CALLER_DIGESTS_DIR = '/var/run/secrets/token-vendor/callers';
 /** The service drains for up to ~10 s after SIGTERM (contract §7). */
 const DRAIN_SECONDS = 10;
 const OPTIONAL_KINDS = [
@@ -66,12 +67,32 @@ describe('helm lint --strict', () => {
     ['a nested typo', { 'autoscaling.enabeld': true }, "'enabeld' not allowed"],
     ['an inline client secret', inlineSecret(), '/config/clients/0/secret'],
     ['a malformed encryption key', { 'encryptionKeys.keys': 'k1:short' }, '/encryptionKeys/keys'],
+    ['a caller without key digests', callerWithout(), '/config/callers/0'],
+    [
+      'a caller with an unknown field',
+      callerWith('keySha256Path', '/x'),
+      "'keySha256Path' not allowed",
+    ],
+    ['a relative keySha256File', callerWith('keySha256File', 'callers/a'), 'keySha256File'],
+    [
+      'a malformed caller digest',
+      { 'callerDigests.create': true, 'callerDigests.digests.a[0]': 'abc' },
+      '/callerDigests/digests/a/0',
+    ],
   ])('fails on %s (values.schema.json)', (_name, set, message) => {
     const res = lint({ set });
     expect(res.status).not.toBe(0);
     expect(res.stderr + res.stdout).toContain(message);
   });
 });
+
+function callerWithout() {
+  return { 'config.callers[0].name': 'a', 'config.callers[0].clients[0]': '*' };
+}
+
+function callerWith(field: string, value: string) {
+  return { ...callerWithout(), [`config.callers[0].${field}`]: value };
+}
 
 function inlineSecret() {
   return {
@@ -204,6 +225,12 @@ describe('default values', () => {
   it('create an empty client-secrets Secret', () => {
     expect(one(objects, 'Secret').data).toEqual({});
   });
+
+  it('mount no caller-digests folder', () => {
+    const mounts = container(objects).volumeMounts.map((m: Loose) => m.mountPath);
+    expect(mounts).not.toContain(CALLER_DIGESTS_DIR);
+    expect(podSpec(objects).volumes.map((v: Loose) => v.name)).not.toContain('caller-digests');
+  });
 });
 
 describe('all-on values', () => {
@@ -263,6 +290,42 @@ describe('all-on values', () => {
     expect(Buffer.from(secret.data['api-fake-test.client'], 'base64').toString()).toBe(
       'ci-fake-secret-1',
     );
+  });
+
+  it('mount the caller digests as a whole folder, with every keySha256File a key of that Secret', () => {
+    expect(findKey(objects, 'subPath')).toEqual([]);
+    const secret = ofKind(objects, 'Secret').find((s) =>
+      s.metadata.name.endsWith('caller-digests'),
+    )!;
+    const mount = container(objects).volumeMounts.find(
+      (m: Loose) => m.mountPath === CALLER_DIGESTS_DIR,
+    );
+    expect(mount).toEqual({
+      name: 'caller-digests',
+      mountPath: CALLER_DIGESTS_DIR,
+      readOnly: true,
+    });
+    const volume = podSpec(objects).volumes.find((v: Loose) => v.name === mount.name);
+    // Same file mode as the client secrets (0440, owner root, group fsGroup).
+    const clientSecrets = podSpec(objects).volumes.find((v: Loose) => v.name === 'client-secrets');
+    expect(volume.secret).toEqual({
+      secretName: secret.metadata.name,
+      defaultMode: clientSecrets.secret.defaultMode,
+    });
+
+    const files = renderedConfig(objects)
+      .callers.map((c: { keySha256File?: string }) => c.keySha256File)
+      .filter(Boolean);
+    expect(files).toEqual([`${CALLER_DIGESTS_DIR}/payments-service`]);
+    for (const file of files) {
+      expect(Object.keys(secret.data)).toContain(file.slice(CALLER_DIGESTS_DIR.length + 1));
+    }
+    // One digest per line, as the service reads them.
+    const content = Buffer.from(secret.data['payments-service'], 'base64').toString();
+    expect(content).toMatch(/^([0-9a-f]{64}\n){2}$/);
+    // Digests change without a restart: no checksum of them on the pod template.
+    const annotations = one(objects, 'Deployment').spec.template.metadata.annotations;
+    expect(Object.keys(annotations).filter((k) => k.includes('caller'))).toEqual([]);
   });
 
   it('use the kubelet sleep action for preStop', () => {
@@ -365,6 +428,33 @@ describe('rendering', () => {
     expect(volume.secret.secretName).toBe('from-vault');
   });
 
+  it('mounts an existing caller-digests Secret instead of creating one', () => {
+    const objects = render({
+      set: {
+        'callerDigests.existingSecret': 'caller-digests-from-vault',
+        'callerDigests.create': true,
+        'callerDigests.digests.a[0]': 'a'.repeat(64),
+      },
+    });
+    expect(ofKind(objects, 'Secret').map((s) => s.metadata.name)).toEqual([
+      'tv-token-vendor-client-secrets',
+    ]);
+    const mount = container(objects).volumeMounts.find(
+      (m: Loose) => m.mountPath === CALLER_DIGESTS_DIR,
+    );
+    const volume = podSpec(objects).volumes.find((v: Loose) => v.name === mount.name);
+    expect(volume.secret.secretName).toBe('caller-digests-from-vault');
+    expect(findKey(objects, 'subPath')).toEqual([]);
+  });
+
+  it('does not roll the pods on a caller digest change', () => {
+    const digests = (d: string) => ({
+      'callerDigests.create': true,
+      'callerDigests.digests.a[0]': d.repeat(64),
+    });
+    expect(checksum(digests('a'))).toBe(checksum(digests('b')));
+  });
+
   it('takes the encryption keys from an existing Secret', () => {
     const objects = render({
       set: { 'redis.url': 'redis://r:6379', 'encryptionKeys.existingSecret': 'tv-keys' },
@@ -399,6 +489,11 @@ describe('rendering', () => {
       'must exceed',
     ],
     ['two Redis modes', { ...WITH_REDIS, 'redis.clusterNodes': 'a:1' }, 'set only one'],
+    [
+      'a keySha256File in the caller-digests folder without that Secret',
+      callerWith('keySha256File', `${CALLER_DIGESTS_DIR}/a`),
+      'no caller-digests Secret is mounted',
+    ],
   ])('refuses %s', (_name, set, message) => {
     expect(() => render({ set })).toThrow(message);
   });

@@ -2,8 +2,9 @@
  * What the deployment files hand the service is checked with the service's own
  * loaders (@app/config), so the chart and compose cannot drift from the format.
  */
-import { parseEncryptionKeys, parseServiceConfig } from '@app/config';
-import { readFileSync } from 'node:fs';
+import { parseEncryptionKeys, parseServiceConfig, readCallerKeyFiles } from '@app/config';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { ALL_ON, one, render, ValuesOptions } from './helm';
@@ -41,6 +42,38 @@ it('the chart-created encryption key Secret holds keys the service accepts', () 
   )!;
   const value = Buffer.from(secret.data.TOKEN_VENDOR_ENCRYPTION_KEYS, 'base64').toString();
   expect(encryptionKeys(value).map((k) => k.kid)).toEqual(['ci']);
+});
+
+it('the chart-created caller digests Secret holds files the service accepts', () => {
+  const objects = render({ files: [ALL_ON] });
+  const secret = objects.find((o) => o.metadata.name.endsWith('caller-digests'))!;
+  const mountPath = '/var/run/secrets/token-vendor/callers/';
+  const config = parseServiceConfig(
+    one(objects, 'ConfigMap').data['config.yaml'],
+    'configmap',
+    '/',
+  );
+  // The mounted folder, reproduced in a temporary one.
+  const dir = mkdtempSync(join(tmpdir(), 'chart-caller-digests-'));
+  try {
+    for (const [key, value] of Object.entries(secret.data as Record<string, string>)) {
+      writeFileSync(join(dir, key), Buffer.from(value, 'base64'));
+    }
+    const withFiles = {
+      ...config,
+      callers: config.callers.map((c) =>
+        c.keyDigestFile?.startsWith(mountPath)
+          ? { ...c, keyDigestFile: join(dir, c.keyDigestFile.slice(mountPath.length)) }
+          : c,
+      ),
+    };
+    const payments = readCallerKeyFiles(withFiles, 'chart').callers.find(
+      (c) => c.name === 'payments-service',
+    )!;
+    expect(payments.keyDigests).toHaveLength(2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe('docker-compose', () => {

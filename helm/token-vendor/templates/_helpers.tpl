@@ -46,6 +46,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* Caller digests: same rule, but off by default. Empty: no callers folder is mounted. */}}
+{{- define "token-vendor.callerDigestsName" -}}
+{{- if .Values.callerDigests.existingSecret }}
+{{- .Values.callerDigests.existingSecret }}
+{{- else if .Values.callerDigests.create }}
+{{- printf "%s-caller-digests" (include "token-vendor.fullname" .) }}
+{{- end }}
+{{- end }}
+
 {{/* Encryption keys: same rule. Empty: TOKEN_VENDOR_ENCRYPTION_KEYS is not set. */}}
 {{- define "token-vendor.encryptionKeysName" -}}
 {{- if .Values.encryptionKeys.existingSecret }}
@@ -68,7 +77,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/*
 The configuration file. A client with neither secretFile nor secretEnv reads
-the key named after its client id in the mounted client-secrets folder.
+the key named after its client id in the mounted client-secrets folder. A
+caller's keySha256File in the caller-digests folder needs that Secret mounted.
 */}}
 {{- define "token-vendor.config" -}}
 {{- $cfg := deepCopy .Values.config }}
@@ -87,6 +97,12 @@ the key named after its client id in the mounted client-secrets folder.
 {{- $clients = append $clients $c }}
 {{- end }}
 {{- $_ := set $cfg "clients" $clients }}
+{{- $callerDir := trimSuffix "/" .Values.callerDigests.mountPath }}
+{{- range $c := $cfg.callers | default list }}
+{{- if and $c.keySha256File (hasPrefix (printf "%s/" $callerDir) $c.keySha256File) (not (include "token-vendor.callerDigestsName" $)) }}
+{{- fail (printf "config.callers[%s].keySha256File is in %s but no caller-digests Secret is mounted (set callerDigests.existingSecret or callerDigests.create)" $c.name $callerDir) }}
+{{- end }}
+{{- end }}
 {{- toYaml $cfg }}
 {{- end }}
 

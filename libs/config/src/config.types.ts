@@ -36,6 +36,11 @@ export interface CallerConfig {
   readonly name: string;
   /** SHA-256 digests (32 bytes each) of the caller's keys; several while a key is rotated. */
   readonly keyDigests: readonly Buffer[];
+  /**
+   * Absolute path of the caller's `keySha256File`, if any: its digests are already in
+   * `keyDigests`; the path is kept so a change of the file (a Secret update) triggers a reload.
+   */
+  readonly keyDigestFile?: string;
   readonly clients: readonly AclEntry[];
   readonly admin: boolean;
 }

@@ -9,6 +9,11 @@ export {
 } from './config.module';
 export { parseServiceConfig, loadServiceConfigFile } from './service-config.loader';
 export {
+  readCallerKeyFiles,
+  readKeyDigestFile,
+  MAX_KEY_DIGEST_FILE_BYTES,
+} from './caller-key-files.reader';
+export {
   readClientSecrets,
   readClientSecret,
   readChangedFileSecret,

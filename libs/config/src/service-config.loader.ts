@@ -1,13 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { readCallerKeyFiles } from './caller-key-files.reader';
 import { ConfigError, fieldPath } from './config.error';
 import type { AclEntry, CallerConfig, ClientConfig, ServiceConfig } from './config.types';
 import { CLIENT_ID, ENVIRONMENT_NAME, serviceConfigSchema } from './service-config.schema';
 
 const INLINE_SECRET_KEYS = ['secret', 'clientSecret', 'client_secret', 'password'];
 
-/** Reads and validates the YAML configuration file; throws one ConfigError listing every problem. */
+/**
+ * Reads and validates the YAML configuration file, then the callers' `keySha256File`s (see
+ * readCallerKeyFiles); throws a ConfigError listing every problem.
+ */
 export function loadServiceConfigFile(path: string): ServiceConfig {
   let text: string;
   try {
@@ -17,12 +21,14 @@ export function loadServiceConfigFile(path: string): ServiceConfig {
       `cannot read the configuration file: ${(e as NodeJS.ErrnoException).code ?? 'error'}`,
     ]);
   }
-  return parseServiceConfig(text, path, dirname(resolve(path)));
+  return readCallerKeyFiles(parseServiceConfig(text, path, dirname(resolve(path))), path);
 }
 
 /**
- * Validates configuration text. Relative `secretFile` paths are resolved against `baseDir`
- * (the configuration file's folder), so a config and its secrets can move together.
+ * Validates configuration text; reads no file. Relative `secretFile` and `keySha256File` paths
+ * are resolved against `baseDir` (the configuration file's folder), so a config and its secrets
+ * can move together. A caller's `keyDigests` hold its inline `keySha256` only: the digests of
+ * its `keySha256File` (`keyDigestFile`) are added by readCallerKeyFiles.
  */
 export function parseServiceConfig(
   text: string,
@@ -96,7 +102,8 @@ export function parseServiceConfig(
     if (data.callers.findIndex((other) => other.name === caller.name) !== i) {
       problems.push(`callers[${i}].name: "${caller.name}" is listed twice`);
     }
-    caller.keySha256.forEach((hex, k) => {
+    const inline = caller.keySha256 ?? [];
+    inline.forEach((hex, k) => {
       const digest = hex.toLowerCase();
       const owner = digestOwners.get(digest);
       if (owner !== undefined) {
@@ -109,7 +116,10 @@ export function parseServiceConfig(
     );
     return {
       name: caller.name,
-      keyDigests: caller.keySha256.map((hex) => Buffer.from(hex, 'hex')),
+      keyDigests: inline.map((hex) => Buffer.from(hex, 'hex')),
+      ...(caller.keySha256File !== undefined
+        ? { keyDigestFile: resolve(baseDir, caller.keySha256File) }
+        : {}),
       clients: acl.filter((e): e is AclEntry => e !== undefined),
       admin: caller.admin,
     };

@@ -4,7 +4,7 @@ import { z } from 'zod';
 export const ENVIRONMENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** RFC 6749 allows any VSCHAR; we exclude `/` (ACL separator) and characters unsafe in a path. */
 export const CLIENT_ID = /^[A-Za-z0-9._~:@+-]{1,200}$/;
-const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
+export const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 const ENV_VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -38,19 +38,27 @@ const clientSchema = z.strictObject({
   authMethod: z.enum(['client_secret_post', 'client_secret_basic']).default('client_secret_post'),
 });
 
-const callerSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a simple name'),
-  keySha256: z
-    .union([z.string(), z.array(z.string())])
-    .transform((v) => (Array.isArray(v) ? v : [v]))
-    .pipe(
-      z
-        .array(z.string().regex(SHA256_HEX, 'must be 64 hex characters (a SHA-256 digest)'))
-        .min(1, 'at least one key digest is required'),
-    ),
-  clients: z.array(z.string().min(1)).default([]),
-  admin: z.boolean().default(false),
-});
+const callerSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a simple name'),
+    keySha256: z
+      .union([z.string(), z.array(z.string())])
+      .transform((v) => (Array.isArray(v) ? v : [v]))
+      .pipe(
+        z
+          .array(z.string().regex(SHA256_HEX, 'must be 64 hex characters (a SHA-256 digest)'))
+          .min(1, 'at least one key digest is required'),
+      )
+      .optional(),
+    /** A file of digests, one per line (a mounted Secret); read by the loader, not here. */
+    keySha256File: z.string().min(1).optional(),
+    clients: z.array(z.string().min(1)).default([]),
+    admin: z.boolean().default(false),
+  })
+  .refine((c) => c.keySha256 !== undefined || c.keySha256File !== undefined, {
+    path: ['keySha256'],
+    message: 'at least one key digest is required (keySha256 or keySha256File)',
+  });
 
 export const serviceConfigSchema = z.strictObject({
   environments: z

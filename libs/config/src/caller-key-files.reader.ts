@@ -1,0 +1,113 @@
+import { closeSync, openSync, readSync } from 'node:fs';
+import { ConfigError } from './config.error';
+import type { CallerConfig, ServiceConfig } from './config.types';
+import { SHA256_HEX } from './service-config.schema';
+
+/** Largest digest file we accept: thousands of digests, yet a wrong mount cannot exhaust memory. */
+export const MAX_KEY_DIGEST_FILE_BYTES = 64 * 1024;
+/** Bad lines named one by one; past this a count stands for the rest. */
+const MAX_LINE_PROBLEMS = 5;
+
+export interface KeyDigestFile {
+  /** Lowercase hex digests with the (1-based) line each came from. */
+  readonly digests: readonly { readonly line: number; readonly hex: string }[];
+  /** Problems without the field name; they name lines, never their content. */
+  readonly problems: readonly string[];
+}
+
+/**
+ * Reads a `keySha256File`: SHA-256 hex digests, one per line; blank lines and `#` comments
+ * are ignored. A bad line is reported by its number only: the file might hold a key itself.
+ */
+export function readKeyDigestFile(path: string): KeyDigestFile {
+  let bytes: Buffer;
+  try {
+    bytes = readAtMost(path, MAX_KEY_DIGEST_FILE_BYTES + 1);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    return { digests: [], problems: [`cannot read ${path} (${code})`] };
+  }
+  if (bytes.length > MAX_KEY_DIGEST_FILE_BYTES) {
+    return {
+      digests: [],
+      problems: [`${path} is larger than ${MAX_KEY_DIGEST_FILE_BYTES} bytes`],
+    };
+  }
+  const digests: { line: number; hex: string }[] = [];
+  const badLines: number[] = [];
+  bytes
+    .toString('utf8')
+    .split(/\r?\n/)
+    .forEach((raw, i) => {
+      const text = raw.replace(/#.*$/, '').trim();
+      if (text === '') return;
+      if (SHA256_HEX.test(text)) digests.push({ line: i + 1, hex: text.toLowerCase() });
+      else badLines.push(i + 1);
+    });
+  const problems = badLines
+    .slice(0, MAX_LINE_PROBLEMS)
+    .map((line) => `line ${line} is not a SHA-256 digest`);
+  if (badLines.length > MAX_LINE_PROBLEMS) {
+    problems.push(`${badLines.length - MAX_LINE_PROBLEMS} more lines are not SHA-256 digests`);
+  }
+  return { digests, problems };
+}
+
+/**
+ * The step after parseServiceConfig (which reads no file): adds the digests of every caller's
+ * `keySha256File` to its `keyDigests`. Run at start and on every reload. The checks of inline
+ * digests apply here too: a key belongs to one caller only, and every caller has at least one.
+ * Throws one ConfigError naming each problem by field and line, never by content.
+ */
+export function readCallerKeyFiles(service: ServiceConfig, source: string): ServiceConfig {
+  if (!service.callers.some((c) => c.keyDigestFile !== undefined)) return service;
+  const problems: string[] = [];
+  const owners = new Map<string, string>();
+  for (const caller of service.callers) {
+    for (const digest of caller.keyDigests) {
+      const hex = digest.toString('hex');
+      if (!owners.has(hex)) owners.set(hex, caller.name);
+    }
+  }
+  const callers = service.callers.map((caller, i): CallerConfig => {
+    if (caller.keyDigestFile === undefined) return caller;
+    const field = `callers[${i}].keySha256File`;
+    const file = readKeyDigestFile(caller.keyDigestFile);
+    problems.push(...file.problems.map((p) => `${field}: ${p}`));
+    for (const { line, hex } of file.digests) {
+      const owner = owners.get(hex);
+      if (owner !== undefined) {
+        problems.push(`${field}: line ${line}: the same key is already given to ${owner}`);
+      } else {
+        owners.set(hex, caller.name);
+      }
+    }
+    const keyDigests = [
+      ...caller.keyDigests,
+      ...file.digests.map(({ hex }) => Buffer.from(hex, 'hex')),
+    ];
+    if (keyDigests.length === 0 && file.problems.length === 0) {
+      problems.push(`${field}: ${caller.keyDigestFile} holds no key digest`);
+    }
+    return { ...caller, keyDigests };
+  });
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return { ...service, callers };
+}
+
+/** Reads at most `limit` bytes: a wrong mount (a device, a huge file) cannot hang or exhaust memory. */
+function readAtMost(path: string, limit: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.alloc(limit);
+    let length = 0;
+    while (length < limit) {
+      const read = readSync(fd, buffer, length, limit - length, null);
+      if (read === 0) break;
+      length += read;
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    closeSync(fd);
+  }
+}
