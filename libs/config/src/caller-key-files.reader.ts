@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { readAtMost } from './bounded-read';
 import { ConfigError } from './config.error';
 import type { CallerConfig, ServiceConfig } from './config.types';
 import { SHA256_HEX } from './service-config.schema';
@@ -93,21 +93,4 @@ export function readCallerKeyFiles(service: ServiceConfig, source: string): Serv
   });
   if (problems.length > 0) throw new ConfigError(source, problems);
   return { ...service, callers };
-}
-
-/** Reads at most `limit` bytes: a wrong mount (a device, a huge file) cannot hang or exhaust memory. */
-function readAtMost(path: string, limit: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const buffer = Buffer.alloc(limit);
-    let length = 0;
-    while (length < limit) {
-      const read = readSync(fd, buffer, length, limit - length, null);
-      if (read === 0) break;
-      length += read;
-    }
-    return buffer.subarray(0, length);
-  } finally {
-    closeSync(fd);
-  }
 }
