@@ -1,16 +1,16 @@
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRaw, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { stringify } from 'yaml';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Clock } from '@app/clock';
-import { loadConfiguration } from '@app/config';
-import { createTokenVendorApp } from '@app/token-vendor';
 import type { SimpleResponse } from '../support/http';
-import { CapturedLogs, sha256Hex, type TestCaller, type TestClient } from '../support/test-app';
+import {
+  secretPathOf,
+  startTestApp,
+  type CapturedLogs,
+  type TestCaller,
+  type TestClient,
+} from '../support/test-app';
 
 /**
  * Shared pieces of the hardening suites. The service is built exactly as main.ts builds it
@@ -83,82 +83,24 @@ export function randomEncryptionKeys(): string {
   return `hk1:${randomBytes(32).toString('base64')}`;
 }
 
-export function writeConfig(
-  path: string,
-  dir: string,
-  options: Pick<VendorOptions, 'environments' | 'clients' | 'callers' | 'refresh'>,
-  env: NodeJS.ProcessEnv,
-): void {
-  const envTag = randomBytes(4).toString('hex').toUpperCase();
-  const clients = options.clients.map((c, i) => {
-    const entry: Record<string, unknown> = { clientId: c.clientId, environment: c.environment };
-    if (c.via === 'env') {
-      // Also in process.env: a reload (POST /admin/reload, SIGHUP) reads the process's own.
-      const name = `HARDENING_SECRET_${envTag}_${i}`;
-      env[name] = c.secret;
-      process.env[name] = c.secret;
-      entry.secretEnv = name;
-    } else {
-      const file = join(dir, 'secrets', `${c.environment}--${c.clientId}`);
-      writeFileSync(file, `${c.secret}\n`);
-      entry.secretFile = file;
-    }
-    if (c.scope) entry.scope = c.scope;
-    if (c.authMethod) entry.authMethod = c.authMethod;
-    return entry;
-  });
-  const config = {
-    environments: options.environments,
-    clients,
-    callers: options.callers.map((c) => ({
-      name: c.name,
-      keySha256: c.keys.map(sha256Hex),
-      clients: c.clients,
-      admin: c.admin ?? false,
-    })),
-    refresh: { ratio: 0.75, minTtlSeconds: 30, ...options.refresh },
-  };
-  writeFileSync(path, stringify(config));
-}
-
+/**
+ * The service as startTestApp builds it (same config writer, loader and app factory), with
+ * what the hardening suites need beside: the port, the encryption keys, secret file paths.
+ */
 export async function startVendor(options: VendorOptions): Promise<Vendor> {
-  const dir = mkdtempSync(join(tmpdir(), 'token-vendor-hardening-'));
-  mkdirSync(join(dir, 'secrets'));
-  const env: NodeJS.ProcessEnv = {};
-  const configPath = join(dir, 'config.yaml');
-  writeConfig(configPath, dir, options, env);
-  const keyPrefix = `tv-hardening-${randomUUID()}:`;
+  const { redisUrl, ...rest } = options;
   const encryptionKeys = options.encryptionKeys ?? randomEncryptionKeys();
-  env.TOKEN_VENDOR_CONFIG = configPath;
-  env.LOG_LEVEL = options.logLevel ?? 'debug';
-  if (options.redisUrl) {
-    env.REDIS_URL = options.redisUrl;
-    env.REDIS_KEY_PREFIX = keyPrefix;
-    env.TOKEN_VENDOR_ENCRYPTION_KEYS = encryptionKeys;
-  }
-  const logs = new CapturedLogs();
-  const app = await createTokenVendorApp({
-    configuration: loadConfiguration(env),
-    clock: options.clock,
-    logStream: logs,
-    refresh: options.scheduler,
-  });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const address = app.getHttpServer().address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${address.port}`,
-    port: address.port,
-    app,
-    logs,
-    dir,
-    configPath,
-    keyPrefix,
+  const svc = await startTestApp({
+    ...rest,
+    redis: redisUrl ?? false,
+    keyPrefix: `tv-hardening-${randomUUID()}:`,
     encryptionKeys,
-    secretPath: (c) => join(dir, 'secrets', `${c.environment}--${c.clientId}`),
-    async close() {
-      await app.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
+  });
+  return {
+    ...svc,
+    port: Number(new URL(svc.url).port),
+    encryptionKeys,
+    secretPath: (c) => secretPathOf(svc.dir, c),
   };
 }
 

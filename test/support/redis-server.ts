@@ -78,23 +78,31 @@ async function launch(port: number, extraArgs: string[]): Promise<ChildProcess> 
   child.unref();
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const probe = new Redis(port, '127.0.0.1', {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    probe.on('error', () => undefined); // refused while it starts: expected
     try {
-      await probe.connect();
-      await probe.ping();
-      probe.disconnect();
+      await askRedis(port, (r) => r.ping());
       return child;
     } catch {
-      probe.disconnect();
+      // refused while it starts: expected
       if (child.exitCode !== null)
         throw new Error(`redis-server exited with ${child.exitCode} on port ${port}`);
       if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+}
+
+/** One command on a fresh loopback connection that never retries (probes and inspection). */
+export async function askRedis<T>(port: number, command: (r: Redis) => Promise<T>): Promise<T> {
+  const r = new Redis(port, '127.0.0.1', {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    return await command(r);
+  } finally {
+    r.disconnect();
   }
 }

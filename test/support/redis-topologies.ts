@@ -3,8 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
-import { freePort } from './redis-server';
+import { askRedis as ask, freePort } from './redis-server';
 
 const run = promisify(execFile);
 
@@ -24,21 +23,6 @@ async function waitFor(
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what}`);
-}
-
-async function ask<T>(port: number, command: (r: Redis) => Promise<T>): Promise<T> {
-  const r = new Redis(port, '127.0.0.1', {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    return await command(r);
-  } finally {
-    r.disconnect();
-  }
 }
 
 function launch(args: string[]): ChildProcess {
@@ -227,4 +211,4 @@ export async function startRedisSentinel(name = 'tvmaster'): Promise<RedisSentin
   };
 }
 
-export { ask as askRedis };
+export { askRedis } from './redis-server';

@@ -82,22 +82,34 @@ export function testEncryptionKeys(): string {
   return `t1:${randomBytes(32).toString('base64')}`;
 }
 
+/** Where writeTestConfig puts a client's secret file (tests rotate it there). */
+export function secretPathOf(
+  dir: string,
+  client: { clientId: string; environment: string },
+): string {
+  return join(dir, 'secrets', `${client.environment}--${client.clientId}`);
+}
+
 /**
- * Writes a configuration file and secret files into a temporary folder, builds the service
- * exactly as main.ts does (same loader, same app factory) and listens on 127.0.0.1:0.
+ * Writes `dir/config.yaml` and the clients' secret files under `dir/secrets`; returns the
+ * configuration's path. Secrets given `via: 'env'` get unique variable names, set in `env`
+ * and in process.env, so a reload (which reads the process's environment) finds them too.
  */
-export async function startTestApp(options: TestAppOptions): Promise<RunningTestApp> {
-  const dir = mkdtempSync(join(tmpdir(), 'token-vendor-test-'));
-  mkdirSync(join(dir, 'secrets'));
-  const env: NodeJS.ProcessEnv = {};
+export function writeTestConfig(
+  dir: string,
+  options: Pick<TestAppOptions, 'environments' | 'clients' | 'callers' | 'refresh'>,
+  env: NodeJS.ProcessEnv,
+): string {
+  const envTag = randomBytes(4).toString('hex').toUpperCase();
   const clients = options.clients.map((c, i) => {
     const entry: Record<string, unknown> = { clientId: c.clientId, environment: c.environment };
     if (c.via === 'env') {
-      const name = `TEST_SECRET_${i}`;
+      const name = `TEST_SECRET_${envTag}_${i}`;
       env[name] = c.secret;
+      process.env[name] = c.secret;
       entry.secretEnv = name;
     } else {
-      const file = join(dir, 'secrets', `${c.environment}--${c.clientId}`);
+      const file = secretPathOf(dir, c);
       writeFileSync(file, `${c.secret}\n`);
       entry.secretFile = file;
     }
@@ -118,6 +130,18 @@ export async function startTestApp(options: TestAppOptions): Promise<RunningTest
   };
   const configPath = join(dir, 'config.yaml');
   writeFileSync(configPath, stringify(config));
+  return configPath;
+}
+
+/**
+ * Writes a configuration file and secret files into a temporary folder, builds the service
+ * exactly as main.ts does (same loader, same app factory) and listens on 127.0.0.1:0.
+ */
+export async function startTestApp(options: TestAppOptions): Promise<RunningTestApp> {
+  const dir = mkdtempSync(join(tmpdir(), 'token-vendor-test-'));
+  mkdirSync(join(dir, 'secrets'));
+  const env: NodeJS.ProcessEnv = {};
+  const configPath = writeTestConfig(dir, options, env);
 
   const keyPrefix = options.keyPrefix ?? `tv-test-${randomUUID()}:`;
   env.TOKEN_VENDOR_CONFIG = configPath;

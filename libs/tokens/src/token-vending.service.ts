@@ -141,9 +141,11 @@ export class TokenVendingService {
     extra: Record<string, unknown>,
   ): void {
     // Metric labels only for configured clients: arbitrary request text must not mint series.
+    // A served request's client is configured; only failures need the lookup.
     const known =
-      environment !== undefined &&
-      this.config.clientsWithId(clientId).some((c) => c.environment === environment);
+      outcome === 'served' ||
+      (environment !== undefined &&
+        this.config.clientsWithId(clientId).some((c) => c.environment === environment));
     this.metrics?.tokenRequests.inc({
       client_id: known ? clientId : '(unknown)',
       environment: known ? environment : '(unknown)',
