@@ -1,10 +1,10 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import helmet from '@fastify/helmet';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { Logger } from 'nestjs-pino';
-import { requestIdOf } from '@app/observability';
+import type { Logger } from 'pino';
+import { accessLogHook, PinoNestLogger, requestIdOf, ROOT_LOGGER } from '@app/observability';
+import { isSwaggerUiPath, securityHeaderSets, type SecurityHeaderSets } from './security-headers';
 import { TokenVendorModule, type TokenVendorModuleOptions } from './token-vendor.module';
 
 /** Request bodies: only admin calls have one, and they are tiny. */
@@ -15,31 +15,11 @@ export const BODY_LIMIT_BYTES = 16 * 1024;
  */
 export const MAX_PARAM_LENGTH = 16 * 1024;
 
-/**
- * What helmet (as configured below) and our hooks put on every answer: written by hand on the
- * answers Fastify sends before any hook runs (frameworkErrors).
- */
-const BASE_HEADERS = {
-  'Cache-Control': 'no-store',
-  Pragma: 'no-cache',
-  'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
-  'Cross-Origin-Opener-Policy': 'same-origin',
-  'Cross-Origin-Resource-Policy': 'same-origin',
-  'Origin-Agent-Cluster': '?1',
-  'Referrer-Policy': 'no-referrer',
-  'Strict-Transport-Security': 'max-age=31536000; includeSubDomains',
-  'X-Content-Type-Options': 'nosniff',
-  'X-DNS-Prefetch-Control': 'off',
-  'X-Download-Options': 'noopen',
-  'X-Frame-Options': 'DENY',
-  'X-Permitted-Cross-Domain-Policies': 'none',
-  'X-XSS-Protection': '0',
-} as const;
-
 /** Builds the service (not yet listening): used by main.ts and by the tests alike. */
 export async function createTokenVendorApp(
   options: TokenVendorModuleOptions,
 ): Promise<NestFastifyApplication> {
+  const headers = securityHeaderSets();
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
@@ -51,7 +31,7 @@ export async function createTokenVendorApp(
     frameworkErrors: (_error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
       void reply
         .code(400)
-        .headers(BASE_HEADERS)
+        .headers(headers.api)
         .send({ error: 'invalid_request', message: 'The request is malformed.' });
     },
   });
@@ -62,8 +42,10 @@ export async function createTokenVendorApp(
       bufferLogs: true,
     },
   );
-  app.useLogger(app.get(Logger));
-  await registerSecurityHeaders(app);
+  const logger = app.get<Logger>(ROOT_LOGGER);
+  app.useLogger(new PinoNestLogger(logger));
+  app.getHttpAdapter().getInstance().addHook('onResponse', accessLogHook(logger));
+  registerSecurityHeaders(app, headers);
   answerWhileClosing(app);
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApiConfig()), {
     jsonDocumentUrl: 'docs-json',
@@ -84,24 +66,16 @@ function openApiConfig(): ReturnType<DocumentBuilder['build']> {
 }
 
 /**
- * Security headers for a JSON API (helmet), plus a strict CSP everywhere except the Swagger UI
- * page, which needs its own scripts and styles.
+ * Security headers on every answer that reaches routing (404s and errors included): one
+ * prepared set per answer, picked by path (see security-headers.ts for why not per request).
  */
-async function registerSecurityHeaders(app: NestFastifyApplication): Promise<void> {
-  await app.register(helmet, {
-    contentSecurityPolicy: false,
-    crossOriginEmbedderPolicy: false,
-    frameguard: { action: 'deny' }, // agrees with the CSP's frame-ancestors 'none'
-  });
+function registerSecurityHeaders(app: NestFastifyApplication, headers: SecurityHeaderSets): void {
   app
     .getHttpAdapter()
     .getInstance()
-    .addHook('onSend', (request, reply, payload, done) => {
-      const isSwaggerUi = request.url === '/docs' || request.url.startsWith('/docs/');
-      if (!isSwaggerUi) {
-        reply.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
-      }
-      done(null, payload);
+    .addHook('onRequest', (request, reply, done) => {
+      void reply.headers(isSwaggerUiPath(request.url) ? headers.swaggerUi : headers.api);
+      done();
     });
 }
 

@@ -1,4 +1,4 @@
-import { Controller, Get, Header, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiOkResponse,
@@ -26,7 +26,6 @@ export class AdminController {
   constructor(private readonly admin: AdminService) {}
 
   @Get('clients')
-  @Header('Cache-Control', 'no-store')
   @ApiOperation({
     summary:
       'Per client and environment: token, refresh and secret state (never a secret or token)',
@@ -38,7 +37,6 @@ export class AdminController {
 
   @Post('clients/:clientId/refresh')
   @HttpCode(200)
-  @Header('Cache-Control', 'no-store')
   @ApiOperation({ summary: 'Fetch a new token now' })
   @ApiQuery({ name: 'environment', required: false })
   @ApiOkResponse({ type: AdminRefreshDto })
@@ -54,7 +52,6 @@ export class AdminController {
 
   @Post('reload')
   @HttpCode(200)
-  @Header('Cache-Control', 'no-store')
   @ApiOperation({ summary: 'Reload configuration and secrets (SIGHUP does the same)' })
   @ApiOkResponse({ type: AdminReloadDto })
   @ApiResponse({

@@ -1,9 +1,9 @@
-import { Injectable, Logger, type ExecutionContext } from '@nestjs/common';
+import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { AuthGuard } from '@nestjs/passport';
 import { InvalidRequestError, TooManyRequestsError, UnauthorizedError } from '@app/errors';
+import { AuditLog } from '@app/audit';
+import { CallerBearerStrategy } from './caller-bearer.strategy';
 import type { Caller } from './caller-registry';
-import { CALLER_STRATEGY } from './caller.strategy';
 import { FailedAuthLimiter } from './failed-auth.limiter';
 import { IS_PUBLIC } from './public.decorator';
 
@@ -14,6 +14,8 @@ interface GuardedRequest {
   body?: unknown;
   raw?: { rawHeaders?: string[] };
   id?: string;
+  /** The authenticated caller, read by @CurrentCaller(). */
+  user?: Caller;
 }
 
 /**
@@ -22,17 +24,16 @@ interface GuardedRequest {
  * its key is even looked at.
  */
 @Injectable()
-export class CallerAuthGuard extends AuthGuard(CALLER_STRATEGY) {
-  private readonly audit = new Logger('Audit');
-
+export class CallerAuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly limiter: FailedAuthLimiter,
-  ) {
-    super();
-  }
+    private readonly audit: AuditLog,
+    private readonly strategy: CallerBearerStrategy,
+  ) {}
 
-  override async canActivate(context: ExecutionContext): Promise<boolean> {
+  // Synchronous on purpose: it runs on every request, and every check here is synchronous.
+  canActivate(context: ExecutionContext): boolean {
     const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [
       context.getHandler(),
       context.getClass(),
@@ -57,30 +58,21 @@ export class CallerAuthGuard extends AuthGuard(CALLER_STRATEGY) {
       this.writeAudit(request, 'unauthorized');
       throw new UnauthorizedError();
     }
-    return (await super.canActivate(context)) as boolean;
-  }
-
-  override handleRequest<T = Caller>(
-    err: unknown,
-    caller: unknown,
-    _info: unknown,
-    context: ExecutionContext,
-  ): T {
-    if (err || !caller) {
-      const request = context.switchToHttp().getRequest<GuardedRequest>();
-      this.limiter.recordFailure(request.ip ?? 'unknown');
+    const caller = this.strategy.authenticate(request);
+    if (!caller) {
+      this.limiter.recordFailure(source);
       this.writeAudit(request, 'unauthorized');
       throw new UnauthorizedError();
     }
-    return caller as T;
+    request.user = caller;
+    return true;
   }
 
   /** Refused requests are audited too (no caller is known; the attempted key is never logged). */
   private writeAudit(request: GuardedRequest & { url?: string }, outcome: string): void {
-    this.audit.log({
+    this.audit.write({
       msg: 'request refused',
       requestId: request.id,
-      audit: true,
       caller: null,
       path: request.url?.split('?')[0],
       source: request.ip,
@@ -103,7 +95,9 @@ function hasDuplicateAuthorization(
 ): boolean {
   let count = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i].toLowerCase() === 'authorization') count++;
+    const name = rawHeaders[i];
+    // Length first: most headers are skipped without allocating a lower-cased copy.
+    if (name.length === 13 && name.toLowerCase() === 'authorization') count++;
   }
   return count > 1 || Array.isArray(header) || (typeof header === 'string' && header.includes(','));
 }

@@ -1,27 +1,34 @@
-import { DynamicModule, Module, RequestMethod } from '@nestjs/common';
-import type { Writable } from 'node:stream';
-import { LoggerModule } from 'nestjs-pino';
+import { DynamicModule, Global, Module } from '@nestjs/common';
+import type { DestinationStream } from 'pino';
 import { ConfigService } from '@app/config';
-import { loggerOptions } from './logger.options';
+import { AUDIT_LOGGER, AuditLog } from '@app/audit';
+import { createAuditLogger, createRootLogger } from './logger.options';
 
+/** The application's root pino logger: Nest's lines, access lines and audit lines. */
+export const ROOT_LOGGER = Symbol('ROOT_LOGGER');
+
+/**
+ * Logging: the root logger and the audit log, global so every library can write audit lines.
+ * The app hands the root logger to Nest (PinoNestLogger) and to Fastify's access-log hook.
+ */
+@Global()
 @Module({})
 export class ObservabilityModule {
   /** `logStream`: where log lines go (stdout when absent); tests capture them. */
-  static forRoot(options: { logStream?: Writable } = {}): DynamicModule {
+  static forRoot(options: { logStream?: DestinationStream } = {}): DynamicModule {
     return {
       module: ObservabilityModule,
-      imports: [
-        LoggerModule.forRootAsync({
+      providers: [
+        {
+          provide: ROOT_LOGGER,
           inject: [ConfigService],
-          useFactory: (config: ConfigService) => ({
-            ...loggerOptions(config.runtime.logLevel, options.logStream),
-            // The token hot path skips the request-logging middleware: it writes no access line
-            // (its audit line carries the request id), and the middleware is a large share of
-            // the cost of a cache hit (see bench/results.md).
-            exclude: [{ method: RequestMethod.GET, path: 'tokens/*clientId' }],
-          }),
-        }),
+          useFactory: (config: ConfigService) =>
+            createRootLogger(config.runtime.logLevel, options.logStream),
+        },
+        { provide: AUDIT_LOGGER, inject: [ROOT_LOGGER], useFactory: createAuditLogger },
+        AuditLog,
       ],
+      exports: [ROOT_LOGGER, AuditLog],
     };
   }
 }

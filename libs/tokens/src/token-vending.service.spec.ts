@@ -16,7 +16,8 @@ import {
   UpstreamRejectedError,
   UpstreamUnavailableError,
 } from '@app/errors';
-import { tokenFingerprint } from '@app/observability';
+import { AuditLog } from '@app/audit';
+import { createAuditLogger, createRootLogger, tokenFingerprint } from '@app/observability';
 import { MemoryTokenStore, TOKEN_STORE } from '@app/token-store';
 import { OAuthClient, type IssuedToken, type TokenRequest } from '@app/upstream';
 import { ClientResolver } from './client-resolver';
@@ -91,6 +92,24 @@ describe('TokenVendingService', () => {
   const apiClient = (): ClientConfig => config.clientsWithId('api-fake-test.client')[0];
   const tokenOf = (n: number): string => `eyJhbGciOiJSUzI1NiJ9.access-token-${n}.c2lnbmF0dXJl`;
 
+  /** The real audit logger, writing into logLines (without the fields every line has). */
+  const auditRoot = (): ReturnType<typeof createRootLogger> =>
+    createRootLogger('info', {
+      write: (text: string) => {
+        const { level, time, service, context, ...line } = JSON.parse(text) as Record<
+          string,
+          unknown
+        >;
+        expect({ level, service, context, time: typeof time }).toEqual({
+          level: 'info',
+          service: 'token-vendor',
+          context: 'Audit',
+          time: 'string',
+        });
+        logLines.push([line]);
+      },
+    });
+
   beforeEach(async () => {
     logLines = [];
     for (const level of ['log', 'warn', 'error', 'debug', 'verbose'] as const) {
@@ -118,6 +137,7 @@ describe('TokenVendingService', () => {
         TokenCache,
         TokenFetcher,
         TokenVendingService,
+        { provide: AuditLog, useValue: new AuditLog(createAuditLogger(auditRoot())) },
       ],
     }).compile();
     sut = moduleRef.get(TokenVendingService);

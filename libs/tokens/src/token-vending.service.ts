@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { CLOCK, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig } from '@app/config';
 import type { Caller } from '@app/auth';
@@ -8,6 +8,7 @@ import {
   UnknownClientError,
   UpstreamUnavailableError,
 } from '@app/errors';
+import { AuditLog } from '@app/audit';
 import { MetricsService, tokenFingerprint } from '@app/observability';
 import type { StoredToken } from '@app/token-store';
 import { ClientResolver } from './client-resolver';
@@ -35,9 +36,11 @@ export interface TokenQuery {
  */
 @Injectable()
 export class TokenVendingService {
-  private readonly audit = new Logger('Audit');
+  /** Fingerprints by token object: a cache hit serves the same object, hashed only once. */
+  private readonly fingerprints = new WeakMap<StoredToken, string>();
 
   constructor(
+    private readonly audit: AuditLog,
     private readonly config: ConfigService,
     private readonly resolver: ClientResolver,
     private readonly cache: TokenCache,
@@ -61,7 +64,7 @@ export class TokenVendingService {
       const token = await this.tokenFor(client, minTtl);
       const body = toVendedToken(client, token, this.clock.now());
       this.writeAudit(caller, clientId, client.environment, 'served', requestId, {
-        tokenFingerprint: tokenFingerprint(token.accessToken),
+        tokenFingerprint: this.fingerprintOf(token),
         expiresIn: body.expires_in,
       });
       return body;
@@ -111,6 +114,15 @@ export class TokenVendingService {
     throw this.tooShort(fresh, minTtl);
   }
 
+  private fingerprintOf(token: StoredToken): string {
+    let fingerprint = this.fingerprints.get(token);
+    if (fingerprint === undefined) {
+      fingerprint = tokenFingerprint(token.accessToken);
+      this.fingerprints.set(token, fingerprint);
+    }
+    return fingerprint;
+  }
+
   /** 400 when the caller asked for more than the client's tokens live; 503 when our own minimum is. */
   private tooShort(token: StoredToken, minTtl: { seconds: number; explicit: boolean }): Error {
     if (minTtl.explicit) return minTtlTooLong(token, minTtl.seconds);
@@ -138,7 +150,7 @@ export class TokenVendingService {
     environment: string | undefined,
     outcome: string,
     requestId: string | undefined,
-    extra: Record<string, unknown>,
+    extra: Record<string, string | number | undefined>,
   ): void {
     // Metric labels only for configured clients: arbitrary request text must not mint series.
     // A served request's client is configured; only failures need the lookup.
@@ -151,10 +163,9 @@ export class TokenVendingService {
       environment: known ? environment : '(unknown)',
       outcome,
     });
-    this.audit.log({
+    this.audit.write({
       msg: 'token request',
       requestId,
-      audit: true,
       caller: caller.name,
       // A malformed id is not echoed: it is attacker-controlled text.
       clientId: outcome === 'invalid_request' && clientId.length > 200 ? '(too long)' : clientId,

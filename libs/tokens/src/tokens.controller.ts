@@ -1,4 +1,4 @@
-import { Controller, Get, Header, Param, Query, Req } from '@nestjs/common';
+import { Controller, Get, Param, Query, Req } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiOkResponse,
@@ -20,8 +20,6 @@ export class TokensController {
   constructor(private readonly vending: TokenVendingService) {}
 
   @Get(':clientId')
-  @Header('Cache-Control', 'no-store')
-  @Header('Pragma', 'no-cache')
   @ApiOperation({ summary: 'A valid access token of the client, for an authenticated caller' })
   @ApiParam({ name: 'clientId', example: 'api-fake-test.client' })
   @ApiQuery({

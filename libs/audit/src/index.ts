@@ -1,0 +1,1 @@
+export { AuditLog, AUDIT_LOGGER, type AuditLine } from './audit-log';
