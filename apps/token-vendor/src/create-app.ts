@@ -24,6 +24,9 @@ export async function createTokenVendorApp(
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     genReqId: requestIdOf,
+    // No Nest middleware is used (logging is a pino root logger plus an onResponse hook), so
+    // @fastify/middie's per-request hook would only find nothing to run.
+    skipMiddie: true,
     // Our own contract-shaped 503 while draining (see answerWhileClosing).
     return503OnClosing: false,
     // Errors Fastify raises before routing (a bad percent-encoding in the URL): the contract's
@@ -45,8 +48,7 @@ export async function createTokenVendorApp(
   const logger = app.get<Logger>(ROOT_LOGGER);
   app.useLogger(new PinoNestLogger(logger));
   app.getHttpAdapter().getInstance().addHook('onResponse', accessLogHook(logger));
-  registerSecurityHeaders(app, headers);
-  answerWhileClosing(app);
+  registerRequestHooks(app, headers);
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApiConfig()), {
     jsonDocumentUrl: 'docs-json',
   });
@@ -66,42 +68,26 @@ function openApiConfig(): ReturnType<DocumentBuilder['build']> {
 }
 
 /**
- * Security headers on every answer that reaches routing (404s and errors included): one
- * prepared set per answer, picked by path (see security-headers.ts for why not per request).
+ * The one `onRequest` hook of ours, on every request that reaches routing (404s and errors
+ * included):
+ * - security headers: one prepared set per answer, picked by path (see security-headers.ts);
+ * - during the drain after SIGTERM, a request that still arrives (on a kept-alive connection)
+ *   gets a contract-shaped 503 and `Connection: close`, so the caller moves to another replica.
+ *   Connections that go idle are reaped by main.ts, so keep-alives cannot hold the drain open.
  */
-function registerSecurityHeaders(app: NestFastifyApplication, headers: SecurityHeaderSets): void {
-  app
-    .getHttpAdapter()
-    .getInstance()
-    .addHook('onRequest', (request, reply, done) => {
-      void reply.headers(isSwaggerUiPath(request.url) ? headers.swaggerUi : headers.api);
-      done();
-    });
-}
-
-/**
- * During the drain after SIGTERM: a request that still arrives (on a kept-alive connection)
- * gets a contract-shaped 503 and `Connection: close`, so the caller moves to another replica.
- * Connections that go idle are reaped by main.ts, so keep-alives cannot hold the drain open.
- */
-function answerWhileClosing(app: NestFastifyApplication): void {
+function registerRequestHooks(app: NestFastifyApplication, headers: SecurityHeaderSets): void {
   const fastify = app.getHttpAdapter().getInstance();
   let closing = false;
   fastify.addHook('preClose', (done) => {
     closing = true;
     done();
   });
-  fastify.addHook('onRequest', (_request, reply, done) => {
+  fastify.addHook('onRequest', (request, reply, done) => {
+    void reply.headers(isSwaggerUiPath(request.url) ? headers.swaggerUi : headers.api);
     if (!closing) return done();
-    void reply
-      .code(503)
-      .header('Connection', 'close')
-      .header('Cache-Control', 'no-store')
-      .header('Pragma', 'no-cache')
-      .header('Retry-After', '1')
-      .send({
-        error: 'shutting_down',
-        message: 'This replica is shutting down; retry and another will answer.',
-      });
+    void reply.code(503).header('Connection', 'close').header('Retry-After', '1').send({
+      error: 'shutting_down',
+      message: 'This replica is shutting down; retry and another will answer.',
+    });
   });
 }
