@@ -20,8 +20,8 @@ function int(name, fallback) {
 const SETTINGS = {
   connections: int('BENCH_CONNECTIONS', 32),
   warmupSec: int('BENCH_WARMUP_SECONDS', 2),
-  durationSec: int('BENCH_DURATION_SECONDS', 8),
-  rounds: int('BENCH_ROUNDS', 3),
+  durationSec: int('BENCH_DURATION_SECONDS', 6),
+  rounds: int('BENCH_ROUNDS', 5),
   burstCallers: int('BENCH_BURST_CALLERS', 1000),
   replicas: int('BENCH_REPLICAS', 3),
   scale: (process.env.BENCH_SCALE ?? '1,100,1000,10000').split(',').map(Number),
@@ -54,6 +54,9 @@ function hotSection(m, hot) {
     fmt.fixed(med[k].p50, 0),
     fmt.fixed(med[k].p99, 0),
     med[k].runs.map((r) => r.toLocaleString('en-US')).join(' / '),
+    fmt.fixed(med[k].cpuUs, 1),
+    fmt.fixed(med[k].cpuUserUs, 1),
+    med[k].cpuRuns.map((c) => c.toFixed(1)).join(' / '),
     med[k].non2xx + med[k].errors,
   ];
   return [
@@ -63,13 +66,17 @@ function hotSection(m, hot) {
     '',
     `**token-vendor = ${fmt.pct(ratios.vendorToFloor)} of the floor and ${fmt.pct(ratios.vendorToCeiling)} ` +
       `of the ceiling** (median req/s; p99 ${fmt.fixed(med.vendor.p99, 0)} ms vs ` +
-      `${fmt.fixed(med.floor.p99, 0)} ms floor, ${fmt.fixed(med.ceiling.p99, 0)} ms ceiling).`,
+      `${fmt.fixed(med.floor.p99, 0)} ms floor, ${fmt.fixed(med.ceiling.p99, 0)} ms ceiling). ` +
+      `By CPU cost per request: **${fmt.pct(ratios.vendorToFloorCpu)} of the floor's requests per ` +
+      `CPU-second** (${fmt.fixed(med.vendor.cpuUs, 1)} µs vs ${fmt.fixed(med.floor.cpuUs, 1)} µs).`,
     '',
     table(
       ['ratio', 'value'],
       [
         ['token-vendor req/s ÷ floor req/s', fmt.ratio(ratios.vendorToFloor)],
         ['token-vendor req/s ÷ ceiling req/s', fmt.ratio(ratios.vendorToCeiling)],
+        ['floor CPU/request ÷ token-vendor CPU/request', fmt.ratio(ratios.vendorToFloorCpu)],
+        ['ceiling CPU/request ÷ token-vendor CPU/request', fmt.ratio(ratios.vendorToCeilingCpu)],
         ['floor req/s ÷ ceiling req/s (cost of one Redis GET)', fmt.ratio(ratios.floorToCeiling)],
         ['token-vendor p99 ÷ floor p99', fmt.ratio(med.vendor.p99 / med.floor.p99)],
         ['token-vendor p99 ÷ ceiling p99', fmt.ratio(med.vendor.p99 / med.ceiling.p99)],
@@ -77,13 +84,24 @@ function hotSection(m, hot) {
     ),
     '',
     table(
-      ['server', 'req/s (median)', 'p50 ms', 'p99 ms', 'req/s of each run', 'non-2xx + errors'],
+      [
+        'server',
+        'req/s (median)',
+        'p50 ms',
+        'p99 ms',
+        'req/s of each run',
+        'CPU µs/request',
+        'of which user',
+        'CPU µs/request of each run',
+        'non-2xx + errors',
+      ],
       [row('ceiling'), row('floor'), row('vendor')],
     ),
     '',
     `autocannon (in the bench process), ${SETTINGS.connections} connections, ${SETTINGS.warmupSec} s ` +
-      `warm-up + ${SETTINGS.durationSec} s measured per run, ${SETTINGS.rounds} rounds in the order ` +
-      `floor, ceiling, token-vendor; medians of the rounds. IdP requests during the load: ` +
+      `warm-up + ${SETTINGS.durationSec} s measured per run (CPU: the server process's user + system ` +
+      `time over the measured part, all threads, ÷ requests answered), ${SETTINGS.rounds} rounds, the order ` +
+      `(floor, ceiling, token-vendor) rotated by one each round; medians of the rounds. IdP requests during the load: ` +
       `${hot.idpRequestsDuringLoad} (every request was a cache hit). Answer body ` +
       `${med.vendor.shape.bodyBytes} B everywhere; headers: token-vendor ${med.vendor.shape.headerCount}, ` +
       `bare servers ${med.floor.shape.headerCount}.`,
@@ -210,6 +228,11 @@ const HOW_TO_READ = `## How to read this
   interleaved round by round: token-vendor req/s ÷ floor req/s and ÷ ceiling req/s. A ratio
   near 1× to the floor means the framework, audit log and metrics cost no more than one
   Redis round trip; the ceiling is what plain Node with the same key check can do here.
+- CPU per request is the steadier figure on a shared machine: it is what one answered request
+  cost the server process (its JavaScript, its GC threads and the kernel's socket work), read
+  from /proc around the measured part of each run, and it moves far less than req/s when other
+  work competes for the cores. "floor CPU/request ÷ token-vendor CPU/request" is the hot-path
+  ratio by cost.
 - The load generator (autocannon) shares the 2 cores with the server it measures, so the
   ceiling is partly bounded by autocannon itself: the ratio to the ceiling is conservative.
 - Cold burst: the target is 1 IdP request however many callers and replicas there are

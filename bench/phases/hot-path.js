@@ -2,7 +2,8 @@
 // Phase 1: cache-hit GET /tokens/:clientId throughput and latency, token-vendor beside the
 // floor (key check + one Redis GET) and the ceiling (key check, answer from memory),
 // run in alternation; the median of each is reported.
-const { writeFileSync } = require('node:fs');
+const { readFileSync, writeFileSync } = require('node:fs');
+const { execFileSync } = require('node:child_process');
 const { join } = require('node:path');
 const { randomBytes } = require('node:crypto');
 const autocannon = require('autocannon');
@@ -15,19 +16,39 @@ const CLIENT_ID = 'bench.client';
 const ENVIRONMENT = 'bench';
 const SCOPE = 'read';
 
-function cannon(url, headers, settings) {
-  return autocannon({
-    url,
-    headers,
-    connections: settings.connections,
-    duration: settings.durationSec,
-    warmup: { connections: settings.connections, duration: settings.warmupSec },
-    pipelining: 1,
-  });
+const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+
+/** CPU time the process has used so far (user, system), in µs, all its threads included. */
+function cpuMicros(pid) {
+  // Fields after the command name: state is 0, utime 11, stime 12 (see proc(5)).
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const toMicros = (ticks) => (Number(ticks) * 1e6) / CLOCK_TICKS_PER_SECOND;
+  return { user: toMicros(fields[11]), system: toMicros(fields[12]) };
+}
+
+/**
+ * One run: a warm-up, then the measured load. The server's CPU time is read around the
+ * measured part only, so `cpuPerRequest` is what one answered request cost the server process
+ * (JavaScript, GC threads and the kernel's socket work), whatever else the machine was doing.
+ */
+async function cannon(url, headers, settings, pid) {
+  const options = { url, headers, connections: settings.connections, pipelining: 1 };
+  await autocannon({ ...options, duration: settings.warmupSec });
+  const before = cpuMicros(pid);
+  const result = await autocannon({ ...options, duration: settings.durationSec });
+  const after = cpuMicros(pid);
+  const answered = result.requests.total;
+  result.cpuPerRequest = {
+    user: (after.user - before.user) / answered,
+    total: (after.user + after.system - before.user - before.system) / answered,
+  };
+  return result;
 }
 
 function summarize(result) {
   return {
+    cpuUs: result.cpuPerRequest.total,
+    cpuUserUs: result.cpuPerRequest.user,
     rps: result.requests.average,
     total: result.requests.total,
     p50: result.latency.p50,
@@ -115,12 +136,23 @@ async function run(ctx, settings, log) {
     started.push(ceiling.child);
 
     const targets = [
-      { key: 'floor', label: 'floor: node:http + key check + Redis GET', url: floor.url },
-      { key: 'ceiling', label: 'ceiling: node:http + key check, from memory', url: ceiling.url },
+      {
+        key: 'floor',
+        label: 'floor: node:http + key check + Redis GET',
+        url: floor.url,
+        pid: floor.child.pid,
+      },
+      {
+        key: 'ceiling',
+        label: 'ceiling: node:http + key check, from memory',
+        url: ceiling.url,
+        pid: ceiling.child.pid,
+      },
       {
         key: 'vendor',
         label: 'token-vendor (Nest + Fastify, audit log, metrics)',
         url: vendor.url,
+        pid: vendor.child.pid,
       },
     ];
 
@@ -142,13 +174,18 @@ async function run(ctx, settings, log) {
 
     const runs = { floor: [], ceiling: [], vendor: [] };
     for (let round = 1; round <= settings.rounds; round++) {
-      for (const t of targets) {
+      // The order rotates every round, so each server follows each other one equally often:
+      // a run right after a faster server's run measured differently (autocannon's and the
+      // machine's state carry over), and a fixed order would charge that to one server.
+      const order = targets.map((_, i) => targets[(i + round - 1) % targets.length]);
+      for (const t of order) {
         for (const child of started) assertAlive(child);
         log(`  hot path round ${round}/${settings.rounds}: ${t.key} ...`);
-        const s = summarize(await cannon(`${t.url}${path}`, auth, settings));
+        const s = summarize(await cannon(`${t.url}${path}`, auth, settings, t.pid));
         runs[t.key].push(s);
         log(
-          `    ${Math.round(s.rps)} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms` +
+          `    ${Math.round(s.rps)} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms, ` +
+            `${s.cpuUs.toFixed(1)} µs CPU/request` +
             (s.non2xx || s.errors ? `, non-2xx ${s.non2xx}, errors ${s.errors}` : ''),
         );
       }
@@ -163,6 +200,9 @@ async function run(ctx, settings, log) {
         rps: median(r.map((x) => x.rps)),
         p50: median(r.map((x) => x.p50)),
         p99: median(r.map((x) => x.p99)),
+        cpuUs: median(r.map((x) => x.cpuUs)),
+        cpuUserUs: median(r.map((x) => x.cpuUserUs)),
+        cpuRuns: r.map((x) => x.cpuUs),
         non2xx: r.reduce((a, x) => a + x.non2xx, 0),
         errors: r.reduce((a, x) => a + x.errors, 0),
         runs: r.map((x) => Math.round(x.rps)),
@@ -175,6 +215,9 @@ async function run(ctx, settings, log) {
         vendorToFloor: med.vendor.rps / med.floor.rps,
         vendorToCeiling: med.vendor.rps / med.ceiling.rps,
         floorToCeiling: med.floor.rps / med.ceiling.rps,
+        // Requests per CPU-second, vendor ÷ floor: the same ratio measured by cost, not speed.
+        vendorToFloorCpu: med.floor.cpuUs / med.vendor.cpuUs,
+        vendorToCeilingCpu: med.ceiling.cpuUs / med.vendor.cpuUs,
       },
       idpRequestsDuringLoad: idpDuring,
       vendorPid: vendor.child.pid,

@@ -27,7 +27,7 @@ export async function createTokenVendorApp(
     // No Nest middleware is used (logging is a pino root logger plus an onResponse hook), so
     // @fastify/middie's per-request hook would only find nothing to run.
     skipMiddie: true,
-    // Our own contract-shaped 503 while draining (see answerWhileClosing).
+    // Our own contract-shaped 503 while draining (see registerRequestHooks).
     return503OnClosing: false,
     // Errors Fastify raises before routing (a bad percent-encoding in the URL): the contract's
     // JSON, never Fastify's default body, which echoes the URL and its query string.
