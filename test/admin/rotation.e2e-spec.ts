@@ -76,8 +76,8 @@ describe('secret rotation through a Kubernetes Secret volume (e2e)', () => {
   };
 
   /**
-   * Every line the service wrote in this process. In-process apps share nestjs-pino's
-   * out-of-request logger (the first app's stream gets every app's background lines: watcher,
+   * Every line the service wrote in this process. In-process apps share Nest's static logger
+   * (the last app's `useLogger` receives every app's `new Logger(...)` lines: watcher,
    * rotation, scheduler), so per-app captures are not per-app for those lines.
    */
   const allLines = (): string[] => apps.flatMap((a) => a.logs.lines);
