@@ -37,14 +37,20 @@ function openOut(path) {
 
 /**
  * Starts a child. stdout goes to `stdoutPath` (or /dev/null), stderr to `stderrPath`
- * (or /dev/null). `ipc: true` forks the Node script `command` with an IPC channel.
+ * (or /dev/null). `ipc: true` forks the Node script `command` with an IPC channel (and
+ * `execArgv`, Node's own flags).
  */
-function start(name, command, args, { env = {}, stdoutPath, stderrPath, ipc = false } = {}) {
+function start(
+  name,
+  command,
+  args,
+  { env = {}, stdoutPath, stderrPath, ipc = false, execArgv = [] } = {},
+) {
   const out = openOut(stdoutPath);
   const err = openOut(stderrPath);
   const options = { cwd: ROOT, env: baseEnv(env), stdio: ['ignore', out, err] };
   const child = ipc
-    ? fork(command, args, { ...options, execArgv: [], stdio: ['ignore', out, err, 'ipc'] })
+    ? fork(command, args, { ...options, execArgv, stdio: ['ignore', out, err, 'ipc'] })
     : spawn(command, args, options);
   closeSync(out);
   closeSync(err);

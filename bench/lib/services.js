@@ -203,11 +203,13 @@ function collectGarbage(inspectorPort) {
 }
 
 /** A bare node:http server (floor or ceiling), forked with IPC; resolves with its URL. */
-async function startBare(workDir, mode, env) {
+async function startBare(workDir, mode, env, { execArgv = [], stdoutPath } = {}) {
   const child = start(`${mode}-server`, join(__dirname, '..', 'bare-server.js'), [], {
     env: { BARE_MODE: mode, ...env },
+    stdoutPath,
     stderrPath: join(workDir, `${mode}.err`),
     ipc: true,
+    execArgv,
   });
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${mode} server did not start`)), 15_000);

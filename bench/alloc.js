@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+'use strict';
+// `node bench/alloc.js`: how much garbage one cache-hit request leaves behind, token-vendor
+// beside the floor and the ceiling of the hot-path benchmark. Each server runs with
+// `--trace-gc`; the heap freed by young-generation collections (Scavenge lines: size before
+// minus size after) over a fixed number of requests, divided by that number, is the garbage
+// per request. Unlike req/s or CPU time it hardly moves with what else the machine is doing,
+// so it is the figure to watch when cutting per-request allocations. Not part of
+// `npm run bench`.
+const os = require('node:os');
+const { mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
+const { join } = require('node:path');
+const { randomBytes } = require('node:crypto');
+const autocannon = require('autocannon');
+const { Redis } = require('ioredis');
+const procs = require('./lib/procs');
+const svc = require('./lib/services');
+const { machineInfo, machineLine, table } = require('./lib/report');
+
+const WARMUP_REQUESTS = Number(process.env.ALLOC_WARMUP_REQUESTS ?? 20_000);
+const REQUESTS = Number(process.env.ALLOC_REQUESTS ?? 100_000);
+const CONNECTIONS = 32;
+const CLIENT_ID = 'bench.client';
+const ENVIRONMENT = 'bench';
+
+/** Young-generation collections so far in a `--trace-gc` output: count and MB freed. */
+function scavenges(path) {
+  let count = 0;
+  let freedMb = 0;
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const m = /Scavenge\S*\s+([\d.]+) \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB/.exec(line);
+    if (m) {
+      count += 1;
+      freedMb += Number(m[1]) - Number(m[2]);
+    }
+  }
+  return { count, freedMb };
+}
+
+async function measure(url, headers, tracePath) {
+  await autocannon({ url, headers, connections: CONNECTIONS, amount: WARMUP_REQUESTS });
+  const before = scavenges(tracePath);
+  const result = await autocannon({ url, headers, connections: CONNECTIONS, amount: REQUESTS });
+  await procs.sleep(500); // the last trace lines reach the file
+  const after = scavenges(tracePath);
+  const answered = result.requests.total;
+  if (result.non2xx || result.errors) throw new Error(`${url}: not every request got 200`);
+  return {
+    bytesPerRequest: ((after.freedMb - before.freedMb) * 1024 * 1024) / answered,
+    scavengesPer1000: ((after.count - before.count) * 1000) / answered,
+    answered,
+  };
+}
+
+async function main() {
+  const m = machineInfo();
+  const work = mkdtempSync(join(os.tmpdir(), 'token-vendor-alloc-'));
+  try {
+    const redis = await svc.startRedis(work);
+    const caller = svc.mintCallerKey();
+    const auth = { authorization: `Bearer ${caller.key}` };
+    const secret = randomBytes(24).toString('base64url');
+    const secretFile = join(work, 'a.secret');
+    writeFileSync(secretFile, secret);
+    const sandbox = await svc.startSandbox(work, 'a-sandbox', [
+      { clientId: CLIENT_ID, secret, scopes: ['read'] },
+    ]);
+    const configPath = join(work, 'a.yaml');
+    svc.writeVendorConfig(configPath, {
+      tokenUrl: sandbox.tokenUrl,
+      environment: ENVIRONMENT,
+      clients: [{ clientId: CLIENT_ID, secretFile, scope: 'read' }],
+      callerSha256: caller.sha256,
+    });
+    const trace = (name) => join(work, `${name}.trace`);
+    const vendor = await svc.startVendor(work, 'a-vendor', {
+      configPath,
+      redisUrl: redis.url,
+      keyPrefix: 'bench-alloc:',
+      encryptionKeys: svc.encryptionKeys(),
+      nodeArgs: ['--trace-gc'],
+      stdoutPath: trace('vendor'),
+    });
+    const path = `/tokens/${CLIENT_ID}`;
+    const first = await procs.waitFor(
+      'the token',
+      async () => {
+        const r = await svc.http(`${vendor.url}${path}`, { headers: auth });
+        return r.status === 200 && r.json;
+      },
+      { timeoutMs: 30_000, alive: [vendor.child] },
+    );
+    const expiresAt = Date.parse(first.expires_at);
+    const token = { accessToken: first.access_token, scope: 'read', requestedAt: Date.now() };
+    const floorKey = `bench-alloc-floor:{${ENVIRONMENT}/${CLIENT_ID}}:token`;
+    const client = new Redis(redis.url);
+    await client.set(
+      floorKey,
+      `${expiresAt}|${JSON.stringify({ a: token.accessToken, s: token.scope, r: token.requestedAt })}`,
+    );
+    client.disconnect();
+    const bareEnv = {
+      BARE_KEY_SHA256: caller.sha256,
+      BARE_CLIENT_ID: CLIENT_ID,
+      BARE_ENVIRONMENT: ENVIRONMENT,
+      BARE_SCOPE: 'read',
+    };
+    const floor = await svc.startBare(
+      work,
+      'floor',
+      { ...bareEnv, BARE_REDIS_URL: redis.url, BARE_REDIS_KEY: floorKey },
+      { execArgv: ['--trace-gc'], stdoutPath: trace('floor') },
+    );
+    const ceiling = await svc.startBare(
+      work,
+      'ceiling',
+      { ...bareEnv, BARE_TOKEN: JSON.stringify({ ...token, expiresAt }) },
+      { execArgv: ['--trace-gc'], stdoutPath: trace('ceiling') },
+    );
+
+    const rows = [];
+    for (const [label, url, name] of [
+      ['ceiling: node:http + key check, from memory', ceiling.url, 'ceiling'],
+      ['floor: node:http + key check + Redis GET', floor.url, 'floor'],
+      ['token-vendor (Nest + Fastify, audit log, metrics)', vendor.url, 'vendor'],
+    ]) {
+      process.stdout.write(`  ${name} ...\n`);
+      const r = await measure(`${url}${path}`, auth, trace(name));
+      rows.push([
+        label,
+        Math.round(r.bytesPerRequest).toLocaleString('en-US'),
+        r.scavengesPer1000.toFixed(2),
+        r.answered.toLocaleString('en-US'),
+      ]);
+    }
+    console.log(`\n${machineLine(m)}\n`);
+    console.log(
+      table(
+        ['server', 'garbage per request, bytes', 'scavenges per 1,000 requests', 'requests'],
+        rows,
+      ),
+    );
+  } finally {
+    await procs.stopAll();
+    if (!process.env.BENCH_KEEP_WORKDIR) rmSync(work, { recursive: true, force: true });
+  }
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => procs.stopAll().finally(() => process.exit(130)));
+}
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e.stack ?? e.message);
+    process.exit(1);
+  },
+);
