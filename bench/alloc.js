@@ -2,9 +2,9 @@
 'use strict';
 // `node bench/alloc.js`: how much garbage one cache-hit request leaves behind, token-vendor
 // beside the floor and the ceiling of the hot-path benchmark. Each server runs with
-// `--trace-gc`; the heap freed by young-generation collections (Scavenge lines: size before
-// minus size after) over a fixed number of requests, divided by that number, is the garbage
-// per request. Unlike req/s or CPU time it hardly moves with what else the machine is doing,
+// `--trace-gc`; the heap freed by every collection (size before minus size after) plus what the
+// heap grew by, over a fixed number of requests, divided by that number, is what one request
+// allocates. Unlike req/s or CPU time it hardly moves with what else the machine is doing,
 // so it is the figure to watch when cutting per-request allocations. Not part of
 // `npm run bench`.
 const os = require('node:os');
@@ -23,31 +23,41 @@ const CONNECTIONS = 32;
 const CLIENT_ID = 'bench.client';
 const ENVIRONMENT = 'bench';
 
-/** Young-generation collections so far in a `--trace-gc` output: count and MB freed. */
-function scavenges(path) {
-  let count = 0;
+/**
+ * Collections so far in a `--trace-gc` output: how many young-generation ones, the MB every
+ * collection freed (size before minus size after, all kinds), and the heap size after the
+ * last one.
+ */
+function collections(path) {
+  let scavenges = 0;
   let freedMb = 0;
+  let heapMb = 0;
   for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const m = /Scavenge\S*\s+([\d.]+) \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB/.exec(line);
-    if (m) {
-      count += 1;
-      freedMb += Number(m[1]) - Number(m[2]);
-    }
+    const m =
+      /(Scavenge|Mark-Compact|Mark-Sweep|Minor Mark-Sweep)\S*\s+([\d.]+) \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB/.exec(
+        line,
+      );
+    if (!m) continue;
+    if (m[1] === 'Scavenge') scavenges += 1;
+    freedMb += Number(m[2]) - Number(m[3]);
+    heapMb = Number(m[3]);
   }
-  return { count, freedMb };
+  return { scavenges, freedMb, heapMb };
 }
 
 async function measure(url, headers, tracePath) {
   await autocannon({ url, headers, connections: CONNECTIONS, amount: WARMUP_REQUESTS });
-  const before = scavenges(tracePath);
+  const before = collections(tracePath);
   const result = await autocannon({ url, headers, connections: CONNECTIONS, amount: REQUESTS });
   await procs.sleep(500); // the last trace lines reach the file
-  const after = scavenges(tracePath);
+  const after = collections(tracePath);
   const answered = result.requests.total;
   if (result.non2xx || result.errors) throw new Error(`${url}: not every request got 200`);
+  // Allocated = freed by the collections in between + what the heap grew by.
+  const allocatedMb = after.freedMb - before.freedMb + (after.heapMb - before.heapMb);
   return {
-    bytesPerRequest: ((after.freedMb - before.freedMb) * 1024 * 1024) / answered,
-    scavengesPer1000: ((after.count - before.count) * 1000) / answered,
+    bytesPerRequest: (allocatedMb * 1024 * 1024) / answered,
+    scavengesPer1000: ((after.scavenges - before.scavenges) * 1000) / answered,
     answered,
   };
 }
@@ -136,7 +146,7 @@ async function main() {
     console.log(`\n${machineLine(m)}\n`);
     console.log(
       table(
-        ['server', 'garbage per request, bytes', 'scavenges per 1,000 requests', 'requests'],
+        ['server', 'allocated per request, bytes', 'scavenges per 1,000 requests', 'requests'],
         rows,
       ),
     );

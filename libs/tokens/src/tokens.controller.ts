@@ -1,4 +1,4 @@
-import { Controller, Get, Param, Query, Req } from '@nestjs/common';
+import { Controller, Get, Req } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiOkResponse,
@@ -8,10 +8,18 @@ import {
   ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import { CurrentCaller, type Caller } from '@app/auth';
+import type { Caller } from '@app/auth';
 import { ErrorBodyDto } from '@app/errors';
 import { TokenVendingService } from './token-vending.service';
 import { VendedTokenDto } from './vended-token.dto';
+
+/** What the handler reads from the request: the guard's caller, the route, the query, the id. */
+interface TokenRequest {
+  user: Caller;
+  params: { clientId: string };
+  query: Record<string, unknown>;
+  id: string;
+}
 
 @ApiTags('tokens')
 @ApiBearerAuth('caller-key')
@@ -65,12 +73,10 @@ export class TokensController {
     description:
       'upstream_unavailable: the IdP is unreachable or answers garbage and no valid token is held',
   })
-  getToken(
-    @CurrentCaller() caller: Caller,
-    @Param('clientId') clientId: string,
-    @Query() query: Record<string, unknown>,
-    @Req() request: { id?: string },
-  ): Promise<VendedTokenDto> {
-    return this.vending.vend(caller, clientId, query, request.id);
+  // One @Req() parameter rather than four parameter decorators (caller, client id, query,
+  // request id): Nest extracts each decorator's value per request, and this handler answers
+  // almost every request; one parameter saves ~3 KB of garbage per request (bench/alloc.js).
+  getToken(@Req() request: TokenRequest): Promise<VendedTokenDto> {
+    return this.vending.vend(request.user, request.params.clientId, request.query, request.id);
   }
 }
