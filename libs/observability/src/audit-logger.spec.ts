@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import { AUDIT_REDACTED_PATHS, createAuditLogger, createRootLogger } from './logger.options';
 
 describe('createAuditLogger', () => {
@@ -28,5 +29,16 @@ describe('createAuditLogger', () => {
     audit.info({ msg: 'x', [field]: 'never-in-the-log-0001' });
     expect(lines[0][field]).toBe('[redacted]');
     expect(JSON.stringify(lines)).not.toContain('never-in-the-log-0001');
+  });
+});
+
+describe('createRootLogger', () => {
+  it('writes stdout synchronously when no stream is handed in', () => {
+    const root = createRootLogger('info');
+    const destination = (root as unknown as Record<symbol, { sync?: boolean; fd?: number }>)[
+      pino.symbols.streamSym
+    ];
+    expect(destination.sync).toBe(true);
+    expect(destination.fd).toBe(1);
   });
 });
