@@ -8,20 +8,17 @@
 // so it is the figure to watch when cutting per-request allocations. Not part of
 // `npm run bench`.
 const os = require('node:os');
-const { mkdtempSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
+const { mkdtempSync, readFileSync, rmSync } = require('node:fs');
 const { join } = require('node:path');
-const { randomBytes } = require('node:crypto');
 const autocannon = require('autocannon');
-const { Redis } = require('ioredis');
 const procs = require('./lib/procs');
 const svc = require('./lib/services');
 const { machineInfo, machineLine, table } = require('./lib/report');
+const { startHotServers, TOKEN_PATH } = require('./lib/hot-servers');
 
 const WARMUP_REQUESTS = Number(process.env.ALLOC_WARMUP_REQUESTS ?? 20_000);
 const REQUESTS = Number(process.env.ALLOC_REQUESTS ?? 100_000);
 const CONNECTIONS = 32;
-const CLIENT_ID = 'bench.client';
-const ENVIRONMENT = 'bench';
 
 /**
  * Collections so far in a `--trace-gc` output: how many young-generation ones, the MB every
@@ -67,66 +64,14 @@ async function main() {
   const work = mkdtempSync(join(os.tmpdir(), 'token-vendor-alloc-'));
   try {
     const redis = await svc.startRedis(work);
-    const caller = svc.mintCallerKey();
-    const auth = { authorization: `Bearer ${caller.key}` };
-    const secret = randomBytes(24).toString('base64url');
-    const secretFile = join(work, 'a.secret');
-    writeFileSync(secretFile, secret);
-    const sandbox = await svc.startSandbox(work, 'a-sandbox', [
-      { clientId: CLIENT_ID, secret, scopes: ['read'] },
-    ]);
-    const configPath = join(work, 'a.yaml');
-    svc.writeVendorConfig(configPath, {
-      tokenUrl: sandbox.tokenUrl,
-      environment: ENVIRONMENT,
-      clients: [{ clientId: CLIENT_ID, secretFile, scope: 'read' }],
-      callerSha256: caller.sha256,
-    });
     const trace = (name) => join(work, `${name}.trace`);
-    const vendor = await svc.startVendor(work, 'a-vendor', {
-      configPath,
-      redisUrl: redis.url,
-      keyPrefix: 'bench-alloc:',
-      encryptionKeys: svc.encryptionKeys(),
-      nodeArgs: ['--trace-gc'],
-      stdoutPath: trace('vendor'),
+    const { auth, vendor, floor, ceiling } = await startHotServers(work, redis, [], {
+      name: 'alloc',
+      vendor: { nodeArgs: ['--trace-gc'], stdoutPath: trace('vendor') },
+      bare: true,
+      bareOptions: (mode) => ({ execArgv: ['--trace-gc'], stdoutPath: trace(mode) }),
     });
-    const path = `/tokens/${CLIENT_ID}`;
-    const first = await procs.waitFor(
-      'the token',
-      async () => {
-        const r = await svc.http(`${vendor.url}${path}`, { headers: auth });
-        return r.status === 200 && r.json;
-      },
-      { timeoutMs: 30_000, alive: [vendor.child] },
-    );
-    const expiresAt = Date.parse(first.expires_at);
-    const token = { accessToken: first.access_token, scope: 'read', requestedAt: Date.now() };
-    const floorKey = `bench-alloc-floor:{${ENVIRONMENT}/${CLIENT_ID}}:token`;
-    const client = new Redis(redis.url);
-    await client.set(
-      floorKey,
-      `${expiresAt}|${JSON.stringify({ a: token.accessToken, s: token.scope, r: token.requestedAt })}`,
-    );
-    client.disconnect();
-    const bareEnv = {
-      BARE_KEY_SHA256: caller.sha256,
-      BARE_CLIENT_ID: CLIENT_ID,
-      BARE_ENVIRONMENT: ENVIRONMENT,
-      BARE_SCOPE: 'read',
-    };
-    const floor = await svc.startBare(
-      work,
-      'floor',
-      { ...bareEnv, BARE_REDIS_URL: redis.url, BARE_REDIS_KEY: floorKey },
-      { execArgv: ['--trace-gc'], stdoutPath: trace('floor') },
-    );
-    const ceiling = await svc.startBare(
-      work,
-      'ceiling',
-      { ...bareEnv, BARE_TOKEN: JSON.stringify({ ...token, expiresAt }) },
-      { execArgv: ['--trace-gc'], stdoutPath: trace('ceiling') },
-    );
+    const path = TOKEN_PATH;
 
     const rows = [];
     for (const [label, url, name] of [

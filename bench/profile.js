@@ -7,13 +7,13 @@
 // functions and the self time per package. Not part of `npm run bench`: profiling slows the
 // process, so its numbers are not comparable with the benchmark's.
 const os = require('node:os');
-const { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
+const { mkdtempSync, readdirSync, readFileSync, rmSync } = require('node:fs');
 const { join } = require('node:path');
-const { randomBytes } = require('node:crypto');
 const autocannon = require('autocannon');
 const procs = require('./lib/procs');
 const svc = require('./lib/services');
 const { machineInfo, machineLine, table } = require('./lib/report');
+const { startHotServers, TOKEN_PATH } = require('./lib/hot-servers');
 
 const DURATION_SEC = Number(process.env.BENCH_DURATION_SECONDS ?? 10);
 const TOP = Number(process.env.PROFILE_TOP ?? 25);
@@ -97,37 +97,12 @@ async function main() {
   const work = mkdtempSync(join(os.tmpdir(), 'token-vendor-profile-'));
   try {
     const redis = await svc.startRedis(work);
-    const caller = svc.mintCallerKey();
-    const auth = { authorization: `Bearer ${caller.key}` };
-    const secret = randomBytes(24).toString('base64url');
-    const secretFile = join(work, 'p.secret');
-    writeFileSync(secretFile, secret);
-    const sandbox = await svc.startSandbox(work, 'p-sandbox', [
-      { clientId: 'bench.client', secret, scopes: ['read'] },
-    ]);
-    const configPath = join(work, 'p.yaml');
-    svc.writeVendorConfig(configPath, {
-      tokenUrl: sandbox.tokenUrl,
-      environment: 'bench',
-      clients: [{ clientId: 'bench.client', secretFile, scope: 'read' }],
-      callerSha256: caller.sha256,
-    });
     const profDir = join(work, 'prof');
-    const vendor = await svc.startVendor(work, 'p-vendor', {
-      configPath,
-      redisUrl: redis.url,
-      keyPrefix: 'bench-profile:',
-      encryptionKeys: svc.encryptionKeys(),
-      nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`],
+    const { auth, vendor } = await startHotServers(work, redis, [], {
+      name: 'profile',
+      vendor: { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] },
     });
-    const url = `${vendor.url}/tokens/bench.client`;
-    await procs.waitFor(
-      'the token',
-      async () => (await svc.http(url, { headers: auth })).status === 200,
-      {
-        timeoutMs: 30_000,
-      },
-    );
+    const url = `${vendor.url}${TOKEN_PATH}`;
     const result = await autocannon({
       url,
       headers: auth,

@@ -2,19 +2,13 @@
 // Phase 1: cache-hit GET /tokens/:clientId throughput and latency, token-vendor beside the
 // floor (key check + one Redis GET) and the ceiling (key check, answer from memory),
 // run in alternation; the median of each is reported.
-const { readFileSync, writeFileSync } = require('node:fs');
+const { readFileSync } = require('node:fs');
 const { execFileSync } = require('node:child_process');
-const { join } = require('node:path');
-const { randomBytes } = require('node:crypto');
 const autocannon = require('autocannon');
-const { Redis } = require('ioredis');
 const svc = require('../lib/services');
-const { waitFor, assertAlive, stop } = require('../lib/procs');
+const { assertAlive, stop } = require('../lib/procs');
 const { median } = require('../lib/report');
-
-const CLIENT_ID = 'bench.client';
-const ENVIRONMENT = 'bench';
-const SCOPE = 'read';
+const { startHotServers, TOKEN_PATH } = require('../lib/hot-servers');
 
 const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
@@ -62,78 +56,12 @@ async function run(ctx, settings, log) {
   const { work, redis } = ctx;
   const started = [];
   try {
-    const caller = svc.mintCallerKey();
-    const auth = { authorization: `Bearer ${caller.key}` };
-    const secret = randomBytes(24).toString('base64url');
-    const secretFile = join(work, 'hot.secret');
-    writeFileSync(secretFile, `${secret}\n`);
-
-    const sandbox = await svc.startSandbox(work, 'hot-sandbox', [
-      { clientId: CLIENT_ID, secret, scopes: [SCOPE] },
-    ]);
-    started.push(sandbox.child);
-    const configPath = join(work, 'hot.yaml');
-    svc.writeVendorConfig(configPath, {
-      tokenUrl: sandbox.tokenUrl,
-      environment: ENVIRONMENT,
-      clients: [{ clientId: CLIENT_ID, secretFile, scope: SCOPE }],
-      callerSha256: caller.sha256,
+    const { auth, sandbox, vendor, floor, ceiling } = await startHotServers(work, redis, started, {
+      name: 'hot',
+      vendor: { nodeArgs: settings.vendorNodeArgs },
+      bare: true,
     });
-    const vendor = await svc.startVendor(work, 'hot-vendor', {
-      configPath,
-      redisUrl: redis.url,
-      keyPrefix: 'bench-hot:',
-      encryptionKeys: svc.encryptionKeys(),
-      nodeArgs: settings.vendorNodeArgs,
-    });
-    started.push(vendor.child);
-
-    // The start-up warm-up fetches the token; from then on every request is a cache hit.
-    const path = `/tokens/${CLIENT_ID}`;
-    const first = await waitFor(
-      'the vendor to hold the token',
-      async () => {
-        const r = await svc.http(`${vendor.url}${path}`, { headers: auth });
-        return r.status === 200 && r.json;
-      },
-      { timeoutMs: 30_000, alive: [vendor.child] },
-    );
-    const expiresAt = Date.parse(first.expires_at);
-    const token = {
-      accessToken: first.access_token,
-      scope: first.scope,
-      requestedAt: Date.now(),
-      expiresAt,
-    };
-
-    // The floor reads a plain value of the same layout as the vendor's (`<ms>|{json}`).
-    const floorKey = `bench-floor:{${ENVIRONMENT}/${CLIENT_ID}}:token`;
-    const client = new Redis(redis.url);
-    await client.set(
-      floorKey,
-      `${expiresAt}|${JSON.stringify({ a: token.accessToken, s: token.scope, r: token.requestedAt })}`,
-      'PX',
-      expiresAt - Date.now(),
-    );
-    client.disconnect();
-
-    const bareEnv = {
-      BARE_KEY_SHA256: caller.sha256,
-      BARE_CLIENT_ID: CLIENT_ID,
-      BARE_ENVIRONMENT: ENVIRONMENT,
-      BARE_SCOPE: SCOPE,
-    };
-    const floor = await svc.startBare(work, 'floor', {
-      ...bareEnv,
-      BARE_REDIS_URL: redis.url,
-      BARE_REDIS_KEY: floorKey,
-    });
-    started.push(floor.child);
-    const ceiling = await svc.startBare(work, 'ceiling', {
-      ...bareEnv,
-      BARE_TOKEN: JSON.stringify(token),
-    });
-    started.push(ceiling.child);
+    const path = TOKEN_PATH;
 
     const targets = [
       {
@@ -227,4 +155,4 @@ async function run(ctx, settings, log) {
   }
 }
 
-module.exports = { run, CLIENT_ID, ENVIRONMENT, SCOPE };
+module.exports = { run };

@@ -1,0 +1,105 @@
+'use strict';
+// The servers of the hot path, started one way for `npm run bench` (phases/hot-path.js),
+// `node bench/profile.js` and `node bench/alloc.js`: a sandbox IdP knowing one client, a
+// token-vendor replica that holds that client's token (every request is then a cache hit),
+// and optionally the two bare node:http servers (floor and ceiling) answering the same JSON.
+const { writeFileSync } = require('node:fs');
+const { join } = require('node:path');
+const { randomBytes } = require('node:crypto');
+const { Redis } = require('ioredis');
+const svc = require('./services');
+const { waitFor } = require('./procs');
+
+const CLIENT_ID = 'bench.client';
+const ENVIRONMENT = 'bench';
+const SCOPE = 'read';
+const TOKEN_PATH = `/tokens/${CLIENT_ID}`;
+
+/**
+ * `started` collects every child as it starts, so the caller can stop them even when a later
+ * start fails. Options: `name` (file and key prefix), `vendor` (startVendor options: nodeArgs,
+ * stdoutPath), `bare` (start floor and ceiling), `bareOptions` (startBare options: execArgv,
+ * stdoutPath as a function of the mode).
+ */
+async function startHotServers(work, redis, started, options) {
+  const { name, vendor: vendorOptions = {}, bare = false, bareOptions = () => ({}) } = options;
+  const caller = svc.mintCallerKey();
+  const auth = { authorization: `Bearer ${caller.key}` };
+  const secret = randomBytes(24).toString('base64url');
+  const secretFile = join(work, `${name}.secret`);
+  writeFileSync(secretFile, `${secret}\n`);
+
+  const sandbox = await svc.startSandbox(work, `${name}-sandbox`, [
+    { clientId: CLIENT_ID, secret, scopes: [SCOPE] },
+  ]);
+  started.push(sandbox.child);
+  const configPath = join(work, `${name}.yaml`);
+  svc.writeVendorConfig(configPath, {
+    tokenUrl: sandbox.tokenUrl,
+    environment: ENVIRONMENT,
+    clients: [{ clientId: CLIENT_ID, secretFile, scope: SCOPE }],
+    callerSha256: caller.sha256,
+  });
+  const vendor = await svc.startVendor(work, `${name}-vendor`, {
+    configPath,
+    redisUrl: redis.url,
+    keyPrefix: `bench-${name}:`,
+    encryptionKeys: svc.encryptionKeys(),
+    ...vendorOptions,
+  });
+  started.push(vendor.child);
+
+  // The start-up warm-up fetches the token; from then on every request is a cache hit.
+  const first = await waitFor(
+    'the vendor to hold the token',
+    async () => {
+      const r = await svc.http(`${vendor.url}${TOKEN_PATH}`, { headers: auth });
+      return r.status === 200 && r.json;
+    },
+    { timeoutMs: 30_000, alive: [vendor.child] },
+  );
+  const servers = { auth, sandbox, vendor };
+  if (!bare) return servers;
+
+  const expiresAt = Date.parse(first.expires_at);
+  const token = {
+    accessToken: first.access_token,
+    scope: first.scope,
+    requestedAt: Date.now(),
+    expiresAt,
+  };
+  // The floor reads a plain value of the same layout as the vendor's (`<ms>|{json}`).
+  const floorKey = `bench-${name}-floor:{${ENVIRONMENT}/${CLIENT_ID}}:token`;
+  const client = new Redis(redis.url);
+  await client.set(
+    floorKey,
+    `${expiresAt}|${JSON.stringify({ a: token.accessToken, s: token.scope, r: token.requestedAt })}`,
+    'PX',
+    expiresAt - Date.now(),
+  );
+  client.disconnect();
+
+  const bareEnv = {
+    BARE_KEY_SHA256: caller.sha256,
+    BARE_CLIENT_ID: CLIENT_ID,
+    BARE_ENVIRONMENT: ENVIRONMENT,
+    BARE_SCOPE: SCOPE,
+  };
+  servers.floor = await svc.startBare(
+    work,
+    'floor',
+    { ...bareEnv, BARE_REDIS_URL: redis.url, BARE_REDIS_KEY: floorKey },
+    bareOptions('floor'),
+  );
+  started.push(servers.floor.child);
+  servers.ceiling = await svc.startBare(
+    work,
+    'ceiling',
+    { ...bareEnv, BARE_TOKEN: JSON.stringify(token) },
+    bareOptions('ceiling'),
+  );
+  started.push(servers.ceiling.child);
+  return servers;
+}
+
+module.exports = { startHotServers, CLIENT_ID, ENVIRONMENT, SCOPE, TOKEN_PATH };
