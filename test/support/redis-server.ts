@@ -15,6 +15,18 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** A test's own redis-server: loopback only, nothing written to disk. */
+export const THROWAWAY_REDIS_ARGS = [
+  '--bind',
+  '127.0.0.1',
+  '--save',
+  '',
+  '--appendonly',
+  'no',
+  '--protected-mode',
+  'no',
+];
+
 export interface ThrowawayRedis {
   readonly url: string;
   readonly port: number;
@@ -60,19 +72,7 @@ export async function startRedisServer(extraArgs: string[] = []): Promise<Throwa
 async function launch(port: number, extraArgs: string[]): Promise<ChildProcess> {
   const child = spawn(
     'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--protected-mode',
-      'no',
-      ...extraArgs,
-    ],
+    ['--port', String(port), ...THROWAWAY_REDIS_ARGS, ...extraArgs],
     { stdio: 'ignore' },
   );
   child.unref();

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { askRedis as ask, freePort } from './redis-server';
+import { askRedis as ask, freePort, THROWAWAY_REDIS_ARGS } from './redis-server';
 
 const run = promisify(execFile);
 
@@ -54,12 +54,7 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterUnderT
     const child = launch([
       '--port',
       String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
+      ...THROWAWAY_REDIS_ARGS,
       '--cluster-enabled',
       'yes',
       '--cluster-config-file',
@@ -129,18 +124,7 @@ export interface RedisSentinelUnderTest {
 /** A master, one replica and three Sentinels (quorum 2), from the redis-server binary. */
 export async function startRedisSentinel(name = 'tvmaster'): Promise<RedisSentinelUnderTest> {
   const dir = mkdtempSync(join(tmpdir(), 'tv-sentinel-'));
-  const base = [
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--protected-mode',
-    'no',
-    '--dir',
-    dir,
-  ];
+  const base = [...THROWAWAY_REDIS_ARGS, '--dir', dir];
   const masterPort = await freePort();
   const master = launch(['--port', String(masterPort), ...base]);
   const replicaPort = await freePort();

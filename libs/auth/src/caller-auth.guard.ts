@@ -14,7 +14,7 @@ interface GuardedRequest {
   body?: unknown;
   raw?: { rawHeaders?: string[] };
   id?: string;
-  /** The authenticated caller, read by @CurrentCaller(). */
+  /** The authenticated caller, read by the handlers (TokensController) as request.user. */
   user?: Caller;
 }
 

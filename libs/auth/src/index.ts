@@ -8,5 +8,4 @@ export {
   FAILED_AUTH_MAX_SOURCES,
 } from './failed-auth.limiter';
 export { Public, IS_PUBLIC } from './public.decorator';
-export { CurrentCaller } from './current-caller.decorator';
 export { CallerAuthGuard } from './caller-auth.guard';
