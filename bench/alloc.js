@@ -65,7 +65,7 @@ async function main() {
   try {
     const redis = await svc.startRedis(work);
     const trace = (name) => join(work, `${name}.trace`);
-    const { auth, vendor, floor, ceiling } = await startHotServers(work, redis, [], {
+    const { auth, vendor, floor, ceiling, nest } = await startHotServers(work, redis, [], {
       name: 'alloc',
       vendor: { nodeArgs: ['--trace-gc'], stdoutPath: trace('vendor') },
       bare: true,
@@ -77,6 +77,7 @@ async function main() {
     for (const [label, url, name] of [
       ['ceiling: node:http + key check, from memory', ceiling.url, 'ceiling'],
       ['floor: node:http + key check + Redis GET', floor.url, 'floor'],
+      ['reference: NestJS on Fastify + key check + Redis GET', nest.url, 'nest'],
       ['token-vendor (Nest + Fastify, audit log, metrics)', vendor.url, 'vendor'],
     ]) {
       process.stdout.write(`  ${name} ...\n`);

@@ -68,7 +68,10 @@ function hotSection(m, hot) {
       `of the ceiling** (median req/s; p99 ${fmt.fixed(med.vendor.p99, 0)} ms vs ` +
       `${fmt.fixed(med.floor.p99, 0)} ms floor, ${fmt.fixed(med.ceiling.p99, 0)} ms ceiling). ` +
       `By CPU cost per request: **${fmt.pct(ratios.vendorToFloorCpu)} of the floor's requests per ` +
-      `CPU-second** (${fmt.fixed(med.vendor.cpuUs, 1)} µs vs ${fmt.fixed(med.floor.cpuUs, 1)} µs).`,
+      `CPU-second** (${fmt.fixed(med.vendor.cpuUs, 1)} µs vs ${fmt.fixed(med.floor.cpuUs, 1)} µs). ` +
+      `The yardstick's premise, NestJS on Fastify doing only the floor's work: ` +
+      `**${fmt.pct(ratios.nestToFloor)} of the floor**; token-vendor = ` +
+      `${fmt.pct(ratios.vendorToNest)} of that NestJS reference.`,
     '',
     table(
       ['ratio', 'value'],
@@ -78,6 +81,15 @@ function hotSection(m, hot) {
         ['floor CPU/request ÷ token-vendor CPU/request', fmt.ratio(ratios.vendorToFloorCpu)],
         ['ceiling CPU/request ÷ token-vendor CPU/request', fmt.ratio(ratios.vendorToCeilingCpu)],
         ['floor req/s ÷ ceiling req/s (cost of one Redis GET)', fmt.ratio(ratios.floorToCeiling)],
+        [
+          'NestJS reference req/s ÷ floor req/s (the framework alone)',
+          fmt.ratio(ratios.nestToFloor),
+        ],
+        ['token-vendor req/s ÷ NestJS reference req/s', fmt.ratio(ratios.vendorToNest)],
+        [
+          'NestJS reference CPU/request ÷ token-vendor CPU/request',
+          fmt.ratio(ratios.vendorToNestCpu),
+        ],
         ['token-vendor p99 ÷ floor p99', fmt.ratio(med.vendor.p99 / med.floor.p99)],
         ['token-vendor p99 ÷ ceiling p99', fmt.ratio(med.vendor.p99 / med.ceiling.p99)],
       ],
@@ -95,16 +107,16 @@ function hotSection(m, hot) {
         'CPU µs/request of each run',
         'non-2xx + errors',
       ],
-      [row('ceiling'), row('floor'), row('vendor')],
+      [row('ceiling'), row('floor'), row('nest'), row('vendor')],
     ),
     '',
     `autocannon (in the bench process), ${SETTINGS.connections} connections, ${SETTINGS.warmupSec} s ` +
       `warm-up + ${SETTINGS.durationSec} s measured per run (CPU: the server process's user + system ` +
       `time over the measured part, all threads, ÷ requests answered), ${SETTINGS.rounds} rounds, the order ` +
-      `(floor, ceiling, token-vendor) rotated by one each round; medians of the rounds. IdP requests during the load: ` +
+      `(floor, ceiling, NestJS reference, token-vendor) rotated by one each round; medians of the rounds. IdP requests during the load: ` +
       `${hot.idpRequestsDuringLoad} (every request was a cache hit). Answer body ` +
       `${med.vendor.shape.bodyBytes} B everywhere; headers: token-vendor ${med.vendor.shape.headerCount}, ` +
-      `bare servers ${med.floor.shape.headerCount}.`,
+      `bare servers ${med.floor.shape.headerCount}, NestJS reference ${med.nest.shape.headerCount}.`,
   ].join('\n');
 }
 

@@ -2,7 +2,8 @@
 // The servers of the hot path, started one way for `npm run bench` (phases/hot-path.js),
 // `node bench/profile.js` and `node bench/alloc.js`: a sandbox IdP knowing one client, a
 // token-vendor replica that holds that client's token (every request is then a cache hit),
-// and optionally the two bare node:http servers (floor and ceiling) answering the same JSON.
+// and optionally the reference servers answering the same JSON: two bare node:http servers
+// (floor and ceiling) and the smallest NestJS-on-Fastify app doing the floor's work (nest).
 const { writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const { randomBytes } = require('node:crypto');
@@ -18,7 +19,7 @@ const TOKEN_PATH = `/tokens/${CLIENT_ID}`;
 /**
  * `started` collects every child as it starts, so the caller can stop them even when a later
  * start fails. Options: `name` (file and key prefix), `vendor` (startVendor options: nodeArgs,
- * stdoutPath), `bare` (start floor and ceiling), `bareOptions` (startBare options: execArgv,
+ * stdoutPath), `bare` (start the reference servers: floor, ceiling, nest), `bareOptions` (startBare options: execArgv,
  * stdoutPath as a function of the mode).
  */
 async function startHotServers(work, redis, started, options) {
@@ -99,6 +100,14 @@ async function startHotServers(work, redis, started, options) {
     bareOptions('ceiling'),
   );
   started.push(servers.ceiling.child);
+  // The NestJS reference reads the same Redis value as the floor.
+  servers.nest = await svc.startBare(
+    work,
+    'nest',
+    { ...bareEnv, BARE_REDIS_URL: redis.url, BARE_REDIS_KEY: floorKey },
+    bareOptions('nest'),
+  );
+  started.push(servers.nest.child);
   return servers;
 }
 

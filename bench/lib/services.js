@@ -154,7 +154,7 @@ function writeVendorConfig(
 /**
  * One token-vendor replica: the production entry point, Redis, generated encryption keys,
  * LOG_LEVEL=info (audit log and metrics on, as in production), stdout to `stdoutPath`
- * (default /dev/null).
+ * (default /dev/null); `env` adds or overrides environment variables (for experiments).
  */
 async function startVendor(workDir, name, opts) {
   const port = await freePort();
@@ -169,6 +169,7 @@ async function startVendor(workDir, name, opts) {
       REDIS_KEY_PREFIX: opts.keyPrefix,
       TOKEN_VENDOR_ENCRYPTION_KEYS: opts.encryptionKeys,
       LOG_LEVEL: opts.logLevel ?? 'info',
+      ...opts.env,
     },
     stdoutPath: opts.stdoutPath,
     stderrPath: join(workDir, `${name}.err`),
@@ -202,9 +203,19 @@ function collectGarbage(inspectorPort) {
   });
 }
 
-/** A bare node:http server (floor or ceiling), forked with IPC; resolves with its URL. */
+/** The script of each reference server of the hot path. */
+const REFERENCE_SCRIPTS = {
+  floor: 'bare-server.js',
+  ceiling: 'bare-server.js',
+  nest: 'nest-reference-server.js',
+};
+
+/**
+ * A reference server of the hot path (floor, ceiling: bare node:http; nest: the NestJS
+ * reference), forked with IPC; resolves with its URL.
+ */
 async function startBare(workDir, mode, env, { execArgv = [], stdoutPath } = {}) {
-  const child = start(`${mode}-server`, join(__dirname, '..', 'bare-server.js'), [], {
+  const child = start(`${mode}-server`, join(__dirname, '..', REFERENCE_SCRIPTS[mode]), [], {
     env: { BARE_MODE: mode, ...env },
     stdoutPath,
     stderrPath: join(workDir, `${mode}.err`),

@@ -1,7 +1,8 @@
 'use strict';
 // Phase 1: cache-hit GET /tokens/:clientId throughput and latency, token-vendor beside the
-// floor (key check + one Redis GET) and the ceiling (key check, answer from memory),
-// run in alternation; the median of each is reported.
+// floor (key check + one Redis GET), the ceiling (key check, answer from memory) and the
+// NestJS reference (the floor's work in the smallest NestJS-on-Fastify app), run in
+// alternation; the median of each is reported.
 const { readFileSync } = require('node:fs');
 const { execFileSync } = require('node:child_process');
 const autocannon = require('autocannon');
@@ -56,11 +57,16 @@ async function run(ctx, settings, log) {
   const { work, redis } = ctx;
   const started = [];
   try {
-    const { auth, sandbox, vendor, floor, ceiling } = await startHotServers(work, redis, started, {
-      name: 'hot',
-      vendor: { nodeArgs: settings.vendorNodeArgs },
-      bare: true,
-    });
+    const { auth, sandbox, vendor, floor, ceiling, nest } = await startHotServers(
+      work,
+      redis,
+      started,
+      {
+        name: 'hot',
+        vendor: { nodeArgs: settings.vendorNodeArgs },
+        bare: true,
+      },
+    );
     const path = TOKEN_PATH;
 
     const targets = [
@@ -75,6 +81,12 @@ async function run(ctx, settings, log) {
         label: 'ceiling: node:http + key check, from memory',
         url: ceiling.url,
         pid: ceiling.child.pid,
+      },
+      {
+        key: 'nest',
+        label: 'reference: NestJS on Fastify + key check + Redis GET',
+        url: nest.url,
+        pid: nest.child.pid,
       },
       {
         key: 'vendor',
@@ -100,7 +112,7 @@ async function run(ctx, settings, log) {
     }
     const idpBefore = (await sandbox.stats()).tokenRequests;
 
-    const runs = { floor: [], ceiling: [], vendor: [] };
+    const runs = Object.fromEntries(targets.map((t) => [t.key, []]));
     for (let round = 1; round <= settings.rounds; round++) {
       // The order rotates every round, so each server follows each other one equally often:
       // a run right after a faster server's run measured differently (autocannon's and the
@@ -143,6 +155,11 @@ async function run(ctx, settings, log) {
         vendorToFloor: med.vendor.rps / med.floor.rps,
         vendorToCeiling: med.vendor.rps / med.ceiling.rps,
         floorToCeiling: med.floor.rps / med.ceiling.rps,
+        // The yardstick's own premise: what NestJS on Fastify with a Redis GET per request
+        // (nothing else) reaches against the floor here, and the service against it.
+        nestToFloor: med.nest.rps / med.floor.rps,
+        vendorToNest: med.vendor.rps / med.nest.rps,
+        vendorToNestCpu: med.nest.cpuUs / med.vendor.cpuUs,
         // Requests per CPU-second, vendor ÷ floor: the same ratio measured by cost, not speed.
         vendorToFloorCpu: med.floor.cpuUs / med.vendor.cpuUs,
         vendorToCeilingCpu: med.ceiling.cpuUs / med.vendor.cpuUs,
