@@ -1,4 +1,7 @@
-/** Three tiers, one runner: unit specs beside the code, integration and e2e under test/. */
+/**
+ * Three tiers, one runner: unit specs beside the code (the bench's plain-JS helpers included),
+ * integration and e2e under test/.
+ */
 const moduleNameMapper = {
   '^@app/identity-sandbox$': '<rootDir>/apps/identity-sandbox/src',
   '^@app/token-vendor$': '<rootDir>/apps/token-vendor/src',
@@ -21,7 +24,7 @@ module.exports = {
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   projects: [
-    { ...base, displayName: 'unit', testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts'] },
+    { ...base, displayName: 'unit', testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts', '<rootDir>/bench/**/*.spec.js'] },
     { ...base, displayName: 'integration', testMatch: ['<rootDir>/test/**/*.int-spec.ts'] },
     { ...base, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
   ],

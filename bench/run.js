@@ -21,7 +21,7 @@ const SETTINGS = {
   connections: int('BENCH_CONNECTIONS', 32),
   warmupSec: int('BENCH_WARMUP_SECONDS', 2),
   durationSec: int('BENCH_DURATION_SECONDS', 6),
-  rounds: int('BENCH_ROUNDS', 5),
+  rounds: int('BENCH_ROUNDS', 4),
   burstCallers: int('BENCH_BURST_CALLERS', 1000),
   replicas: int('BENCH_REPLICAS', 3),
   scale: (process.env.BENCH_SCALE ?? '1,100,1000,10000').split(',').map(Number),
@@ -112,8 +112,8 @@ function hotSection(m, hot) {
     '',
     `autocannon (in the bench process), ${SETTINGS.connections} connections, ${SETTINGS.warmupSec} s ` +
       `warm-up + ${SETTINGS.durationSec} s measured per run (CPU: the server process's user + system ` +
-      `time over the measured part, all threads, ÷ requests answered), ${SETTINGS.rounds} rounds, the order ` +
-      `(floor, ceiling, NestJS reference, token-vendor) rotated by one each round; medians of the rounds. IdP requests during the load: ` +
+      `time over the measured part, all threads, ÷ requests answered), ${SETTINGS.rounds} rounds in a balanced order ` +
+      `(Williams design: over 4 rounds every server runs once at every place and once right after every other); medians of the rounds. IdP requests during the load: ` +
       `${hot.idpRequestsDuringLoad} (every request was a cache hit). Answer body ` +
       `${med.vendor.shape.bodyBytes} B everywhere; headers: token-vendor ${med.vendor.shape.headerCount}, ` +
       `bare servers ${med.floor.shape.headerCount}, NestJS reference ${med.nest.shape.headerCount}.`,

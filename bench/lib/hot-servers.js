@@ -19,8 +19,8 @@ const TOKEN_PATH = `/tokens/${CLIENT_ID}`;
 /**
  * `started` collects every child as it starts, so the caller can stop them even when a later
  * start fails. Options: `name` (file and key prefix), `vendor` (startVendor options: nodeArgs,
- * stdoutPath), `bare` (start the reference servers: floor, ceiling, nest), `bareOptions` (startBare options: execArgv,
- * stdoutPath as a function of the mode).
+ * stdoutPath, env), `bare` (start the reference servers: floor, ceiling, nest),
+ * `bareOptions` (startBare options: execArgv, stdoutPath as a function of the mode).
  */
 async function startHotServers(work, redis, started, options) {
   const { name, vendor: vendorOptions = {}, bare = false, bareOptions = () => ({}) } = options;

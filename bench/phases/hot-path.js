@@ -10,6 +10,7 @@ const svc = require('../lib/services');
 const { assertAlive, stop } = require('../lib/procs');
 const { median } = require('../lib/report');
 const { startHotServers, TOKEN_PATH } = require('../lib/hot-servers');
+const { orderOfRound } = require('../lib/run-order');
 
 const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
@@ -114,10 +115,9 @@ async function run(ctx, settings, log) {
 
     const runs = Object.fromEntries(targets.map((t) => [t.key, []]));
     for (let round = 1; round <= settings.rounds; round++) {
-      // The order rotates every round, so each server follows each other one equally often:
-      // a run right after a faster server's run measured differently (autocannon's and the
-      // machine's state carry over), and a fixed order would charge that to one server.
-      const order = targets.map((_, i) => targets[(i + round - 1) % targets.length]);
+      // A balanced order (see lib/run-order.js): every server at every place, and right after
+      // every other server, once per cycle of rounds.
+      const order = orderOfRound(targets, round);
       for (const t of order) {
         for (const child of started) assertAlive(child);
         log(`  hot path round ${round}/${settings.rounds}: ${t.key} ...`);
