@@ -86,28 +86,17 @@ async function startHotServers(work, redis, started, options) {
     BARE_ENVIRONMENT: ENVIRONMENT,
     BARE_SCOPE: SCOPE,
   };
-  servers.floor = await svc.startBare(
-    work,
-    'floor',
-    { ...bareEnv, BARE_REDIS_URL: redis.url, BARE_REDIS_KEY: floorKey },
-    bareOptions('floor'),
-  );
-  started.push(servers.floor.child);
-  servers.ceiling = await svc.startBare(
-    work,
-    'ceiling',
-    { ...bareEnv, BARE_TOKEN: JSON.stringify(token) },
-    bareOptions('ceiling'),
-  );
-  started.push(servers.ceiling.child);
-  // The NestJS reference reads the same Redis value as the floor.
-  servers.nest = await svc.startBare(
-    work,
-    'nest',
-    { ...bareEnv, BARE_REDIS_URL: redis.url, BARE_REDIS_KEY: floorKey },
-    bareOptions('nest'),
-  );
-  started.push(servers.nest.child);
+  const fromRedis = { BARE_REDIS_URL: redis.url, BARE_REDIS_KEY: floorKey };
+  const referenceEnv = {
+    floor: fromRedis,
+    ceiling: { BARE_TOKEN: JSON.stringify(token) },
+    // The NestJS reference reads the same Redis value as the floor.
+    nest: fromRedis,
+  };
+  for (const [mode, env] of Object.entries(referenceEnv)) {
+    servers[mode] = await svc.startBare(work, mode, { ...bareEnv, ...env }, bareOptions(mode));
+    started.push(servers[mode].child);
+  }
   return servers;
 }
 
