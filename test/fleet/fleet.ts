@@ -591,9 +591,19 @@ export function obtainedLines(
     .map((e) => ({ time: Date.parse(String(e.time)), expiresAt: Date.parse(String(e.expiresAt)) }));
 }
 
-/** With FLEET_DEBUG set: writes the replicas' token-related log lines and the tap records since `since` to stderr. */
-export function debugDump(fleet: Fleet, clientId: string, since: number, label = ''): void {
-  if (!process.env.FLEET_DEBUG) return;
+/**
+ * The replicas' log lines and the taps' records since `since`, on stderr: with FLEET_DEBUG set,
+ * or always when `always` (a failing test dumps what led to it, so a flaky failure in CI can
+ * be read afterwards).
+ */
+export function debugDump(
+  fleet: Fleet,
+  clientId: string,
+  since: number,
+  label = '',
+  always = false,
+): void {
+  if (!always && !process.env.FLEET_DEBUG) return;
   const lines: string[] = [`=== ${label} since ${new Date(since).toISOString()}`];
   for (const r of fleet.replicas) {
     for (const e of r.entries()) {

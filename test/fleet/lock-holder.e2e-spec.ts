@@ -84,6 +84,7 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
 
   it('holder paused (SIGSTOP) mid-fetch past its lock TTL: another replica takes over, and after SIGCONT the stored expiry never went backwards', async () => {
     const f = fleet!;
+    const startedAt = Date.now();
     const watcher = watchStoredExpiry(f, PAUSED_CLIENT, 20);
     let paused: Replica | undefined;
     const load = startLoad(
@@ -180,6 +181,9 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
       expect(watcher.errors).toBe(0);
       expect(summarize(failuresOf(results, MIN_TTL))).toBe('[]');
       expect(results.length).toBeGreaterThan(50);
+    } catch (e) {
+      debugDump(f, PAUSED_CLIENT, startedAt - 1000, 'FAILED: paused mid-fetch', true);
+      throw e;
     } finally {
       paused?.kill('SIGCONT');
       await watcher.stop();
@@ -189,6 +193,7 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
 
   it("holder paused (SIGSTOP) with its token write in flight past its lock TTL: the late write reaches Redis after the take-over's and the fence refuses it", async () => {
     const f = fleet!;
+    const startedAt = Date.now();
     const watcher = watchStoredExpiry(f, FENCED_CLIENT, 20);
     let paused: Replica | undefined;
     const load = startLoad(
@@ -276,6 +281,9 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
       expect((await f.getToken(holder, FENCED_CLIENT)).status).toBe(200);
       expect(summarize(failuresOf(results, MIN_TTL))).toBe('[]');
       expect(results.length).toBeGreaterThan(50);
+    } catch (e) {
+      debugDump(f, FENCED_CLIENT, startedAt - 1000, 'FAILED: write in flight', true);
+      throw e;
     } finally {
       for (const l of f.redisLinks) l.release();
       paused?.kill('SIGCONT');
@@ -286,6 +294,7 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
 
   it('holder killed (SIGKILL) mid-refresh: another replica refreshes within the lock TTL; callers on the survivors see no failure', async () => {
     const f = fleet!;
+    const startedAt = Date.now();
     let killed: Replica | undefined;
     const survivors = (): Replica[] => f.replicas.filter((r) => r !== killed && r.alive);
     const load = startLoad(f, survivors, KILLED_CLIENT, 20);
@@ -349,6 +358,9 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
       expect(summarize(failuresOf(onSurvivors, MIN_TTL))).toBe('[]');
       expect(new Set(onSurvivors.map((r) => r.replica)).size).toBe(2);
       expect(onSurvivors.length).toBeGreaterThan(50);
+    } catch (e) {
+      debugDump(f, KILLED_CLIENT, startedAt - 1000, 'FAILED: killed mid-refresh', true);
+      throw e;
     } finally {
       await load.stop();
     }
