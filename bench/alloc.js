@@ -7,8 +7,7 @@
 // allocates. Unlike req/s or CPU time it hardly moves with what else the machine is doing,
 // so it is the figure to watch when cutting per-request allocations. Not part of
 // `npm run bench`.
-const os = require('node:os');
-const { mkdtempSync, readFileSync, rmSync } = require('node:fs');
+const { readFileSync } = require('node:fs');
 const { join } = require('node:path');
 const autocannon = require('autocannon');
 const procs = require('./lib/procs');
@@ -59,56 +58,41 @@ async function measure(url, headers, tracePath) {
   };
 }
 
-async function main() {
+async function main(work) {
   const m = machineInfo();
-  const work = mkdtempSync(join(os.tmpdir(), 'token-vendor-alloc-'));
-  try {
-    const redis = await svc.startRedis(work);
-    const trace = (name) => join(work, `${name}.trace`);
-    const { auth, vendor, floor, ceiling, nest } = await startHotServers(work, redis, [], {
-      name: 'alloc',
-      vendor: { nodeArgs: ['--trace-gc'], stdoutPath: trace('vendor') },
-      bare: true,
-      bareOptions: (mode) => ({ execArgv: ['--trace-gc'], stdoutPath: trace(mode) }),
-    });
-    const path = TOKEN_PATH;
+  const redis = await svc.startRedis(work);
+  const trace = (name) => join(work, `${name}.trace`);
+  const { auth, vendor, floor, ceiling, nest } = await startHotServers(work, redis, [], {
+    name: 'alloc',
+    vendor: { nodeArgs: ['--trace-gc'], stdoutPath: trace('vendor') },
+    references: true,
+    referenceOptions: (mode) => ({ execArgv: ['--trace-gc'], stdoutPath: trace(mode) }),
+  });
+  const path = TOKEN_PATH;
 
-    const rows = [];
-    for (const [label, url, name] of [
-      ['ceiling: node:http + key check, from memory', ceiling.url, 'ceiling'],
-      ['floor: node:http + key check + Redis GET', floor.url, 'floor'],
-      ['reference: NestJS on Fastify + key check + Redis GET', nest.url, 'nest'],
-      ['token-vendor (Nest + Fastify, audit log, metrics)', vendor.url, 'vendor'],
-    ]) {
-      process.stdout.write(`  ${name} ...\n`);
-      const r = await measure(`${url}${path}`, auth, trace(name));
-      rows.push([
-        label,
-        Math.round(r.bytesPerRequest).toLocaleString('en-US'),
-        r.scavengesPer1000.toFixed(2),
-        r.answered.toLocaleString('en-US'),
-      ]);
-    }
-    console.log(`\n${machineLine(m)}\n`);
-    console.log(
-      table(
-        ['server', 'allocated per request, bytes', 'scavenges per 1,000 requests', 'requests'],
-        rows,
-      ),
-    );
-  } finally {
-    await procs.stopAll();
-    if (!process.env.BENCH_KEEP_WORKDIR) rmSync(work, { recursive: true, force: true });
+  const rows = [];
+  for (const [label, url, name] of [
+    ['ceiling: node:http + key check, from memory', ceiling.url, 'ceiling'],
+    ['floor: node:http + key check + Redis GET', floor.url, 'floor'],
+    ['reference: NestJS on Fastify + key check + Redis GET', nest.url, 'nest'],
+    ['token-vendor (Nest + Fastify, audit log, metrics)', vendor.url, 'vendor'],
+  ]) {
+    process.stdout.write(`  ${name} ...\n`);
+    const r = await measure(`${url}${path}`, auth, trace(name));
+    rows.push([
+      label,
+      Math.round(r.bytesPerRequest).toLocaleString('en-US'),
+      r.scavengesPer1000.toFixed(2),
+      r.answered.toLocaleString('en-US'),
+    ]);
   }
+  console.log(`\n${machineLine(m)}\n`);
+  console.log(
+    table(
+      ['server', 'allocated per request, bytes', 'scavenges per 1,000 requests', 'requests'],
+      rows,
+    ),
+  );
 }
 
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => procs.stopAll().finally(() => process.exit(130)));
-}
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e.stack ?? e.message);
-    process.exit(1);
-  },
-);
+procs.runScript('token-vendor-alloc-', main);

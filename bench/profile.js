@@ -6,8 +6,7 @@
 // stops it with SIGTERM (the profile is written on exit), and prints the top self-time
 // functions and the self time per package. Not part of `npm run bench`: profiling slows the
 // process, so its numbers are not comparable with the benchmark's.
-const os = require('node:os');
-const { mkdtempSync, readdirSync, readFileSync, rmSync } = require('node:fs');
+const { readdirSync, readFileSync } = require('node:fs');
 const { join } = require('node:path');
 const autocannon = require('autocannon');
 const procs = require('./lib/procs');
@@ -92,53 +91,38 @@ function summarize(profile) {
   };
 }
 
-async function main() {
+async function main(work) {
   const m = machineInfo();
-  const work = mkdtempSync(join(os.tmpdir(), 'token-vendor-profile-'));
-  try {
-    const redis = await svc.startRedis(work);
-    const profDir = join(work, 'prof');
-    const { auth, vendor } = await startHotServers(work, redis, [], {
-      name: 'profile',
-      vendor: { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] },
-    });
-    const url = `${vendor.url}${TOKEN_PATH}`;
-    const result = await autocannon({
-      url,
-      headers: auth,
-      connections: 32,
-      duration: DURATION_SEC,
-      warmup: { connections: 32, duration: 2 },
-    });
-    await procs.stop(vendor.child, 15_000);
-    const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-    if (!file) throw new Error('no .cpuprofile written');
-    const s = summarize(JSON.parse(readFileSync(join(profDir, file), 'utf8')));
-    console.log(machineLine(m));
-    console.log(
-      `\nProfiled token-vendor: ${Math.round(result.requests.average)} req/s under --cpu-prof ` +
-        `(p99 ${result.latency.p99} ms), ${(s.totalMs / 1000).toFixed(1)} s of samples (start-up included).\n`,
-    );
-    console.log(
-      table(['self time by package (native time to its JS caller)', 'share'], s.categories),
-    );
-    console.log();
-    console.log(table(['self time by owner (nearest frame outside node core)', 'share'], s.owners));
-    console.log();
-    console.log(table([`top ${TOP} functions by self time`, 'share'], s.functions));
-  } finally {
-    await procs.stopAll();
-    if (!process.env.BENCH_KEEP_WORKDIR) rmSync(work, { recursive: true, force: true });
-  }
+  const redis = await svc.startRedis(work);
+  const profDir = join(work, 'prof');
+  const { auth, vendor } = await startHotServers(work, redis, [], {
+    name: 'profile',
+    vendor: { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] },
+  });
+  const url = `${vendor.url}${TOKEN_PATH}`;
+  const result = await autocannon({
+    url,
+    headers: auth,
+    connections: 32,
+    duration: DURATION_SEC,
+    warmup: { connections: 32, duration: 2 },
+  });
+  await procs.stop(vendor.child, 15_000);
+  const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) throw new Error('no .cpuprofile written');
+  const s = summarize(JSON.parse(readFileSync(join(profDir, file), 'utf8')));
+  console.log(machineLine(m));
+  console.log(
+    `\nProfiled token-vendor: ${Math.round(result.requests.average)} req/s under --cpu-prof ` +
+      `(p99 ${result.latency.p99} ms), ${(s.totalMs / 1000).toFixed(1)} s of samples (start-up included).\n`,
+  );
+  console.log(
+    table(['self time by package (native time to its JS caller)', 'share'], s.categories),
+  );
+  console.log();
+  console.log(table(['self time by owner (nearest frame outside node core)', 'share'], s.owners));
+  console.log();
+  console.log(table([`top ${TOP} functions by self time`, 'share'], s.functions));
 }
 
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => procs.stopAll().finally(() => process.exit(130)));
-}
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e.stack ?? e.message);
-    process.exit(1);
-  },
-);
+procs.runScript('token-vendor-profile-', main);

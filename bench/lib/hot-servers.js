@@ -19,11 +19,16 @@ const TOKEN_PATH = `/tokens/${CLIENT_ID}`;
 /**
  * `started` collects every child as it starts, so the caller can stop them even when a later
  * start fails. Options: `name` (file and key prefix), `vendor` (startVendor options: nodeArgs,
- * stdoutPath, env), `bare` (start the reference servers: floor, ceiling, nest),
- * `bareOptions` (startBare options: execArgv, stdoutPath as a function of the mode).
+ * stdoutPath, env), `references` (also start the reference servers: floor, ceiling, nest),
+ * `referenceOptions` (startReference options: execArgv, stdoutPath, as a function of the mode).
  */
 async function startHotServers(work, redis, started, options) {
-  const { name, vendor: vendorOptions = {}, bare = false, bareOptions = () => ({}) } = options;
+  const {
+    name,
+    vendor: vendorOptions = {},
+    references = false,
+    referenceOptions = () => ({}),
+  } = options;
   const caller = svc.mintCallerKey();
   const auth = { authorization: `Bearer ${caller.key}` };
   const secret = randomBytes(24).toString('base64url');
@@ -60,7 +65,7 @@ async function startHotServers(work, redis, started, options) {
     { timeoutMs: 30_000, alive: [vendor.child] },
   );
   const servers = { auth, sandbox, vendor };
-  if (!bare) return servers;
+  if (!references) return servers;
 
   const expiresAt = Date.parse(first.expires_at);
   const token = {
@@ -80,21 +85,22 @@ async function startHotServers(work, redis, started, options) {
   );
   client.disconnect();
 
-  const bareEnv = {
+  const sharedEnv = {
     BARE_KEY_SHA256: caller.sha256,
     BARE_CLIENT_ID: CLIENT_ID,
     BARE_ENVIRONMENT: ENVIRONMENT,
     BARE_SCOPE: SCOPE,
   };
   const fromRedis = { BARE_REDIS_URL: redis.url, BARE_REDIS_KEY: floorKey };
-  const referenceEnv = {
+  const envByMode = {
     floor: fromRedis,
     ceiling: { BARE_TOKEN: JSON.stringify(token) },
     // The NestJS reference reads the same Redis value as the floor.
     nest: fromRedis,
   };
-  for (const [mode, env] of Object.entries(referenceEnv)) {
-    servers[mode] = await svc.startBare(work, mode, { ...bareEnv, ...env }, bareOptions(mode));
+  for (const [mode, env] of Object.entries(envByMode)) {
+    const options = referenceOptions(mode);
+    servers[mode] = await svc.startReference(work, mode, { ...sharedEnv, ...env }, options);
     started.push(servers[mode].child);
   }
   return servers;

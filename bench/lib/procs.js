@@ -2,7 +2,8 @@
 // Child processes of the bench: every one is tracked, and every one is killed at the end,
 // on error, and on Ctrl-C (SIGTERM first, SIGKILL after a grace period; SIGKILL on exit).
 const { spawn, fork } = require('node:child_process');
-const { openSync, closeSync, readFileSync, existsSync } = require('node:fs');
+const { openSync, closeSync, readFileSync, existsSync, mkdtempSync, rmSync } = require('node:fs');
+const os = require('node:os');
 const { createServer } = require('node:net');
 const { join } = require('node:path');
 
@@ -134,7 +135,37 @@ async function waitFor(what, probe, { timeoutMs = 60_000, intervalMs = 100, aliv
   }
 }
 
+/**
+ * Runs a stand-alone bench script (`node bench/alloc.js`, `node bench/profile.js`): `main(work)`
+ * gets a fresh temporary folder; however it ends (success, error, Ctrl-C), every child process
+ * it started is stopped and the folder removed (kept with BENCH_KEEP_WORKDIR=1). Exits 0 on
+ * success, 1 on an error, 130 on a signal.
+ */
+function runScript(workPrefix, main) {
+  const work = mkdtempSync(join(os.tmpdir(), workPrefix));
+  const cleanUp = async () => {
+    await stopAll();
+    if (!process.env.BENCH_KEEP_WORKDIR) rmSync(work, { recursive: true, force: true });
+  };
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => cleanUp().finally(() => process.exit(130)));
+  }
+  main(work)
+    .then(
+      () => 0,
+      (e) => {
+        console.error(e.stack ?? e.message);
+        return 1;
+      },
+    )
+    .then(async (code) => {
+      await cleanUp();
+      process.exit(code);
+    });
+}
+
 module.exports = {
+  runScript,
   ROOT,
   freePort,
   sleep,

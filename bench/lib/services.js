@@ -214,7 +214,7 @@ const REFERENCE_SCRIPTS = {
  * A reference server of the hot path (floor, ceiling: bare node:http; nest: the NestJS
  * reference), forked with IPC; resolves with its URL.
  */
-async function startBare(workDir, mode, env, { execArgv = [], stdoutPath } = {}) {
+async function startReference(workDir, mode, env, { execArgv = [], stdoutPath } = {}) {
   const child = start(`${mode}-server`, join(__dirname, '..', REFERENCE_SCRIPTS[mode]), [], {
     env: { BARE_MODE: mode, ...env },
     stdoutPath,
@@ -242,7 +242,7 @@ module.exports = {
   startSandbox,
   startVendor,
   waitVendorReady,
-  startBare,
+  startReference,
   collectGarbage,
   freePort,
   mintCallerKey,

@@ -65,7 +65,7 @@ async function run(ctx, settings, log) {
       {
         name: 'hot',
         vendor: { nodeArgs: settings.vendorNodeArgs },
-        bare: true,
+        references: true,
       },
     );
     const path = TOKEN_PATH;
