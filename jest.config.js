@@ -11,11 +11,11 @@ const base = {
   moduleFileExtensions: ['js', 'json', 'ts'],
   transform: {
     '^.+\\.ts$': ['ts-jest', {}],
-    // content-disposition@3 (via @fastify/static, for the Swagger UI) ships only ES modules,
-    // which Node 20's require() loads but Jest's module runtime does not: compile it to CJS.
-    '/node_modules/content-disposition/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true } }],
+    // content-disposition@3 (via @fastify/static, for the Swagger UI) and jose@6 ship only ES
+    // modules, which Node's require() loads but Jest's module runtime does not: compile them to CJS.
+    '/node_modules/(content-disposition|jose)/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true } }],
   },
-  transformIgnorePatterns: ['/node_modules/(?!content-disposition/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(content-disposition|jose)/)'],
   testEnvironment: 'node',
   moduleNameMapper,
   rootDir: __dirname,
