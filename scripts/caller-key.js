@@ -40,7 +40,8 @@ function main(argv) {
   }
   const key = `tvk_${randomBytes(32).toString('base64url')}`;
   const digest = createHash('sha256').update(key, 'utf8').digest('hex');
-  process.stdout.write(`Caller key for "${name}" (give it to the calling service; it is shown only now):
+  process.stdout
+    .write(`Caller key for "${name}" (give it to the calling service; it is shown only now):
 
   ${key}
 

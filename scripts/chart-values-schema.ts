@@ -57,6 +57,20 @@ function walk(value: unknown, visit: (schema: JsonSchema) => void): void {
 }
 
 /**
+ * JavaScript regular expression syntax Go's regexp (which Helm's schema validator uses) cannot
+ * compile: lookaround and backreferences. Such a pattern is left to the service's own check.
+ */
+const NOT_IN_GO_REGEXP = /\(\?<?[=!]|\\[1-9]/;
+
+function dropUnportablePatterns(config: JsonSchema): void {
+  walk(config, (schema) => {
+    if (typeof schema.pattern === 'string' && NOT_IN_GO_REGEXP.test(schema.pattern)) {
+      delete schema.pattern;
+    }
+  });
+}
+
+/**
  * What the pod needs beyond the service's rules: file paths are absolute (a relative one
  * would resolve inside the ConfigMap folder), a client may name its Secret key, a caller
  * names at least one key source (a zod refinement JSON Schema cannot carry).
@@ -106,9 +120,15 @@ function hoistDefinitions(config: JsonSchema, root: JsonSchema): void {
   }
 }
 
-/** The JSON Schema of `config`: what the service accepts as its configuration file. */
-export function configJsonSchema(root: JsonSchema = {}): JsonSchema {
-  const config = z.toJSONSchema(serviceConfigSchema, {
+/**
+ * The JSON Schema of `config`: what the service accepts as its configuration file
+ * (`schema` is the service's; a test hands in others to check the chart's additions).
+ */
+export function configJsonSchema(
+  root: JsonSchema = {},
+  schema: z.ZodType = serviceConfigSchema,
+): JsonSchema {
+  const config = z.toJSONSchema(schema, {
     // Values are what a user writes: defaults make fields optional.
     io: 'input',
     // Helm 3 validates draft-07; Helm 4 reads the $schema given at the root.
@@ -118,6 +138,7 @@ export function configJsonSchema(root: JsonSchema = {}): JsonSchema {
   }) as JsonSchema;
   delete config.$schema;
   hoistDefinitions(config, root);
+  dropUnportablePatterns(config);
   addChartRules(config);
   return {
     description: `The service configuration file, checked as the service checks it. GENERATED from the service's schema by \`${REGENERATE_COMMAND}\`: do not edit by hand.`,

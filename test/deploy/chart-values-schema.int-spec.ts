@@ -8,12 +8,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { z } from 'zod';
 import {
+  configJsonSchema,
   REGENERATE_COMMAND,
   VALUES_SCHEMA_PATH,
   valuesSchemaText,
 } from '../../scripts/chart-values-schema';
-import { lint } from './helm';
+import { lint, Loose } from './helm';
 
 const committed = readFileSync(VALUES_SCHEMA_PATH, 'utf8');
 
@@ -48,6 +50,59 @@ describe('values.schema.json', () => {
       ...JSON.parse(committed).properties.replicaCount,
       maximum: 7,
     });
+  });
+});
+
+describe('the generator, on shapes the service schema may grow into', () => {
+  const file = z.string().min(1);
+  const base = { clientId: z.string(), environment: z.string() };
+  const grown = z.strictObject({
+    environments: z.record(
+      z.string(),
+      z.strictObject({ tokenUrl: z.string().optional(), caFile: file.optional() }),
+    ),
+    // Clients as a union by authentication method.
+    clients: z.array(
+      z.union([
+        z.strictObject({ ...base, authMethod: z.literal('private_key_jwt'), privateKeyFile: file }),
+        z.strictObject({ ...base, secretFile: file.optional() }),
+      ]),
+    ),
+    callers: z.array(
+      z.strictObject({
+        name: z.string().regex(/^(?!admin$)[a-z]+$/),
+        keySha256: z.array(z.string()).optional(),
+        kubernetes: z.strictObject({ namespace: z.string() }).optional(),
+      }),
+    ),
+  });
+  const config = configJsonSchema({}, grown) as Loose;
+
+  it('lets every client branch name its secretKey', () => {
+    for (const branch of config.properties.clients.items.anyOf) {
+      expect(branch.properties.secretKey).toMatchObject({ pattern: '^[-._a-zA-Z0-9]+$' });
+      expect(branch.additionalProperties).toBe(false);
+    }
+  });
+
+  it('requires absolute paths for every *File field, wherever it is', () => {
+    expect(config.properties.environments.additionalProperties.properties.caFile.pattern).toBe(
+      '^/',
+    );
+    const [jwt, secret] = config.properties.clients.items.anyOf;
+    expect(jwt.properties.privateKeyFile.pattern).toBe('^/');
+    expect(secret.properties.secretFile.pattern).toBe('^/');
+  });
+
+  it('requires a caller to name one of the key sources it has', () => {
+    expect(config.properties.callers.items.anyOf).toEqual([
+      { required: ['keySha256'] },
+      { required: ['kubernetes'] },
+    ]);
+  });
+
+  it("drops a pattern Go's regexp cannot compile (the service still checks it)", () => {
+    expect(config.properties.callers.items.properties.name).toEqual({ type: 'string' });
   });
 });
 
