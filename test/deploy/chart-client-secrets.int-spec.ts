@@ -88,6 +88,18 @@ describe('client secrets per (environment, client)', () => {
     ]);
   });
 
+  it.each(['private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth'])(
+    'asks no client secret of a %s client',
+    (authMethod) => {
+      // The service schema gains these methods in parallel work: checked without it here.
+      const objects = render({
+        skipSchema: true,
+        set: { ...client(0, 'k.client', 'uat', { authMethod }) },
+      });
+      expect(clients(objects)[0].secretFile).toBeUndefined();
+    },
+  );
+
   it('cannot check the keys of an existing Secret, so it only points at them', () => {
     const objects = render({
       set: { 'clientSecrets.existingSecret': 'from-vault', ...client(0, 'a.client', 'uat') },

@@ -133,7 +133,8 @@ key. Arguments: dict path, field (for the message), dir, secretName, keys
 {{- end }}
 
 {{/*
-The configuration file. A client with neither secretFile nor secretEnv reads
+The configuration file. A client with neither secretFile nor secretEnv (and an
+authentication method that uses a client secret) reads
 its Secret key (token-vendor.clientSecretKey) in the mounted client-secrets
 folder; when the chart creates that Secret, a client whose key is missing fails
 the render naming it. Key and certificate files (caFile, privateKeyFile,
@@ -167,7 +168,9 @@ same way. `secretKey` is the chart's own field and is not rendered.
 {{- if or (hasKey $c "secret") (hasKey $c "clientSecret") }}
 {{- fail (printf "%s: a secret is never written inline; put it in clientSecrets.secrets or the existing Secret" $id) }}
 {{- end }}
-{{- if not (or $c.secretFile $c.secretEnv) }}
+{{- /* private_key_jwt and the mTLS methods authenticate with a key, not a client secret. */}}
+{{- $usesSecret := not (has ($c.authMethod | default "client_secret_post") (list "private_key_jwt" "tls_client_auth" "self_signed_tls_client_auth")) }}
+{{- if and $usesSecret (not (or $c.secretFile $c.secretEnv)) }}
 {{- $key := include "token-vendor.clientSecretKey" $c }}
 {{- if gt (len $key) 253 }}
 {{- fail (printf "%s: the Secret key %q is longer than 253 characters: set its secretKey" $id $key) }}
