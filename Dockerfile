@@ -38,7 +38,7 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
 # --- node: the base without npm, npx and corepack (nothing installs at run time) --
 FROM ${NODE_IMAGE} AS node
 RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
-      /usr/local/bin/npm /usr/local/bin/corepack \
+      /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
       /opt/yarn-* /usr/local/bin/yarn /usr/local/bin/yarnpkg \
  && groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --no-create-home \
