@@ -146,6 +146,11 @@ describe('client secrets per (environment, client)', () => {
       'config.clients[0] (uat/a:b) and config.clients[1] (uat/a@b) both map to the Secret key "uat.a_b": give one a secretKey',
     ],
     [
+      'a secretKey beside a secretEnv',
+      { ...client(0, 'a.client', 'uat', { secretKey: 'a', secretEnv: 'A_SECRET' }) },
+      'config.clients[0] (uat/a.client): secretKey names a key of the client-secrets Secret; it cannot go with secretFile, secretEnv',
+    ],
+    [
       'a Secret key longer than 253 characters',
       { ...client(0, 'c'.repeat(200), 'e'.repeat(60)) },
       'is longer than 253 characters: set its secretKey',

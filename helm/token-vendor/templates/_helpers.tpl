@@ -170,6 +170,9 @@ same way. `secretKey` is the chart's own field and is not rendered.
 {{- end }}
 {{- /* private_key_jwt and the mTLS methods authenticate with a key, not a client secret. */}}
 {{- $usesSecret := not (has ($c.authMethod | default "client_secret_post") (list "private_key_jwt" "tls_client_auth" "self_signed_tls_client_auth")) }}
+{{- if and $c.secretKey (or (not $usesSecret) $c.secretFile $c.secretEnv) }}
+{{- fail (printf "%s: secretKey names a key of the client-secrets Secret; it cannot go with secretFile, secretEnv or authMethod %s" $id ($c.authMethod | default "client_secret_post")) }}
+{{- end }}
 {{- if and $usesSecret (not (or $c.secretFile $c.secretEnv)) }}
 {{- $key := include "token-vendor.clientSecretKey" $c }}
 {{- if gt (len $key) 253 }}
