@@ -206,6 +206,21 @@ describe('monitoring objects', () => {
       }
     });
 
+    it('lays its panels out on the 24-column grid without overlap, each with its own id', () => {
+      const all: Loose[] = dashboard.panels;
+      expect(new Set(all.map((p) => p.id)).size).toBe(all.length);
+      const cells = new Set<string>();
+      for (const { gridPos: g } of all) {
+        expect(g.x + g.w).toBeLessThanOrEqual(24);
+        for (let x = g.x; x < g.x + g.w; x++) {
+          for (let y = g.y; y < g.y + g.h; y++) {
+            expect(cells.has(`${x},${y}`)).toBe(false);
+            cells.add(`${x},${y}`);
+          }
+        }
+      }
+    });
+
     it('shows caller latency, refused callers, IdP latency and the process', () => {
       const exprs = panels.flatMap((p) => p.targets.map((t: Loose) => t.expr)).join('\n');
       for (const metric of [
