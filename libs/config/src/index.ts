@@ -11,6 +11,7 @@ export { parseServiceConfig, loadServiceConfigFile } from './service-config.load
 export {
   readCallerKeyFiles,
   readKeyDigestFile,
+  callersWithoutCredentials,
   MAX_KEY_DIGEST_FILE_BYTES,
 } from './caller-key-files.reader';
 export {

@@ -135,12 +135,14 @@ describe('parseServiceConfig', () => {
         {
           name: 'deals-service',
           keyDigests: [Buffer.from(DIGEST_A, 'hex'), Buffer.from(DIGEST_B, 'hex')],
+          inlineKeyDigests: [Buffer.from(DIGEST_A, 'hex'), Buffer.from(DIGEST_B, 'hex')],
           clients: [{ kind: 'client', clientId: 'api-fake-test.client' }],
           admin: false,
         },
         {
           name: 'ops',
           keyDigests: [Buffer.from(DIGEST_C, 'hex')],
+          inlineKeyDigests: [Buffer.from(DIGEST_C, 'hex')],
           clients: [
             { kind: 'any' },
             { kind: 'environment-client', environment: 'uat', clientId: 'api-fake-test.client' },
@@ -148,6 +150,7 @@ describe('parseServiceConfig', () => {
           admin: true,
         },
       ],
+      callerIssuers: [],
       refresh: { ratio: 0.75, minTtlSeconds: 30 },
     });
   });
