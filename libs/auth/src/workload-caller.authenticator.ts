@@ -151,24 +151,23 @@ export class WorkloadCallerAuthenticator {
   /**
    * Rebuilds the issuers and the caller index when a reload replaced them (compared by
    * identity: a snapshot is never mutated). An issuer whose settings did not change keeps its
-   * fetched keys; verified tokens are forgotten when any issuer changed (another audience).
+   * fetched keys; verified tokens are forgotten when any issuer's settings changed (another
+   * audience, say), kept when a reload left the issuers as they were.
    */
   private followConfiguration(): void {
     const service = this.config.service;
     if (service.callerIssuers !== this.issuersFrom) {
       const next = new Map<string, IssuerKeySet>();
+      let changed = this.issuers.size !== service.callerIssuers.length;
       for (const issuer of service.callerIssuers) {
         const known = this.issuers.get(issuer.issuer);
-        next.set(
-          issuer.issuer,
-          known !== undefined && sameIssuer(known.config, issuer)
-            ? known
-            : new IssuerKeySet(issuer, () => this.clock.now()),
-        );
+        const same = known !== undefined && sameIssuer(known.config, issuer);
+        if (!same) changed = true;
+        next.set(issuer.issuer, same ? known : new IssuerKeySet(issuer, () => this.clock.now()));
       }
       this.issuers = next;
       this.issuersFrom = service.callerIssuers;
-      this.verified.clear();
+      if (changed) this.verified.clear();
     }
     if (service.callers !== this.callersFrom) {
       const index = new Map<string, CallerConfig>();
