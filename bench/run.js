@@ -90,6 +90,11 @@ function hotSection(m, hot) {
           'NestJS reference CPU/request ÷ token-vendor CPU/request',
           fmt.ratio(ratios.vendorToNestCpu),
         ],
+        ['token-vendor JWT caller req/s ÷ key caller req/s', fmt.ratio(ratios.jwtToKey)],
+        [
+          'token-vendor key caller CPU/request ÷ JWT caller CPU/request',
+          fmt.ratio(ratios.jwtToKeyCpu),
+        ],
         ['token-vendor p99 ÷ floor p99', fmt.ratio(med.vendor.p99 / med.floor.p99)],
         ['token-vendor p99 ÷ ceiling p99', fmt.ratio(med.vendor.p99 / med.ceiling.p99)],
       ],
@@ -107,7 +112,7 @@ function hotSection(m, hot) {
         'CPU µs/request of each run',
         'non-2xx + errors',
       ],
-      [row('ceiling'), row('floor'), row('nest'), row('vendor')],
+      [row('ceiling'), row('floor'), row('nest'), row('vendor'), row('vendorJwt')],
     ),
     '',
     `autocannon (in the bench process), ${SETTINGS.connections} connections, ${SETTINGS.warmupSec} s ` +

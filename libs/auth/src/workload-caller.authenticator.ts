@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { decodeJwt, jwtVerify, type JWTPayload } from 'jose';
 import { CLOCK, type Clock } from '@app/clock';
 import { ConfigService, type CallerConfig, type CallerIssuerConfig } from '@app/config';
@@ -78,7 +78,8 @@ export class WorkloadCallerAuthenticator {
   /** Synchronous on a cache hit; a Promise when the token must be verified. */
   authenticate(token: string): WorkloadAuthentication | Promise<WorkloadAuthentication> {
     this.followConfiguration();
-    const digest = createHash('sha256').update(token, 'utf8').digest('base64url');
+    // One-shot hash: no Hash object per request (this runs on every JWT caller's request).
+    const digest = hash('sha256', token, 'base64url');
     const hit = this.verified.get(digest, this.clock.now());
     if (hit !== undefined) return this.resolve(hit);
     return this.verify(token, digest);
