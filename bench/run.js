@@ -118,7 +118,7 @@ function hotSection(m, hot) {
     `autocannon (in the bench process), ${SETTINGS.connections} connections, ${SETTINGS.warmupSec} s ` +
       `warm-up + ${SETTINGS.durationSec} s measured per run (CPU: the server process's user + system ` +
       `time over the measured part, all threads, ÷ requests answered), ${SETTINGS.rounds} rounds in a balanced order ` +
-      `(Williams design: over 4 rounds every server runs once at every place and once right after every other); medians of the rounds. IdP requests during the load: ` +
+      `(Williams design: over a full cycle, as many rounds as servers when that number is even and twice as many when odd, every server runs once at every place and once right after every other); medians of the rounds. IdP requests during the load: ` +
       `${hot.idpRequestsDuringLoad} (every request was a cache hit). Answer body ` +
       `${med.vendor.shape.bodyBytes} B everywhere; headers: token-vendor ${med.vendor.shape.headerCount}, ` +
       `bare servers ${med.floor.shape.headerCount}, NestJS reference ${med.nest.shape.headerCount}.`,
