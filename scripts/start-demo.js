@@ -69,6 +69,11 @@ Get a token:
 
   curl -s -H 'Authorization: Bearer ${DEMO_CALLER_KEY}' 'http://127.0.0.1:${PORT}/tokens/demo.client?environment=uat'
 
+Or as a workload without a key (a projected-ServiceAccount-shaped token from the sandbox):
+
+  TOKEN=$(curl -s -X POST -H 'content-type: application/json' -d '{"namespace":"demo","serviceAccount":"demo-app"}' http://127.0.0.1:${SANDBOX_PORT}/_sandbox/workload-tokens | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')
+  curl -s -H "Authorization: Bearer $TOKEN" 'http://127.0.0.1:${PORT}/tokens/demo.client?environment=uat'
+
 API description: http://127.0.0.1:${PORT}/docs   Stop with Ctrl-C.
 `);
 })().catch((e) => {
