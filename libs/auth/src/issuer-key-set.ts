@@ -1,7 +1,10 @@
 import { Logger } from '@nestjs/common';
+import { readFile } from 'node:fs/promises';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  customFetch,
+  type FetchImplementation,
   type FlattenedJWSInput,
   type JSONWebKeySet,
   type JWSHeaderParameters,
@@ -106,8 +109,26 @@ export class IssuerKeySet {
       timeoutDuration: JWKS_TIMEOUT_MS,
       cooldownDuration: JWKS_REFETCH_COOLDOWN_MS,
       cacheMaxAge: JWKS_MAX_AGE_MS,
+      [customFetch]: this.fetchWithCredentials,
     });
     return this.remote;
+  }
+
+  /** fetch, with the `bearerTokenFile`'s current token when one is configured. */
+  private readonly fetchWithCredentials: FetchImplementation = async (url, options) => {
+    const headers = new Headers(options.headers);
+    const token = await this.bearerToken();
+    if (token !== undefined) headers.set('authorization', `Bearer ${token}`);
+    return fetch(url, { ...options, headers });
+  };
+
+  /** The token of `bearerTokenFile`, read now (the kubelet rotates it); none when not configured. */
+  private async bearerToken(): Promise<string | undefined> {
+    const path = this.config.bearerTokenFile;
+    if (path === undefined) return undefined;
+    const token = (await readFile(path, 'utf8')).trim();
+    if (token.length === 0) throw new Error(`bearerTokenFile ${path} is empty`);
+    return token;
   }
 
   /**
@@ -116,18 +137,21 @@ export class IssuerKeySet {
    * fetch. A failure is forgotten so the next token tries again.
    */
   private discover(): Promise<URL> {
-    this.discovery ??= fetchDiscovery(this.config.issuer).catch((e: unknown) => {
-      this.discovery = undefined;
-      throw e;
-    });
+    this.discovery ??= fetchDiscovery(this.config.issuer, this.fetchWithCredentials).catch(
+      (e: unknown) => {
+        this.discovery = undefined;
+        throw e;
+      },
+    );
     return this.discovery;
   }
 }
 
-async function fetchDiscovery(issuer: string): Promise<URL> {
+async function fetchDiscovery(issuer: string, fetchImpl: FetchImplementation): Promise<URL> {
   const url = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
-  const response = await fetch(url, {
-    headers: { accept: 'application/json' },
+  const response = await fetchImpl(url, {
+    method: 'GET',
+    headers: new Headers({ accept: 'application/json' }),
     redirect: 'manual',
     signal: AbortSignal.timeout(JWKS_TIMEOUT_MS),
   });

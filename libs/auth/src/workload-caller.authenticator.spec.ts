@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { stringify } from 'yaml';
@@ -36,6 +39,7 @@ describe('WorkloadCallerAuthenticator', () => {
   let jwks: { keys: JWK[] };
   let jwksUp = true;
   let jwksFetches = 0;
+  let authorizations: (string | undefined)[] = [];
   let privateKey: CryptoKey;
   let clock: ManualClock;
   let config: ConfigService;
@@ -45,8 +49,9 @@ describe('WorkloadCallerAuthenticator', () => {
     const pair = await generateKeyPair('ES256');
     privateKey = pair.privateKey;
     jwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' }] };
-    server = createServer((_req, res) => {
+    server = createServer((req, res) => {
       jwksFetches++;
+      authorizations.push(req.headers.authorization);
       res.writeHead(jwksUp ? 200 : 503, { 'content-type': 'application/json' });
       res.end(JSON.stringify(jwksUp ? jwks : { error: 'down' }));
     });
@@ -55,13 +60,17 @@ describe('WorkloadCallerAuthenticator', () => {
   });
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-  const configFor = (callers: object[], audience = 'token-vendor'): ConfigService =>
+  const configFor = (
+    callers: object[],
+    audience = 'token-vendor',
+    bearerTokenFile?: string,
+  ): ConfigService =>
     new ConfigService(loadRuntimeSettings({ TOKEN_VENDOR_CONFIG: 'test.yaml' }), {
       service: parseServiceConfig(
         stringify({
           environments: { uat: { tokenUrl: 'https://idp.example/connect/token' } },
           clients: [{ clientId: 'a.client', environment: 'uat', secretEnv: 'A_SECRET' }],
-          callerIssuers: [{ name: 'cluster', issuer: ISSUER, jwksUri, audience }],
+          callerIssuers: [{ name: 'cluster', issuer: ISSUER, jwksUri, audience, bearerTokenFile }],
           callers,
         }),
         'test.yaml',
@@ -77,6 +86,7 @@ describe('WorkloadCallerAuthenticator', () => {
   beforeEach(() => {
     jwksUp = true;
     jwksFetches = 0;
+    authorizations = [];
     clock = new ManualClock(NOW);
     config = configFor([deals]);
     sut = new WorkloadCallerAuthenticator(config, clock);
@@ -143,6 +153,36 @@ describe('WorkloadCallerAuthenticator', () => {
     config.replace(configFor([deals], 'another-audience').current);
 
     expect(nameOf(await sut.authenticate(token))).toBe('refused:audience');
+  });
+
+  it('fetches the JWKS without credentials, or with the current token of bearerTokenFile', async () => {
+    expect(nameOf(await sut.authenticate(await mint()))).toBe('deals-service');
+    expect(authorizations).toEqual([undefined]);
+
+    const dir = mkdtempSync(join(tmpdir(), 'jwks-bearer-'));
+    try {
+      const file = join(dir, 'token');
+      writeFileSync(file, 'first-projected-token\n');
+      config = configFor([deals], 'token-vendor', file);
+      sut = new WorkloadCallerAuthenticator(config, clock);
+      expect(nameOf(await sut.authenticate(await mint()))).toBe('deals-service');
+      // The kubelet rotates the file: the next fetch (forced here) sends the new token.
+      writeFileSync(file, 'second-projected-token\n');
+      const realNow = Date.now;
+      Date.now = () => realNow() + 11 * 60_000;
+      try {
+        expect(nameOf(await sut.authenticate(await mint(900)))).toBe('deals-service');
+      } finally {
+        Date.now = realNow;
+      }
+      expect(authorizations).toEqual([
+        undefined,
+        'Bearer first-projected-token',
+        'Bearer second-projected-token',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('answers 503 (CallerIssuerUnavailableError) when no key was ever fetched', async () => {

@@ -75,6 +75,12 @@ export interface CallerIssuerConfig {
   readonly jwksUri?: string;
   /** The `aud` the tokens must carry (the projected volume's `audience`). */
   readonly audience: string;
+  /**
+   * Absolute path of a token sent as `Authorization: Bearer` to fetch the JWKS and discovery
+   * (the vendor's own projected ServiceAccount token, when the cluster does not let anonymous
+   * readers fetch its JWKS); re-read on every fetch, since the kubelet rotates it.
+   */
+  readonly bearerTokenFile?: string;
 }
 
 export interface RefreshConfig {

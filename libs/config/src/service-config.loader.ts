@@ -127,6 +127,9 @@ export function parseServiceConfig(
       issuer: entry.issuer,
       ...(entry.jwksUri !== undefined ? { jwksUri: entry.jwksUri } : {}),
       audience: entry.audience,
+      ...(entry.bearerTokenFile !== undefined
+        ? { bearerTokenFile: resolve(baseDir, entry.bearerTokenFile) }
+        : {}),
     };
   });
   const workloadOwners = new Map<string, string>();

@@ -69,6 +69,8 @@ const callerIssuerSchema = z.strictObject({
   issuer: z.string().min(1).max(2048),
   jwksUri: keySourceUrl.optional(),
   audience: z.string().min(1).max(256),
+  /** Read at each JWKS fetch, not by the loader (the kubelet rotates it). */
+  bearerTokenFile: z.string().min(1).optional(),
 });
 
 const callerSchema = z
