@@ -90,6 +90,11 @@ function hotSection(m, hot) {
           'NestJS reference CPU/request ÷ token-vendor CPU/request',
           fmt.ratio(ratios.vendorToNestCpu),
         ],
+        ['token-vendor JWT caller req/s ÷ key caller req/s', fmt.ratio(ratios.jwtToKey)],
+        [
+          'token-vendor key caller CPU/request ÷ JWT caller CPU/request',
+          fmt.ratio(ratios.jwtToKeyCpu),
+        ],
         ['token-vendor p99 ÷ floor p99', fmt.ratio(med.vendor.p99 / med.floor.p99)],
         ['token-vendor p99 ÷ ceiling p99', fmt.ratio(med.vendor.p99 / med.ceiling.p99)],
       ],
@@ -107,13 +112,13 @@ function hotSection(m, hot) {
         'CPU µs/request of each run',
         'non-2xx + errors',
       ],
-      [row('ceiling'), row('floor'), row('nest'), row('vendor')],
+      [row('ceiling'), row('floor'), row('nest'), row('vendor'), row('vendorJwt')],
     ),
     '',
     `autocannon (in the bench process), ${SETTINGS.connections} connections, ${SETTINGS.warmupSec} s ` +
       `warm-up + ${SETTINGS.durationSec} s measured per run (CPU: the server process's user + system ` +
       `time over the measured part, all threads, ÷ requests answered), ${SETTINGS.rounds} rounds in a balanced order ` +
-      `(Williams design: over 4 rounds every server runs once at every place and once right after every other); medians of the rounds. IdP requests during the load: ` +
+      `(Williams design: over a full cycle, as many rounds as servers when that number is even and twice as many when odd, every server runs once at every place and once right after every other); medians of the rounds. IdP requests during the load: ` +
       `${hot.idpRequestsDuringLoad} (every request was a cache hit). Answer body ` +
       `${med.vendor.shape.bodyBytes} B everywhere; headers: token-vendor ${med.vendor.shape.headerCount}, ` +
       `bare servers ${med.floor.shape.headerCount}, NestJS reference ${med.nest.shape.headerCount}.`,

@@ -34,6 +34,15 @@ function writeDemoConfig(dir, sandboxPort) {
     if (url.hostname === '127.0.0.1' && url.port === DEMO_SANDBOX_PORT) url.port = sandboxPort;
     environment.tokenUrl = url.toString();
   }
+  // The sandbox is also the demo's workload issuer (callers without keys).
+  for (const issuer of config.callerIssuers ?? []) {
+    for (const field of ['issuer', 'jwksUri']) {
+      if (!issuer[field]) continue;
+      const url = new URL(issuer[field]);
+      if (url.hostname === '127.0.0.1' && url.port === DEMO_SANDBOX_PORT) url.port = sandboxPort;
+      issuer[field] = url.toString().replace(/\/$/, '');
+    }
+  }
   for (const client of config.clients) {
     if (client.secretFile && !isAbsolute(client.secretFile)) {
       client.secretFile = resolve(dirname(DEMO_CONFIG), client.secretFile);
@@ -147,6 +156,11 @@ token-vendor is ready on http://127.0.0.1:${plan.servicePort}${mode} (store: ${s
 Get a token:
 
   curl -s -H 'Authorization: Bearer ${DEMO_CALLER_KEY}' 'http://127.0.0.1:${plan.servicePort}/tokens/demo.client?environment=uat'
+
+Or as a workload without a key (a projected-ServiceAccount-shaped token from the sandbox):
+
+  TOKEN=$(curl -s -X POST -H 'content-type: application/json' -d '{"namespace":"demo","serviceAccount":"demo-app"}' http://127.0.0.1:${plan.sandboxPort}/_sandbox/workload-tokens | node -pe 'JSON.parse(require("fs").readFileSync(0)).token')
+  curl -s -H "Authorization: Bearer $TOKEN" 'http://127.0.0.1:${plan.servicePort}/tokens/demo.client?environment=uat'
 
 API description: http://127.0.0.1:${plan.servicePort}/docs   Stop with Ctrl-C.
 `);

@@ -40,12 +40,22 @@ async function startHotServers(work, redis, started, options) {
   ]);
   started.push(sandbox.child);
   const configPath = join(work, `${name}.yaml`);
+  const workload = { issuer: `${sandbox.url}/workload-issuer`, subject: 'bench-workload' };
   svc.writeVendorConfig(configPath, {
     tokenUrl: sandbox.tokenUrl,
     environment: ENVIRONMENT,
     clients: [{ clientId: CLIENT_ID, secretFile, scope: SCOPE }],
     callerSha256: caller.sha256,
+    workloadIssuer: workload,
   });
+  // The same caller rights with a workload JWT (an hour's token, verified once, then cached).
+  const minted = await svc.http(`${sandbox.url}/_sandbox/workload-tokens`, {
+    method: 'POST',
+    body: { subject: workload.subject },
+  });
+  if (minted.status !== 200)
+    throw new Error(`the sandbox minted no workload token: ${minted.text}`);
+  const jwtAuth = { authorization: `Bearer ${minted.json.token}` };
   const vendor = await svc.startVendor(work, `${name}-vendor`, {
     configPath,
     redisUrl: redis.url,
@@ -64,7 +74,7 @@ async function startHotServers(work, redis, started, options) {
     },
     { timeoutMs: 30_000, alive: [vendor.child] },
   );
-  const servers = { auth, sandbox, vendor };
+  const servers = { auth, jwtAuth, sandbox, vendor };
   if (!references) return servers;
 
   const expiresAt = Date.parse(first.expires_at);

@@ -120,7 +120,7 @@ function encryptionKeys() {
  */
 function writeVendorConfig(
   path,
-  { tokenUrl, timeoutMs = 5000, environment, clients, callerSha256 },
+  { tokenUrl, timeoutMs = 5000, environment, clients, callerSha256, workloadIssuer },
 ) {
   const lines = [
     'environments:',
@@ -143,11 +143,21 @@ function writeVendorConfig(
     `    keySha256: [${callerSha256}]`,
     "    clients: ['*']",
     '    admin: true',
-    'refresh:',
-    '  ratio: 0.75',
-    '  minTtlSeconds: 30',
-    '',
   );
+  // A caller without a key: a workload JWT from the sandbox's workload issuer (README "Callers
+  // without keys"), so the hot path can compare a JWT caller with a key caller.
+  if (workloadIssuer) {
+    lines.push(
+      '  - name: bench-workload',
+      `    jwt: { issuer: sandbox, subject: ${workloadIssuer.subject} }`,
+      "    clients: ['*']",
+      'callerIssuers:',
+      '  - name: sandbox',
+      `    issuer: ${workloadIssuer.issuer}`,
+      '    audience: token-vendor',
+    );
+  }
+  lines.push('refresh:', '  ratio: 0.75', '  minTtlSeconds: 30', '');
   writeFileSync(path, lines.join('\n'));
 }
 

@@ -58,7 +58,7 @@ async function run(ctx, settings, log) {
   const { work, redis } = ctx;
   const started = [];
   try {
-    const { auth, sandbox, vendor, floor, ceiling, nest } = await startHotServers(
+    const { auth, jwtAuth, sandbox, vendor, floor, ceiling, nest } = await startHotServers(
       work,
       redis,
       started,
@@ -95,12 +95,19 @@ async function run(ctx, settings, log) {
         url: vendor.url,
         pid: vendor.child.pid,
       },
+      {
+        key: 'vendorJwt',
+        label: 'token-vendor, JWT caller (verified once, then from the cache)',
+        url: vendor.url,
+        pid: vendor.child.pid,
+        headers: jwtAuth,
+      },
     ];
 
     // Same answer shape everywhere (the vendor adds security and request-id headers).
     const shapes = {};
     for (const t of targets) {
-      const r = await svc.http(`${t.url}${path}`, { headers: auth });
+      const r = await svc.http(`${t.url}${path}`, { headers: t.headers ?? auth });
       if (r.status !== 200) throw new Error(`${t.key} answered ${r.status}: ${r.text}`);
       shapes[t.key] = {
         keys: Object.keys(r.json).sort().join(','),
@@ -121,7 +128,7 @@ async function run(ctx, settings, log) {
       for (const t of order) {
         for (const child of started) assertAlive(child);
         log(`  hot path round ${round}/${settings.rounds}: ${t.key} ...`);
-        const s = summarize(await cannon(`${t.url}${path}`, auth, settings, t.pid));
+        const s = summarize(await cannon(`${t.url}${path}`, t.headers ?? auth, settings, t.pid));
         runs[t.key].push(s);
         log(
           `    ${Math.round(s.rps)} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms, ` +
@@ -159,6 +166,9 @@ async function run(ctx, settings, log) {
         // (nothing else) reaches against the floor here, and the service against it.
         nestToFloor: med.nest.rps / med.floor.rps,
         vendorToNest: med.vendor.rps / med.nest.rps,
+        // A workload JWT caller against a key caller on the same replica (target ≥ 0.9).
+        jwtToKey: med.vendorJwt.rps / med.vendor.rps,
+        jwtToKeyCpu: med.vendor.cpuUs / med.vendorJwt.cpuUs,
         vendorToNestCpu: med.nest.cpuUs / med.vendor.cpuUs,
         // Requests per CPU-second, vendor ÷ floor: the same ratio measured by cost, not speed.
         vendorToFloorCpu: med.floor.cpuUs / med.vendor.cpuUs,

@@ -5,14 +5,20 @@ import { readBody, sendJson } from './http-io';
 import type { SandboxContext } from './sandbox-context';
 import { SandboxInputError } from './sandbox-input-error';
 import { validateExpiresIn } from './settings-validation';
-import type { RunningSandbox } from './types';
+import type { RunningSandbox, WorkloadTokenRequest } from './types';
 
 export const CONTROL_PREFIX = '/_sandbox';
 
 /** The operations the control API drives: the same ones RunningSandbox offers in process. */
 export type SandboxControls = Pick<
   RunningSandbox,
-  'stats' | 'setFault' | 'clearFault' | 'setExpiresIn' | 'resetStats' | 'requests'
+  | 'stats'
+  | 'setFault'
+  | 'clearFault'
+  | 'setExpiresIn'
+  | 'resetStats'
+  | 'requests'
+  | 'workloadIssuer'
 > & {
   setClient(clientId: string, secret: string, scopes?: string[]): void;
 };
@@ -52,6 +58,22 @@ export async function handleControlRequest(
       const { seconds } = asObject(await readJson(req));
       controls.setExpiresIn(validateExpiresIn(seconds, 'seconds'));
       sendJson(req, res, 200, { expiresIn: ctx.settings.expiresIn });
+    } else if (route === 'POST /workload-tokens') {
+      // Mints a token shaped like a projected ServiceAccount token (body: WorkloadTokenRequest).
+      const request = asObject(await readJson(req)) as WorkloadTokenRequest;
+      sendJson(req, res, 200, { token: await controls.workloadIssuer.mint(request) });
+    } else if (route === 'POST /workload-issuer/rotate') {
+      const { keepPrevious } = asObject(await readJson(req));
+      if (keepPrevious !== undefined && typeof keepPrevious !== 'boolean') {
+        throw new SandboxInputError('keepPrevious must be true or false');
+      }
+      sendJson(req, res, 200, { kid: await controls.workloadIssuer.rotateKey(keepPrevious) });
+    } else if (route === 'PUT /workload-issuer/availability') {
+      const { available } = asObject(await readJson(req));
+      if (typeof available !== 'boolean')
+        throw new SandboxInputError('available must be true or false');
+      controls.workloadIssuer.setAvailable(available);
+      sendJson(req, res, 200, { available });
     } else if (route.startsWith('PUT /clients/')) {
       const clientId = decodePathSegment(route.slice('PUT /clients/'.length));
       const { secret, scopes } = asObject(await readJson(req));

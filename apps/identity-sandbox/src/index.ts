@@ -9,6 +9,11 @@ export { basicAuthorization } from './client-authentication';
 export { FAULT_BODIES } from './fault-responses';
 export { FAULT_MODES } from './fault-injection';
 export { SandboxInputError } from './sandbox-input-error';
+export {
+  DEFAULT_WORKLOAD_AUDIENCE,
+  WORKLOAD_ISSUER_PATH,
+  WORKLOAD_JWKS_PATH,
+} from './workload-issuer';
 export type {
   Fault,
   FaultMode,
@@ -19,4 +24,6 @@ export type {
   SandboxOptions,
   SandboxRequestRecord,
   SandboxStats,
+  SandboxWorkloadIssuer,
+  WorkloadTokenRequest,
 } from './types';

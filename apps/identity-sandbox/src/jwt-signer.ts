@@ -67,6 +67,11 @@ export class JwtSigner {
   }
 
   sign(claims: AccessTokenClaims): string {
+    return this.signPayload(claims);
+  }
+
+  /** Signs any claims (the workload issuer's ServiceAccount-shaped tokens use this too). */
+  signPayload(claims: object): string {
     const header: JwtHeader = { alg: 'RS256', typ: 'JWT', kid: this.kid };
     const signingInput = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(claims))}`;
     const signature = sign('RSA-SHA256', Buffer.from(signingInput), this.privateKey);

@@ -3,6 +3,7 @@ import type { FaultInjector } from './fault-injection';
 import type { JwtSigner } from './jwt-signer';
 import type { SandboxStatsRecorder } from './sandbox-stats';
 import type { SandboxLogEntry } from './types';
+import type { WorkloadIssuer } from './workload-issuer';
 
 /** Settings that can change while the sandbox runs. */
 export interface SandboxSettings {
@@ -16,6 +17,7 @@ export interface SandboxSettings {
 /** Everything the request handlers share; one per running sandbox. */
 export interface SandboxContext {
   signer: JwtSigner;
+  workloads: WorkloadIssuer;
   clients: ClientRegistry;
   faults: FaultInjector;
   stats: SandboxStatsRecorder;

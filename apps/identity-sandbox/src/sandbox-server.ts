@@ -13,6 +13,12 @@ import { SandboxStatsRecorder } from './sandbox-stats';
 import { validateExpiresIn, validatePort } from './settings-validation';
 import { handleTokenRequest } from './token-endpoint';
 import type { RunningSandbox, SandboxOptions } from './types';
+import {
+  WORKLOAD_DISCOVERY_PATH,
+  WORKLOAD_ISSUER_PATH,
+  WORKLOAD_JWKS_PATH,
+  WorkloadIssuer,
+} from './workload-issuer';
 
 export const DEFAULT_EXPIRES_IN = 1200;
 export const DEFAULT_AUDIENCE = 'cas-api';
@@ -30,6 +36,7 @@ export async function startIdentitySandbox(options: SandboxOptions = {}): Promis
   const sleeper = new CancellableSleeper();
   const ctx: SandboxContext = {
     signer: await JwtSigner.create(),
+    workloads: new WorkloadIssuer(),
     clients,
     faults: new FaultInjector(),
     stats: new SandboxStatsRecorder(),
@@ -49,6 +56,22 @@ export async function startIdentitySandbox(options: SandboxOptions = {}): Promis
     },
     resetStats: () => ctx.stats.reset(),
     setClient: (clientId, secret, scopes) => ctx.clients.setSecret(clientId, secret, scopes),
+    // Getters: the URL is known once the server listens, and the kid changes on rotation.
+    workloadIssuer: {
+      get issuer() {
+        return `${ctx.settings.url}${WORKLOAD_ISSUER_PATH}`;
+      },
+      get jwksUri() {
+        return `${ctx.settings.url}${WORKLOAD_JWKS_PATH}`;
+      },
+      kid: () => ctx.workloads.kid(),
+      mint: (request) => ctx.workloads.mint(request, `${ctx.settings.url}${WORKLOAD_ISSUER_PATH}`),
+      rotateKey: (keepPrevious) => ctx.workloads.rotateKey(keepPrevious),
+      setAvailable: (available) => {
+        ctx.workloads.available = available;
+      },
+      jwksRequests: () => [...ctx.workloads.jwksRequests],
+    },
   };
 
   const server = createServer((req, res) => {
@@ -78,6 +101,7 @@ export async function startIdentitySandbox(options: SandboxOptions = {}): Promis
     tokenUrl: `${ctx.settings.url}${TOKEN_PATH}`,
     ...controls,
     setClientSecret: (clientId, secret) => ctx.clients.setSecret(clientId, secret),
+    workloadIssuer: controls.workloadIssuer,
     close: () => {
       closing ??= new Promise<void>((resolve) => {
         sleeper.cancelAll();
@@ -109,6 +133,21 @@ async function route(
     if (path === DISCOVERY_PATH) return sendJson(req, res, 200, discoveryDocument(ctx, req));
     if (path === JWKS_PATH) return sendJson(req, res, 200, ctx.signer.jwks());
     return sendJson(req, res, 200, { status: 'ok' });
+  }
+  if (path === WORKLOAD_DISCOVERY_PATH || path === WORKLOAD_JWKS_PATH) {
+    if (method !== 'GET' && method !== 'HEAD') {
+      return sendJson(req, res, 405, { error: 'method_not_allowed' }, { Allow: 'GET, HEAD' });
+    }
+    if (path === WORKLOAD_JWKS_PATH) ctx.workloads.jwksRequests.push(Date.now());
+    if (!ctx.workloads.available) return sendJson(req, res, 503, { error: 'unavailable' });
+    if (path === WORKLOAD_JWKS_PATH) return sendJson(req, res, 200, await ctx.workloads.jwks());
+    return sendJson(req, res, 200, {
+      issuer: `${ctx.settings.url}${WORKLOAD_ISSUER_PATH}`,
+      jwks_uri: `${ctx.settings.url}${WORKLOAD_JWKS_PATH}`,
+      response_types_supported: ['id_token'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: ['RS256'],
+    });
   }
   if (path.startsWith(`${CONTROL_PREFIX}/`)) {
     if (await handleControlRequest(ctx, controls, req, res, path)) return;

@@ -110,6 +110,41 @@ export interface SandboxLogEntry {
   durationMs: number;
 }
 
+/** A token the workload issuer should mint (POST /_sandbox/workload-tokens takes the same). */
+export interface WorkloadTokenRequest {
+  /** Kubernetes-shaped: the `kubernetes.io` claim and `sub` system:serviceaccount:<ns>:<sa>. */
+  namespace?: string;
+  serviceAccount?: string;
+  /** The pod a bound token names (default: one made up); null for a token bound to no pod. */
+  pod?: { name?: string; uid?: string } | null;
+  /** `sub`; required when no namespace/serviceAccount is given (another OIDC workload). */
+  subject?: string;
+  /** `aud`; default ["token-vendor"]. */
+  audience?: string | string[];
+  /** Seconds until `exp` from now (negative: already expired). Default 3600. */
+  expiresIn?: number;
+  /** Seconds until `nbf` from now (positive: not yet valid). Default 0. */
+  notBeforeIn?: number;
+  /** `iss` other than the workload issuer's own (to test a wrong issuer). */
+  issuer?: string;
+}
+
+/** The sandbox as a workload identity issuer (projected ServiceAccount tokens). */
+export interface SandboxWorkloadIssuer {
+  /** The `iss` of its tokens: the sandbox URL + /workload-issuer (discovery works from it). */
+  readonly issuer: string;
+  readonly jwksUri: string;
+  /** The `kid` it signs with now. */
+  kid(): Promise<string>;
+  mint(request: WorkloadTokenRequest): Promise<string>;
+  /** A new signing key; the old one stays in the JWKS unless keepPrevious is false. */
+  rotateKey(keepPrevious?: boolean): Promise<string>;
+  /** false: the JWKS and discovery answer 503 (an issuer that is down). */
+  setAvailable(available: boolean): void;
+  /** Date.now() of every JWKS request, oldest first. */
+  jwksRequests(): number[];
+}
+
 export interface RunningSandbox {
   /** e.g. http://127.0.0.1:41234 */
   url: string;
@@ -126,6 +161,8 @@ export interface RunningSandbox {
   resetStats(): void;
   /** The last token requests (at most 100), oldest first. */
   requests(): SandboxRequestRecord[];
+  /** The workload identity issuer (tokens shaped like projected ServiceAccount tokens). */
+  workloadIssuer: SandboxWorkloadIssuer;
   /** Closes the server and destroys open sockets (including hung 'timeout' ones). */
   close(): Promise<void>;
 }

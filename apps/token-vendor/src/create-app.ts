@@ -60,10 +60,20 @@ function openApiConfig(): ReturnType<DocumentBuilder['build']> {
     .setTitle('token-vendor')
     .setDescription(
       'Centralized OAuth 2.0 client-credentials token vending. Callers authenticate with ' +
-        '`Authorization: Bearer <caller key>`; errors are `{"error","message"}` JSON.',
+        '`Authorization: Bearer <caller key>`, or with a workload JWT (e.g. a projected ' +
+        'Kubernetes ServiceAccount token) from a configured caller issuer; errors are ' +
+        '`{"error","message"}` JSON.',
     )
     .setVersion('0.1.0')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'Caller key' }, 'caller-key')
+    .addBearerAuth(
+      {
+        type: 'http',
+        scheme: 'bearer',
+        description:
+          'Caller key, or a workload JWT (RS256/PS256/ES256) from one of the callerIssuers',
+      },
+      'caller-key',
+    )
     .build();
 }
 

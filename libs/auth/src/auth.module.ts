@@ -4,11 +4,13 @@ import { CallerAuthGuard } from './caller-auth.guard';
 import { CallerRegistry } from './caller-registry';
 import { CallerBearerStrategy } from './caller-bearer.strategy';
 import { FailedAuthLimiter } from './failed-auth.limiter';
+import { WorkloadCallerAuthenticator } from './workload-caller.authenticator';
 
 @Module({
   providers: [
     CallerRegistry,
     CallerBearerStrategy,
+    WorkloadCallerAuthenticator,
     FailedAuthLimiter,
     CallerAuthGuard,
     { provide: APP_GUARD, useExisting: CallerAuthGuard },

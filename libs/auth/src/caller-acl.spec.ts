@@ -12,7 +12,13 @@ function client(environment: string, clientId: string): ClientConfig {
 }
 
 function caller(clients: AclEntry[]): CallerConfig {
-  return { name: 'deals-service', keyDigests: [Buffer.alloc(32)], clients, admin: false };
+  return {
+    name: 'deals-service',
+    keyDigests: [Buffer.alloc(32)],
+    inlineKeyDigests: [Buffer.alloc(32)],
+    clients,
+    admin: false,
+  };
 }
 
 const UAT_API = client('uat', 'api.client');

@@ -1,11 +1,20 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { InvalidRequestError, TooManyRequestsError, UnauthorizedError } from '@app/errors';
+import {
+  InvalidCallerTokenError,
+  InvalidRequestError,
+  TooManyRequestsError,
+  UnauthorizedError,
+} from '@app/errors';
 import { AuditLog } from '@app/audit';
 import { CallerBearerStrategy } from './caller-bearer.strategy';
 import type { Caller } from './caller-registry';
 import { FailedAuthLimiter } from './failed-auth.limiter';
 import { IS_PUBLIC } from './public.decorator';
+import {
+  WorkloadCallerAuthenticator,
+  type WorkloadAuthentication,
+} from './workload-caller.authenticator';
 
 interface GuardedRequest {
   ip?: string;
@@ -19,9 +28,9 @@ interface GuardedRequest {
 }
 
 /**
- * The global guard: every route needs a known caller key unless marked @Public().
- * Failed attempts are counted per source address; a source over the limit gets 429 before
- * its key is even looked at.
+ * The global guard: every route needs a known caller key, or a workload JWT naming a configured
+ * caller, unless marked @Public(). Failed attempts are counted per source address; a source
+ * over the limit gets 429 before its key is even looked at.
  */
 @Injectable()
 export class CallerAuthGuard implements CanActivate {
@@ -30,10 +39,12 @@ export class CallerAuthGuard implements CanActivate {
     private readonly limiter: FailedAuthLimiter,
     private readonly audit: AuditLog,
     private readonly strategy: CallerBearerStrategy,
+    private readonly workloads: WorkloadCallerAuthenticator,
   ) {}
 
-  // Synchronous on purpose: it runs on every request, and every check here is synchronous.
-  canActivate(context: ExecutionContext): boolean {
+  // Synchronous on purpose for key callers and cached JWTs: it runs on every request. Only a
+  // JWT not verified yet makes it asynchronous.
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [
       context.getHandler(),
       context.getClass(),
@@ -58,18 +69,46 @@ export class CallerAuthGuard implements CanActivate {
       this.writeAudit(request, 'unauthorized');
       throw new UnauthorizedError();
     }
-    const caller = this.strategy.authenticate(request);
-    if (!caller) {
+    const credential = this.strategy.authenticate(request);
+    if (!credential) {
       this.limiter.recordFailure(source);
       this.writeAudit(request, 'unauthorized');
       throw new UnauthorizedError();
     }
-    request.user = caller;
-    return true;
+    if (credential.kind === 'key') {
+      request.user = credential.caller;
+      return true;
+    }
+    const result = this.workloads.authenticate(credential.token);
+    if (result instanceof Promise)
+      return result.then((r) => this.admitWorkload(request, source, r));
+    return this.admitWorkload(request, source, result);
+  }
+
+  private admitWorkload(
+    request: GuardedRequest,
+    source: string,
+    result: WorkloadAuthentication,
+  ): boolean {
+    if ('caller' in result) {
+      request.user = result.caller;
+      return true;
+    }
+    this.limiter.recordFailure(source);
+    // Which check failed, and for a verified token that no caller names, who it was.
+    this.writeAudit(request, 'unauthorized', {
+      reason: result.refused,
+      ...(result.workload !== undefined ? { workload: result.workload } : {}),
+    });
+    throw new InvalidCallerTokenError(result.refused);
   }
 
   /** Refused requests are audited too (no caller is known; the attempted key is never logged). */
-  private writeAudit(request: GuardedRequest & { url?: string }, outcome: string): void {
+  private writeAudit(
+    request: GuardedRequest & { url?: string },
+    outcome: string,
+    details: Record<string, string> = {},
+  ): void {
     this.audit.write({
       msg: 'request refused',
       requestId: request.id,
@@ -77,6 +116,7 @@ export class CallerAuthGuard implements CanActivate {
       path: request.url?.split('?')[0],
       source: request.ip,
       outcome,
+      ...details,
     });
   }
 }

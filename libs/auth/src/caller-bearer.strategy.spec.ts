@@ -1,7 +1,11 @@
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
 import { ConfigService, loadRuntimeSettings, parseServiceConfig } from '@app/config';
-import { CallerBearerStrategy } from './caller-bearer.strategy';
+import {
+  CallerBearerStrategy,
+  looksLikeJwt,
+  type BearerCredential,
+} from './caller-bearer.strategy';
 import { CallerRegistry } from './caller-registry';
 
 const KEY = 'bearer-strategy-key-0123456789';
@@ -20,6 +24,9 @@ function strategy(): CallerBearerStrategy {
   return new CallerBearerStrategy(new CallerRegistry(config));
 }
 
+const nameOf = (credential: BearerCredential | undefined): string | undefined =>
+  credential?.kind === 'key' ? credential.caller.name : undefined;
+
 const withAuthorization = (authorization?: string): { headers: Record<string, string> } => ({
   headers: authorization === undefined ? {} : { authorization },
 });
@@ -30,7 +37,7 @@ describe('CallerBearerStrategy (passport-http-bearer without passport)', () => {
   it.each([`Bearer ${KEY}`, `bearer ${KEY}`, `BEARER ${KEY}`])(
     'finds the caller of a known key (%s: the scheme is case-insensitive)',
     (header) => {
-      expect(sut.authenticate(withAuthorization(header))?.name).toBe('deals-service');
+      expect(nameOf(sut.authenticate(withAuthorization(header)))).toBe('deals-service');
     },
   );
 
@@ -47,8 +54,29 @@ describe('CallerBearerStrategy (passport-http-bearer without passport)', () => {
   });
 
   it('keeps no state between requests (each attempt is its own object)', () => {
-    expect(sut.authenticate(withAuthorization(`Bearer ${KEY}`))?.name).toBe('deals-service');
+    expect(nameOf(sut.authenticate(withAuthorization(`Bearer ${KEY}`)))).toBe('deals-service');
     expect(sut.authenticate(withAuthorization('Bearer wrong-key-0123456789'))).toBeUndefined();
-    expect(sut.authenticate(withAuthorization(`Bearer ${KEY}`))?.name).toBe('deals-service');
+    expect(nameOf(sut.authenticate(withAuthorization(`Bearer ${KEY}`)))).toBe('deals-service');
+  });
+
+  it('hands a JWT over as a token to verify, without looking it up among the key digests', () => {
+    const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
+    expect(sut.authenticate(withAuthorization(`Bearer ${jwt}`))).toEqual({
+      kind: 'jwt',
+      token: jwt,
+    });
+  });
+});
+
+describe('looksLikeJwt', () => {
+  it.each([
+    ['a compact JWS', 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln', true],
+    ['an unsigned one (alg none)', 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.', true],
+    ['a caller key', 'tvk_3q2-7wEXAMPLEexampleEXAMPLEexample0123456', false],
+    ['two parts', 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0', false],
+    ['a JWE (five parts)', 'eyJhbGciOiJSU0EifQ.a.b.c.d', false],
+    ['not starting with a JSON object', 'abc.def.ghi', false],
+  ])('%s: %s', (_name, bearer, expected) => {
+    expect(looksLikeJwt(bearer)).toBe(expected);
   });
 });

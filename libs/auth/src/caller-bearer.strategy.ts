@@ -9,10 +9,18 @@ export interface BearerRequest {
   body?: unknown;
 }
 
+/**
+ * What a bearer turned out to be: a known key's caller, or a JWT (a workload identity) for
+ * WorkloadCallerAuthenticator to verify. A JWT never goes through the key digests.
+ */
+export type BearerCredential =
+  | { readonly kind: 'key'; readonly caller: Caller }
+  | { readonly kind: 'jwt'; readonly token: string };
+
 /** What one attempt may call back with: the passport strategy contract. */
 interface StrategyAttempt {
   authenticate(request: BearerRequest): void;
-  success(caller: Caller): void;
+  success(credential: BearerCredential): void;
   fail(): void;
   error(err: unknown): void;
 }
@@ -31,13 +39,17 @@ export class CallerBearerStrategy {
   private readonly strategy: BearerStrategy<VerifyFunction>;
 
   constructor(registry: CallerRegistry) {
-    const verify: VerifyFunction = (key, done) => done(null, registry.authenticate(key) ?? false);
+    const verify: VerifyFunction = (bearer, done) => {
+      if (looksLikeJwt(bearer)) return done(null, { kind: 'jwt', token: bearer });
+      const caller = registry.authenticate(bearer);
+      done(null, caller === undefined ? false : { kind: 'key', caller });
+    };
     this.strategy = new BearerStrategy(verify);
   }
 
-  /** The caller the request's key belongs to; undefined when there is no valid key. */
-  authenticate(request: BearerRequest): Caller | undefined {
-    let caller: Caller | undefined;
+  /** The caller of the request's key, or its JWT; undefined when there is no valid key. */
+  authenticate(request: BearerRequest): BearerCredential | undefined {
+    let caller: BearerCredential | undefined;
     let failure: Error | undefined;
     const attempt = Object.create(this.strategy) as StrategyAttempt;
     attempt.success = (found) => {
@@ -51,4 +63,16 @@ export class CallerBearerStrategy {
     if (failure !== undefined) throw failure;
     return caller;
   }
+}
+
+/**
+ * A compact JWS: three parts, the first a JSON object (`eyJ` is `{"`). Caller keys from
+ * `npm run caller-key` (`tvk_` + base64url) never have dots. Cheap on purpose (it runs on every
+ * request): jose checks the parts themselves.
+ */
+export function looksLikeJwt(bearer: string): boolean {
+  if (!bearer.startsWith('eyJ')) return false;
+  const first = bearer.indexOf('.');
+  const second = first === -1 ? -1 : bearer.indexOf('.', first + 1);
+  return second !== -1 && bearer.indexOf('.', second + 1) === -1;
 }

@@ -2,7 +2,17 @@ import { Injectable } from '@nestjs/common';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ConfigService, type CallerConfig } from '@app/config';
 
-export type Caller = CallerConfig;
+/** What a JWT caller presented, for the audit lines of its requests (verified claims only). */
+export interface PresentedWorkload {
+  /** `namespace/serviceAccount` for a Kubernetes token, else its `sub`. */
+  readonly workload: string;
+  /** The pod a pod-bound ServiceAccount token names. */
+  readonly pod?: string;
+  readonly podUid?: string;
+}
+
+/** An authenticated caller: its configuration, and for a JWT caller what its token named. */
+export type Caller = CallerConfig & { readonly presented?: PresentedWorkload };
 
 /**
  * Finds the caller a bearer key belongs to. Keys are never stored: the config holds their

@@ -1,5 +1,12 @@
 export { AuthModule } from './auth.module';
-export { CallerRegistry, type Caller } from './caller-registry';
+export { CallerRegistry, type Caller, type PresentedWorkload } from './caller-registry';
+export {
+  WorkloadCallerAuthenticator,
+  CALLER_TOKEN_ALGORITHMS,
+  CALLER_TOKEN_LEEWAY_SECONDS,
+  type CallerTokenRefusal,
+} from './workload-caller.authenticator';
+export { VERIFIED_TOKEN_CACHE_SIZE } from './verified-token.cache';
 export { isCallerAllowed, aclEntryMatches } from './caller-acl';
 export {
   FailedAuthLimiter,

@@ -2,7 +2,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { MAX_KEY_DIGEST_FILE_BYTES, readKeyDigestFile } from './caller-key-files.reader';
+import {
+  MAX_KEY_DIGEST_FILE_BYTES,
+  callersWithoutCredentials,
+  readCallerKeyFiles,
+  readKeyDigestFile,
+} from './caller-key-files.reader';
 import { ConfigError } from './config.error';
 import { loadServiceConfigFile, parseServiceConfig } from './service-config.loader';
 
@@ -36,6 +41,7 @@ describe('parseServiceConfig with keySha256File (reads no file)', () => {
       {
         name: 'deals',
         keyDigests: [Buffer.from(DIGEST_A, 'hex')],
+        inlineKeyDigests: [Buffer.from(DIGEST_A, 'hex')],
         keyDigestFile: '/etc/token-vendor/callers/deals',
         clients: [],
         admin: false,
@@ -43,6 +49,7 @@ describe('parseServiceConfig with keySha256File (reads no file)', () => {
       {
         name: 'ops',
         keyDigests: [],
+        inlineKeyDigests: [],
         keyDigestFile: '/var/run/secrets/token-vendor/callers/ops',
         clients: [],
         admin: false,
@@ -53,7 +60,7 @@ describe('parseServiceConfig with keySha256File (reads no file)', () => {
   it('requires keySha256 or keySha256File', () => {
     expect(() => parseServiceConfig(configText([{ name: 'deals' }]), 'test.yaml')).toThrow(
       new ConfigError('test.yaml', [
-        'callers[0].keySha256: at least one key digest is required (keySha256 or keySha256File)',
+        'callers[0].keySha256: a caller needs a way to authenticate (keySha256, keySha256File, kubernetes or jwt)',
       ]),
     );
   });
@@ -112,6 +119,7 @@ describe('loadServiceConfigFile with keySha256File', () => {
       {
         name: 'deals',
         keyDigests: [DIGEST_A, DIGEST_B, DIGEST_C].map((hex) => Buffer.from(hex, 'hex')),
+        inlineKeyDigests: [Buffer.from(DIGEST_A, 'hex')],
         keyDigestFile: join(dir, 'callers', 'deals'),
         clients: [{ kind: 'any' }],
         admin: false,
@@ -127,13 +135,27 @@ describe('loadServiceConfigFile with keySha256File', () => {
     expect(sut.callers[0].keyDigests).toEqual([Buffer.from(DIGEST_A, 'hex')]);
   });
 
-  it('names the field and the file it cannot read', () => {
-    expect(
-      problemsOf([
-        { name: 'deals', keySha256: DIGEST_A },
-        { name: 'ops', keySha256File: 'callers/missing' },
-      ]),
-    ).toEqual([`callers[1].keySha256File: cannot read ${join(dir, 'callers/missing')} (ENOENT)`]);
+  it('takes a missing file as no keys: the caller is kept, with no digest from it', () => {
+    const sut = load([
+      { name: 'deals', keySha256: DIGEST_A },
+      { name: 'ops', keySha256File: 'callers/missing' },
+      { name: 'audit', keySha256: DIGEST_B, keySha256File: 'callers/missing-too' },
+    ]);
+
+    expect(sut.callers.map((c) => c.keyDigests.map((d) => d.toString('hex')))).toEqual([
+      [DIGEST_A],
+      [],
+      [DIGEST_B],
+    ]);
+    expect(callersWithoutCredentials(sut)).toEqual(['ops']);
+  });
+
+  it('names the field and the file it cannot read for another reason than absence', () => {
+    mkdirSync(join(dir, 'callers', 'a-folder'));
+
+    expect(problemsOf([{ name: 'ops', keySha256File: 'callers/a-folder' }])).toEqual([
+      `callers[0].keySha256File: cannot read ${join(dir, 'callers/a-folder')} (EISDIR)`,
+    ]);
   });
 
   it('names bad lines by number only, never their content', () => {
@@ -163,17 +185,30 @@ describe('loadServiceConfigFile with keySha256File', () => {
     ]);
   });
 
-  it('requires at least one digest in total', () => {
+  it('takes an empty file (or one of comments) as no keys, not as an error', () => {
     digestFile('ops', '# nobody yet\n\n');
+    digestFile('empty', '');
 
-    expect(problemsOf([{ name: 'ops', keySha256File: 'callers/ops' }])).toEqual([
-      `callers[0].keySha256File: ${join(dir, 'callers/ops')} holds no key digest`,
+    const sut = load([
+      { name: 'ops', keySha256File: 'callers/ops' },
+      { name: 'empty', keySha256File: 'callers/empty' },
+      { name: 'both', keySha256: DIGEST_A, keySha256File: 'callers/empty' },
     ]);
-    // Inline digests count: an empty file beside them is fine.
-    expect(
-      load([{ name: 'ops', keySha256: DIGEST_A, keySha256File: 'callers/ops' }]).callers[0]
-        .keyDigests,
-    ).toHaveLength(1);
+
+    expect(sut.callers.map((c) => c.keyDigests.length)).toEqual([0, 0, 1]);
+    expect(callersWithoutCredentials(sut)).toEqual(['ops', 'empty']);
+  });
+
+  it('re-reads a file from the inline digests, so a removed digest is gone', () => {
+    digestFile('ops', `${DIGEST_B}\n${DIGEST_C}\n`);
+    const first = load([{ name: 'ops', keySha256: DIGEST_A, keySha256File: 'callers/ops' }]);
+    expect(first.callers[0].keyDigests).toHaveLength(3);
+
+    digestFile('ops', `${DIGEST_C}\n`);
+    const sut = readCallerKeyFiles(first, configPath);
+
+    expect(sut.callers[0].keyDigests.map((d) => d.toString('hex'))).toEqual([DIGEST_A, DIGEST_C]);
+    expect(sut.callers[0].inlineKeyDigests).toEqual(first.callers[0].inlineKeyDigests);
   });
 
   it('gives a key to one caller only, across inline digests and files', () => {

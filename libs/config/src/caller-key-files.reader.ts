@@ -9,6 +9,8 @@ export const MAX_KEY_DIGEST_FILE_BYTES = 64 * 1024;
 const MAX_LINE_PROBLEMS = 5;
 
 export interface KeyDigestFile {
+  /** The file does not exist: no keys from it (a caller's keys revoked by deleting it). */
+  readonly missing?: boolean;
   /** Lowercase hex digests with the (1-based) line each came from. */
   readonly digests: readonly { readonly line: number; readonly hex: string }[];
   /** Problems without the field name; they name lines, never their content. */
@@ -18,6 +20,9 @@ export interface KeyDigestFile {
 /**
  * Reads a `keySha256File`: SHA-256 hex digests, one per line; blank lines and `#` comments
  * are ignored. A bad line is reported by its number only: the file might hold a key itself.
+ * An empty or missing file holds no digest, which is not a problem: emptying or deleting it is
+ * how an operator revokes the caller's keys (README "Callers"). A file that exists but cannot be
+ * read (permissions, a folder) is a problem: it says nothing about the operator's intent.
  */
 export function readKeyDigestFile(path: string): KeyDigestFile {
   let bytes: Buffer;
@@ -25,6 +30,7 @@ export function readKeyDigestFile(path: string): KeyDigestFile {
     bytes = readAtMost(path, MAX_KEY_DIGEST_FILE_BYTES + 1);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    if (code === 'ENOENT') return { missing: true, digests: [], problems: [] };
     return { digests: [], problems: [`cannot read ${path} (${code})`] };
   }
   if (bytes.length > MAX_KEY_DIGEST_FILE_BYTES) {
@@ -54,9 +60,11 @@ export function readKeyDigestFile(path: string): KeyDigestFile {
 }
 
 /**
- * The step after parseServiceConfig (which reads no file): adds the digests of every caller's
- * `keySha256File` to its `keyDigests`. Run at start and on every reload. The checks of inline
- * digests apply here too: a key belongs to one caller only, and every caller has at least one.
+ * The step after parseServiceConfig (which reads no file): sets every caller's `keyDigests` to
+ * its inline digests plus those of its `keySha256File`. Run at start, on every reload, and on
+ * its own when a digest file changed (so a revocation applies even while another part of the
+ * configuration is invalid). The checks of inline digests apply here too: a key belongs to one
+ * caller only. A caller left with no digest is no error: no key authenticates it (401).
  * Throws one ConfigError naming each problem by field and line, never by content.
  */
 export function readCallerKeyFiles(service: ServiceConfig, source: string): ServiceConfig {
@@ -64,7 +72,7 @@ export function readCallerKeyFiles(service: ServiceConfig, source: string): Serv
   const problems: string[] = [];
   const owners = new Map<string, string>();
   for (const caller of service.callers) {
-    for (const digest of caller.keyDigests) {
+    for (const digest of caller.inlineKeyDigests) {
       const hex = digest.toString('hex');
       if (!owners.has(hex)) owners.set(hex, caller.name);
     }
@@ -83,14 +91,18 @@ export function readCallerKeyFiles(service: ServiceConfig, source: string): Serv
       }
     }
     const keyDigests = [
-      ...caller.keyDigests,
+      ...caller.inlineKeyDigests,
       ...file.digests.map(({ hex }) => Buffer.from(hex, 'hex')),
     ];
-    if (keyDigests.length === 0 && file.problems.length === 0) {
-      problems.push(`${field}: ${caller.keyDigestFile} holds no key digest`);
-    }
     return { ...caller, keyDigests };
   });
   if (problems.length > 0) throw new ConfigError(source, problems);
   return { ...service, callers };
+}
+
+/** Callers nothing can authenticate (no digest, no workload identity): every request is a 401. */
+export function callersWithoutCredentials(service: ServiceConfig): string[] {
+  return service.callers
+    .filter((c) => c.keyDigests.length === 0 && c.workload === undefined)
+    .map((c) => c.name);
 }

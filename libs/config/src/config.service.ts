@@ -1,4 +1,4 @@
-import type { ClientConfig, RuntimeSettings, ServiceConfig } from './config.types';
+import type { CallerConfig, ClientConfig, RuntimeSettings, ServiceConfig } from './config.types';
 
 /** One consistent view of configuration + secrets; replaced whole on reload, never mutated. */
 export interface ConfigSnapshot {
@@ -52,6 +52,14 @@ export class ConfigService {
     const secrets = new Map(this.snapshot.secrets);
     secrets.set(clientKey, secret);
     this.snapshot = { service: this.snapshot.service, secrets };
+  }
+
+  /** Puts new caller definitions in use (their key files re-read); everything else stays. */
+  replaceCallers(callers: readonly CallerConfig[]): void {
+    this.snapshot = {
+      service: { ...this.snapshot.service, callers },
+      secrets: this.snapshot.secrets,
+    };
   }
 
   replace(snapshot: ConfigSnapshot): void {

@@ -34,15 +34,53 @@ export type AclEntry =
 
 export interface CallerConfig {
   readonly name: string;
-  /** SHA-256 digests (32 bytes each) of the caller's keys; several while a key is rotated. */
+  /**
+   * SHA-256 digests (32 bytes each) of the caller's keys, inline and from its `keySha256File`;
+   * several while a key is rotated. Empty when the caller has no key (a JWT caller, or one whose
+   * digest file is empty or deleted): no key then authenticates it.
+   */
   readonly keyDigests: readonly Buffer[];
+  /** The inline `keySha256` digests alone, so the digest file can be re-read on its own. */
+  readonly inlineKeyDigests: readonly Buffer[];
   /**
    * Absolute path of the caller's `keySha256File`, if any: its digests are already in
-   * `keyDigests`; the path is kept so a change of the file (a Secret update) triggers a reload.
+   * `keyDigests`; the path is kept so a change of the file (a Secret update) is applied.
    */
   readonly keyDigestFile?: string;
+  /** The workload identity (a JWT from a `callerIssuers` entry) this caller is, if any. */
+  readonly workload?: WorkloadIdentity;
   readonly clients: readonly AclEntry[];
   readonly admin: boolean;
+}
+
+/**
+ * Who a JWT caller is: a Kubernetes ServiceAccount (matched on the `kubernetes.io` claims) or
+ * any other workload identity (matched on `sub`), both from a named `callerIssuers` entry.
+ */
+export type WorkloadIdentity =
+  | {
+      readonly kind: 'kubernetes';
+      readonly issuer: string;
+      readonly namespace: string;
+      readonly serviceAccount: string;
+    }
+  | { readonly kind: 'jwt'; readonly issuer: string; readonly subject: string };
+
+/** An issuer of workload JWTs that callers may present instead of a key. */
+export interface CallerIssuerConfig {
+  readonly name: string;
+  /** The exact `iss` the tokens carry. */
+  readonly issuer: string;
+  /** Where its signing keys are; absent: found through `<issuer>/.well-known/openid-configuration`. */
+  readonly jwksUri?: string;
+  /** The `aud` the tokens must carry (the projected volume's `audience`). */
+  readonly audience: string;
+  /**
+   * Absolute path of a token sent as `Authorization: Bearer` to fetch the JWKS and discovery
+   * (the vendor's own projected ServiceAccount token, when the cluster does not let anonymous
+   * readers fetch its JWKS); re-read on every fetch, since the kubelet rotates it.
+   */
+  readonly bearerTokenFile?: string;
 }
 
 export interface RefreshConfig {
@@ -54,6 +92,7 @@ export interface ServiceConfig {
   readonly environments: ReadonlyMap<string, EnvironmentConfig>;
   readonly clients: readonly ClientConfig[];
   readonly callers: readonly CallerConfig[];
+  readonly callerIssuers: readonly CallerIssuerConfig[];
   readonly refresh: RefreshConfig;
 }
 

@@ -11,6 +11,7 @@ export { parseServiceConfig, loadServiceConfigFile } from './service-config.load
 export {
   readCallerKeyFiles,
   readKeyDigestFile,
+  callersWithoutCredentials,
   MAX_KEY_DIGEST_FILE_BYTES,
 } from './caller-key-files.reader';
 export {
@@ -26,6 +27,7 @@ export {
 export {
   CLIENT_ID,
   ENVIRONMENT_NAME,
+  isKeySourceUrl,
   DEFAULT_MIN_TTL_SECONDS,
   DEFAULT_REFRESH_RATIO,
   DEFAULT_TIMEOUT_MS,

@@ -135,12 +135,14 @@ describe('parseServiceConfig', () => {
         {
           name: 'deals-service',
           keyDigests: [Buffer.from(DIGEST_A, 'hex'), Buffer.from(DIGEST_B, 'hex')],
+          inlineKeyDigests: [Buffer.from(DIGEST_A, 'hex'), Buffer.from(DIGEST_B, 'hex')],
           clients: [{ kind: 'client', clientId: 'api-fake-test.client' }],
           admin: false,
         },
         {
           name: 'ops',
           keyDigests: [Buffer.from(DIGEST_C, 'hex')],
+          inlineKeyDigests: [Buffer.from(DIGEST_C, 'hex')],
           clients: [
             { kind: 'any' },
             { kind: 'environment-client', environment: 'uat', clientId: 'api-fake-test.client' },
@@ -148,6 +150,7 @@ describe('parseServiceConfig', () => {
           admin: true,
         },
       ],
+      callerIssuers: [],
       refresh: { ratio: 0.75, minTtlSeconds: 30 },
     });
   });
@@ -511,5 +514,110 @@ describe('parseServiceConfig: fixes found in review', () => {
       'clients[0].secretFile: exactly one of secretFile or secretEnv is required',
       'clients[0].authMethod: Invalid option: expected one of "client_secret_post"|"client_secret_basic"',
     ]);
+  });
+});
+
+describe('parseServiceConfig: callerIssuers and workload callers', () => {
+  const ISSUER = 'https://kubernetes.default.svc.cluster.local';
+  const base = (
+    callerIssuers: Record<string, unknown>[],
+    callers: Record<string, unknown>[],
+  ): string =>
+    stringify({
+      environments: { uat: { tokenUrl: 'https://idp.example/connect/token' } },
+      clients: [{ clientId: 'a.client', environment: 'uat', secretEnv: 'A_SECRET' }],
+      callerIssuers,
+      callers,
+    });
+  const cluster = { name: 'cluster', issuer: ISSUER, audience: 'token-vendor' };
+  const deals = {
+    name: 'deals',
+    kubernetes: { issuer: 'cluster', namespace: 'deals', serviceAccount: 'deals-api' },
+    clients: ['a.client'],
+  };
+
+  it('reads issuers and the workload each caller is', () => {
+    const sut = parseServiceConfig(
+      base(
+        [
+          cluster,
+          {
+            name: 'ci',
+            issuer: 'ci-issuer',
+            jwksUri: 'http://127.0.0.1:8080/jwks',
+            audience: 'tv',
+          },
+        ],
+        [
+          deals,
+          { name: 'batch', jwt: { issuer: 'ci', subject: 'repo:org/batch:ref:refs/heads/main' } },
+        ],
+      ),
+      'test.yaml',
+    );
+
+    expect(sut.callerIssuers).toEqual([
+      { name: 'cluster', issuer: ISSUER, audience: 'token-vendor' },
+      { name: 'ci', issuer: 'ci-issuer', jwksUri: 'http://127.0.0.1:8080/jwks', audience: 'tv' },
+    ]);
+    expect(sut.callers.map((c) => [c.name, c.workload, c.keyDigests.length])).toEqual([
+      [
+        'deals',
+        { kind: 'kubernetes', issuer: 'cluster', namespace: 'deals', serviceAccount: 'deals-api' },
+        0,
+      ],
+      ['batch', { kind: 'jwt', issuer: 'ci', subject: 'repo:org/batch:ref:refs/heads/main' }, 0],
+    ]);
+  });
+
+  it.each([
+    [
+      'a caller naming an issuer nobody configured',
+      [cluster],
+      [{ ...deals, kubernetes: { ...deals.kubernetes, issuer: 'other' } }],
+      ['callers[0].kubernetes.issuer: "other" is not under callerIssuers'],
+    ],
+    [
+      'one workload given to two callers',
+      [cluster],
+      [deals, { ...deals, name: 'deals-too' }],
+      ['callers[1].kubernetes: the same workload is already deals'],
+    ],
+    [
+      'both kubernetes and jwt',
+      [cluster],
+      [{ ...deals, jwt: { issuer: 'cluster', subject: 'x' } }],
+      ['callers[0].jwt: a caller is one workload: give kubernetes or jwt, not both'],
+    ],
+    [
+      'a JWKS over plain http to another host',
+      [{ ...cluster, jwksUri: 'http://kubernetes.default.svc/openid/v1/jwks' }],
+      [deals],
+      ['callerIssuers[0].jwksUri: must be an https URL (http only for a loopback host)'],
+    ],
+    [
+      'no jwksUri and an issuer discovery cannot start from',
+      [{ ...cluster, issuer: 'kubernetes' }],
+      [deals],
+      [
+        'callerIssuers[0].jwksUri: required when the issuer is not an https URL to discover it from',
+      ],
+    ],
+    [
+      'an issuer listed twice',
+      [cluster, { ...cluster, name: 'again' }],
+      [deals],
+      [`callerIssuers[1].issuer: "${ISSUER}" is listed twice`],
+    ],
+    [
+      'a namespace that is not a Kubernetes name',
+      [cluster],
+      [{ ...deals, kubernetes: { ...deals.kubernetes, namespace: 'Deals!' } }],
+      ['callers[0].kubernetes.namespace: must be a Kubernetes namespace name'],
+    ],
+  ])('refuses %s, naming the field', (_name, issuers, callers, problems) => {
+    expect(() => parseServiceConfig(base(issuers, callers), 'test.yaml')).toThrow(
+      new ConfigError('test.yaml', problems),
+    );
   });
 });

@@ -3,8 +3,21 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { readCallerKeyFiles } from './caller-key-files.reader';
 import { ConfigError, fieldPath } from './config.error';
-import type { AclEntry, CallerConfig, ClientConfig, ServiceConfig } from './config.types';
-import { CLIENT_ID, ENVIRONMENT_NAME, serviceConfigSchema } from './service-config.schema';
+import type {
+  AclEntry,
+  CallerConfig,
+  CallerIssuerConfig,
+  ClientConfig,
+  ServiceConfig,
+  WorkloadIdentity,
+} from './config.types';
+import {
+  CLIENT_ID,
+  ENVIRONMENT_NAME,
+  isKeySourceUrl,
+  serviceConfigSchema,
+  type RawServiceConfig,
+} from './service-config.schema';
 
 const INLINE_SECRET_KEYS = ['secret', 'clientSecret', 'client_secret', 'password'];
 
@@ -97,6 +110,30 @@ export function parseServiceConfig(
     });
   });
 
+  const callerIssuers: CallerIssuerConfig[] = data.callerIssuers.map((entry, i) => {
+    if (data.callerIssuers.findIndex((other) => other.name === entry.name) !== i) {
+      problems.push(`callerIssuers[${i}].name: "${entry.name}" is listed twice`);
+    }
+    if (data.callerIssuers.findIndex((other) => other.issuer === entry.issuer) !== i) {
+      problems.push(`callerIssuers[${i}].issuer: "${entry.issuer}" is listed twice`);
+    }
+    if (entry.jwksUri === undefined && !isKeySourceUrl(entry.issuer)) {
+      problems.push(
+        `callerIssuers[${i}].jwksUri: required when the issuer is not an https URL to discover it from`,
+      );
+    }
+    return {
+      name: entry.name,
+      issuer: entry.issuer,
+      ...(entry.jwksUri !== undefined ? { jwksUri: entry.jwksUri } : {}),
+      audience: entry.audience,
+      ...(entry.bearerTokenFile !== undefined
+        ? { bearerTokenFile: resolve(baseDir, entry.bearerTokenFile) }
+        : {}),
+    };
+  });
+  const workloadOwners = new Map<string, string>();
+
   const digestOwners = new Map<string, string>();
   const callers: CallerConfig[] = data.callers.map((caller, i) => {
     if (data.callers.findIndex((other) => other.name === caller.name) !== i) {
@@ -114,19 +151,40 @@ export function parseServiceConfig(
     const acl = caller.clients.map((entry, k) =>
       parseAclEntry(entry, `callers[${i}].clients[${k}]`, clients, problems),
     );
+    const workload = workloadOf(caller);
+    if (workload !== undefined) {
+      const field = `callers[${i}].${workload.kind === 'kubernetes' ? 'kubernetes' : 'jwt'}`;
+      if (!callerIssuers.some((entry) => entry.name === workload.issuer)) {
+        problems.push(`${field}.issuer: "${workload.issuer}" is not under callerIssuers`);
+      }
+      // One identity, one caller: otherwise which ACL applies would depend on list order.
+      const identity = JSON.stringify(workload);
+      const owner = workloadOwners.get(identity);
+      if (owner !== undefined) problems.push(`${field}: the same workload is already ${owner}`);
+      else workloadOwners.set(identity, caller.name);
+    }
+    const inlineKeyDigests = inline.map((hex) => Buffer.from(hex, 'hex'));
     return {
       name: caller.name,
-      keyDigests: inline.map((hex) => Buffer.from(hex, 'hex')),
+      keyDigests: inlineKeyDigests,
+      inlineKeyDigests,
       ...(caller.keySha256File !== undefined
         ? { keyDigestFile: resolve(baseDir, caller.keySha256File) }
         : {}),
+      ...(workload !== undefined ? { workload } : {}),
       clients: acl.filter((e): e is AclEntry => e !== undefined),
       admin: caller.admin,
     };
   });
 
   if (problems.length > 0) throw new ConfigError(source, problems);
-  return { environments, clients, callers, refresh: data.refresh };
+  return { environments, clients, callers, callerIssuers, refresh: data.refresh };
+}
+
+function workloadOf(caller: RawServiceConfig['callers'][number]): WorkloadIdentity | undefined {
+  if (caller.kubernetes !== undefined) return { kind: 'kubernetes', ...caller.kubernetes };
+  if (caller.jwt !== undefined) return { kind: 'jwt', ...caller.jwt };
+  return undefined;
 }
 
 function parseAclEntry(

@@ -38,6 +38,41 @@ const clientSchema = z.strictObject({
   authMethod: z.enum(['client_secret_post', 'client_secret_basic']).default('client_secret_post'),
 });
 
+/** An issuer's `name`, as callers refer to it. */
+const ISSUER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** A Kubernetes namespace or ServiceAccount name (RFC 1123 label / subdomain). */
+const KUBERNETES_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/**
+ * Whether a JWKS or issuer URL may be fetched: https, or http for a loopback host only (a JWKS
+ * fetched over plain HTTP from elsewhere could be swapped in transit, and with it every
+ * caller's identity).
+ */
+export function isKeySourceUrl(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return (
+    url.protocol === 'https:' ||
+    (url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname))
+  );
+}
+
+const keySourceUrl = z
+  .string()
+  .refine(isKeySourceUrl, { message: 'must be an https URL (http only for a loopback host)' })
+  .refine((v) => !URL.canParse(v) || (!new URL(v).username && !new URL(v).password), {
+    message: 'must not hold credentials',
+  });
+
+const callerIssuerSchema = z.strictObject({
+  name: z.string().regex(ISSUER_NAME, 'must be a simple name'),
+  issuer: z.string().min(1).max(2048),
+  jwksUri: keySourceUrl.optional(),
+  audience: z.string().min(1).max(256),
+  /** Read at each JWKS fetch, not by the loader (the kubelet rotates it). */
+  bearerTokenFile: z.string().min(1).optional(),
+});
+
 const callerSchema = z
   .strictObject({
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a simple name'),
@@ -52,12 +87,40 @@ const callerSchema = z
       .optional(),
     /** A file of digests, one per line (a mounted Secret); read by the loader, not here. */
     keySha256File: z.string().min(1).optional(),
+    /** A Kubernetes ServiceAccount presenting its projected token. */
+    kubernetes: z
+      .strictObject({
+        issuer: z.string().regex(ISSUER_NAME, 'must name a callerIssuers entry'),
+        namespace: z.string().regex(KUBERNETES_NAME, 'must be a Kubernetes namespace name'),
+        serviceAccount: z
+          .string()
+          .regex(KUBERNETES_NAME, 'must be a Kubernetes ServiceAccount name'),
+      })
+      .optional(),
+    /** Any other workload identity: a JWT of that issuer with this exact `sub`. */
+    jwt: z
+      .strictObject({
+        issuer: z.string().regex(ISSUER_NAME, 'must name a callerIssuers entry'),
+        subject: z.string().min(1).max(1024),
+      })
+      .optional(),
     clients: z.array(z.string().min(1)).default([]),
     admin: z.boolean().default(false),
   })
-  .refine((c) => c.keySha256 !== undefined || c.keySha256File !== undefined, {
-    path: ['keySha256'],
-    message: 'at least one key digest is required (keySha256 or keySha256File)',
+  .refine(
+    (c) =>
+      c.keySha256 !== undefined ||
+      c.keySha256File !== undefined ||
+      c.kubernetes !== undefined ||
+      c.jwt !== undefined,
+    {
+      path: ['keySha256'],
+      message: 'a caller needs a way to authenticate (keySha256, keySha256File, kubernetes or jwt)',
+    },
+  )
+  .refine((c) => c.kubernetes === undefined || c.jwt === undefined, {
+    path: ['jwt'],
+    message: 'a caller is one workload: give kubernetes or jwt, not both',
   });
 
 export const serviceConfigSchema = z.strictObject({
@@ -66,6 +129,7 @@ export const serviceConfigSchema = z.strictObject({
     .refine((r) => Object.keys(r).length > 0, { message: 'at least one environment is required' }),
   clients: z.array(clientSchema).default([]),
   callers: z.array(callerSchema).default([]),
+  callerIssuers: z.array(callerIssuerSchema).default([]),
   refresh: z
     .strictObject({
       ratio: z.number().gt(0).lt(1).default(DEFAULT_REFRESH_RATIO),

@@ -8,6 +8,8 @@ export abstract class DomainError extends Error {
   abstract readonly code: string;
   /** Seconds for a Retry-After header, when the answer has one. */
   retryAfterSeconds?: number;
+  /** The WWW-Authenticate challenge of a 401, when it says more than the default one. */
+  wwwAuthenticate?: string;
 
   constructor(message: string) {
     super(message);
@@ -25,6 +27,28 @@ export class UnauthorizedError extends DomainError {
   readonly code = 'unauthorized';
   constructor(message = 'A valid caller key is required (Authorization: Bearer <key>).') {
     super(message);
+  }
+}
+
+/**
+ * A bearer that is a JWT (a workload identity) and was refused: expired, badly signed, for
+ * another audience, or naming no configured caller. RFC 6750 §3.1's `invalid_token` tells the
+ * caller to get a fresh token rather than retry this one. `reason` is for the audit log only.
+ */
+export class InvalidCallerTokenError extends UnauthorizedError {
+  override readonly wwwAuthenticate = 'Bearer realm="token-vendor", error="invalid_token"';
+  constructor(readonly reason: string) {
+    super('The caller token is not valid (Authorization: Bearer <token>).');
+  }
+}
+
+/** A caller token's issuer keys cannot be fetched and none are cached: only JWT callers wait. */
+export class CallerIssuerUnavailableError extends DomainError {
+  readonly status = 503;
+  readonly code = 'upstream_unavailable';
+  constructor(retryAfterSeconds = 5) {
+    super("The caller token's issuer keys cannot be fetched; retry later.");
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 

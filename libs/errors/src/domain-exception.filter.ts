@@ -14,6 +14,7 @@ interface ErrorAnswer {
   error: string;
   message: string;
   retryAfterSeconds?: number;
+  wwwAuthenticate?: string;
 }
 
 /** Framework errors (404 route, 413 body, bad JSON) keep their status with a contract-shaped body. */
@@ -42,7 +43,9 @@ export class DomainExceptionFilter implements ExceptionFilter {
     const request = http.getRequest<FastifyRequest>();
     const answer = this.toAnswer(exception, String(request.id ?? ''));
 
-    if (answer.status === 401) reply.header('WWW-Authenticate', 'Bearer realm="token-vendor"');
+    if (answer.status === 401) {
+      reply.header('WWW-Authenticate', answer.wwwAuthenticate ?? 'Bearer realm="token-vendor"');
+    }
     if (answer.retryAfterSeconds !== undefined) {
       reply.header('Retry-After', String(Math.max(1, Math.ceil(answer.retryAfterSeconds))));
     }
@@ -60,6 +63,7 @@ export class DomainExceptionFilter implements ExceptionFilter {
         error: exception.code,
         message: exception.message,
         retryAfterSeconds: exception.retryAfterSeconds,
+        wwwAuthenticate: exception.wwwAuthenticate,
       };
     }
     if (exception instanceof HttpException) {

@@ -4,9 +4,23 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { ConfigService, loadSnapshot, type ClientConfig, type ConfigSnapshot } from '@app/config';
+import {
+  ConfigService,
+  callersWithoutCredentials,
+  loadSnapshot,
+  readCallerKeyFiles,
+  type ClientConfig,
+  type ConfigSnapshot,
+} from '@app/config';
 import { RefreshScheduler, TokenCache, TokenFetcher } from '@app/tokens';
 import { SecretRotationService } from './secret-rotation.service';
+
+export interface CallerKeysResult {
+  /** Callers whose digests changed. */
+  changed: string[];
+  /** Callers left with no key and no workload identity: refused (401) until given one. */
+  withoutCredentials: string[];
+}
 
 export interface ReloadResult {
   clients: number;
@@ -108,8 +122,43 @@ export class ConfigReloader implements OnApplicationBootstrap, OnApplicationShut
       changed,
     };
     this.logger.log({ msg: 'configuration reloaded', ...result });
+    this.warnAboutCallersWithoutCredentials();
     return result;
   }
+
+  /**
+   * Re-reads the callers' `keySha256File`s alone and applies them to the running callers: the
+   * configuration file and client secrets are not read, so a revocation (a digest removed, the
+   * file emptied or deleted) applies even while an unrelated part of the configuration is
+   * invalid (README "Rotation and reload"). Throws the ConfigError (digest files with bad lines,
+   * a key given to two callers); the running callers then stay. Logs nothing on refusal: the
+   * caller (SecretFileWatcher) retries every poll and logs each distinct refusal once.
+   */
+  reloadCallerKeys(): CallerKeysResult {
+    const service = this.config.service;
+    const next = readCallerKeyFiles(service, this.config.runtime.configPath);
+    const changed = next.callers
+      .filter((caller, i) => !sameDigests(caller.keyDigests, service.callers[i].keyDigests))
+      .map((caller) => caller.name);
+    this.config.replaceCallers(next.callers);
+    const result = { changed, withoutCredentials: callersWithoutCredentials(next) };
+    this.logger.log({ msg: 'caller keys reloaded', ...result });
+    return result;
+  }
+
+  /** A caller nobody can authenticate is most likely a mistake (or a revocation): say so. */
+  warnAboutCallersWithoutCredentials(): void {
+    const names = callersWithoutCredentials(this.config.service);
+    if (names.length === 0) return;
+    this.logger.warn({
+      msg: 'callers without any key or workload identity are refused (401)',
+      callers: names,
+    });
+  }
+}
+
+function sameDigests(a: readonly Buffer[], b: readonly Buffer[]): boolean {
+  return a.length === b.length && a.every((digest, i) => digest.equals(b[i]));
 }
 
 /** Whether a client still talks to the same IdP the same way (else its token no longer fits). */

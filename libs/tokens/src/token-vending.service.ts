@@ -174,6 +174,8 @@ export class TokenVendingService {
       msg: 'token request',
       requestId,
       caller: caller.name,
+      // A JWT caller's workload (namespace/serviceAccount or sub, pod): README "Callers without keys".
+      ...caller.presented,
       // A malformed id is not echoed: it is attacker-controlled text.
       clientId: outcome === 'invalid_request' && clientId.length > 200 ? '(too long)' : clientId,
       environment,

@@ -50,7 +50,10 @@ export class TokensController {
   @ApiResponse({
     status: 401,
     type: ErrorBodyDto,
-    description: 'unauthorized: missing or unknown caller key',
+    description:
+      'unauthorized: missing or unknown caller key; or a refused workload JWT (expired, badly ' +
+      'signed, wrong audience or issuer, no caller names it), with ' +
+      '`WWW-Authenticate: Bearer error="invalid_token"`',
   })
   @ApiResponse({
     status: 404,
@@ -71,7 +74,8 @@ export class TokensController {
     status: 503,
     type: ErrorBodyDto,
     description:
-      'upstream_unavailable: the IdP is unreachable or answers garbage and no valid token is held',
+      'upstream_unavailable: the IdP is unreachable or answers garbage and no valid token is ' +
+      "held; or (JWT callers only) the caller token issuer's keys cannot be fetched and none are cached",
   })
   // One @Req() parameter rather than four parameter decorators (caller, client id, query,
   // request id): Nest extracts each decorator's value per request, and this handler answers

@@ -1,0 +1,168 @@
+import { Logger } from '@nestjs/common';
+import { readFile } from 'node:fs/promises';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  type FetchImplementation,
+  type FlattenedJWSInput,
+  type JSONWebKeySet,
+  type JWSHeaderParameters,
+} from 'jose';
+import { isKeySourceUrl, type CallerIssuerConfig } from '@app/config';
+
+/** How long one JWKS or discovery request may take. */
+export const JWKS_TIMEOUT_MS = 5_000;
+/**
+ * The least time between two JWKS fetches caused by an unknown `kid` (a token signed with a key
+ * we do not have): an issuer's new key is picked up within this, yet tokens with made-up key
+ * ids cannot make us hammer the issuer.
+ */
+export const JWKS_REFETCH_COOLDOWN_MS = 5_000;
+/** Keys are re-fetched this often even without an unknown `kid`, so removed keys are dropped. */
+export const JWKS_MAX_AGE_MS = 10 * 60_000;
+/**
+ * After a failed fetch, the cached keys are used without asking the issuer again for this long:
+ * a JWKS endpoint that is down must not make every new token wait for a timeout.
+ */
+export const JWKS_RETRY_AFTER_FAILURE_MS = 5_000;
+
+/** The issuer's keys cannot be fetched and none are cached. */
+export class IssuerKeysUnavailable extends Error {
+  constructor(readonly issuer: string) {
+    super(`the signing keys of caller issuer ${issuer} cannot be fetched`);
+    this.name = 'IssuerKeysUnavailable';
+  }
+}
+
+type KeyLookup = (
+  header: JWSHeaderParameters,
+  token: FlattenedJWSInput,
+) => ReturnType<ReturnType<typeof createLocalJWKSet>>;
+
+/** jose's errors of the key lookup itself (the token's fault), as opposed to fetch failures. */
+const LOOKUP_ERRORS = new Set([
+  'ERR_JWKS_NO_MATCHING_KEY',
+  'ERR_JWKS_MULTIPLE_MATCHING_KEYS',
+  'ERR_JOSE_NOT_SUPPORTED',
+  'ERR_JWK_INVALID',
+]);
+
+/**
+ * The signing keys of one caller issuer: jose's remote JWKS (fetched on first use, cached,
+ * re-fetched on an unknown `kid` at most every JWKS_REFETCH_COOLDOWN_MS and after
+ * JWKS_MAX_AGE_MS), found through OpenID discovery when no `jwksUri` is configured. When the
+ * issuer cannot be reached the last keys fetched stay in use (README "Callers without keys");
+ * with none, lookups throw IssuerKeysUnavailable (a 503 for JWT callers only).
+ */
+export class IssuerKeySet {
+  private readonly logger = new Logger('CallerIssuer');
+  private remote?: ReturnType<typeof createRemoteJWKSet>;
+  private discovery?: Promise<URL>;
+  private failedAt = -Infinity;
+  private fallback?: { jwks: JSONWebKeySet; lookup: KeyLookup };
+
+  constructor(
+    readonly config: CallerIssuerConfig,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The key lookup jwtVerify calls with the token's protected header. */
+  readonly lookup: KeyLookup = async (header, token) => {
+    if (this.now() - this.failedAt < JWKS_RETRY_AFTER_FAILURE_MS) {
+      return this.cachedLookup()(header, token);
+    }
+    try {
+      const remote = await this.remoteSet();
+      const key = await remote(header, token);
+      if (this.failedAt !== -Infinity) {
+        this.failedAt = -Infinity;
+        this.logger.log({ msg: 'caller issuer keys reachable again', issuer: this.config.name });
+      }
+      return key;
+    } catch (e) {
+      if (LOOKUP_ERRORS.has((e as { code?: string }).code ?? '')) throw e;
+      this.failedAt = this.now();
+      this.logger.warn({
+        msg: 'caller issuer keys cannot be fetched; the cached keys stay in use',
+        issuer: this.config.name,
+        reason: (e as Error).message,
+      });
+      return this.cachedLookup()(header, token);
+    }
+  };
+
+  private cachedLookup(): KeyLookup {
+    const jwks = this.remote?.jwks();
+    if (jwks === undefined) {
+      return () => Promise.reject(new IssuerKeysUnavailable(this.config.name));
+    }
+    if (this.fallback?.jwks !== jwks) this.fallback = { jwks, lookup: createLocalJWKSet(jwks) };
+    return this.fallback.lookup;
+  }
+
+  private async remoteSet(): Promise<ReturnType<typeof createRemoteJWKSet>> {
+    if (this.remote) return this.remote;
+    const url =
+      this.config.jwksUri !== undefined ? new URL(this.config.jwksUri) : await this.discover();
+    this.remote ??= createRemoteJWKSet(url, {
+      timeoutDuration: JWKS_TIMEOUT_MS,
+      cooldownDuration: JWKS_REFETCH_COOLDOWN_MS,
+      cacheMaxAge: JWKS_MAX_AGE_MS,
+      [customFetch]: this.fetchWithCredentials,
+    });
+    return this.remote;
+  }
+
+  /** fetch, with the `bearerTokenFile`'s current token when one is configured. */
+  private readonly fetchWithCredentials: FetchImplementation = async (url, options) => {
+    const headers = new Headers(options.headers);
+    const token = await this.bearerToken();
+    if (token !== undefined) headers.set('authorization', `Bearer ${token}`);
+    return fetch(url, { ...options, headers });
+  };
+
+  /** The token of `bearerTokenFile`, read now (the kubelet rotates it); none when not configured. */
+  private async bearerToken(): Promise<string | undefined> {
+    const path = this.config.bearerTokenFile;
+    if (path === undefined) return undefined;
+    const token = (await readFile(path, 'utf8')).trim();
+    if (token.length === 0) throw new Error(`bearerTokenFile ${path} is empty`);
+    return token;
+  }
+
+  /**
+   * OpenID discovery from the issuer (`<issuer>/.well-known/openid-configuration`): the
+   * document must name the same issuer (OpenID Connect Discovery §4.3) and a JWKS URL we may
+   * fetch. A failure is forgotten so the next token tries again.
+   */
+  private discover(): Promise<URL> {
+    this.discovery ??= fetchDiscovery(this.config.issuer, this.fetchWithCredentials).catch(
+      (e: unknown) => {
+        this.discovery = undefined;
+        throw e;
+      },
+    );
+    return this.discovery;
+  }
+}
+
+async function fetchDiscovery(issuer: string, fetchImpl: FetchImplementation): Promise<URL> {
+  const url = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
+  const response = await fetchImpl(url, {
+    method: 'GET',
+    headers: new Headers({ accept: 'application/json' }),
+    redirect: 'manual',
+    signal: AbortSignal.timeout(JWKS_TIMEOUT_MS),
+  });
+  if (response.status !== 200) {
+    await response.body?.cancel();
+    throw new Error(`discovery answered ${response.status}`);
+  }
+  const document = (await response.json()) as { issuer?: unknown; jwks_uri?: unknown };
+  if (document.issuer !== issuer) throw new Error('discovery names another issuer');
+  if (typeof document.jwks_uri !== 'string' || !isKeySourceUrl(document.jwks_uri)) {
+    throw new Error('discovery names no usable jwks_uri');
+  }
+  return new URL(document.jwks_uri);
+}

@@ -1,0 +1,208 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { stringify } from 'yaml';
+import { ManualClock } from '@app/clock';
+import { ConfigService, loadRuntimeSettings, parseServiceConfig } from '@app/config';
+import { CallerIssuerUnavailableError } from '@app/errors';
+import { VerifiedTokenCache } from './verified-token.cache';
+import {
+  WorkloadCallerAuthenticator,
+  type WorkloadAuthentication,
+} from './workload-caller.authenticator';
+
+const ISSUER = 'https://cluster.example';
+const NOW = Date.UTC(2026, 11, 1, 0, 0, 0);
+
+describe('VerifiedTokenCache', () => {
+  it('forgets an entry at its expiry and the oldest entry past its capacity', () => {
+    const sut = new VerifiedTokenCache<string>(2);
+    sut.set('a', 'A', 1_000);
+    sut.set('b', 'B', 5_000);
+
+    expect(sut.get('a', 999)).toBe('A');
+    expect(sut.get('a', 1_000)).toBeUndefined();
+    sut.set('c', 'C', 5_000);
+    sut.set('d', 'D', 5_000);
+    expect(sut.size).toBe(2);
+    expect(sut.get('b', 0)).toBeUndefined();
+    expect([sut.get('c', 0), sut.get('d', 0)]).toEqual(['C', 'D']);
+  });
+});
+
+describe('WorkloadCallerAuthenticator', () => {
+  let server: Server;
+  let jwksUri: string;
+  let jwks: { keys: JWK[] };
+  let jwksUp = true;
+  let jwksFetches = 0;
+  let authorizations: (string | undefined)[] = [];
+  let privateKey: CryptoKey;
+  let clock: ManualClock;
+  let config: ConfigService;
+  let sut: WorkloadCallerAuthenticator;
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair('ES256');
+    privateKey = pair.privateKey;
+    jwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' }] };
+    server = createServer((req, res) => {
+      jwksFetches++;
+      authorizations.push(req.headers.authorization);
+      res.writeHead(jwksUp ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(jwksUp ? jwks : { error: 'down' }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    jwksUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  const configFor = (
+    callers: object[],
+    audience = 'token-vendor',
+    bearerTokenFile?: string,
+  ): ConfigService =>
+    new ConfigService(loadRuntimeSettings({ TOKEN_VENDOR_CONFIG: 'test.yaml' }), {
+      service: parseServiceConfig(
+        stringify({
+          environments: { uat: { tokenUrl: 'https://idp.example/connect/token' } },
+          clients: [{ clientId: 'a.client', environment: 'uat', secretEnv: 'A_SECRET' }],
+          callerIssuers: [{ name: 'cluster', issuer: ISSUER, jwksUri, audience, bearerTokenFile }],
+          callers,
+        }),
+        'test.yaml',
+      ),
+      secrets: new Map(),
+    });
+  const deals = {
+    name: 'deals-service',
+    kubernetes: { issuer: 'cluster', namespace: 'deals', serviceAccount: 'deals-api' },
+    clients: ['a.client'],
+  };
+
+  beforeEach(() => {
+    jwksUp = true;
+    jwksFetches = 0;
+    authorizations = [];
+    clock = new ManualClock(NOW);
+    config = configFor([deals]);
+    sut = new WorkloadCallerAuthenticator(config, clock);
+  });
+
+  const mint = (expiresInSeconds = 600, sa = 'deals-api'): Promise<string> =>
+    new SignJWT({
+      'kubernetes.io': {
+        namespace: 'deals',
+        serviceaccount: { name: sa, uid: 'sa-uid' },
+        pod: { name: 'deals-api-1', uid: 'pod-uid' },
+      },
+    })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setIssuer(ISSUER)
+      .setAudience('token-vendor')
+      .setSubject(`system:serviceaccount:deals:${sa}`)
+      .setIssuedAt(Math.floor(NOW / 1000))
+      .setExpirationTime(Math.floor(NOW / 1000) + expiresInSeconds)
+      .sign(privateKey);
+
+  const nameOf = (r: WorkloadAuthentication): string =>
+    'caller' in r ? r.caller.name : `refused:${r.refused}`;
+
+  it('verifies once, then answers synchronously from the cache until the token expires', async () => {
+    const token = await mint(600);
+
+    const first = sut.authenticate(token);
+    expect(first).toBeInstanceOf(Promise);
+    const verified = await first;
+    expect(nameOf(verified)).toBe('deals-service');
+    expect('caller' in verified && verified.caller.presented).toEqual({
+      workload: 'deals/deals-api',
+      pod: 'deals-api-1',
+      podUid: 'pod-uid',
+    });
+
+    const hit = sut.authenticate(token);
+    expect(hit).not.toBeInstanceOf(Promise);
+    expect(nameOf(hit as WorkloadAuthentication)).toBe('deals-service');
+
+    // Past exp (+ the leeway): the cache no longer answers, and verification refuses it.
+    await clock.advance(600_000 + 31_000);
+    expect(nameOf(await sut.authenticate(token))).toBe('refused:expired');
+    expect(jwksFetches).toBe(1);
+  });
+
+  it('matches the callers again after a reload: a removed caller is refused at once', async () => {
+    const token = await mint();
+    expect(nameOf(await sut.authenticate(token))).toBe('deals-service');
+
+    const reloaded = configFor([{ name: 'someone-else', keySha256: 'a'.repeat(64) }]);
+    config.replace(reloaded.current);
+
+    const after = sut.authenticate(token);
+    expect(after).not.toBeInstanceOf(Promise); // still verified: only the match changed
+    expect(after).toEqual({ refused: 'no_caller', workload: 'deals/deals-api' });
+  });
+
+  it('forgets verified tokens when a reload changes an issuer (another audience)', async () => {
+    const token = await mint();
+    expect(nameOf(await sut.authenticate(token))).toBe('deals-service');
+
+    config.replace(configFor([deals], 'another-audience').current);
+
+    expect(nameOf(await sut.authenticate(token))).toBe('refused:audience');
+  });
+
+  it('fetches the JWKS without credentials, or with the current token of bearerTokenFile', async () => {
+    expect(nameOf(await sut.authenticate(await mint()))).toBe('deals-service');
+    expect(authorizations).toEqual([undefined]);
+
+    const dir = mkdtempSync(join(tmpdir(), 'jwks-bearer-'));
+    try {
+      const file = join(dir, 'token');
+      writeFileSync(file, 'first-projected-token\n');
+      config = configFor([deals], 'token-vendor', file);
+      sut = new WorkloadCallerAuthenticator(config, clock);
+      expect(nameOf(await sut.authenticate(await mint()))).toBe('deals-service');
+      // The kubelet rotates the file: the next fetch (forced here) sends the new token.
+      writeFileSync(file, 'second-projected-token\n');
+      const realNow = Date.now;
+      Date.now = () => realNow() + 11 * 60_000;
+      try {
+        expect(nameOf(await sut.authenticate(await mint(900)))).toBe('deals-service');
+      } finally {
+        Date.now = realNow;
+      }
+      expect(authorizations).toEqual([
+        undefined,
+        'Bearer first-projected-token',
+        'Bearer second-projected-token',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('answers 503 (CallerIssuerUnavailableError) when no key was ever fetched', async () => {
+    jwksUp = false;
+    await expect(Promise.resolve(sut.authenticate(await mint()))).rejects.toBeInstanceOf(
+      CallerIssuerUnavailableError,
+    );
+  });
+
+  it('keeps the cached keys when a refetch after their maximum age fails', async () => {
+    expect(nameOf(await sut.authenticate(await mint()))).toBe('deals-service');
+    jwksUp = false;
+    // jose's cache age runs on the system clock: make the keys stale by faking Date.now.
+    const realNow = Date.now;
+    Date.now = () => realNow() + 11 * 60_000;
+    try {
+      expect(nameOf(await sut.authenticate(await mint(900)))).toBe('deals-service');
+      expect(jwksFetches).toBe(2); // the refetch was tried, and failed
+    } finally {
+      Date.now = realNow;
+    }
+  });
+});
