@@ -1,10 +1,20 @@
 import { readAtMost } from './bounded-read';
 import { open, stat } from 'node:fs/promises';
 import { ConfigError } from './config.error';
-import type { ClientConfig } from './config.types';
+import type { ClientConfig, SecretSource } from './config.types';
+import { parsePrivateKey } from './private-key';
 
 /** Largest secret we accept: guards against a wrong file (a binary, a log) being mounted. */
 const MAX_SECRET_BYTES = 4096;
+/** Largest private key file: an RSA-4096 JWK with every private member is about 3.5 KiB. */
+export const MAX_KEY_FILE_BYTES = 16 * 1024;
+
+/** The size limit of a client's credential file. */
+export function maxCredentialBytes(source: SecretSource): number {
+  return source.kind === 'file' && source.field === 'privateKeyFile'
+    ? MAX_KEY_FILE_BYTES
+    : MAX_SECRET_BYTES;
+}
 
 /**
  * Reads every client's secret from its file or environment variable. Surrounding whitespace
@@ -34,18 +44,17 @@ export function readClientSecret(
   const src = client.secretSource;
   let value: string | undefined;
   if (src.kind === 'file') {
+    const field = src.field ?? 'secretFile';
+    const maxBytes = maxCredentialBytes(src);
     try {
-      const bytes = readAtMost(src.path, MAX_SECRET_BYTES + 1);
-      if (bytes.length > MAX_SECRET_BYTES) {
-        return {
-          field: 'secretFile',
-          problem: `${src.path} is larger than ${MAX_SECRET_BYTES} bytes`,
-        };
+      const bytes = readAtMost(src.path, maxBytes + 1);
+      if (bytes.length > maxBytes) {
+        return { field, problem: `${src.path} is larger than ${maxBytes} bytes` };
       }
       value = bytes.toString('utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? 'error';
-      return { field: 'secretFile', problem: `cannot read ${src.path} (${code})` };
+      return { field, problem: `cannot read ${src.path} (${code})` };
     }
   } else {
     value = env[src.name];
@@ -55,11 +64,18 @@ export function readClientSecret(
   }
   const secret = value.trim();
   if (secret.length === 0) {
-    const field = src.kind === 'file' ? 'secretFile' : 'secretEnv';
+    const field = src.kind === 'file' ? (src.field ?? 'secretFile') : 'secretEnv';
     return {
       field,
       problem: `the secret in ${src.kind === 'file' ? src.path : src.name} is empty`,
     };
+  }
+  if (src.kind === 'file' && src.field === 'privateKeyFile') {
+    try {
+      parsePrivateKey(secret, client.signingAlg ?? 'RS256');
+    } catch (e) {
+      return { field: 'privateKeyFile', problem: `${src.path} ${(e as Error).message}` };
+    }
   }
   return secret;
 }
@@ -73,6 +89,7 @@ export function readClientSecret(
 export async function readChangedFileSecret(
   path: string,
   previous: string | undefined,
+  maxBytes = MAX_SECRET_BYTES,
 ): Promise<{ identity: string; secret?: string } | undefined> {
   let identity: string;
   try {
@@ -85,14 +102,14 @@ export async function readChangedFileSecret(
   let handle;
   try {
     handle = await open(path, 'r');
-    const buffer = Buffer.alloc(MAX_SECRET_BYTES + 1);
+    const buffer = Buffer.alloc(maxBytes + 1);
     let length = 0;
     while (length < buffer.length) {
       const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
       if (bytesRead === 0) break;
       length += bytesRead;
     }
-    if (length > MAX_SECRET_BYTES) return { identity };
+    if (length > maxBytes) return { identity };
     const secret = buffer.subarray(0, length).toString('utf8').trim();
     return secret.length > 0 ? { identity, secret } : { identity };
   } catch {

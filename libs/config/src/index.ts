@@ -17,7 +17,11 @@ export {
   readClientSecrets,
   readClientSecret,
   readChangedFileSecret,
+  maxCredentialBytes,
+  MAX_KEY_FILE_BYTES,
 } from './client-secrets.reader';
+export { parsePrivateKey } from './private-key';
+export { requestShapeOf, type RequestShape } from './request-shape';
 export {
   loadRuntimeSettings,
   parseEncryptionKeys,
@@ -29,4 +33,6 @@ export {
   DEFAULT_MIN_TTL_SECONDS,
   DEFAULT_REFRESH_RATIO,
   DEFAULT_TIMEOUT_MS,
+  RESERVED_TOKEN_PARAMS,
+  isLoopbackHost,
 } from './service-config.schema';

@@ -4,7 +4,14 @@ import { parse as parseYaml } from 'yaml';
 import { readCallerKeyFiles } from './caller-key-files.reader';
 import { ConfigError, fieldPath } from './config.error';
 import type { AclEntry, CallerConfig, ClientConfig, ServiceConfig } from './config.types';
-import { CLIENT_ID, ENVIRONMENT_NAME, serviceConfigSchema } from './service-config.schema';
+import {
+  AUTH_METHODS,
+  CLIENT_ID,
+  ENVIRONMENT_NAME,
+  SECRET_AUTH_METHODS,
+  serviceConfigSchema,
+  type RawServiceConfig,
+} from './service-config.schema';
 
 const INLINE_SECRET_KEYS = ['secret', 'clientSecret', 'client_secret', 'password'];
 
@@ -71,7 +78,13 @@ export function parseServiceConfig(
   const environments = new Map(
     Object.entries(data.environments).map(([name, e]) => [
       name,
-      { name, tokenUrl: e.tokenUrl, timeoutMs: e.timeoutMs },
+      {
+        name,
+        tokenUrl: e.tokenUrl,
+        timeoutMs: e.timeoutMs,
+        ...(e.caFile !== undefined ? { caFile: resolve(baseDir, e.caFile) } : {}),
+        allowInsecureHttp: e.allowInsecureHttp,
+      },
     ]),
   );
 
@@ -88,12 +101,17 @@ export function parseServiceConfig(
       key,
       clientId: c.clientId,
       environment: c.environment,
-      secretSource:
-        c.secretFile !== undefined
-          ? { kind: 'file', path: resolve(baseDir, c.secretFile) }
-          : { kind: 'env', name: c.secretEnv ?? '' },
+      secretSource: secretSourceOf(c, baseDir),
       scope: c.scope,
       authMethod: c.authMethod,
+      ...(c.authMethod === 'private_key_jwt'
+        ? { signingAlg: c.signingAlg ?? 'RS256', ...(c.keyId ? { keyId: c.keyId } : {}) }
+        : {}),
+      ...(c.audience !== undefined ? { audience: c.audience } : {}),
+      ...(c.resource !== undefined ? { resources: c.resource } : {}),
+      ...(c.extraParams !== undefined
+        ? { extraParams: new Map(Object.entries(c.extraParams)) }
+        : {}),
     });
   });
 
@@ -174,15 +192,57 @@ function findInlineSecrets(raw: object): string[] {
   return problems;
 }
 
-/** Exactly one secret source per client (checked on the raw file, beside the schema). */
+function secretSourceOf(
+  c: RawServiceConfig['clients'][number],
+  baseDir: string,
+): ClientConfig['secretSource'] {
+  if (c.privateKeyFile !== undefined) {
+    return { kind: 'file', path: resolve(baseDir, c.privateKeyFile), field: 'privateKeyFile' };
+  }
+  return c.secretFile !== undefined
+    ? { kind: 'file', path: resolve(baseDir, c.secretFile) }
+    : { kind: 'env', name: c.secretEnv ?? '' };
+}
+
+/** Fields that only the named authentication method uses. */
+const METHOD_ONLY_FIELDS: Record<string, string> = {
+  privateKeyFile: 'private_key_jwt',
+  keyId: 'private_key_jwt',
+  signingAlg: 'private_key_jwt',
+};
+
+/**
+ * Exactly one credential per client, the one its authMethod uses (checked on the raw file,
+ * beside the schema): a secret source for the client_secret_* methods, a private key for
+ * private_key_jwt.
+ */
 function findSecretSourceProblems(raw: object): string[] {
   const clients = (raw as { clients?: unknown }).clients;
   if (!Array.isArray(clients)) return [];
   const problems: string[] = [];
   clients.forEach((c: unknown, i) => {
     if (c === null || typeof c !== 'object') return;
-    if ('secretFile' in c === 'secretEnv' in c) {
-      problems.push(`clients[${i}].secretFile: exactly one of secretFile or secretEnv is required`);
+    const method = (c as { authMethod?: unknown }).authMethod ?? 'client_secret_post';
+    const known = typeof method === 'string' && AUTH_METHODS.includes(method as never);
+    for (const [field, owner] of Object.entries(METHOD_ONLY_FIELDS)) {
+      if (field in c && known && method !== owner) {
+        problems.push(`clients[${i}].${field}: only used with authMethod ${owner}`);
+      }
+    }
+    // An unknown method is reported by the schema; its secret source is still checked.
+    if (!known || SECRET_AUTH_METHODS.includes(method)) {
+      if ('secretFile' in c === 'secretEnv' in c) {
+        problems.push(
+          `clients[${i}].secretFile: exactly one of secretFile or secretEnv is required`,
+        );
+      }
+      return;
+    }
+    for (const field of ['secretFile', 'secretEnv']) {
+      if (field in c) problems.push(`clients[${i}].${field}: not used with authMethod ${method}`);
+    }
+    if (method === 'private_key_jwt' && !('privateKeyFile' in c)) {
+      problems.push(`clients[${i}].privateKeyFile: required with authMethod private_key_jwt`);
     }
   });
   return problems;

@@ -4,7 +4,13 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { ConfigService, loadSnapshot, type ClientConfig, type ConfigSnapshot } from '@app/config';
+import {
+  ConfigService,
+  loadSnapshot,
+  requestShapeOf,
+  type ClientConfig,
+  type ConfigSnapshot,
+} from '@app/config';
 import { RefreshScheduler, TokenCache, TokenFetcher } from '@app/tokens';
 import { SecretRotationService } from './secret-rotation.service';
 
@@ -121,5 +127,6 @@ function sameUpstream(
 ): boolean {
   const envA = current.service.environments.get(a.environment);
   const envB = next.service.environments.get(b.environment);
-  return a.scope === b.scope && a.authMethod === b.authMethod && envA?.tokenUrl === envB?.tokenUrl;
+  if (!envA || !envB) return false;
+  return JSON.stringify(requestShapeOf(a, envA)) === JSON.stringify(requestShapeOf(b, envB));
 }

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { CLOCK, type Clock } from '@app/clock';
 import {
   ConfigService,
+  maxCredentialBytes,
   readChangedFileSecret,
   readClientSecret,
   type ClientConfig,
@@ -91,6 +92,7 @@ export class SecretRotationService implements SecretCandidates {
     const read = await readChangedFileSecret(
       client.secretSource.path,
       this.fileIdentities.get(client.key),
+      maxCredentialBytes(client.secretSource),
     );
     if (!read) return undefined; // missing for a moment: keep what works
     this.fileIdentities.set(client.key, read.identity);

@@ -243,6 +243,12 @@ export class TokenFetcher implements OnApplicationShutdown {
         authMethod: client.authMethod,
         tokenUrl: environment.tokenUrl,
         timeoutMs: environment.timeoutMs,
+        keyId: client.keyId,
+        signingAlg: client.signingAlg,
+        audience: client.audience,
+        resources: client.resources,
+        extraParams: client.extraParams,
+        caFile: environment.caFile,
       },
       { signal },
     );

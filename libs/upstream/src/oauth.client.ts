@@ -4,8 +4,11 @@ import {
   UpstreamUnavailableError,
   type UnavailableCause,
 } from '@app/errors';
-import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
+import { fetch } from 'undici';
+import { signClientAssertion } from './client-assertion';
 import { buildTokenHttpRequest, type TokenHttpRequest } from './client-authentication';
+import { IdpDispatchers } from './idp-dispatchers';
 import { classifyErrorAnswer } from './error-response.classifier';
 import { readBodyText } from './response-body';
 import {
@@ -55,8 +58,9 @@ type AttemptResult =
  * secret, nor a token, nor the IdP's body. It caches nothing: that is the token store's job.
  */
 @Injectable()
-export class OAuthClient {
+export class OAuthClient implements OnApplicationShutdown {
   private readonly logger = new Logger(OAuthClient.name);
+  private readonly dispatchers = new IdpDispatchers();
 
   constructor(
     @Inject(CLOCK) private readonly clock: Clock,
@@ -71,7 +75,6 @@ export class OAuthClient {
   async fetchToken(req: TokenRequest, opts: FetchOptions = {}): Promise<IssuedToken> {
     assertUsableRequest(req);
     const maxAttempts = resolveMaxAttempts(opts.maxAttempts);
-    const http = buildTokenHttpRequest(req);
     const where = { environment: req.environment, clientId: req.clientId };
 
     for (let attempt = 1; ; attempt++) {
@@ -79,6 +82,8 @@ export class OAuthClient {
       const started = performance.now();
       // Taken right before sending: the token's life is counted from here, not from the answer.
       const requestedAt = this.clock.now();
+      // Built per attempt: a client assertion carries a fresh jti and iat each time.
+      const http = await this.buildRequest(req, requestedAt);
       const result = await this.attempt(req, http, requestedAt, opts.signal);
       this.notify({
         ...where,
@@ -128,6 +133,23 @@ export class OAuthClient {
     }
   }
 
+  async onApplicationShutdown(): Promise<void> {
+    await this.dispatchers.close();
+  }
+
+  private async buildRequest(req: TokenRequest, now: number): Promise<TokenHttpRequest> {
+    if (req.authMethod !== 'private_key_jwt') return buildTokenHttpRequest(req);
+    const assertion = await signClientAssertion({
+      clientId: req.clientId,
+      tokenUrl: req.tokenUrl,
+      privateKey: req.secret,
+      signingAlg: req.signingAlg ?? 'RS256',
+      ...(req.keyId !== undefined ? { keyId: req.keyId } : {}),
+      now,
+    });
+    return buildTokenHttpRequest(req, assertion);
+  }
+
   private async attempt(
     req: TokenRequest,
     http: TokenHttpRequest,
@@ -140,6 +162,7 @@ export class OAuthClient {
     let response: Response | undefined;
     let body: string | undefined;
     try {
+      // undici's own fetch, so the request goes through its dispatcher (proxy, private CA).
       response = await fetch(req.tokenUrl, {
         method: 'POST',
         headers: http.headers,
@@ -148,6 +171,7 @@ export class OAuthClient {
         // endpoint that redirects is misconfigured, so a 3xx is reported, not followed.
         redirect: 'manual',
         signal,
+        dispatcher: this.dispatchers.for(req.caFile),
       });
       body = await readBodyText(response, MAX_ANSWER_BYTES);
     } catch (err) {
