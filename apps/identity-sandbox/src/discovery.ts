@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { ASSERTION_ALGORITHMS } from './client-registry';
 import type { SandboxContext } from './sandbox-context';
 
 export const TOKEN_PATH = '/connect/token';
@@ -12,7 +13,20 @@ export interface DiscoveryDocument {
   jwks_uri: string;
   grant_types_supported: string[];
   token_endpoint_auth_methods_supported: string[];
+  token_endpoint_auth_signing_alg_values_supported: string[];
   scopes_supported: string[];
+}
+
+/**
+ * The audiences a client assertion may name (OpenID Connect Core §9 says the token endpoint;
+ * RFC 7523 and most IdPs also take the issuer): the endpoint as the client addressed it, as
+ * the sandbox knows itself, and the issuer.
+ */
+export function assertionAudiences(ctx: SandboxContext, req: IncomingMessage): string[] {
+  const base = publicBaseUrl(req.headers.host, ctx.settings.url);
+  return [
+    ...new Set([`${base}${TOKEN_PATH}`, `${ctx.settings.url}${TOKEN_PATH}`, ctx.settings.issuer]),
+  ];
 }
 
 /**
@@ -27,14 +41,20 @@ export function discoveryDocument(ctx: SandboxContext, req: IncomingMessage): Di
     token_endpoint: `${base}${TOKEN_PATH}`,
     jwks_uri: `${base}${JWKS_PATH}`,
     grant_types_supported: ['client_credentials'],
-    token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
+    token_endpoint_auth_methods_supported: [
+      'client_secret_post',
+      'client_secret_basic',
+      'private_key_jwt',
+    ],
+    token_endpoint_auth_signing_alg_values_supported: [...ASSERTION_ALGORITHMS],
     scopes_supported: ctx.clients.allScopes(),
   };
 }
 
 function publicBaseUrl(host: string | undefined, fallback: string): string {
   // Only a plain host[:port] is trusted; anything odd falls back to the listening address.
+  const scheme = fallback.startsWith('https:') ? 'https' : 'http';
   return host && /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(host)
-    ? `http://${host}`
+    ? `${scheme}://${host}`
     : fallback;
 }

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { ClientRegistry } from './client-registry';
 import { CONTROL_PREFIX, handleControlRequest, type SandboxControls } from './control-api';
@@ -51,7 +52,7 @@ export async function startIdentitySandbox(options: SandboxOptions = {}): Promis
     setClient: (clientId, secret, scopes) => ctx.clients.setSecret(clientId, secret, scopes),
   };
 
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     route(ctx, controls, req, res).catch((error: unknown) => {
       // A bug, not a client mistake: answer 500 rather than leave the client hanging.
       process.stderr.write(
@@ -59,7 +60,11 @@ export async function startIdentitySandbox(options: SandboxOptions = {}): Promis
       );
       sendJson(req, res, 500, { error: 'server_error' });
     });
-  });
+  };
+  const server: Server = options.tls
+    ? createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, handler)
+    : createServer(handler);
+  const scheme = options.tls ? 'https' : 'http';
   // Tracked so close() can end keep-alive and deliberately hung ('timeout') connections at once.
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
@@ -69,7 +74,7 @@ export async function startIdentitySandbox(options: SandboxOptions = {}): Promis
 
   await listen(server, port, host);
   const { port: actualPort } = server.address() as AddressInfo;
-  ctx.settings.url = `http://${urlHost(host)}:${actualPort}`;
+  ctx.settings.url = `${scheme}://${urlHost(host)}:${actualPort}`;
   ctx.settings.issuer = options.issuer ?? ctx.settings.url;
 
   let closing: Promise<void> | undefined;
@@ -78,6 +83,7 @@ export async function startIdentitySandbox(options: SandboxOptions = {}): Promis
     tokenUrl: `${ctx.settings.url}${TOKEN_PATH}`,
     ...controls,
     setClientSecret: (clientId, secret) => ctx.clients.setSecret(clientId, secret),
+    setClientKeys: (clientId, publicKeys) => ctx.clients.setPublicKeys(clientId, publicKeys),
     close: () => {
       closing ??= new Promise<void>((resolve) => {
         sleeper.cancelAll();

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extractClientCredentials, recordedAuthMethod } from './client-authentication';
+import { ClientRegistry, type RegisteredClient } from './client-registry';
+import { assertionAudiences } from './discovery';
 import { applyFault } from './fault-responses';
 import { NO_STORE_HEADERS, readBody, sendJson } from './http-io';
 import type { SandboxContext } from './sandbox-context';
@@ -7,7 +9,17 @@ import { grantScopes, issueToken, type TokenResponseBody } from './token-issuer'
 import type { Fault, SandboxRequestRecord } from './types';
 
 /** Parameters that RFC 6749 §3.2 says must not appear more than once. */
-const SINGLE_VALUED = ['grant_type', 'client_id', 'client_secret', 'scope'] as const;
+const SINGLE_VALUED = [
+  'grant_type',
+  'client_id',
+  'client_secret',
+  'client_assertion',
+  'client_assertion_type',
+  'scope',
+  'audience',
+] as const;
+/** Form fields with a meaning of their own; the rest are recorded as `extraParams`. */
+const KNOWN_FIELDS: readonly string[] = [...SINGLE_VALUED, 'resource'];
 
 /** The outcome of the normal (fault-free) flow. */
 type TokenOutcome =
@@ -60,6 +72,13 @@ export async function handleTokenRequest(
       authMethod: recordedAuthMethod(credentials),
       scope: form.get('scope') ?? undefined,
       grantType: form.get('grant_type') ?? undefined,
+      audience: form.get('audience') ?? undefined,
+      resources: form.has('resource') ? form.getAll('resource') : undefined,
+      extraParams: extraParamsOf(form),
+      assertionHeader:
+        credentials.method === 'private_key_jwt'
+          ? ClientRegistry.headerOf(credentials.assertion)
+          : undefined,
     }),
   );
   ctx.stats.client(credentials.clientId);
@@ -87,7 +106,7 @@ export async function handleTokenRequest(
     if (result.kind === 'gone') return finish(undefined, 'client_gone');
   }
 
-  const outcome = processTokenRequest(ctx, req, form, credentials);
+  const outcome = await processTokenRequest(ctx, req, form, credentials, record);
   if (!outcome.ok) {
     ctx.stats.rejected();
     const error =
@@ -102,12 +121,13 @@ export async function handleTokenRequest(
   finish(200, fault ? fault.mode : 'issued');
 }
 
-function processTokenRequest(
+async function processTokenRequest(
   ctx: SandboxContext,
   req: IncomingMessage,
   form: URLSearchParams,
   credentials: ReturnType<typeof extractClientCredentials>,
-): TokenOutcome {
+  record: SandboxRequestRecord,
+): Promise<TokenOutcome> {
   if (!isFormUrlEncoded(req.headers['content-type'])) {
     return {
       ok: false,
@@ -126,10 +146,18 @@ function processTokenRequest(
       description: 'more than one client authentication method',
     };
   }
-  const client =
-    credentials.method === 'client_secret_post' || credentials.method === 'client_secret_basic'
-      ? ctx.clients.authenticate(credentials.clientId, credentials.secret)
-      : undefined;
+  let client: RegisteredClient | undefined;
+  if (credentials.method === 'client_secret_post' || credentials.method === 'client_secret_basic') {
+    client = ctx.clients.authenticate(credentials.clientId, credentials.secret);
+  } else if (credentials.method === 'private_key_jwt' && credentials.clientId !== undefined) {
+    const verified = await ctx.clients.authenticateAssertion(
+      credentials.clientId,
+      credentials.assertion,
+      assertionAudiences(ctx, req),
+    );
+    client = verified?.client;
+    if (verified) record.assertionClaims = { ...verified.claims };
+  }
   if (!client) return { ok: false, error: 'invalid_client' };
 
   if (form.get('grant_type') !== 'client_credentials') {
@@ -138,7 +166,20 @@ function processTokenRequest(
   const scopes = grantScopes(form.get('scope') ?? undefined, client.scopes);
   if (!scopes) return { ok: false, error: 'invalid_scope' };
 
-  return { ok: true, body: issueToken(ctx.signer, ctx.settings, client.clientId, scopes) };
+  const audiences = [
+    ...(form.get('audience') !== null ? [form.get('audience') as string] : []),
+    ...form.getAll('resource'),
+  ];
+  return {
+    ok: true,
+    body: issueToken(ctx.signer, ctx.settings, client.clientId, scopes, audiences),
+  };
+}
+
+/** The form fields the sandbox gives no meaning to, as sent (last value wins). */
+function extraParamsOf(form: URLSearchParams): Record<string, string> | undefined {
+  const extra = [...form.entries()].filter(([name]) => !KNOWN_FIELDS.includes(name));
+  return extra.length === 0 ? undefined : Object.fromEntries(extra);
 }
 
 /** wrong_token_type and expires_in: a valid token with one field of the answer spoiled. */

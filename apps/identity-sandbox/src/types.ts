@@ -3,10 +3,16 @@
  * entry point other code and tests may import (`@app/identity-sandbox`).
  */
 
-/** A client the sandbox knows: id, secret and the scopes it may ask for. */
+/** A client the sandbox knows: id, credential and the scopes it may ask for. */
 export interface SandboxClient {
   clientId: string;
-  secret: string;
+  /** The shared secret (client_secret_post / client_secret_basic). */
+  secret?: string;
+  /**
+   * private_key_jwt: the client's public keys (PEM SPKI), against which its `client_assertion`
+   * is verified (RFC 7523). A client may have a secret, keys, or both.
+   */
+  publicKeys?: string[];
   /** Scopes the client may request; none requested means all of these. Default: none. */
   scopes?: string[];
 }
@@ -22,8 +28,10 @@ export interface SandboxOptions {
   expiresIn?: number;
   /** JWT `iss` and discovery `issuer`. Default: the sandbox URL. */
   issuer?: string;
-  /** JWT `aud`. Default 'cas-api'. */
+  /** JWT `aud` when the request names no `audience` or `resource`. Default 'cas-api'. */
   audience?: string;
+  /** Serve HTTPS with this key and certificate (PEM) instead of plain HTTP. */
+  tls?: { key: string; cert: string };
   /**
    * Receives one structured entry per token request (never a secret or a token).
    * Default: nothing is logged, so tests stay quiet.
@@ -76,7 +84,8 @@ export interface SandboxStats {
  * How the request authenticated. 'none': no client credentials at all; 'multiple': both the
  * Authorization header and client_secret in the body (rejected with invalid_request).
  */
-export type SandboxAuthMethod = 'client_secret_post' | 'client_secret_basic' | 'none' | 'multiple';
+export type SandboxAuthMethod =
+  'client_secret_post' | 'client_secret_basic' | 'private_key_jwt' | 'none' | 'multiple';
 
 /** One token request as the sandbox saw it. Never holds the secret or the Authorization header. */
 export interface SandboxRequestRecord {
@@ -87,6 +96,16 @@ export interface SandboxRequestRecord {
   scope?: string;
   /** The `grant_type` form field as sent. */
   grantType?: string;
+  /** The `audience` form field as sent. */
+  audience?: string;
+  /** Every `resource` form field as sent (RFC 8707), in order. */
+  resources?: string[];
+  /** Form fields beyond the grant, client authentication, scope, audience and resource. */
+  extraParams?: Record<string, string>;
+  /** private_key_jwt: the claims of the client assertion as sent (it is single-use, no secret). */
+  assertionClaims?: Record<string, unknown>;
+  /** private_key_jwt: the assertion's protected header. */
+  assertionHeader?: Record<string, unknown>;
   contentType?: string;
   accept?: string;
   acceptEncoding?: string;
@@ -121,6 +140,8 @@ export interface RunningSandbox {
   clearFault(): void;
   /** Rotation at the IdP: the old secret stops working at once. Adds the client if unknown. */
   setClientSecret(clientId: string, secret: string): void;
+  /** Key rotation at the IdP: these public keys (PEM) replace the client's. Adds the client if unknown. */
+  setClientKeys(clientId: string, publicKeys: string[]): void;
   setExpiresIn(seconds: number): void;
   /** Zeroes the stats and forgets the recorded requests (the fault stays; see POST /_sandbox/reset). */
   resetStats(): void;
