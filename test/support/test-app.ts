@@ -34,11 +34,22 @@ export class CapturedLogs extends Writable {
 export interface TestClient {
   clientId: string;
   environment: string;
+  /** The secret; for `authMethod: private_key_jwt`, the private key (PEM or JWK), written to `privateKeyFile`. */
   secret: string;
   scope?: string;
-  authMethod?: 'client_secret_post' | 'client_secret_basic';
+  authMethod?: 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt';
   /** Where the secret comes from: a file (default) or an environment variable. */
   via?: 'file' | 'env';
+  /** Further fields of the client's entry, as written in the file (audience, resource, keyId, ...). */
+  fields?: Record<string, unknown>;
+}
+
+/** An environment's entry, as written in the file. */
+export interface TestEnvironment {
+  tokenUrl: string;
+  timeoutMs?: number;
+  caFile?: string;
+  allowInsecureHttp?: boolean;
 }
 
 export interface TestCaller {
@@ -49,7 +60,7 @@ export interface TestCaller {
 }
 
 export interface TestAppOptions {
-  environments: Record<string, { tokenUrl: string; timeoutMs?: number }>;
+  environments: Record<string, TestEnvironment>;
   clients: TestClient[];
   callers: TestCaller[];
   refresh?: { ratio?: number; minTtlSeconds?: number };
@@ -111,11 +122,11 @@ export function writeTestConfig(
     } else {
       const file = secretPathOf(dir, c);
       writeFileSync(file, `${c.secret}\n`);
-      entry.secretFile = file;
+      entry[c.authMethod === 'private_key_jwt' ? 'privateKeyFile' : 'secretFile'] = file;
     }
     if (c.scope) entry.scope = c.scope;
     if (c.authMethod) entry.authMethod = c.authMethod;
-    return entry;
+    return { ...entry, ...c.fields };
   });
   const config = {
     environments: options.environments,
