@@ -46,7 +46,9 @@ export interface TestClient {
 
 /** An environment's entry, as written in the file. */
 export interface TestEnvironment {
-  tokenUrl: string;
+  /** One of tokenUrl and issuer (discovery). */
+  tokenUrl?: string;
+  issuer?: string;
   timeoutMs?: number;
   caFile?: string;
   allowInsecureHttp?: boolean;
@@ -170,7 +172,14 @@ export async function startTestApp(options: TestAppOptions): Promise<RunningTest
     logStream: logs,
     refresh: options.scheduler,
   });
-  await app.listen({ port: 0, host: '127.0.0.1' });
+  try {
+    await app.listen({ port: 0, host: '127.0.0.1' });
+  } catch (e) {
+    // A start refused during bootstrap (e.g. discovery): release what was built, then report.
+    await app.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return {

@@ -4,6 +4,14 @@ import type { SandboxContext } from './sandbox-context';
 
 export const TOKEN_PATH = '/connect/token';
 export const DISCOVERY_PATH = '/.well-known/openid-configuration';
+/** RFC 8414 §3: authorization server metadata (for an issuer without a path). */
+export const OAUTH_METADATA_PATH = '/.well-known/oauth-authorization-server';
+/** Every client authentication method the sandbox can check. */
+export const SANDBOX_AUTH_METHODS = [
+  'client_secret_post',
+  'client_secret_basic',
+  'private_key_jwt',
+];
 /** Where CAS (IdentityServer) publishes its keys. */
 export const JWKS_PATH = '/.well-known/openid-configuration/jwks';
 
@@ -41,11 +49,7 @@ export function discoveryDocument(ctx: SandboxContext, req: IncomingMessage): Di
     token_endpoint: `${base}${TOKEN_PATH}`,
     jwks_uri: `${base}${JWKS_PATH}`,
     grant_types_supported: ['client_credentials'],
-    token_endpoint_auth_methods_supported: [
-      'client_secret_post',
-      'client_secret_basic',
-      'private_key_jwt',
-    ],
+    token_endpoint_auth_methods_supported: [...ctx.settings.authMethods],
     token_endpoint_auth_signing_alg_values_supported: [...ASSERTION_ALGORITHMS],
     scopes_supported: ctx.clients.allScopes(),
   };

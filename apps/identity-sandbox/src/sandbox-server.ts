@@ -4,7 +4,14 @@ import type { AddressInfo, Socket } from 'node:net';
 import { ClientRegistry } from './client-registry';
 import { CONTROL_PREFIX, handleControlRequest, type SandboxControls } from './control-api';
 import { DEMO_CLIENTS } from './demo-clients';
-import { DISCOVERY_PATH, discoveryDocument, JWKS_PATH, TOKEN_PATH } from './discovery';
+import {
+  DISCOVERY_PATH,
+  discoveryDocument,
+  JWKS_PATH,
+  OAUTH_METADATA_PATH,
+  SANDBOX_AUTH_METHODS,
+  TOKEN_PATH,
+} from './discovery';
 import { FaultInjector } from './fault-injection';
 import { sendJson } from './http-io';
 import { JwtSigner } from './jwt-signer';
@@ -35,7 +42,14 @@ export async function startIdentitySandbox(options: SandboxOptions = {}): Promis
     faults: new FaultInjector(),
     stats: new SandboxStatsRecorder(),
     // url and issuer are known once the port is.
-    settings: { url: '', issuer: '', audience, expiresIn },
+    settings: {
+      url: '',
+      issuer: '',
+      audience,
+      expiresIn,
+      authMethods: validateAuthMethods(options.authMethods),
+      openidConfiguration: options.openidConfiguration ?? true,
+    },
     log: options.log ?? (() => undefined),
     sleep: (ms) => sleeper.sleep(ms),
   };
@@ -108,11 +122,13 @@ async function route(
     if (method === 'POST') return handleTokenRequest(ctx, req, res);
     return sendJson(req, res, 405, { error: 'method_not_allowed' }, { Allow: 'POST' });
   }
-  if (path === DISCOVERY_PATH || path === JWKS_PATH || path === '/health') {
+  const discovery =
+    (path === DISCOVERY_PATH && ctx.settings.openidConfiguration) || path === OAUTH_METADATA_PATH;
+  if (discovery || path === JWKS_PATH || path === '/health') {
     if (method !== 'GET' && method !== 'HEAD') {
       return sendJson(req, res, 405, { error: 'method_not_allowed' }, { Allow: 'GET, HEAD' });
     }
-    if (path === DISCOVERY_PATH) return sendJson(req, res, 200, discoveryDocument(ctx, req));
+    if (discovery) return sendJson(req, res, 200, discoveryDocument(ctx, req));
     if (path === JWKS_PATH) return sendJson(req, res, 200, ctx.signer.jwks());
     return sendJson(req, res, 200, { status: 'ok' });
   }
@@ -137,6 +153,14 @@ function urlHost(host: string): string {
   if (host === '0.0.0.0' || host === '') return '127.0.0.1';
   if (host === '::') return '[::1]';
   return host.includes(':') ? `[${host}]` : host;
+}
+
+function validateAuthMethods(methods: readonly string[] | undefined): string[] {
+  if (methods === undefined) return [...SANDBOX_AUTH_METHODS];
+  if (methods.length === 0 || methods.some((m) => !SANDBOX_AUTH_METHODS.includes(m))) {
+    throw new SandboxInputError(`authMethods must be some of ${SANDBOX_AUTH_METHODS.join(', ')}`);
+  }
+  return [...methods];
 }
 
 function nonEmpty(value: unknown, name: string): string {

@@ -146,6 +146,18 @@ async function processTokenRequest(
       description: 'more than one client authentication method',
     };
   }
+  if (
+    (credentials.method === 'client_secret_post' ||
+      credentials.method === 'client_secret_basic' ||
+      credentials.method === 'private_key_jwt') &&
+    !ctx.settings.authMethods.includes(credentials.method)
+  ) {
+    return {
+      ok: false,
+      error: 'invalid_client',
+      description: `${credentials.method} is not enabled for this IdP`,
+    };
+  }
   let client: RegisteredClient | undefined;
   if (credentials.method === 'client_secret_post' || credentials.method === 'client_secret_basic') {
     client = ctx.clients.authenticate(credentials.clientId, credentials.secret);

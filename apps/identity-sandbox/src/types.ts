@@ -30,6 +30,16 @@ export interface SandboxOptions {
   issuer?: string;
   /** JWT `aud` when the request names no `audience` or `resource`. Default 'cas-api'. */
   audience?: string;
+  /**
+   * The client authentication methods the sandbox accepts and lists in its discovery document
+   * (token_endpoint_auth_methods_supported). Default: all it knows.
+   */
+  authMethods?: SandboxAuthMethod[];
+  /**
+   * Serve `/.well-known/openid-configuration` (default true). The same document is always
+   * served at RFC 8414's `/.well-known/oauth-authorization-server`.
+   */
+  openidConfiguration?: boolean;
   /** Serve HTTPS with this key and certificate (PEM) instead of plain HTTP. */
   tls?: { key: string; cert: string };
   /**

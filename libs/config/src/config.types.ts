@@ -6,9 +6,13 @@ export type AuthMethod = 'client_secret_post' | 'client_secret_basic' | 'private
 /** JWS algorithms a `private_key_jwt` client may sign its assertion with. */
 export type SigningAlg = 'RS256' | 'PS256' | 'ES256';
 
+/** Exactly one of `tokenUrl` and `issuer` is set. */
 export interface EnvironmentConfig {
   readonly name: string;
-  readonly tokenUrl: string;
+  /** The token endpoint, when configured directly. */
+  readonly tokenUrl?: string;
+  /** Discovery: the IdP's issuer; the token endpoint comes from its metadata document. */
+  readonly issuer?: string;
   readonly timeoutMs: number;
   /** Absolute path of a PEM bundle of CAs trusted for this IdP (beside the system ones). */
   readonly caFile?: string;

@@ -35,4 +35,5 @@ export {
   DEFAULT_TIMEOUT_MS,
   RESERVED_TOKEN_PARAMS,
   isLoopbackHost,
+  insecureHttp,
 } from './service-config.schema';

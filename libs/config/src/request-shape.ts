@@ -10,7 +10,9 @@ import type { AuthMethod, ClientConfig, EnvironmentConfig, SigningAlg } from './
 export interface RequestShape {
   readonly environment: string;
   readonly clientId: string;
-  readonly tokenUrl: string;
+  /** The configured token endpoint, or (discovery) the issuer it is found from. */
+  readonly tokenUrl?: string;
+  readonly issuer?: string;
   readonly authMethod: AuthMethod;
   readonly keyId?: string;
   readonly signingAlg?: SigningAlg;
@@ -26,7 +28,8 @@ export function requestShapeOf(client: ClientConfig, environment: EnvironmentCon
   return {
     environment: client.environment,
     clientId: client.clientId,
-    tokenUrl: environment.tokenUrl,
+    ...(environment.tokenUrl !== undefined ? { tokenUrl: environment.tokenUrl } : {}),
+    ...(environment.issuer !== undefined ? { issuer: environment.issuer } : {}),
     authMethod: client.authMethod,
     ...(client.keyId !== undefined ? { keyId: client.keyId } : {}),
     ...(client.signingAlg !== undefined ? { signingAlg: client.signingAlg } : {}),

@@ -113,7 +113,8 @@ export function parseServiceConfig(
       name,
       {
         name,
-        tokenUrl: e.tokenUrl,
+        ...(e.tokenUrl !== undefined ? { tokenUrl: e.tokenUrl } : {}),
+        ...(e.issuer !== undefined ? { issuer: e.issuer } : {}),
         timeoutMs: e.timeoutMs,
         ...(e.caFile !== undefined ? { caFile: resolve(baseDir, e.caFile) } : {}),
         allowInsecureHttp: e.allowInsecureHttp,

@@ -50,34 +50,56 @@ export function isLoopbackHost(hostname: string): boolean {
   );
 }
 
+const httpUrl = z
+  .string()
+  .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), {
+    message: 'must be an http(s) URL',
+  })
+  // Credentials belong in secret files, never in a URL of the configuration.
+  .refine((v) => !URL.canParse(v) || (!new URL(v).username && !new URL(v).password), {
+    message: 'must not hold credentials',
+  });
+
 const environmentSchema = z
   .strictObject({
-    tokenUrl: z
-      .string()
-      .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), {
-        message: 'must be an http(s) URL',
+    tokenUrl: httpUrl.optional(),
+    /** Discovery: the token endpoint comes from the issuer's metadata document. */
+    issuer: httpUrl
+      .refine((v) => !URL.canParse(v) || (!new URL(v).search && !new URL(v).hash), {
+        message: 'must have no query or fragment (OpenID Connect Discovery §3)',
       })
-      // Credentials belong in secret files, never in a URL of the configuration.
-      .refine((v) => !URL.canParse(v) || (!new URL(v).username && !new URL(v).password), {
-        message: 'must not hold credentials',
-      }),
+      .optional(),
     timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULT_TIMEOUT_MS),
     caFile: z.string().min(1).optional(),
     allowInsecureHttp: z.boolean().default(false),
   })
-  // A secret must never cross the network in clear by accident (README "Egress and trust").
   .superRefine((e, ctx) => {
-    if (!URL.canParse(e.tokenUrl)) return;
-    const url = new URL(e.tokenUrl);
-    if (url.protocol === 'http:' && !isLoopbackHost(url.hostname) && !e.allowInsecureHttp) {
+    if ((e.tokenUrl === undefined) === (e.issuer === undefined)) {
       ctx.addIssue({
         code: 'custom',
         path: ['tokenUrl'],
+        message: 'exactly one of tokenUrl or issuer is required',
+      });
+    }
+    // A secret must never cross the network in clear by accident (README "Egress and trust").
+    for (const field of ['tokenUrl', 'issuer'] as const) {
+      const value = e[field];
+      if (value === undefined || !insecureHttp(value, e.allowInsecureHttp)) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: [field],
         message:
           'http:// is accepted only for loopback hosts; use https:// or set allowInsecureHttp: true',
       });
     }
   });
+
+/** Whether a URL would send credentials in clear beyond this machine without being allowed to. */
+export function insecureHttp(value: string, allowInsecureHttp: boolean): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return url.protocol === 'http:' && !isLoopbackHost(url.hostname) && !allowInsecureHttp;
+}
 
 const resourceUri = z.string().refine((v) => URL.canParse(v) && !v.includes('#'), {
   message: 'must be an absolute URI without a fragment (RFC 8707)',

@@ -241,6 +241,7 @@ export class TokenFetcher implements OnApplicationShutdown {
         secret,
         scope: client.scope,
         authMethod: client.authMethod,
+        // Absent for a discovery environment: the OAuth client finds it from the issuer.
         tokenUrl: environment.tokenUrl,
         timeoutMs: environment.timeoutMs,
         keyId: client.keyId,

@@ -8,6 +8,7 @@ import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from
 import { fetch } from 'undici';
 import { signClientAssertion } from './client-assertion';
 import { buildTokenHttpRequest, type TokenHttpRequest } from './client-authentication';
+import { IdpDiscovery } from './idp-discovery';
 import { IdpDispatchers } from './idp-dispatchers';
 import { classifyErrorAnswer } from './error-response.classifier';
 import { readBodyText } from './response-body';
@@ -26,6 +27,9 @@ import {
   type UpstreamAttempt,
   type UpstreamObserver,
 } from './upstream-observer';
+
+/** A request whose token endpoint is known (configured or discovered). */
+type ResolvedTokenRequest = TokenRequest & { tokenUrl: string };
 
 /** Largest answer we read; a token answer is a few KiB (the access token is capped at 16 KiB). */
 const MAX_ANSWER_BYTES = 64 * 1024;
@@ -65,6 +69,7 @@ export class OAuthClient implements OnApplicationShutdown {
   constructor(
     @Inject(CLOCK) private readonly clock: Clock,
     @Optional() @Inject(UPSTREAM_OBSERVER) private readonly observer?: UpstreamObserver,
+    @Optional() private readonly discovery?: IdpDiscovery,
   ) {}
 
   /**
@@ -72,7 +77,11 @@ export class OAuthClient implements OnApplicationShutdown {
    * credentials or scope; never retried), UpstreamUnavailableError (no usable answer, after
    * retries where they make sense), or the caller's abort reason.
    */
-  async fetchToken(req: TokenRequest, opts: FetchOptions = {}): Promise<IssuedToken> {
+  async fetchToken(request: TokenRequest, opts: FetchOptions = {}): Promise<IssuedToken> {
+    const req: ResolvedTokenRequest = {
+      ...request,
+      tokenUrl: request.tokenUrl ?? (await this.discoveredEndpoint(request)),
+    };
     assertUsableRequest(req);
     const maxAttempts = resolveMaxAttempts(opts.maxAttempts);
     const where = { environment: req.environment, clientId: req.clientId };
@@ -133,11 +142,19 @@ export class OAuthClient implements OnApplicationShutdown {
     }
   }
 
+  /** A discovery environment's token endpoint; UpstreamUnavailableError while undiscovered. */
+  private discoveredEndpoint(req: TokenRequest): Promise<string> {
+    if (!this.discovery) {
+      throw new TypeError(`Environment "${req.environment}" has no tokenUrl and no discovery.`);
+    }
+    return this.discovery.tokenEndpointOf(req.environment);
+  }
+
   async onApplicationShutdown(): Promise<void> {
     await this.dispatchers.close();
   }
 
-  private async buildRequest(req: TokenRequest, now: number): Promise<TokenHttpRequest> {
+  private async buildRequest(req: ResolvedTokenRequest, now: number): Promise<TokenHttpRequest> {
     if (req.authMethod !== 'private_key_jwt') return buildTokenHttpRequest(req);
     const assertion = await signClientAssertion({
       clientId: req.clientId,
@@ -151,7 +168,7 @@ export class OAuthClient implements OnApplicationShutdown {
   }
 
   private async attempt(
-    req: TokenRequest,
+    req: ResolvedTokenRequest,
     http: TokenHttpRequest,
     requestedAt: number,
     callerSignal: AbortSignal | undefined,
@@ -270,7 +287,7 @@ export class OAuthClient implements OnApplicationShutdown {
 }
 
 /** Configuration mistakes fail fast instead of being retried as "network errors". */
-function assertUsableRequest(req: TokenRequest): void {
+function assertUsableRequest(req: ResolvedTokenRequest): void {
   let url: URL;
   try {
     url = new URL(req.tokenUrl);

@@ -14,7 +14,8 @@ export interface TokenRequest {
   /** Sent as `scope=` when set; the IdP's default scope applies otherwise. */
   scope?: string;
   authMethod: AuthMethod;
-  tokenUrl: string;
+  /** The token endpoint; absent for a discovery environment (found from its `issuer`). */
+  tokenUrl?: string;
   /** Budget of ONE attempt (connect, send, wait and read the answer); retries get their own. */
   timeoutMs: number;
   /** private_key_jwt: the assertion's `kid` header. */
