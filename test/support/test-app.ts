@@ -37,7 +37,13 @@ export interface TestClient {
   /** The secret; for `authMethod: private_key_jwt`, the private key (PEM or JWK), written to `privateKeyFile`. */
   secret: string;
   scope?: string;
-  authMethod?: 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt';
+  /** tls_client_auth / self_signed_tls_client_auth: `secret` is unused; give clientCertFile and clientKeyFile in `fields`. */
+  authMethod?:
+    | 'client_secret_post'
+    | 'client_secret_basic'
+    | 'private_key_jwt'
+    | 'tls_client_auth'
+    | 'self_signed_tls_client_auth';
   /** Where the secret comes from: a file (default) or an environment variable. */
   via?: 'file' | 'env';
   /** Further fields of the client's entry, as written in the file (audience, resource, keyId, ...). */
@@ -116,7 +122,9 @@ export function writeTestConfig(
   const envTag = randomBytes(4).toString('hex').toUpperCase();
   const clients = options.clients.map((c, i) => {
     const entry: Record<string, unknown> = { clientId: c.clientId, environment: c.environment };
-    if (c.via === 'env') {
+    if (c.authMethod === 'tls_client_auth' || c.authMethod === 'self_signed_tls_client_auth') {
+      // the certificate and key files are the test's own (fields)
+    } else if (c.via === 'env') {
       const name = `TEST_SECRET_${envTag}_${i}`;
       env[name] = c.secret;
       process.env[name] = c.secret;

@@ -58,6 +58,53 @@ export function createTestPki(): TestPki {
   };
 }
 
+/** A client certificate and its key (PEM), and the files holding them. */
+export interface TestClientCertificate {
+  cert: string;
+  key: string;
+}
+
+/** A tls_client_auth certificate for `CN=<cn>`, issued by the test CA. */
+export function issueClientCertificate(pki: TestPki, cn: string): TestClientCertificate {
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  const name = `client-${cn.replace(/[^A-Za-z0-9.-]/g, '_')}-${Date.now()}`;
+  openssl(pki.dir, [
+    'req',
+    ...ec,
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.csr`,
+    '-subj',
+    `/CN=${cn}`,
+  ]);
+  writeFileSync(
+    join(pki.dir, `${name}.ext`),
+    'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n',
+  );
+  openssl(pki.dir, [
+    'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+    '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`,
+  ]); // prettier-ignore
+  return {
+    cert: readFileSync(join(pki.dir, `${name}.pem`), 'utf8'),
+    key: readFileSync(join(pki.dir, `${name}.key`), 'utf8'),
+  };
+}
+
+/** A self_signed_tls_client_auth certificate for `CN=<cn>`, made in `dir`. */
+export function selfSignedClientCertificate(dir: string, cn: string): TestClientCertificate {
+  const name = `self-${cn.replace(/[^A-Za-z0-9.-]/g, '_')}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  openssl(dir, [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${cn}`,
+  ]); // prettier-ignore
+  return {
+    cert: readFileSync(join(dir, `${name}.pem`), 'utf8'),
+    key: readFileSync(join(dir, `${name}.key`), 'utf8'),
+  };
+}
+
 /** A client's key pair for private_key_jwt, made at test time: the private key as PKCS#8 PEM. */
 export function clientKeyPair(kind: 'rsa' | 'ec' = 'rsa'): {
   privatePem: string;

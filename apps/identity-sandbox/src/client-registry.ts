@@ -1,4 +1,10 @@
-import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import {
+  X509Certificate,
+  createHash,
+  createPublicKey,
+  timingSafeEqual,
+  type KeyObject,
+} from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { SandboxInputError } from './sandbox-input-error';
 import type { SandboxClient } from './types';
@@ -12,7 +18,21 @@ export interface RegisteredClient {
   secretDigest?: Buffer;
   /** private_key_jwt: the keys a client assertion may be signed with. */
   publicKeys: readonly KeyObject[];
+  /** self_signed_tls_client_auth: SHA-256 thumbprints (base64url) of the pinned certificates. */
+  certificateThumbprints: readonly string[];
+  /** tls_client_auth: the subject DN the CA-issued certificate must carry. */
+  tlsSubjectDn?: string;
   scopes: readonly string[];
+}
+
+/** RFC 8705 §3.1: the `x5t#S256` of a certificate. */
+export function certificateThumbprint(certificate: X509Certificate): string {
+  return createHash('sha256').update(certificate.raw).digest('base64url');
+}
+
+/** `CN=a, O=b` as OpenSSL prints a subject, one attribute a line, joined the RFC 4514 way. */
+function subjectDn(certificate: X509Certificate): string {
+  return certificate.subject.split('\n').filter(Boolean).reverse().join(',');
 }
 
 /** The algorithms a client assertion may use (as Keycloak, Entra ID and Okta accept). */
@@ -90,6 +110,39 @@ export class ClientRegistry {
     return undefined;
   }
 
+  /**
+   * RFC 8705 §2: the certificate of the TLS connection authenticates the client it names,
+   * either pinned (self-signed) or issued by the client CA with the registered subject DN.
+   */
+  authenticateCertificate(
+    clientId: string,
+    certificate: X509Certificate,
+    chainVerified: boolean,
+  ):
+    | { client: RegisteredClient; method: 'tls_client_auth' | 'self_signed_tls_client_auth' }
+    | undefined {
+    const client = this.clients.get(clientId);
+    if (!client) return undefined;
+    if (client.certificateThumbprints.includes(certificateThumbprint(certificate))) {
+      return { client, method: 'self_signed_tls_client_auth' };
+    }
+    if (client.tlsSubjectDn !== undefined && chainVerified) {
+      const dn = subjectDn(certificate);
+      if (dn === client.tlsSubjectDn) return { client, method: 'tls_client_auth' };
+    }
+    return undefined;
+  }
+
+  /** Rotates a client's pinned certificates (the old ones stop working at once) or adds it. */
+  setCertificates(clientId: string, certificates: readonly string[]): void {
+    const existing = this.clients.get(clientId);
+    const thumbprints = certificates.map((pem) => certificateThumbprint(new X509Certificate(pem)));
+    this.clients.set(clientId, {
+      ...(existing ?? { clientId, publicKeys: [], scopes: [] }),
+      certificateThumbprints: thumbprints,
+    });
+  }
+
   /** The assertion's header if it parses at all, for the request record of a refusal. */
   static headerOf(assertion: string): Record<string, unknown> | undefined {
     try {
@@ -110,6 +163,7 @@ export class ClientRegistry {
     this.clients.set(clientId, {
       ...toRegistered(client),
       publicKeys: existing?.publicKeys ?? [],
+      certificateThumbprints: existing?.certificateThumbprints ?? [],
     });
   }
 
@@ -124,6 +178,7 @@ export class ClientRegistry {
     this.clients.set(clientId, {
       ...toRegistered(client),
       ...(existing?.secretDigest ? { secretDigest: existing.secretDigest } : {}),
+      certificateThumbprints: existing?.certificateThumbprints ?? [],
     });
   }
 
@@ -148,6 +203,10 @@ function toRegistered(client: SandboxClient): RegisteredClient {
     clientId: client.clientId,
     ...(client.secret !== undefined ? { secretDigest: digest(client.secret) } : {}),
     publicKeys: (client.publicKeys ?? []).map((pem) => createPublicKey(pem)),
+    certificateThumbprints: (client.selfSignedCertificates ?? []).map((pem) =>
+      certificateThumbprint(new X509Certificate(pem)),
+    ),
+    ...(client.tlsSubjectDn !== undefined ? { tlsSubjectDn: client.tlsSubjectDn } : {}),
     scopes: Object.freeze([...(client.scopes ?? [])]),
   };
 }
@@ -170,12 +229,19 @@ export function validateClient(value: unknown, where = 'client'): SandboxClient 
   if (typeof value !== 'object' || value === null) {
     throw new SandboxInputError(`${where} must be an object`);
   }
-  const { clientId, secret, publicKeys, scopes } = value as Record<string, unknown>;
+  const { clientId, secret, publicKeys, scopes, selfSignedCertificates, tlsSubjectDn } =
+    value as Record<string, unknown>;
   if (typeof clientId !== 'string' || clientId.length === 0) {
     throw new SandboxInputError(`${where}.clientId must be a non-empty string`);
   }
   const keys = validatePublicKeys(publicKeys, where);
-  if (!(keys !== undefined && secret === undefined)) {
+  const certificates = validateCertificates(selfSignedCertificates, where);
+  if (tlsSubjectDn !== undefined && (typeof tlsSubjectDn !== 'string' || tlsSubjectDn === '')) {
+    throw new SandboxInputError(`${where}.tlsSubjectDn must be a non-empty string`);
+  }
+  const otherCredential =
+    keys !== undefined || certificates !== undefined || tlsSubjectDn !== undefined;
+  if (!(otherCredential && secret === undefined)) {
     if (typeof secret !== 'string' || secret.length === 0) {
       throw new SandboxInputError(`${where}.secret must be a non-empty string`);
     }
@@ -183,6 +249,8 @@ export function validateClient(value: unknown, where = 'client'): SandboxClient 
   const credentials = {
     ...(typeof secret === 'string' ? { secret } : {}),
     ...(keys !== undefined ? { publicKeys: keys } : {}),
+    ...(certificates !== undefined ? { selfSignedCertificates: certificates } : {}),
+    ...(typeof tlsSubjectDn === 'string' ? { tlsSubjectDn } : {}),
   };
   if (scopes === undefined) return { clientId, ...credentials, scopes: [] };
   if (!Array.isArray(scopes)) {
@@ -194,6 +262,20 @@ export function validateClient(value: unknown, where = 'client'): SandboxClient 
     }
   }
   return { clientId, ...credentials, scopes: [...new Set(scopes as string[])] };
+}
+
+function validateCertificates(value: unknown, where: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  const message = `${where}.selfSignedCertificates must be a non-empty array of PEM certificates`;
+  if (!Array.isArray(value) || value.length === 0) throw new SandboxInputError(message);
+  for (const pem of value as unknown[]) {
+    try {
+      new X509Certificate(pem as string);
+    } catch {
+      throw new SandboxInputError(message);
+    }
+  }
+  return [...(value as string[])];
 }
 
 /** Undefined when none are given; otherwise one or more PEM public keys that parse. */

@@ -37,6 +37,8 @@ describe('discovery, health and the control API', () => {
           'client_secret_post',
           'client_secret_basic',
           'private_key_jwt',
+          'tls_client_auth',
+          'self_signed_tls_client_auth',
         ],
         token_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256'],
         scopes_supported: ['deals-read', 'permissions-read'],

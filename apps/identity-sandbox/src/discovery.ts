@@ -3,6 +3,8 @@ import { ASSERTION_ALGORITHMS } from './client-registry';
 import type { SandboxContext } from './sandbox-context';
 
 export const TOKEN_PATH = '/connect/token';
+/** RFC 8705 §5: the token endpoint's alias for certificate-authenticated clients. */
+export const MTLS_TOKEN_PATH = '/mtls/connect/token';
 export const DISCOVERY_PATH = '/.well-known/openid-configuration';
 /** RFC 8414 §3: authorization server metadata (for an issuer without a path). */
 export const OAUTH_METADATA_PATH = '/.well-known/oauth-authorization-server';
@@ -11,6 +13,8 @@ export const SANDBOX_AUTH_METHODS = [
   'client_secret_post',
   'client_secret_basic',
   'private_key_jwt',
+  'tls_client_auth',
+  'self_signed_tls_client_auth',
 ];
 /** Where CAS (IdentityServer) publishes its keys. */
 export const JWKS_PATH = '/.well-known/openid-configuration/jwks';
@@ -23,6 +27,8 @@ export interface DiscoveryDocument {
   token_endpoint_auth_methods_supported: string[];
   token_endpoint_auth_signing_alg_values_supported: string[];
   scopes_supported: string[];
+  mtls_endpoint_aliases?: { token_endpoint: string };
+  tls_client_certificate_bound_access_tokens?: boolean;
 }
 
 /**
@@ -52,6 +58,12 @@ export function discoveryDocument(ctx: SandboxContext, req: IncomingMessage): Di
     token_endpoint_auth_methods_supported: [...ctx.settings.authMethods],
     token_endpoint_auth_signing_alg_values_supported: [...ASSERTION_ALGORITHMS],
     scopes_supported: ctx.clients.allScopes(),
+    ...(base.startsWith('https:')
+      ? {
+          mtls_endpoint_aliases: { token_endpoint: `${base}${MTLS_TOKEN_PATH}` },
+          tls_client_certificate_bound_access_tokens: true,
+        }
+      : {}),
   };
 }
 

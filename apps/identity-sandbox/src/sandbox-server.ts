@@ -8,6 +8,7 @@ import {
   DISCOVERY_PATH,
   discoveryDocument,
   JWKS_PATH,
+  MTLS_TOKEN_PATH,
   OAUTH_METADATA_PATH,
   SANDBOX_AUTH_METHODS,
   TOKEN_PATH,
@@ -76,7 +77,17 @@ export async function startIdentitySandbox(options: SandboxOptions = {}): Promis
     });
   };
   const server: Server = options.tls
-    ? createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, handler)
+    ? createHttpsServer(
+        {
+          key: options.tls.key,
+          cert: options.tls.cert,
+          // RFC 8705: ask for a client certificate, never require one (secret clients too).
+          requestCert: true,
+          rejectUnauthorized: false,
+          ...(options.tls.clientCa !== undefined ? { ca: options.tls.clientCa } : {}),
+        },
+        handler,
+      )
     : createServer(handler);
   const scheme = options.tls ? 'https' : 'http';
   // Tracked so close() can end keep-alive and deliberately hung ('timeout') connections at once.
@@ -98,6 +109,8 @@ export async function startIdentitySandbox(options: SandboxOptions = {}): Promis
     ...controls,
     setClientSecret: (clientId, secret) => ctx.clients.setSecret(clientId, secret),
     setClientKeys: (clientId, publicKeys) => ctx.clients.setPublicKeys(clientId, publicKeys),
+    setClientCertificates: (clientId, certificates) =>
+      ctx.clients.setCertificates(clientId, certificates),
     close: () => {
       closing ??= new Promise<void>((resolve) => {
         sleeper.cancelAll();
@@ -118,7 +131,7 @@ async function route(
   const path = new URL(req.url ?? '/', 'http://sandbox').pathname;
   const method = req.method ?? 'GET';
 
-  if (path === TOKEN_PATH) {
+  if (path === TOKEN_PATH || (path === MTLS_TOKEN_PATH && ctx.settings.url.startsWith('https:'))) {
     if (method === 'POST') return handleTokenRequest(ctx, req, res);
     return sendJson(req, res, 405, { error: 'method_not_allowed' }, { Allow: 'POST' });
   }

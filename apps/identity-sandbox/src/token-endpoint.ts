@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extractClientCredentials, recordedAuthMethod } from './client-authentication';
-import { ClientRegistry, type RegisteredClient } from './client-registry';
-import { assertionAudiences } from './discovery';
+import { X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import { ClientRegistry, certificateThumbprint, type RegisteredClient } from './client-registry';
+import { assertionAudiences, MTLS_TOKEN_PATH } from './discovery';
 import { applyFault } from './fault-responses';
 import { NO_STORE_HEADERS, readBody, sendJson } from './http-io';
 import type { SandboxContext } from './sandbox-context';
@@ -82,6 +84,10 @@ export async function handleTokenRequest(
     }),
   );
   ctx.stats.client(credentials.clientId);
+  const peer = peerCertificateOf(req);
+  if (peer) record.clientCertificateThumbprint = certificateThumbprint(peer.certificate);
+  if (new URL(req.url ?? '/', 'http://sandbox').pathname === MTLS_TOKEN_PATH)
+    record.mtlsAlias = true;
 
   if (!body.ok) {
     if (body.reason === 'aborted') return finish(undefined, 'aborted');
@@ -169,6 +175,15 @@ async function processTokenRequest(
     );
     client = verified?.client;
     if (verified) record.assertionClaims = { ...verified.claims };
+  } else if (credentials.method === 'none' && credentials.clientId !== undefined) {
+    const peer = peerCertificateOf(req);
+    const verified =
+      peer &&
+      ctx.clients.authenticateCertificate(credentials.clientId, peer.certificate, peer.authorized);
+    if (verified && ctx.settings.authMethods.includes(verified.method)) {
+      client = verified.client;
+      record.authMethod = verified.method;
+    }
   }
   if (!client) return { ok: false, error: 'invalid_client' };
 
@@ -185,6 +200,20 @@ async function processTokenRequest(
   return {
     ok: true,
     body: issueToken(ctx.signer, ctx.settings, client.clientId, scopes, audiences),
+  };
+}
+
+/** The client certificate of an https request, and whether it chains to the client CA. */
+function peerCertificateOf(
+  req: IncomingMessage,
+): { certificate: X509Certificate; authorized: boolean } | undefined {
+  const socket = req.socket as Partial<TLSSocket>;
+  if (typeof socket.getPeerX509Certificate !== 'function') return undefined;
+  const certificate = socket.getPeerX509Certificate();
+  if (!certificate) return undefined;
+  return {
+    certificate: new X509Certificate(certificate.raw),
+    authorized: socket.authorized === true,
   };
 }
 

@@ -13,6 +13,16 @@ export interface SandboxClient {
    * is verified (RFC 7523). A client may have a secret, keys, or both.
    */
   publicKeys?: string[];
+  /**
+   * self_signed_tls_client_auth (RFC 8705 §2.2): the client's certificates (PEM), matched
+   * exactly (by SHA-256 thumbprint) against the one it presents in the TLS handshake.
+   */
+  selfSignedCertificates?: string[];
+  /**
+   * tls_client_auth (RFC 8705 §2.1): the subject DN (e.g. `CN=my.client`) of the certificate
+   * the client presents, which must chain to the sandbox's `tls.clientCa`.
+   */
+  tlsSubjectDn?: string;
   /** Scopes the client may request; none requested means all of these. Default: none. */
   scopes?: string[];
 }
@@ -40,8 +50,13 @@ export interface SandboxOptions {
    * served at RFC 8414's `/.well-known/oauth-authorization-server`.
    */
   openidConfiguration?: boolean;
-  /** Serve HTTPS with this key and certificate (PEM) instead of plain HTTP. */
-  tls?: { key: string; cert: string };
+  /**
+   * Serve HTTPS with this key and certificate (PEM) instead of plain HTTP. Client certificates
+   * are requested (never required); `clientCa` is the CA that tls_client_auth certificates must
+   * chain to. The discovery document then names `mtls_endpoint_aliases.token_endpoint`
+   * (`/mtls/connect/token`, the same endpoint).
+   */
+  tls?: { key: string; cert: string; clientCa?: string };
   /**
    * Receives one structured entry per token request (never a secret or a token).
    * Default: nothing is logged, so tests stay quiet.
@@ -95,7 +110,13 @@ export interface SandboxStats {
  * Authorization header and client_secret in the body (rejected with invalid_request).
  */
 export type SandboxAuthMethod =
-  'client_secret_post' | 'client_secret_basic' | 'private_key_jwt' | 'none' | 'multiple';
+  | 'client_secret_post'
+  | 'client_secret_basic'
+  | 'private_key_jwt'
+  | 'tls_client_auth'
+  | 'self_signed_tls_client_auth'
+  | 'none'
+  | 'multiple';
 
 /** One token request as the sandbox saw it. Never holds the secret or the Authorization header. */
 export interface SandboxRequestRecord {
@@ -116,6 +137,10 @@ export interface SandboxRequestRecord {
   assertionClaims?: Record<string, unknown>;
   /** private_key_jwt: the assertion's protected header. */
   assertionHeader?: Record<string, unknown>;
+  /** true when the request came to the mTLS alias of the token endpoint (RFC 8705 §5). */
+  mtlsAlias?: boolean;
+  /** The SHA-256 thumbprint (base64url) of the client certificate presented, if any. */
+  clientCertificateThumbprint?: string;
   contentType?: string;
   accept?: string;
   acceptEncoding?: string;
@@ -152,6 +177,8 @@ export interface RunningSandbox {
   setClientSecret(clientId: string, secret: string): void;
   /** Key rotation at the IdP: these public keys (PEM) replace the client's. Adds the client if unknown. */
   setClientKeys(clientId: string, publicKeys: string[]): void;
+  /** Certificate rotation at the IdP (self_signed_tls_client_auth): these replace the client's. */
+  setClientCertificates(clientId: string, certificates: string[]): void;
   setExpiresIn(seconds: number): void;
   /** Zeroes the stats and forgets the recorded requests (the fault stays; see POST /_sandbox/reset). */
   resetStats(): void;

@@ -3,6 +3,7 @@ import { open, stat } from 'node:fs/promises';
 import { ConfigError } from './config.error';
 import type { ClientConfig, SecretSource } from './config.types';
 import { parsePrivateKey } from './private-key';
+import { tlsCredentialOf } from './tls-credential';
 
 /** Largest secret we accept: guards against a wrong file (a binary, a log) being mounted. */
 const MAX_SECRET_BYTES = 4096;
@@ -10,7 +11,7 @@ const MAX_SECRET_BYTES = 4096;
 export const MAX_KEY_FILE_BYTES = 16 * 1024;
 
 /** The size limit of a client's credential file. */
-export function maxCredentialBytes(source: SecretSource): number {
+export function maxCredentialBytes(source: Exclude<SecretSource, { kind: 'tls' }>): number {
   return source.kind === 'file' && source.field === 'privateKeyFile'
     ? MAX_KEY_FILE_BYTES
     : MAX_SECRET_BYTES;
@@ -42,6 +43,7 @@ export function readClientSecret(
   env: NodeJS.ProcessEnv,
 ): string | { field: string; problem: string } {
   const src = client.secretSource;
+  if (src.kind === 'tls') return readTlsCredential(src.certPath, src.keyPath);
   let value: string | undefined;
   if (src.kind === 'file') {
     const field = src.field ?? 'secretFile';
@@ -78,6 +80,61 @@ export function readClientSecret(
     }
   }
   return secret;
+}
+
+/** Largest certificate or key file of a TLS client credential (a chain of a few certificates). */
+const MAX_TLS_FILE_BYTES = 64 * 1024;
+
+function readTlsCredential(
+  certPath: string,
+  keyPath: string,
+): string | { field: string; problem: string } {
+  const texts: string[] = [];
+  for (const [field, path] of [
+    ['clientCertFile', certPath],
+    ['clientKeyFile', keyPath],
+  ] as const) {
+    try {
+      const bytes = readAtMost(path, MAX_TLS_FILE_BYTES + 1);
+      if (bytes.length > MAX_TLS_FILE_BYTES) {
+        return { field, problem: `${path} is larger than ${MAX_TLS_FILE_BYTES} bytes` };
+      }
+      texts.push(bytes.toString('utf8'));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      return { field, problem: `cannot read ${path} (${code})` };
+    }
+  }
+  try {
+    return tlsCredentialOf(texts[0], texts[1]);
+  } catch (e) {
+    const [field, problem] = (e as Error).message.split(': ') as [string, string];
+    return { field, problem: `${field === 'clientCertFile' ? certPath : keyPath} ${problem}` };
+  }
+}
+
+/**
+ * The running check of a TLS credential: re-read when either file changed; a credential is
+ * offered only when the two files make a pair (a rotation half done is not one).
+ */
+export async function readChangedTlsCredential(
+  certPath: string,
+  keyPath: string,
+  previous: string | undefined,
+): Promise<{ identity: string; secret?: string } | undefined> {
+  const identities: string[] = [];
+  for (const path of [certPath, keyPath]) {
+    try {
+      const s = await stat(path);
+      identities.push(`${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`);
+    } catch {
+      return undefined;
+    }
+  }
+  const identity = identities.join('|');
+  if (identity === previous) return { identity };
+  const read = readTlsCredential(certPath, keyPath);
+  return typeof read === 'string' ? { identity, secret: read } : { identity };
 }
 
 /**

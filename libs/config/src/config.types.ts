@@ -1,7 +1,12 @@
 /** The validated, read-only configuration the rest of the service sees. */
 
 /** How a client proves its identity at the token endpoint (README "Identity providers"). */
-export type AuthMethod = 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt';
+export type AuthMethod =
+  | 'client_secret_post'
+  | 'client_secret_basic'
+  | 'private_key_jwt'
+  | 'tls_client_auth'
+  | 'self_signed_tls_client_auth';
 
 /** JWS algorithms a `private_key_jwt` client may sign its assertion with. */
 export type SigningAlg = 'RS256' | 'PS256' | 'ES256';
@@ -26,7 +31,12 @@ export interface EnvironmentConfig {
  */
 export type SecretSource =
   | { readonly kind: 'file'; readonly path: string; readonly field?: 'privateKeyFile' }
-  | { readonly kind: 'env'; readonly name: string };
+  | { readonly kind: 'env'; readonly name: string }
+  /**
+   * tls_client_auth / self_signed_tls_client_auth: `clientCertFile` + `clientKeyFile`; the
+   * credential is the certificate PEM followed by the key PEM (see readClientSecret).
+   */
+  | { readonly kind: 'tls'; readonly certPath: string; readonly keyPath: string };
 
 export interface ClientConfig {
   /** `environment/clientId`: the identity of a client everywhere in the service. */

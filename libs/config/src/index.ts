@@ -18,8 +18,10 @@ export {
   readClientSecret,
   readChangedFileSecret,
   maxCredentialBytes,
+  readChangedTlsCredential,
   MAX_KEY_FILE_BYTES,
 } from './client-secrets.reader';
+export { splitTlsCredential, tlsCredentialOf } from './tls-credential';
 export { parsePrivateKey } from './private-key';
 export { requestShapeOf, type RequestShape } from './request-shape';
 export {
@@ -36,4 +38,5 @@ export {
   RESERVED_TOKEN_PARAMS,
   isLoopbackHost,
   insecureHttp,
+  TLS_AUTH_METHODS,
 } from './service-config.schema';

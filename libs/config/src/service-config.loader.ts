@@ -11,6 +11,7 @@ import {
   CLIENT_ID,
   ENVIRONMENT_NAME,
   SECRET_AUTH_METHODS,
+  TLS_AUTH_METHODS,
   serviceConfigSchema,
   type RawServiceConfig,
 } from './service-config.schema';
@@ -230,6 +231,13 @@ function secretSourceOf(
   c: RawServiceConfig['clients'][number],
   baseDir: string,
 ): ClientConfig['secretSource'] {
+  if (c.clientCertFile !== undefined && c.clientKeyFile !== undefined) {
+    return {
+      kind: 'tls',
+      certPath: resolve(baseDir, c.clientCertFile),
+      keyPath: resolve(baseDir, c.clientKeyFile),
+    };
+  }
   if (c.privateKeyFile !== undefined) {
     return { kind: 'file', path: resolve(baseDir, c.privateKeyFile), field: 'privateKeyFile' };
   }
@@ -239,10 +247,12 @@ function secretSourceOf(
 }
 
 /** Fields that only the named authentication method uses. */
-const METHOD_ONLY_FIELDS: Record<string, string> = {
-  privateKeyFile: 'private_key_jwt',
-  keyId: 'private_key_jwt',
-  signingAlg: 'private_key_jwt',
+const METHOD_ONLY_FIELDS: Record<string, readonly string[]> = {
+  privateKeyFile: ['private_key_jwt'],
+  keyId: ['private_key_jwt'],
+  signingAlg: ['private_key_jwt'],
+  clientCertFile: TLS_AUTH_METHODS,
+  clientKeyFile: TLS_AUTH_METHODS,
 };
 
 /**
@@ -258,9 +268,9 @@ function findSecretSourceProblems(raw: object): string[] {
     if (c === null || typeof c !== 'object') return;
     const method = (c as { authMethod?: unknown }).authMethod ?? 'client_secret_post';
     const known = typeof method === 'string' && AUTH_METHODS.includes(method as never);
-    for (const [field, owner] of Object.entries(METHOD_ONLY_FIELDS)) {
-      if (field in c && known && method !== owner) {
-        problems.push(`clients[${i}].${field}: only used with authMethod ${owner}`);
+    for (const [field, owners] of Object.entries(METHOD_ONLY_FIELDS)) {
+      if (field in c && known && !owners.includes(method)) {
+        problems.push(`clients[${i}].${field}: only used with authMethod ${owners.join(' or ')}`);
       }
     }
     // An unknown method is reported by the schema; its secret source is still checked.
@@ -277,6 +287,12 @@ function findSecretSourceProblems(raw: object): string[] {
     }
     if (method === 'private_key_jwt' && !('privateKeyFile' in c)) {
       problems.push(`clients[${i}].privateKeyFile: required with authMethod private_key_jwt`);
+    }
+    if (TLS_AUTH_METHODS.includes(method)) {
+      for (const field of ['clientCertFile', 'clientKeyFile']) {
+        if (!(field in c))
+          problems.push(`clients[${i}].${field}: required with authMethod ${method}`);
+      }
     }
   });
   return problems;

@@ -16,7 +16,14 @@ export const AUTH_METHODS = [
   'client_secret_post',
   'client_secret_basic',
   'private_key_jwt',
+  'tls_client_auth',
+  'self_signed_tls_client_auth',
 ] as const;
+/** The methods (RFC 8705) whose credential is a client certificate and its key. */
+export const TLS_AUTH_METHODS: readonly string[] = [
+  'tls_client_auth',
+  'self_signed_tls_client_auth',
+];
 /** The methods whose credential is a shared secret (`secretFile` / `secretEnv`). */
 export const SECRET_AUTH_METHODS: readonly string[] = ['client_secret_post', 'client_secret_basic'];
 
@@ -118,6 +125,8 @@ const clientSchema = z.strictObject({
     .optional(),
   authMethod: z.enum(AUTH_METHODS).default('client_secret_post'),
   privateKeyFile: z.string().min(1).optional(),
+  clientCertFile: z.string().min(1).optional(),
+  clientKeyFile: z.string().min(1).optional(),
   keyId: z.string().min(1).max(200).optional(),
   signingAlg: z.enum(SIGNING_ALGS).optional(),
   audience: z.string().min(1).max(2000).optional(),

@@ -6,6 +6,7 @@ import {
   ConfigService,
   maxCredentialBytes,
   readChangedFileSecret,
+  readChangedTlsCredential,
   readClientSecret,
   type ClientConfig,
 } from '@app/config';
@@ -89,11 +90,19 @@ export class SecretRotationService implements SecretCandidates {
       const read = readClientSecret(client, env);
       return typeof read === 'string' ? read : undefined;
     }
-    const read = await readChangedFileSecret(
-      client.secretSource.path,
-      this.fileIdentities.get(client.key),
-      maxCredentialBytes(client.secretSource),
-    );
+    const { secretSource } = client;
+    const read =
+      secretSource.kind === 'tls'
+        ? await readChangedTlsCredential(
+            secretSource.certPath,
+            secretSource.keyPath,
+            this.fileIdentities.get(client.key),
+          )
+        : await readChangedFileSecret(
+            secretSource.path,
+            this.fileIdentities.get(client.key),
+            maxCredentialBytes(secretSource),
+          );
     if (!read) return undefined; // missing for a moment: keep what works
     this.fileIdentities.set(client.key, read.identity);
     return read.secret;

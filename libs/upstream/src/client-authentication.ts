@@ -50,6 +50,12 @@ export function buildTokenHttpRequest(
     form.set('client_id', req.clientId);
     form.set('client_assertion_type', CLIENT_ASSERTION_TYPE);
     form.set('client_assertion', clientAssertion);
+  } else if (
+    req.authMethod === 'tls_client_auth' ||
+    req.authMethod === 'self_signed_tls_client_auth'
+  ) {
+    // RFC 8705 §2: the certificate of the TLS connection authenticates; client_id names it.
+    form.set('client_id', req.clientId);
   } else {
     form.set('client_id', req.clientId);
     form.set('client_secret', req.secret);

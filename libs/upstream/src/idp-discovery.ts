@@ -30,6 +30,8 @@ const DEFAULT_AUTH_METHODS = ['client_secret_basic'];
 /** What the service uses of an IdP's metadata (OpenID Connect Discovery §3, RFC 8414 §2). */
 export interface DiscoveredIdp {
   readonly tokenEndpoint: string;
+  /** RFC 8705 §5: `mtls_endpoint_aliases.token_endpoint`, used by certificate clients. */
+  readonly mtlsTokenEndpoint?: string;
   readonly authMethods: readonly string[];
   /** Undefined when the document lists none. */
   readonly signingAlgs?: readonly string[];
@@ -101,15 +103,17 @@ export class IdpDiscovery implements OnApplicationBootstrap, OnApplicationShutdo
    * The token endpoint of a discovery environment: the known one, else discovered now.
    * Throws UpstreamUnavailableError (503 to callers) while the IdP cannot be discovered.
    */
-  async tokenEndpointOf(environmentName: string): Promise<string> {
+  async tokenEndpointOf(environmentName: string, mtls = false): Promise<string> {
     const environment = this.config?.service.environments.get(environmentName);
     if (!environment?.issuer) {
       throw new UpstreamUnavailableError('bad_status', 'the client is being reconfigured');
     }
+    const endpointOf = (found: DiscoveredIdp): string =>
+      (mtls ? found.mtlsTokenEndpoint : undefined) ?? found.tokenEndpoint;
     const known = this.documents.get(keyOf(environment));
-    if (known) return known.tokenEndpoint;
+    if (known) return endpointOf(known);
     try {
-      return (await this.discover(environment)).tokenEndpoint;
+      return endpointOf(await this.discover(environment));
     } catch (e) {
       const why = e instanceof DiscoveryRefused ? 'is not usable' : 'could not be read';
       throw new UpstreamUnavailableError(
@@ -207,7 +211,9 @@ export class IdpDiscovery implements OnApplicationBootstrap, OnApplicationShutdo
       const response = await fetch(url, {
         headers: { Accept: 'application/json' },
         signal: AbortSignal.any([AbortSignal.timeout(environment.timeoutMs), this.stopping.signal]),
-        dispatcher: this.dispatchers.for(environment.caFile),
+        dispatcher: this.dispatchers.for(
+          environment.caFile !== undefined ? { caFile: environment.caFile } : {},
+        ),
       });
       const body = await readBodyText(response, MAX_DOCUMENT_BYTES);
       if (response.status !== 200) {
@@ -270,9 +276,16 @@ function parseDocument(
       `${field}: the discovered token_endpoint is http:// beyond loopback; set allowInsecureHttp: true to accept it`,
     );
   }
+  const aliases = d.mtls_endpoint_aliases as Record<string, unknown> | undefined;
+  const mtlsTokenEndpoint = aliases?.token_endpoint;
+  const mtlsUsable =
+    typeof mtlsTokenEndpoint === 'string' &&
+    URL.canParse(mtlsTokenEndpoint) &&
+    new URL(mtlsTokenEndpoint).protocol === 'https:';
   if (problems.length > 0) throw new DiscoveryRefused(problems);
   return {
     tokenEndpoint: tokenEndpoint as string,
+    ...(mtlsUsable ? { mtlsTokenEndpoint } : {}),
     authMethods: stringList(d.token_endpoint_auth_methods_supported) ?? DEFAULT_AUTH_METHODS,
     ...(stringList(d.token_endpoint_auth_signing_alg_values_supported)
       ? { signingAlgs: stringList(d.token_endpoint_auth_signing_alg_values_supported) }

@@ -80,7 +80,9 @@ export class OAuthClient implements OnApplicationShutdown {
   async fetchToken(request: TokenRequest, opts: FetchOptions = {}): Promise<IssuedToken> {
     const req: ResolvedTokenRequest = {
       ...request,
-      tokenUrl: request.tokenUrl ?? (await this.discoveredEndpoint(request)),
+      tokenUrl:
+        request.tokenUrl ??
+        (await this.discoveredEndpoint(request, usesClientCertificate(request))),
     };
     assertUsableRequest(req);
     const maxAttempts = resolveMaxAttempts(opts.maxAttempts);
@@ -143,11 +145,11 @@ export class OAuthClient implements OnApplicationShutdown {
   }
 
   /** A discovery environment's token endpoint; UpstreamUnavailableError while undiscovered. */
-  private discoveredEndpoint(req: TokenRequest): Promise<string> {
+  private discoveredEndpoint(req: TokenRequest, mtls: boolean): Promise<string> {
     if (!this.discovery) {
       throw new TypeError(`Environment "${req.environment}" has no tokenUrl and no discovery.`);
     }
-    return this.discovery.tokenEndpointOf(req.environment);
+    return this.discovery.tokenEndpointOf(req.environment, mtls);
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -188,7 +190,12 @@ export class OAuthClient implements OnApplicationShutdown {
         // endpoint that redirects is misconfigured, so a 3xx is reported, not followed.
         redirect: 'manual',
         signal,
-        dispatcher: this.dispatchers.for(req.caFile),
+        dispatcher: this.dispatchers.for({
+          ...(req.caFile !== undefined ? { caFile: req.caFile } : {}),
+          ...(usesClientCertificate(req)
+            ? { clientCredential: req.secret, owner: `${req.environment}/${req.clientId}` }
+            : {}),
+        }),
       });
       body = await readBodyText(response, MAX_ANSWER_BYTES);
     } catch (err) {
@@ -284,6 +291,11 @@ export class OAuthClient implements OnApplicationShutdown {
       });
     }
   }
+}
+
+/** RFC 8705: the client authenticates with the certificate of its TLS connection. */
+function usesClientCertificate(req: TokenRequest): boolean {
+  return req.authMethod === 'tls_client_auth' || req.authMethod === 'self_signed_tls_client_auth';
 }
 
 /** Configuration mistakes fail fast instead of being retried as "network errors". */
