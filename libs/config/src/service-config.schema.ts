@@ -135,18 +135,20 @@ const clientSchema = z.strictObject({
     .transform((v) => (Array.isArray(v) ? v : [v]))
     .optional(),
   extraParams: z
-    .record(
-      z
-        .string()
-        .regex(PARAM_NAME, 'must be a parameter name (printable ASCII)')
-        .refine((k) => !RESERVED_TOKEN_PARAMS.includes(k), {
-          message: 'is set by the service (or has its own field) and cannot be overridden',
-        })
-        .refine((k) => !SECRET_LIKE_PARAM.test(k), {
-          message: 'would carry a credential; credentials are never written in the configuration',
-        }),
-      z.union([z.string(), z.number(), z.boolean()]).transform(String),
-    )
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String))
+    // Checked here rather than on the record's key, so each message says why a name is refused.
+    .superRefine((params, ctx) => {
+      for (const name of Object.keys(params)) {
+        const message = !PARAM_NAME.test(name)
+          ? 'must be a parameter name (printable ASCII)'
+          : RESERVED_TOKEN_PARAMS.includes(name)
+            ? 'is set by the service (or has its own field) and cannot be overridden'
+            : SECRET_LIKE_PARAM.test(name)
+              ? 'would carry a credential; credentials are never written in the configuration'
+              : undefined;
+        if (message) ctx.addIssue({ code: 'custom', path: [name], message });
+      }
+    })
     .optional(),
 });
 
