@@ -34,11 +34,30 @@ export class CapturedLogs extends Writable {
 export interface TestClient {
   clientId: string;
   environment: string;
+  /** The secret; for `authMethod: private_key_jwt`, the private key (PEM or JWK), written to `privateKeyFile`. */
   secret: string;
   scope?: string;
-  authMethod?: 'client_secret_post' | 'client_secret_basic';
+  /** tls_client_auth / self_signed_tls_client_auth: `secret` is unused; give clientCertFile and clientKeyFile in `fields`. */
+  authMethod?:
+    | 'client_secret_post'
+    | 'client_secret_basic'
+    | 'private_key_jwt'
+    | 'tls_client_auth'
+    | 'self_signed_tls_client_auth';
   /** Where the secret comes from: a file (default) or an environment variable. */
   via?: 'file' | 'env';
+  /** Further fields of the client's entry, as written in the file (audience, resource, keyId, ...). */
+  fields?: Record<string, unknown>;
+}
+
+/** An environment's entry, as written in the file. */
+export interface TestEnvironment {
+  /** One of tokenUrl and issuer (discovery). */
+  tokenUrl?: string;
+  issuer?: string;
+  timeoutMs?: number;
+  caFile?: string;
+  allowInsecureHttp?: boolean;
 }
 
 export interface TestCaller {
@@ -49,7 +68,7 @@ export interface TestCaller {
 }
 
 export interface TestAppOptions {
-  environments: Record<string, { tokenUrl: string; timeoutMs?: number }>;
+  environments: Record<string, TestEnvironment>;
   clients: TestClient[];
   callers: TestCaller[];
   refresh?: { ratio?: number; minTtlSeconds?: number };
@@ -103,7 +122,9 @@ export function writeTestConfig(
   const envTag = randomBytes(4).toString('hex').toUpperCase();
   const clients = options.clients.map((c, i) => {
     const entry: Record<string, unknown> = { clientId: c.clientId, environment: c.environment };
-    if (c.via === 'env') {
+    if (c.authMethod === 'tls_client_auth' || c.authMethod === 'self_signed_tls_client_auth') {
+      // the certificate and key files are the test's own (fields)
+    } else if (c.via === 'env') {
       const name = `TEST_SECRET_${envTag}_${i}`;
       env[name] = c.secret;
       process.env[name] = c.secret;
@@ -111,11 +132,11 @@ export function writeTestConfig(
     } else {
       const file = secretPathOf(dir, c);
       writeFileSync(file, `${c.secret}\n`);
-      entry.secretFile = file;
+      entry[c.authMethod === 'private_key_jwt' ? 'privateKeyFile' : 'secretFile'] = file;
     }
     if (c.scope) entry.scope = c.scope;
     if (c.authMethod) entry.authMethod = c.authMethod;
-    return entry;
+    return { ...entry, ...c.fields };
   });
   const config = {
     environments: options.environments,
@@ -159,7 +180,14 @@ export async function startTestApp(options: TestAppOptions): Promise<RunningTest
     logStream: logs,
     refresh: options.scheduler,
   });
-  await app.listen({ port: 0, host: '127.0.0.1' });
+  try {
+    await app.listen({ port: 0, host: '127.0.0.1' });
+  } catch (e) {
+    // A start refused during bootstrap (e.g. discovery): release what was built, then report.
+    await app.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return {

@@ -1,8 +1,13 @@
+import { decodeJwt } from 'jose';
 import type { SandboxAuthMethod } from './types';
+
+export const JWT_BEARER_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 /** What a token request offered as client authentication, before checking it. */
 export type ClientCredentials =
   | { method: 'client_secret_post' | 'client_secret_basic'; clientId: string; secret: string }
+  /** RFC 7523 §2.2: a signed JWT proves the client; clientId from client_id, else its `sub`. */
+  | { method: 'private_key_jwt'; clientId?: string; assertion: string }
   /** Authorization: Basic that does not decode; clientId when at least that part did. */
   | { method: 'malformed_basic'; clientId?: string }
   /** Basic header and client_secret in the body: RFC 6749 §2.3 allows only one method. */
@@ -22,7 +27,17 @@ export function extractClientCredentials(
   const formId = form.get('client_id') ?? undefined;
   const formSecret = form.get('client_secret') ?? undefined;
   const basic = parseBasicScheme(authorization);
+  const assertion = form.get('client_assertion') ?? undefined;
+  const assertionType = form.get('client_assertion_type') ?? undefined;
 
+  if (assertion !== undefined || assertionType !== undefined) {
+    const clientId = formId ?? subjectOf(assertion);
+    if (basic !== undefined || formSecret !== undefined) return { method: 'multiple', clientId };
+    if (assertion === undefined || assertionType !== JWT_BEARER_ASSERTION_TYPE) {
+      return { method: 'none', clientId };
+    }
+    return { method: 'private_key_jwt', clientId, assertion };
+  }
   if (basic !== undefined) {
     const decoded = decodeBasicCredentials(basic);
     // A client_id in the body naming the same client is tolerated (some libraries send it);
@@ -44,6 +59,16 @@ export function extractClientCredentials(
 /** The method as recorded in SandboxRequestRecord. */
 export function recordedAuthMethod(credentials: ClientCredentials): SandboxAuthMethod {
   return credentials.method === 'malformed_basic' ? 'client_secret_basic' : credentials.method;
+}
+
+/** The assertion's `sub`, unverified: only used to name the client being checked. */
+function subjectOf(assertion: string | undefined): string | undefined {
+  try {
+    const sub = assertion === undefined ? undefined : decodeJwt(assertion).sub;
+    return typeof sub === 'string' && sub.length > 0 ? sub : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The base64 part of `Authorization: Basic ...`; undefined for no header or another scheme. */

@@ -1,4 +1,11 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import {
+  X509Certificate,
+  createHash,
+  createPublicKey,
+  timingSafeEqual,
+  type KeyObject,
+} from 'node:crypto';
+import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import { SandboxInputError } from './sandbox-input-error';
 import type { SandboxClient } from './types';
 
@@ -8,8 +15,36 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 export interface RegisteredClient {
   clientId: string;
   /** Only the digest is kept, so the comparison below always sees equal-length inputs. */
-  secretDigest: Buffer;
+  secretDigest?: Buffer;
+  /** private_key_jwt: the keys a client assertion may be signed with. */
+  publicKeys: readonly KeyObject[];
+  /** self_signed_tls_client_auth: SHA-256 thumbprints (base64url) of the pinned certificates. */
+  certificateThumbprints: readonly string[];
+  /** tls_client_auth: the subject DN the CA-issued certificate must carry. */
+  tlsSubjectDn?: string;
   scopes: readonly string[];
+}
+
+/** RFC 8705 §3.1: the `x5t#S256` of a certificate. */
+export function certificateThumbprint(certificate: X509Certificate): string {
+  return createHash('sha256').update(certificate.raw).digest('base64url');
+}
+
+/** `CN=a, O=b` as OpenSSL prints a subject, one attribute a line, joined the RFC 4514 way. */
+function subjectDn(certificate: X509Certificate): string {
+  return certificate.subject.split('\n').filter(Boolean).reverse().join(',');
+}
+
+/** The algorithms a client assertion may use (as Keycloak, Entra ID and Okta accept). */
+export const ASSERTION_ALGORITHMS = ['RS256', 'PS256', 'ES256'];
+/** An assertion living longer than this is refused: RFC 7523 wants a short life. */
+const MAX_ASSERTION_LIFETIME_S = 300;
+
+/** A verified client assertion, as the request records it. */
+export interface VerifiedAssertion {
+  client: RegisteredClient;
+  header: Record<string, unknown>;
+  claims: JWTPayload;
 }
 
 function digest(value: string): Buffer {
@@ -29,11 +64,92 @@ export class ClientRegistry {
     }
   }
 
+  /** jti of accepted assertions until they expire: an assertion is good for one request. */
+  private readonly usedJtis = new Map<string, number>();
+
   /** The client when id and secret match, otherwise undefined (unknown id and bad secret alike). */
   authenticate(clientId: string, secret: string): RegisteredClient | undefined {
     const client = this.clients.get(clientId);
     const matches = timingSafeEqual(digest(secret), client?.secretDigest ?? UNKNOWN_CLIENT_DIGEST);
-    return client && matches ? client : undefined;
+    return client?.secretDigest && matches ? client : undefined;
+  }
+
+  /**
+   * private_key_jwt (RFC 7523 §3, OpenID Connect Core §9): the assertion must be signed by one
+   * of the client's keys, with `iss` = `sub` = the client id, an `aud` naming one of
+   * `audiences` (the token endpoint, or the issuer), an `exp` at most 5 minutes ahead and a
+   * `jti` not seen before. Undefined when any of that fails.
+   */
+  async authenticateAssertion(
+    clientId: string,
+    assertion: string,
+    audiences: readonly string[],
+  ): Promise<VerifiedAssertion | undefined> {
+    const client = this.clients.get(clientId);
+    if (!client || client.publicKeys.length === 0) return undefined;
+    for (const key of client.publicKeys) {
+      try {
+        const { payload, protectedHeader } = await jwtVerify(assertion, key, {
+          issuer: clientId,
+          subject: clientId,
+          audience: [...audiences],
+          algorithms: ASSERTION_ALGORITHMS,
+          requiredClaims: ['exp', 'jti'],
+        });
+        const nowS = Math.floor(Date.now() / 1000);
+        if ((payload.exp ?? 0) - nowS > MAX_ASSERTION_LIFETIME_S) return undefined;
+        this.forgetExpiredJtis(nowS);
+        const jtiKey = `${clientId}\u0000${payload.jti ?? ''}`;
+        if (this.usedJtis.has(jtiKey)) return undefined;
+        this.usedJtis.set(jtiKey, payload.exp ?? nowS);
+        return { client, header: { ...protectedHeader }, claims: payload };
+      } catch {
+        // not this key (or not valid at all): try the next one
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * RFC 8705 §2: the certificate of the TLS connection authenticates the client it names,
+   * either pinned (self-signed) or issued by the client CA with the registered subject DN.
+   */
+  authenticateCertificate(
+    clientId: string,
+    certificate: X509Certificate,
+    chainVerified: boolean,
+  ):
+    | { client: RegisteredClient; method: 'tls_client_auth' | 'self_signed_tls_client_auth' }
+    | undefined {
+    const client = this.clients.get(clientId);
+    if (!client) return undefined;
+    if (client.certificateThumbprints.includes(certificateThumbprint(certificate))) {
+      return { client, method: 'self_signed_tls_client_auth' };
+    }
+    if (client.tlsSubjectDn !== undefined && chainVerified) {
+      const dn = subjectDn(certificate);
+      if (dn === client.tlsSubjectDn) return { client, method: 'tls_client_auth' };
+    }
+    return undefined;
+  }
+
+  /** Rotates a client's pinned certificates (the old ones stop working at once) or adds it. */
+  setCertificates(clientId: string, certificates: readonly string[]): void {
+    const existing = this.clients.get(clientId);
+    const thumbprints = certificates.map((pem) => certificateThumbprint(new X509Certificate(pem)));
+    this.clients.set(clientId, {
+      ...(existing ?? { clientId, publicKeys: [], scopes: [] }),
+      certificateThumbprints: thumbprints,
+    });
+  }
+
+  /** The assertion's header if it parses at all, for the request record of a refusal. */
+  static headerOf(assertion: string): Record<string, unknown> | undefined {
+    try {
+      return { ...decodeProtectedHeader(assertion) };
+    } catch {
+      return undefined;
+    }
   }
 
   /** Rotates a secret (the old one stops working at once) or adds a client. */
@@ -44,7 +160,30 @@ export class ClientRegistry {
       secret,
       scopes: [...(scopes ?? existing?.scopes ?? [])],
     });
-    this.clients.set(clientId, toRegistered(client));
+    this.clients.set(clientId, {
+      ...toRegistered(client),
+      publicKeys: existing?.publicKeys ?? [],
+      certificateThumbprints: existing?.certificateThumbprints ?? [],
+    });
+  }
+
+  /** Rotates a client's public keys (assertions signed by other keys fail at once) or adds it. */
+  setPublicKeys(clientId: string, publicKeys: readonly string[]): void {
+    const existing = this.clients.get(clientId);
+    const client = validateClient({
+      clientId,
+      publicKeys: [...publicKeys],
+      scopes: [...(existing?.scopes ?? [])],
+    });
+    this.clients.set(clientId, {
+      ...toRegistered(client),
+      ...(existing?.secretDigest ? { secretDigest: existing.secretDigest } : {}),
+      certificateThumbprints: existing?.certificateThumbprints ?? [],
+    });
+  }
+
+  private forgetExpiredJtis(nowS: number): void {
+    for (const [jti, exp] of this.usedJtis) if (exp < nowS) this.usedJtis.delete(jti);
   }
 
   /** Every scope some client may request, for the discovery document. */
@@ -62,7 +201,12 @@ export class ClientRegistry {
 function toRegistered(client: SandboxClient): RegisteredClient {
   return {
     clientId: client.clientId,
-    secretDigest: digest(client.secret),
+    ...(client.secret !== undefined ? { secretDigest: digest(client.secret) } : {}),
+    publicKeys: (client.publicKeys ?? []).map((pem) => createPublicKey(pem)),
+    certificateThumbprints: (client.selfSignedCertificates ?? []).map((pem) =>
+      certificateThumbprint(new X509Certificate(pem)),
+    ),
+    ...(client.tlsSubjectDn !== undefined ? { tlsSubjectDn: client.tlsSubjectDn } : {}),
     scopes: Object.freeze([...(client.scopes ?? [])]),
   };
 }
@@ -85,14 +229,30 @@ export function validateClient(value: unknown, where = 'client'): SandboxClient 
   if (typeof value !== 'object' || value === null) {
     throw new SandboxInputError(`${where} must be an object`);
   }
-  const { clientId, secret, scopes } = value as Record<string, unknown>;
+  const { clientId, secret, publicKeys, scopes, selfSignedCertificates, tlsSubjectDn } =
+    value as Record<string, unknown>;
   if (typeof clientId !== 'string' || clientId.length === 0) {
     throw new SandboxInputError(`${where}.clientId must be a non-empty string`);
   }
-  if (typeof secret !== 'string' || secret.length === 0) {
-    throw new SandboxInputError(`${where}.secret must be a non-empty string`);
+  const keys = validatePublicKeys(publicKeys, where);
+  const certificates = validateCertificates(selfSignedCertificates, where);
+  if (tlsSubjectDn !== undefined && (typeof tlsSubjectDn !== 'string' || tlsSubjectDn === '')) {
+    throw new SandboxInputError(`${where}.tlsSubjectDn must be a non-empty string`);
   }
-  if (scopes === undefined) return { clientId, secret, scopes: [] };
+  const otherCredential =
+    keys !== undefined || certificates !== undefined || tlsSubjectDn !== undefined;
+  if (!(otherCredential && secret === undefined)) {
+    if (typeof secret !== 'string' || secret.length === 0) {
+      throw new SandboxInputError(`${where}.secret must be a non-empty string`);
+    }
+  }
+  const credentials = {
+    ...(typeof secret === 'string' ? { secret } : {}),
+    ...(keys !== undefined ? { publicKeys: keys } : {}),
+    ...(certificates !== undefined ? { selfSignedCertificates: certificates } : {}),
+    ...(typeof tlsSubjectDn === 'string' ? { tlsSubjectDn } : {}),
+  };
+  if (scopes === undefined) return { clientId, ...credentials, scopes: [] };
   if (!Array.isArray(scopes)) {
     throw new SandboxInputError(`${where}.scopes must be an array of scope tokens`);
   }
@@ -101,5 +261,35 @@ export function validateClient(value: unknown, where = 'client'): SandboxClient 
       throw new SandboxInputError(`${where}.scopes must be an array of scope tokens`);
     }
   }
-  return { clientId, secret, scopes: [...new Set(scopes as string[])] };
+  return { clientId, ...credentials, scopes: [...new Set(scopes as string[])] };
+}
+
+function validateCertificates(value: unknown, where: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  const message = `${where}.selfSignedCertificates must be a non-empty array of PEM certificates`;
+  if (!Array.isArray(value) || value.length === 0) throw new SandboxInputError(message);
+  for (const pem of value as unknown[]) {
+    try {
+      new X509Certificate(pem as string);
+    } catch {
+      throw new SandboxInputError(message);
+    }
+  }
+  return [...(value as string[])];
+}
+
+/** Undefined when none are given; otherwise one or more PEM public keys that parse. */
+function validatePublicKeys(value: unknown, where: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  const message = `${where}.publicKeys must be a non-empty array of PEM public keys`;
+  if (!Array.isArray(value) || value.length === 0) throw new SandboxInputError(message);
+  for (const pem of value as unknown[]) {
+    if (typeof pem !== 'string') throw new SandboxInputError(message);
+    try {
+      createPublicKey(pem);
+    } catch {
+      throw new SandboxInputError(message);
+    }
+  }
+  return [...(value as string[])];
 }

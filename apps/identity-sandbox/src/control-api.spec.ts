@@ -33,7 +33,14 @@ describe('discovery, health and the control API', () => {
         token_endpoint: `${sandbox.url}/connect/token`,
         jwks_uri: `${sandbox.url}/.well-known/openid-configuration/jwks`,
         grant_types_supported: ['client_credentials'],
-        token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
+        token_endpoint_auth_methods_supported: [
+          'client_secret_post',
+          'client_secret_basic',
+          'private_key_jwt',
+          'tls_client_auth',
+          'self_signed_tls_client_auth',
+        ],
+        token_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256'],
         scopes_supported: ['deals-read', 'permissions-read'],
       });
     });

@@ -79,7 +79,11 @@ export async function handleControlRequest(
       const { secret, scopes } = asObject(await readJson(req));
       const client = validateClient({ clientId, secret, scopes });
       // No scopes in the body: a rotation, which keeps the client's scopes.
-      controls.setClient(clientId, client.secret, scopes === undefined ? undefined : client.scopes);
+      controls.setClient(
+        clientId,
+        client.secret as string,
+        scopes === undefined ? undefined : client.scopes,
+      );
       sendJson(req, res, 200, { clientId });
     } else {
       return false;

@@ -22,7 +22,7 @@ export interface JwtHeader {
 /** The claims of a CAS access token (scope is an array there, not a space-separated string). */
 export interface AccessTokenClaims {
   iss: string;
-  aud: string;
+  aud: string | string[];
   client_id: string;
   scope: string[];
   nbf: number;

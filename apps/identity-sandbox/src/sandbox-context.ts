@@ -12,6 +12,9 @@ export interface SandboxSettings {
   issuer: string;
   audience: string;
   expiresIn: number;
+  /** Client authentication methods accepted and advertised. */
+  authMethods: readonly string[];
+  openidConfiguration: boolean;
 }
 
 /** Everything the request handlers share; one per running sandbox. */

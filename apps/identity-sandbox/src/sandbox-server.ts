@@ -1,9 +1,18 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { ClientRegistry } from './client-registry';
 import { CONTROL_PREFIX, handleControlRequest, type SandboxControls } from './control-api';
 import { DEMO_CLIENTS } from './demo-clients';
-import { DISCOVERY_PATH, discoveryDocument, JWKS_PATH, TOKEN_PATH } from './discovery';
+import {
+  DISCOVERY_PATH,
+  discoveryDocument,
+  JWKS_PATH,
+  MTLS_TOKEN_PATH,
+  OAUTH_METADATA_PATH,
+  SANDBOX_AUTH_METHODS,
+  TOKEN_PATH,
+} from './discovery';
 import { FaultInjector } from './fault-injection';
 import { sendJson } from './http-io';
 import { JwtSigner } from './jwt-signer';
@@ -41,7 +50,14 @@ export async function startIdentitySandbox(options: SandboxOptions = {}): Promis
     faults: new FaultInjector(),
     stats: new SandboxStatsRecorder(),
     // url and issuer are known once the port is.
-    settings: { url: '', issuer: '', audience, expiresIn },
+    settings: {
+      url: '',
+      issuer: '',
+      audience,
+      expiresIn,
+      authMethods: validateAuthMethods(options.authMethods),
+      openidConfiguration: options.openidConfiguration ?? true,
+    },
     log: options.log ?? (() => undefined),
     sleep: (ms) => sleeper.sleep(ms),
   };
@@ -74,7 +90,7 @@ export async function startIdentitySandbox(options: SandboxOptions = {}): Promis
     },
   };
 
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     route(ctx, controls, req, res).catch((error: unknown) => {
       // A bug, not a client mistake: answer 500 rather than leave the client hanging.
       process.stderr.write(
@@ -82,7 +98,21 @@ export async function startIdentitySandbox(options: SandboxOptions = {}): Promis
       );
       sendJson(req, res, 500, { error: 'server_error' });
     });
-  });
+  };
+  const server: Server = options.tls
+    ? createHttpsServer(
+        {
+          key: options.tls.key,
+          cert: options.tls.cert,
+          // RFC 8705: ask for a client certificate, never require one (secret clients too).
+          requestCert: true,
+          rejectUnauthorized: false,
+          ...(options.tls.clientCa !== undefined ? { ca: options.tls.clientCa } : {}),
+        },
+        handler,
+      )
+    : createServer(handler);
+  const scheme = options.tls ? 'https' : 'http';
   // Tracked so close() can end keep-alive and deliberately hung ('timeout') connections at once.
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
@@ -92,7 +122,7 @@ export async function startIdentitySandbox(options: SandboxOptions = {}): Promis
 
   await listen(server, port, host);
   const { port: actualPort } = server.address() as AddressInfo;
-  ctx.settings.url = `http://${urlHost(host)}:${actualPort}`;
+  ctx.settings.url = `${scheme}://${urlHost(host)}:${actualPort}`;
   ctx.settings.issuer = options.issuer ?? ctx.settings.url;
 
   let closing: Promise<void> | undefined;
@@ -102,6 +132,9 @@ export async function startIdentitySandbox(options: SandboxOptions = {}): Promis
     ...controls,
     setClientSecret: (clientId, secret) => ctx.clients.setSecret(clientId, secret),
     workloadIssuer: controls.workloadIssuer,
+    setClientKeys: (clientId, publicKeys) => ctx.clients.setPublicKeys(clientId, publicKeys),
+    setClientCertificates: (clientId, certificates) =>
+      ctx.clients.setCertificates(clientId, certificates),
     close: () => {
       closing ??= new Promise<void>((resolve) => {
         sleeper.cancelAll();
@@ -122,15 +155,17 @@ async function route(
   const path = new URL(req.url ?? '/', 'http://sandbox').pathname;
   const method = req.method ?? 'GET';
 
-  if (path === TOKEN_PATH) {
+  if (path === TOKEN_PATH || (path === MTLS_TOKEN_PATH && ctx.settings.url.startsWith('https:'))) {
     if (method === 'POST') return handleTokenRequest(ctx, req, res);
     return sendJson(req, res, 405, { error: 'method_not_allowed' }, { Allow: 'POST' });
   }
-  if (path === DISCOVERY_PATH || path === JWKS_PATH || path === '/health') {
+  const discovery =
+    (path === DISCOVERY_PATH && ctx.settings.openidConfiguration) || path === OAUTH_METADATA_PATH;
+  if (discovery || path === JWKS_PATH || path === '/health') {
     if (method !== 'GET' && method !== 'HEAD') {
       return sendJson(req, res, 405, { error: 'method_not_allowed' }, { Allow: 'GET, HEAD' });
     }
-    if (path === DISCOVERY_PATH) return sendJson(req, res, 200, discoveryDocument(ctx, req));
+    if (discovery) return sendJson(req, res, 200, discoveryDocument(ctx, req));
     if (path === JWKS_PATH) return sendJson(req, res, 200, ctx.signer.jwks());
     return sendJson(req, res, 200, { status: 'ok' });
   }
@@ -170,6 +205,14 @@ function urlHost(host: string): string {
   if (host === '0.0.0.0' || host === '') return '127.0.0.1';
   if (host === '::') return '[::1]';
   return host.includes(':') ? `[${host}]` : host;
+}
+
+function validateAuthMethods(methods: readonly string[] | undefined): string[] {
+  if (methods === undefined) return [...SANDBOX_AUTH_METHODS];
+  if (methods.length === 0 || methods.some((m) => !SANDBOX_AUTH_METHODS.includes(m))) {
+    throw new SandboxInputError(`authMethods must be some of ${SANDBOX_AUTH_METHODS.join(', ')}`);
+  }
+  return [...methods];
 }
 
 function nonEmpty(value: unknown, name: string): string {

@@ -1,5 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extractClientCredentials, recordedAuthMethod } from './client-authentication';
+import { X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import { ClientRegistry, certificateThumbprint, type RegisteredClient } from './client-registry';
+import { assertionAudiences, MTLS_TOKEN_PATH } from './discovery';
 import { applyFault } from './fault-responses';
 import { NO_STORE_HEADERS, readBody, sendJson } from './http-io';
 import type { SandboxContext } from './sandbox-context';
@@ -7,7 +11,17 @@ import { grantScopes, issueToken, type TokenResponseBody } from './token-issuer'
 import type { Fault, SandboxRequestRecord } from './types';
 
 /** Parameters that RFC 6749 §3.2 says must not appear more than once. */
-const SINGLE_VALUED = ['grant_type', 'client_id', 'client_secret', 'scope'] as const;
+const SINGLE_VALUED = [
+  'grant_type',
+  'client_id',
+  'client_secret',
+  'client_assertion',
+  'client_assertion_type',
+  'scope',
+  'audience',
+] as const;
+/** Form fields with a meaning of their own; the rest are recorded as `extraParams`. */
+const KNOWN_FIELDS: readonly string[] = [...SINGLE_VALUED, 'resource'];
 
 /** The outcome of the normal (fault-free) flow. */
 type TokenOutcome =
@@ -60,9 +74,20 @@ export async function handleTokenRequest(
       authMethod: recordedAuthMethod(credentials),
       scope: form.get('scope') ?? undefined,
       grantType: form.get('grant_type') ?? undefined,
+      audience: form.get('audience') ?? undefined,
+      resources: form.has('resource') ? form.getAll('resource') : undefined,
+      extraParams: extraParamsOf(form),
+      assertionHeader:
+        credentials.method === 'private_key_jwt'
+          ? ClientRegistry.headerOf(credentials.assertion)
+          : undefined,
     }),
   );
   ctx.stats.client(credentials.clientId);
+  const peer = peerCertificateOf(req);
+  if (peer) record.clientCertificateThumbprint = certificateThumbprint(peer.certificate);
+  if (new URL(req.url ?? '/', 'http://sandbox').pathname === MTLS_TOKEN_PATH)
+    record.mtlsAlias = true;
 
   if (!body.ok) {
     if (body.reason === 'aborted') return finish(undefined, 'aborted');
@@ -87,7 +112,7 @@ export async function handleTokenRequest(
     if (result.kind === 'gone') return finish(undefined, 'client_gone');
   }
 
-  const outcome = processTokenRequest(ctx, req, form, credentials);
+  const outcome = await processTokenRequest(ctx, req, form, credentials, record);
   if (!outcome.ok) {
     ctx.stats.rejected();
     const error =
@@ -102,12 +127,13 @@ export async function handleTokenRequest(
   finish(200, fault ? fault.mode : 'issued');
 }
 
-function processTokenRequest(
+async function processTokenRequest(
   ctx: SandboxContext,
   req: IncomingMessage,
   form: URLSearchParams,
   credentials: ReturnType<typeof extractClientCredentials>,
-): TokenOutcome {
+  record: SandboxRequestRecord,
+): Promise<TokenOutcome> {
   if (!isFormUrlEncoded(req.headers['content-type'])) {
     return {
       ok: false,
@@ -126,10 +152,39 @@ function processTokenRequest(
       description: 'more than one client authentication method',
     };
   }
-  const client =
-    credentials.method === 'client_secret_post' || credentials.method === 'client_secret_basic'
-      ? ctx.clients.authenticate(credentials.clientId, credentials.secret)
-      : undefined;
+  if (
+    (credentials.method === 'client_secret_post' ||
+      credentials.method === 'client_secret_basic' ||
+      credentials.method === 'private_key_jwt') &&
+    !ctx.settings.authMethods.includes(credentials.method)
+  ) {
+    return {
+      ok: false,
+      error: 'invalid_client',
+      description: `${credentials.method} is not enabled for this IdP`,
+    };
+  }
+  let client: RegisteredClient | undefined;
+  if (credentials.method === 'client_secret_post' || credentials.method === 'client_secret_basic') {
+    client = ctx.clients.authenticate(credentials.clientId, credentials.secret);
+  } else if (credentials.method === 'private_key_jwt' && credentials.clientId !== undefined) {
+    const verified = await ctx.clients.authenticateAssertion(
+      credentials.clientId,
+      credentials.assertion,
+      assertionAudiences(ctx, req),
+    );
+    client = verified?.client;
+    if (verified) record.assertionClaims = { ...verified.claims };
+  } else if (credentials.method === 'none' && credentials.clientId !== undefined) {
+    const peer = peerCertificateOf(req);
+    const verified =
+      peer &&
+      ctx.clients.authenticateCertificate(credentials.clientId, peer.certificate, peer.authorized);
+    if (verified && ctx.settings.authMethods.includes(verified.method)) {
+      client = verified.client;
+      record.authMethod = verified.method;
+    }
+  }
   if (!client) return { ok: false, error: 'invalid_client' };
 
   if (form.get('grant_type') !== 'client_credentials') {
@@ -138,7 +193,34 @@ function processTokenRequest(
   const scopes = grantScopes(form.get('scope') ?? undefined, client.scopes);
   if (!scopes) return { ok: false, error: 'invalid_scope' };
 
-  return { ok: true, body: issueToken(ctx.signer, ctx.settings, client.clientId, scopes) };
+  const audiences = [
+    ...(form.get('audience') !== null ? [form.get('audience') as string] : []),
+    ...form.getAll('resource'),
+  ];
+  return {
+    ok: true,
+    body: issueToken(ctx.signer, ctx.settings, client.clientId, scopes, audiences),
+  };
+}
+
+/** The client certificate of an https request, and whether it chains to the client CA. */
+function peerCertificateOf(
+  req: IncomingMessage,
+): { certificate: X509Certificate; authorized: boolean } | undefined {
+  const socket = req.socket as Partial<TLSSocket>;
+  if (typeof socket.getPeerX509Certificate !== 'function') return undefined;
+  const certificate = socket.getPeerX509Certificate();
+  if (!certificate) return undefined;
+  return {
+    certificate: new X509Certificate(certificate.raw),
+    authorized: socket.authorized === true,
+  };
+}
+
+/** The form fields the sandbox gives no meaning to, as sent (last value wins). */
+function extraParamsOf(form: URLSearchParams): Record<string, string> | undefined {
+  const extra = [...form.entries()].filter(([name]) => !KNOWN_FIELDS.includes(name));
+  return extra.length === 0 ? undefined : Object.fromEntries(extra);
 }
 
 /** wrong_token_type and expires_in: a valid token with one field of the answer spoiled. */

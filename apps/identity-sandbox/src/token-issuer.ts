@@ -20,11 +20,18 @@ export function issueToken(
   settings: SandboxSettings,
   clientId: string,
   scopes: readonly string[],
+  /** The requested `audience` and `resource`s (RFC 8707 §2.2), echoed as `aud`; else the default. */
+  audiences: readonly string[] = [],
 ): TokenResponseBody {
   const iat = Math.floor(Date.now() / 1000);
   const accessToken = signer.sign({
     iss: settings.issuer,
-    aud: settings.audience,
+    aud:
+      audiences.length === 0
+        ? settings.audience
+        : audiences.length === 1
+          ? audiences[0]
+          : [...audiences],
     client_id: clientId,
     scope: [...scopes],
     nbf: iat,

@@ -3,10 +3,26 @@
  * entry point other code and tests may import (`@app/identity-sandbox`).
  */
 
-/** A client the sandbox knows: id, secret and the scopes it may ask for. */
+/** A client the sandbox knows: id, credential and the scopes it may ask for. */
 export interface SandboxClient {
   clientId: string;
-  secret: string;
+  /** The shared secret (client_secret_post / client_secret_basic). */
+  secret?: string;
+  /**
+   * private_key_jwt: the client's public keys (PEM SPKI), against which its `client_assertion`
+   * is verified (RFC 7523). A client may have a secret, keys, or both.
+   */
+  publicKeys?: string[];
+  /**
+   * self_signed_tls_client_auth (RFC 8705 §2.2): the client's certificates (PEM), matched
+   * exactly (by SHA-256 thumbprint) against the one it presents in the TLS handshake.
+   */
+  selfSignedCertificates?: string[];
+  /**
+   * tls_client_auth (RFC 8705 §2.1): the subject DN (e.g. `CN=my.client`) of the certificate
+   * the client presents, which must chain to the sandbox's `tls.clientCa`.
+   */
+  tlsSubjectDn?: string;
   /** Scopes the client may request; none requested means all of these. Default: none. */
   scopes?: string[];
 }
@@ -22,8 +38,25 @@ export interface SandboxOptions {
   expiresIn?: number;
   /** JWT `iss` and discovery `issuer`. Default: the sandbox URL. */
   issuer?: string;
-  /** JWT `aud`. Default 'cas-api'. */
+  /** JWT `aud` when the request names no `audience` or `resource`. Default 'cas-api'. */
   audience?: string;
+  /**
+   * The client authentication methods the sandbox accepts and lists in its discovery document
+   * (token_endpoint_auth_methods_supported). Default: all it knows.
+   */
+  authMethods?: SandboxAuthMethod[];
+  /**
+   * Serve `/.well-known/openid-configuration` (default true). The same document is always
+   * served at RFC 8414's `/.well-known/oauth-authorization-server`.
+   */
+  openidConfiguration?: boolean;
+  /**
+   * Serve HTTPS with this key and certificate (PEM) instead of plain HTTP. Client certificates
+   * are requested (never required); `clientCa` is the CA that tls_client_auth certificates must
+   * chain to. The discovery document then names `mtls_endpoint_aliases.token_endpoint`
+   * (`/mtls/connect/token`, the same endpoint).
+   */
+  tls?: { key: string; cert: string; clientCa?: string };
   /**
    * Receives one structured entry per token request (never a secret or a token).
    * Default: nothing is logged, so tests stay quiet.
@@ -76,7 +109,14 @@ export interface SandboxStats {
  * How the request authenticated. 'none': no client credentials at all; 'multiple': both the
  * Authorization header and client_secret in the body (rejected with invalid_request).
  */
-export type SandboxAuthMethod = 'client_secret_post' | 'client_secret_basic' | 'none' | 'multiple';
+export type SandboxAuthMethod =
+  | 'client_secret_post'
+  | 'client_secret_basic'
+  | 'private_key_jwt'
+  | 'tls_client_auth'
+  | 'self_signed_tls_client_auth'
+  | 'none'
+  | 'multiple';
 
 /** One token request as the sandbox saw it. Never holds the secret or the Authorization header. */
 export interface SandboxRequestRecord {
@@ -87,6 +127,20 @@ export interface SandboxRequestRecord {
   scope?: string;
   /** The `grant_type` form field as sent. */
   grantType?: string;
+  /** The `audience` form field as sent. */
+  audience?: string;
+  /** Every `resource` form field as sent (RFC 8707), in order. */
+  resources?: string[];
+  /** Form fields beyond the grant, client authentication, scope, audience and resource. */
+  extraParams?: Record<string, string>;
+  /** private_key_jwt: the claims of the client assertion as sent (it is single-use, no secret). */
+  assertionClaims?: Record<string, unknown>;
+  /** private_key_jwt: the assertion's protected header. */
+  assertionHeader?: Record<string, unknown>;
+  /** true when the request came to the mTLS alias of the token endpoint (RFC 8705 §5). */
+  mtlsAlias?: boolean;
+  /** The SHA-256 thumbprint (base64url) of the client certificate presented, if any. */
+  clientCertificateThumbprint?: string;
   contentType?: string;
   accept?: string;
   acceptEncoding?: string;
@@ -156,6 +210,10 @@ export interface RunningSandbox {
   clearFault(): void;
   /** Rotation at the IdP: the old secret stops working at once. Adds the client if unknown. */
   setClientSecret(clientId: string, secret: string): void;
+  /** Key rotation at the IdP: these public keys (PEM) replace the client's. Adds the client if unknown. */
+  setClientKeys(clientId: string, publicKeys: string[]): void;
+  /** Certificate rotation at the IdP (self_signed_tls_client_auth): these replace the client's. */
+  setClientCertificates(clientId: string, certificates: string[]): void;
   setExpiresIn(seconds: number): void;
   /** Zeroes the stats and forgets the recorded requests (the fault stays; see POST /_sandbox/reset). */
   resetStats(): void;

@@ -170,7 +170,7 @@ describe('client secrets reader', () => {
 });
 
 function placeOf(src: SecretSource): string {
-  return src.kind === 'file' ? src.path : src.name;
+  return src.kind === 'file' ? src.path : src.kind === 'env' ? src.name : src.certPath;
 }
 
 describe('readClientSecret on a wrong mount', () => {

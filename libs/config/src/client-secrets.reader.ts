@@ -1,10 +1,21 @@
 import { readAtMost } from './bounded-read';
 import { open, stat } from 'node:fs/promises';
 import { ConfigError } from './config.error';
-import type { ClientConfig } from './config.types';
+import type { ClientConfig, SecretSource } from './config.types';
+import { parsePrivateKey } from './private-key';
+import { tlsCredentialOf } from './tls-credential';
 
 /** Largest secret we accept: guards against a wrong file (a binary, a log) being mounted. */
 const MAX_SECRET_BYTES = 4096;
+/** Largest private key file: an RSA-4096 JWK with every private member is about 3.5 KiB. */
+export const MAX_KEY_FILE_BYTES = 16 * 1024;
+
+/** The size limit of a client's credential file. */
+export function maxCredentialBytes(source: Exclude<SecretSource, { kind: 'tls' }>): number {
+  return source.kind === 'file' && source.field === 'privateKeyFile'
+    ? MAX_KEY_FILE_BYTES
+    : MAX_SECRET_BYTES;
+}
 
 /**
  * Reads every client's secret from its file or environment variable. Surrounding whitespace
@@ -32,20 +43,20 @@ export function readClientSecret(
   env: NodeJS.ProcessEnv,
 ): string | { field: string; problem: string } {
   const src = client.secretSource;
+  if (src.kind === 'tls') return readTlsCredential(src.certPath, src.keyPath);
   let value: string | undefined;
   if (src.kind === 'file') {
+    const field = src.field ?? 'secretFile';
+    const maxBytes = maxCredentialBytes(src);
     try {
-      const bytes = readAtMost(src.path, MAX_SECRET_BYTES + 1);
-      if (bytes.length > MAX_SECRET_BYTES) {
-        return {
-          field: 'secretFile',
-          problem: `${src.path} is larger than ${MAX_SECRET_BYTES} bytes`,
-        };
+      const bytes = readAtMost(src.path, maxBytes + 1);
+      if (bytes.length > maxBytes) {
+        return { field, problem: `${src.path} is larger than ${maxBytes} bytes` };
       }
       value = bytes.toString('utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? 'error';
-      return { field: 'secretFile', problem: `cannot read ${src.path} (${code})` };
+      return { field, problem: `cannot read ${src.path} (${code})` };
     }
   } else {
     value = env[src.name];
@@ -55,13 +66,75 @@ export function readClientSecret(
   }
   const secret = value.trim();
   if (secret.length === 0) {
-    const field = src.kind === 'file' ? 'secretFile' : 'secretEnv';
+    const field = src.kind === 'file' ? (src.field ?? 'secretFile') : 'secretEnv';
     return {
       field,
       problem: `the secret in ${src.kind === 'file' ? src.path : src.name} is empty`,
     };
   }
+  if (src.kind === 'file' && src.field === 'privateKeyFile') {
+    try {
+      parsePrivateKey(secret, client.signingAlg ?? 'RS256');
+    } catch (e) {
+      return { field: 'privateKeyFile', problem: `${src.path} ${(e as Error).message}` };
+    }
+  }
   return secret;
+}
+
+/** Largest certificate or key file of a TLS client credential (a chain of a few certificates). */
+const MAX_TLS_FILE_BYTES = 64 * 1024;
+
+function readTlsCredential(
+  certPath: string,
+  keyPath: string,
+): string | { field: string; problem: string } {
+  const texts: string[] = [];
+  for (const [field, path] of [
+    ['clientCertFile', certPath],
+    ['clientKeyFile', keyPath],
+  ] as const) {
+    try {
+      const bytes = readAtMost(path, MAX_TLS_FILE_BYTES + 1);
+      if (bytes.length > MAX_TLS_FILE_BYTES) {
+        return { field, problem: `${path} is larger than ${MAX_TLS_FILE_BYTES} bytes` };
+      }
+      texts.push(bytes.toString('utf8'));
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      return { field, problem: `cannot read ${path} (${code})` };
+    }
+  }
+  try {
+    return tlsCredentialOf(texts[0], texts[1]);
+  } catch (e) {
+    const [field, problem] = (e as Error).message.split(': ') as [string, string];
+    return { field, problem: `${field === 'clientCertFile' ? certPath : keyPath} ${problem}` };
+  }
+}
+
+/**
+ * The running check of a TLS credential: re-read when either file changed; a credential is
+ * offered only when the two files make a pair (a rotation half done is not one).
+ */
+export async function readChangedTlsCredential(
+  certPath: string,
+  keyPath: string,
+  previous: string | undefined,
+): Promise<{ identity: string; secret?: string } | undefined> {
+  const identities: string[] = [];
+  for (const path of [certPath, keyPath]) {
+    try {
+      const s = await stat(path);
+      identities.push(`${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`);
+    } catch {
+      return undefined;
+    }
+  }
+  const identity = identities.join('|');
+  if (identity === previous) return { identity };
+  const read = readTlsCredential(certPath, keyPath);
+  return typeof read === 'string' ? { identity, secret: read } : { identity };
 }
 
 /**
@@ -73,6 +146,7 @@ export function readClientSecret(
 export async function readChangedFileSecret(
   path: string,
   previous: string | undefined,
+  maxBytes = MAX_SECRET_BYTES,
 ): Promise<{ identity: string; secret?: string } | undefined> {
   let identity: string;
   try {
@@ -85,14 +159,14 @@ export async function readChangedFileSecret(
   let handle;
   try {
     handle = await open(path, 'r');
-    const buffer = Buffer.alloc(MAX_SECRET_BYTES + 1);
+    const buffer = Buffer.alloc(maxBytes + 1);
     let length = 0;
     while (length < buffer.length) {
       const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
       if (bytesRead === 0) break;
       length += bytesRead;
     }
-    if (length > MAX_SECRET_BYTES) return { identity };
+    if (length > maxBytes) return { identity };
     const secret = buffer.subarray(0, length).toString('utf8').trim();
     return secret.length > 0 ? { identity, secret } : { identity };
   } catch {

@@ -1,16 +1,42 @@
 /** The validated, read-only configuration the rest of the service sees. */
 
-export type AuthMethod = 'client_secret_post' | 'client_secret_basic';
+/** How a client proves its identity at the token endpoint (README "Identity providers"). */
+export type AuthMethod =
+  | 'client_secret_post'
+  | 'client_secret_basic'
+  | 'private_key_jwt'
+  | 'tls_client_auth'
+  | 'self_signed_tls_client_auth';
 
+/** JWS algorithms a `private_key_jwt` client may sign its assertion with. */
+export type SigningAlg = 'RS256' | 'PS256' | 'ES256';
+
+/** Exactly one of `tokenUrl` and `issuer` is set. */
 export interface EnvironmentConfig {
   readonly name: string;
-  readonly tokenUrl: string;
+  /** The token endpoint, when configured directly. */
+  readonly tokenUrl?: string;
+  /** Discovery: the IdP's issuer; the token endpoint comes from its metadata document. */
+  readonly issuer?: string;
   readonly timeoutMs: number;
+  /** Absolute path of a PEM bundle of CAs trusted for this IdP (beside the system ones). */
+  readonly caFile?: string;
+  /** `http://` beyond loopback was explicitly allowed (never the default). */
+  readonly allowInsecureHttp: boolean;
 }
 
+/**
+ * Where a client's credential comes from: its secret (`secretFile`, `secretEnv`) or, for
+ * private_key_jwt, its private key (`privateKeyFile`, `field` names it in messages).
+ */
 export type SecretSource =
-  | { readonly kind: 'file'; readonly path: string }
-  | { readonly kind: 'env'; readonly name: string };
+  | { readonly kind: 'file'; readonly path: string; readonly field?: 'privateKeyFile' }
+  | { readonly kind: 'env'; readonly name: string }
+  /**
+   * tls_client_auth / self_signed_tls_client_auth: `clientCertFile` + `clientKeyFile`; the
+   * credential is the certificate PEM followed by the key PEM (see readClientSecret).
+   */
+  | { readonly kind: 'tls'; readonly certPath: string; readonly keyPath: string };
 
 export interface ClientConfig {
   /** `environment/clientId`: the identity of a client everywhere in the service. */
@@ -20,6 +46,16 @@ export interface ClientConfig {
   readonly secretSource: SecretSource;
   readonly scope?: string;
   readonly authMethod: AuthMethod;
+  /** private_key_jwt: the assertion's `kid` header, when the IdP needs it to pick the key. */
+  readonly keyId?: string;
+  /** private_key_jwt: the assertion's algorithm (default RS256). */
+  readonly signingAlg?: SigningAlg;
+  /** Sent as `audience=` (Auth0, Okta custom authorization servers). */
+  readonly audience?: string;
+  /** Sent as one `resource=` each (RFC 8707; Entra ID v1, ADFS). */
+  readonly resources?: readonly string[];
+  /** Further form parameters of the token request, in configuration order. */
+  readonly extraParams?: ReadonlyMap<string, string>;
 }
 
 /** One ACL entry of a caller: a client id in any environment, one environment's client, or all. */

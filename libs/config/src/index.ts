@@ -18,7 +18,13 @@ export {
   readClientSecrets,
   readClientSecret,
   readChangedFileSecret,
+  maxCredentialBytes,
+  readChangedTlsCredential,
+  MAX_KEY_FILE_BYTES,
 } from './client-secrets.reader';
+export { splitTlsCredential, tlsCredentialOf } from './tls-credential';
+export { parsePrivateKey } from './private-key';
+export { requestShapeOf, type RequestShape } from './request-shape';
 export {
   loadRuntimeSettings,
   parseEncryptionKeys,
@@ -31,6 +37,10 @@ export {
   DEFAULT_MIN_TTL_SECONDS,
   DEFAULT_REFRESH_RATIO,
   DEFAULT_TIMEOUT_MS,
+  RESERVED_TOKEN_PARAMS,
+  isLoopbackHost,
+  insecureHttp,
+  TLS_AUTH_METHODS,
 } from './service-config.schema';
 // The chart's values.schema.json is generated from it (scripts/chart-values-schema.ts).
 export { serviceConfigSchema } from './service-config.schema';

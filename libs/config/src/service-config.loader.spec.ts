@@ -102,6 +102,7 @@ describe('parseServiceConfig', () => {
             name: 'uat',
             tokenUrl: 'https://identity.uat.us-cas.ipreo.com/connect/token',
             timeoutMs: 10_000,
+            allowInsecureHttp: false,
           },
         ],
         [
@@ -110,6 +111,7 @@ describe('parseServiceConfig', () => {
             name: 'production',
             tokenUrl: 'https://identity.us-cas.ipreo.com/connect/token',
             timeoutMs: 5000,
+            allowInsecureHttp: false,
           },
         ],
       ]),
@@ -283,10 +285,11 @@ describe('parseServiceConfig', () => {
       ['clients[0].scope: must be space-separated scope tokens (RFC 6749 §3.3)'],
     ],
     [
-      'authMethod private_key_jwt',
+      'authMethod private_key_jwt with a secret instead of a key',
       (c) => (c.clients[0].authMethod = 'private_key_jwt'),
       [
-        'clients[0].authMethod: Invalid option: expected one of "client_secret_post"|"client_secret_basic"',
+        'clients[0].secretFile: not used with authMethod private_key_jwt',
+        'clients[0].privateKeyFile: required with authMethod private_key_jwt',
       ],
     ],
     [
@@ -405,7 +408,7 @@ describe('parseServiceConfig', () => {
       c.environments.production.tokenUrl = 'ftp://identity.example/token';
       c.clients[0].secret = SECRET_VALUE;
       c.clients[0].scope = 'a  b';
-      c.clients[0].authMethod = 'tls_client_auth';
+      c.clients[0].authMethod = 'client_secret_jwt';
       delete c.clients[1].secretEnv;
       c.callers[0].keySha256 = ['abc'];
       c.refresh = { ratio: 1.5, minTtlSeconds: -1 };
@@ -420,7 +423,7 @@ describe('parseServiceConfig', () => {
       'environments.uat.timeoutMs: Too small: expected number to be >=100',
       'environments.production.tokenUrl: must be an http(s) URL',
       'clients[0].scope: must be space-separated scope tokens (RFC 6749 §3.3)',
-      'clients[0].authMethod: Invalid option: expected one of "client_secret_post"|"client_secret_basic"',
+      'clients[0].authMethod: Invalid option: expected one of "client_secret_post"|"client_secret_basic"|"private_key_jwt"|"tls_client_auth"|"self_signed_tls_client_auth"',
       'callers[0].keySha256[0]: must be 64 hex characters (a SHA-256 digest)',
       'refresh.ratio: Too big: expected number to be <1',
       'refresh.minTtlSeconds: Too small: expected number to be >=0',
@@ -506,13 +509,13 @@ describe('parseServiceConfig: fixes found in review', () => {
   it('reports a missing secret source even when another field of the client is bad', () => {
     const err = configErrorOf(
       withChange((c) => {
-        c.clients[0].authMethod = 'tls_client_auth';
+        c.clients[0].authMethod = 'client_secret_jwt';
         delete c.clients[0].secretFile;
       }),
     );
     expect(err.problems).toEqual([
       'clients[0].secretFile: exactly one of secretFile or secretEnv is required',
-      'clients[0].authMethod: Invalid option: expected one of "client_secret_post"|"client_secret_basic"',
+      'clients[0].authMethod: Invalid option: expected one of "client_secret_post"|"client_secret_basic"|"private_key_jwt"|"tls_client_auth"|"self_signed_tls_client_auth"',
     ]);
   });
 });

@@ -1,4 +1,6 @@
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { readAtMost } from './bounded-read';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { readCallerKeyFiles } from './caller-key-files.reader';
@@ -12,9 +14,12 @@ import type {
   WorkloadIdentity,
 } from './config.types';
 import {
+  AUTH_METHODS,
   CLIENT_ID,
   ENVIRONMENT_NAME,
   isKeySourceUrl,
+  SECRET_AUTH_METHODS,
+  TLS_AUTH_METHODS,
   serviceConfigSchema,
   type RawServiceConfig,
 } from './service-config.schema';
@@ -34,7 +39,38 @@ export function loadServiceConfigFile(path: string): ServiceConfig {
       `cannot read the configuration file: ${(e as NodeJS.ErrnoException).code ?? 'error'}`,
     ]);
   }
-  return readCallerKeyFiles(parseServiceConfig(text, path, dirname(resolve(path))), path);
+  const service = parseServiceConfig(text, path, dirname(resolve(path)));
+  const caProblems = findCaFileProblems(service);
+  if (caProblems.length > 0) throw new ConfigError(path, caProblems);
+  return readCallerKeyFiles(service, path);
+}
+
+/** Largest CA bundle read: a full system bundle is about 220 KiB. */
+const MAX_CA_FILE_BYTES = 1024 * 1024;
+
+/** Each environment's caFile must hold at least one PEM certificate. */
+function findCaFileProblems(service: ServiceConfig): string[] {
+  const problems: string[] = [];
+  for (const environment of service.environments.values()) {
+    if (environment.caFile === undefined) continue;
+    const field = `environments.${environment.name}.caFile`;
+    try {
+      const pem = readAtMost(environment.caFile, MAX_CA_FILE_BYTES + 1);
+      if (pem.length > MAX_CA_FILE_BYTES) {
+        problems.push(`${field}: ${environment.caFile} is larger than ${MAX_CA_FILE_BYTES} bytes`);
+        continue;
+      }
+      new X509Certificate(pem);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      problems.push(
+        code?.startsWith('E') && !code.startsWith('ERR_')
+          ? `${field}: cannot read ${environment.caFile} (${code})`
+          : `${field}: ${environment.caFile} holds no PEM certificate`,
+      );
+    }
+  }
+  return problems;
 }
 
 /**
@@ -84,7 +120,14 @@ export function parseServiceConfig(
   const environments = new Map(
     Object.entries(data.environments).map(([name, e]) => [
       name,
-      { name, tokenUrl: e.tokenUrl, timeoutMs: e.timeoutMs },
+      {
+        name,
+        ...(e.tokenUrl !== undefined ? { tokenUrl: e.tokenUrl } : {}),
+        ...(e.issuer !== undefined ? { issuer: e.issuer } : {}),
+        timeoutMs: e.timeoutMs,
+        ...(e.caFile !== undefined ? { caFile: resolve(baseDir, e.caFile) } : {}),
+        allowInsecureHttp: e.allowInsecureHttp,
+      },
     ]),
   );
 
@@ -101,12 +144,17 @@ export function parseServiceConfig(
       key,
       clientId: c.clientId,
       environment: c.environment,
-      secretSource:
-        c.secretFile !== undefined
-          ? { kind: 'file', path: resolve(baseDir, c.secretFile) }
-          : { kind: 'env', name: c.secretEnv ?? '' },
+      secretSource: secretSourceOf(c, baseDir),
       scope: c.scope,
       authMethod: c.authMethod,
+      ...(c.authMethod === 'private_key_jwt'
+        ? { signingAlg: c.signingAlg ?? 'RS256', ...(c.keyId ? { keyId: c.keyId } : {}) }
+        : {}),
+      ...(c.audience !== undefined ? { audience: c.audience } : {}),
+      ...(c.resource !== undefined ? { resources: c.resource } : {}),
+      ...(c.extraParams !== undefined
+        ? { extraParams: new Map(Object.entries(c.extraParams)) }
+        : {}),
     });
   });
 
@@ -232,15 +280,72 @@ function findInlineSecrets(raw: object): string[] {
   return problems;
 }
 
-/** Exactly one secret source per client (checked on the raw file, beside the schema). */
+function secretSourceOf(
+  c: RawServiceConfig['clients'][number],
+  baseDir: string,
+): ClientConfig['secretSource'] {
+  if (c.clientCertFile !== undefined && c.clientKeyFile !== undefined) {
+    return {
+      kind: 'tls',
+      certPath: resolve(baseDir, c.clientCertFile),
+      keyPath: resolve(baseDir, c.clientKeyFile),
+    };
+  }
+  if (c.privateKeyFile !== undefined) {
+    return { kind: 'file', path: resolve(baseDir, c.privateKeyFile), field: 'privateKeyFile' };
+  }
+  return c.secretFile !== undefined
+    ? { kind: 'file', path: resolve(baseDir, c.secretFile) }
+    : { kind: 'env', name: c.secretEnv ?? '' };
+}
+
+/** Fields that only the named authentication method uses. */
+const METHOD_ONLY_FIELDS: Record<string, readonly string[]> = {
+  privateKeyFile: ['private_key_jwt'],
+  keyId: ['private_key_jwt'],
+  signingAlg: ['private_key_jwt'],
+  clientCertFile: TLS_AUTH_METHODS,
+  clientKeyFile: TLS_AUTH_METHODS,
+};
+
+/**
+ * Exactly one credential per client, the one its authMethod uses (checked on the raw file,
+ * beside the schema): a secret source for the client_secret_* methods, a private key for
+ * private_key_jwt.
+ */
 function findSecretSourceProblems(raw: object): string[] {
   const clients = (raw as { clients?: unknown }).clients;
   if (!Array.isArray(clients)) return [];
   const problems: string[] = [];
   clients.forEach((c: unknown, i) => {
     if (c === null || typeof c !== 'object') return;
-    if ('secretFile' in c === 'secretEnv' in c) {
-      problems.push(`clients[${i}].secretFile: exactly one of secretFile or secretEnv is required`);
+    const method = (c as { authMethod?: unknown }).authMethod ?? 'client_secret_post';
+    const known = typeof method === 'string' && AUTH_METHODS.includes(method as never);
+    for (const [field, owners] of Object.entries(METHOD_ONLY_FIELDS)) {
+      if (field in c && known && !owners.includes(method)) {
+        problems.push(`clients[${i}].${field}: only used with authMethod ${owners.join(' or ')}`);
+      }
+    }
+    // An unknown method is reported by the schema; its secret source is still checked.
+    if (!known || SECRET_AUTH_METHODS.includes(method)) {
+      if ('secretFile' in c === 'secretEnv' in c) {
+        problems.push(
+          `clients[${i}].secretFile: exactly one of secretFile or secretEnv is required`,
+        );
+      }
+      return;
+    }
+    for (const field of ['secretFile', 'secretEnv']) {
+      if (field in c) problems.push(`clients[${i}].${field}: not used with authMethod ${method}`);
+    }
+    if (method === 'private_key_jwt' && !('privateKeyFile' in c)) {
+      problems.push(`clients[${i}].privateKeyFile: required with authMethod private_key_jwt`);
+    }
+    if (TLS_AUTH_METHODS.includes(method)) {
+      for (const field of ['clientCertFile', 'clientKeyFile']) {
+        if (!(field in c))
+          problems.push(`clients[${i}].${field}: required with authMethod ${method}`);
+      }
     }
   });
   return problems;

@@ -11,17 +11,105 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_REFRESH_RATIO = 0.75;
 export const DEFAULT_MIN_TTL_SECONDS = 30;
 
-const environmentSchema = z.strictObject({
-  tokenUrl: z
-    .string()
-    .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), {
-      message: 'must be an http(s) URL',
-    })
-    // Credentials belong in secret files, never in a URL of the configuration.
-    .refine((v) => !URL.canParse(v) || (!new URL(v).username && !new URL(v).password), {
-      message: 'must not hold credentials',
-    }),
-  timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULT_TIMEOUT_MS),
+export const SIGNING_ALGS = ['RS256', 'PS256', 'ES256'] as const;
+export const AUTH_METHODS = [
+  'client_secret_post',
+  'client_secret_basic',
+  'private_key_jwt',
+  'tls_client_auth',
+  'self_signed_tls_client_auth',
+] as const;
+/** The methods (RFC 8705) whose credential is a client certificate and its key. */
+export const TLS_AUTH_METHODS: readonly string[] = [
+  'tls_client_auth',
+  'self_signed_tls_client_auth',
+];
+/** The methods whose credential is a shared secret (`secretFile` / `secretEnv`). */
+export const SECRET_AUTH_METHODS: readonly string[] = ['client_secret_post', 'client_secret_basic'];
+
+/**
+ * Form parameters the service itself sets (grant, client authentication, scope) or that have
+ * their own field (audience, resource): `extraParams` may not override them.
+ */
+export const RESERVED_TOKEN_PARAMS = [
+  'grant_type',
+  'client_id',
+  'client_secret',
+  'client_assertion',
+  'client_assertion_type',
+  'scope',
+  'audience',
+  'resource',
+];
+/** Names that would put a credential in the configuration file, which holds none. */
+const SECRET_LIKE_PARAM = /secret|passw|assertion|token|credential|api[_-]?key|private/i;
+/** RFC 6749 Appendix A.1: a parameter name is one or more VSCHAR. */
+const PARAM_NAME = /^[\x20-\x7E]{1,100}$/;
+
+/** Hosts a plain `http://` URL may name without `allowInsecureHttp`: traffic never leaves the machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return (
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) ||
+    host === '::1'
+  );
+}
+
+const httpUrl = z
+  .string()
+  .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), {
+    message: 'must be an http(s) URL',
+  })
+  // Credentials belong in secret files, never in a URL of the configuration.
+  .refine((v) => !URL.canParse(v) || (!new URL(v).username && !new URL(v).password), {
+    message: 'must not hold credentials',
+  });
+
+const environmentSchema = z
+  .strictObject({
+    tokenUrl: httpUrl.optional(),
+    /** Discovery: the token endpoint comes from the issuer's metadata document. */
+    issuer: httpUrl
+      .refine((v) => !URL.canParse(v) || (!new URL(v).search && !new URL(v).hash), {
+        message: 'must have no query or fragment (OpenID Connect Discovery §3)',
+      })
+      .optional(),
+    timeoutMs: z.number().int().min(100).max(120_000).default(DEFAULT_TIMEOUT_MS),
+    caFile: z.string().min(1).optional(),
+    allowInsecureHttp: z.boolean().default(false),
+  })
+  .superRefine((e, ctx) => {
+    if ((e.tokenUrl === undefined) === (e.issuer === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tokenUrl'],
+        message: 'exactly one of tokenUrl or issuer is required',
+      });
+    }
+    // A secret must never cross the network in clear by accident (README "Egress and trust").
+    for (const field of ['tokenUrl', 'issuer'] as const) {
+      const value = e[field];
+      if (value === undefined || !insecureHttp(value, e.allowInsecureHttp)) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: [field],
+        message:
+          'http:// is accepted only for loopback hosts; use https:// or set allowInsecureHttp: true',
+      });
+    }
+  });
+
+/** Whether a URL would send credentials in clear beyond this machine without being allowed to. */
+export function insecureHttp(value: string, allowInsecureHttp: boolean): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return url.protocol === 'http:' && !isLoopbackHost(url.hostname) && !allowInsecureHttp;
+}
+
+const resourceUri = z.string().refine((v) => URL.canParse(v) && !v.includes('#'), {
+  message: 'must be an absolute URI without a fragment (RFC 8707)',
 });
 
 const clientSchema = z.strictObject({
@@ -35,7 +123,33 @@ const clientSchema = z.strictObject({
       message: 'must be space-separated scope tokens (RFC 6749 §3.3)',
     })
     .optional(),
-  authMethod: z.enum(['client_secret_post', 'client_secret_basic']).default('client_secret_post'),
+  authMethod: z.enum(AUTH_METHODS).default('client_secret_post'),
+  privateKeyFile: z.string().min(1).optional(),
+  clientCertFile: z.string().min(1).optional(),
+  clientKeyFile: z.string().min(1).optional(),
+  keyId: z.string().min(1).max(200).optional(),
+  signingAlg: z.enum(SIGNING_ALGS).optional(),
+  audience: z.string().min(1).max(2000).optional(),
+  resource: z
+    .union([resourceUri, z.array(resourceUri).min(1)])
+    .transform((v) => (Array.isArray(v) ? v : [v]))
+    .optional(),
+  extraParams: z
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String))
+    // Checked here rather than on the record's key, so each message says why a name is refused.
+    .superRefine((params, ctx) => {
+      for (const name of Object.keys(params)) {
+        const message = !PARAM_NAME.test(name)
+          ? 'must be a parameter name (printable ASCII)'
+          : RESERVED_TOKEN_PARAMS.includes(name)
+            ? 'is set by the service (or has its own field) and cannot be overridden'
+            : SECRET_LIKE_PARAM.test(name)
+              ? 'would carry a credential; credentials are never written in the configuration'
+              : undefined;
+        if (message) ctx.addIssue({ code: 'custom', path: [name], message });
+      }
+    })
+    .optional(),
 });
 
 /** An issuer's `name`, as callers refer to it. */

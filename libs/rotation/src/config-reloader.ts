@@ -9,6 +9,7 @@ import {
   callersWithoutCredentials,
   loadSnapshot,
   readCallerKeyFiles,
+  requestShapeOf,
   type ClientConfig,
   type ConfigSnapshot,
 } from '@app/config';
@@ -170,5 +171,6 @@ function sameUpstream(
 ): boolean {
   const envA = current.service.environments.get(a.environment);
   const envB = next.service.environments.get(b.environment);
-  return a.scope === b.scope && a.authMethod === b.authMethod && envA?.tokenUrl === envB?.tokenUrl;
+  if (!envA || !envB) return false;
+  return JSON.stringify(requestShapeOf(a, envA)) === JSON.stringify(requestShapeOf(b, envB));
 }

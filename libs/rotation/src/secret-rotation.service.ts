@@ -4,7 +4,9 @@ import { createHash } from 'node:crypto';
 import { CLOCK, type Clock } from '@app/clock';
 import {
   ConfigService,
+  maxCredentialBytes,
   readChangedFileSecret,
+  readChangedTlsCredential,
   readClientSecret,
   type ClientConfig,
 } from '@app/config';
@@ -88,10 +90,19 @@ export class SecretRotationService implements SecretCandidates {
       const read = readClientSecret(client, env);
       return typeof read === 'string' ? read : undefined;
     }
-    const read = await readChangedFileSecret(
-      client.secretSource.path,
-      this.fileIdentities.get(client.key),
-    );
+    const { secretSource } = client;
+    const read =
+      secretSource.kind === 'tls'
+        ? await readChangedTlsCredential(
+            secretSource.certPath,
+            secretSource.keyPath,
+            this.fileIdentities.get(client.key),
+          )
+        : await readChangedFileSecret(
+            secretSource.path,
+            this.fileIdentities.get(client.key),
+            maxCredentialBytes(secretSource),
+          );
     if (!read) return undefined; // missing for a moment: keep what works
     this.fileIdentities.set(client.key, read.identity);
     return read.secret;

@@ -241,8 +241,15 @@ export class TokenFetcher implements OnApplicationShutdown {
         secret,
         scope: client.scope,
         authMethod: client.authMethod,
+        // Absent for a discovery environment: the OAuth client finds it from the issuer.
         tokenUrl: environment.tokenUrl,
         timeoutMs: environment.timeoutMs,
+        keyId: client.keyId,
+        signingAlg: client.signingAlg,
+        audience: client.audience,
+        resources: client.resources,
+        extraParams: client.extraParams,
+        caFile: environment.caFile,
       },
       { signal },
     );

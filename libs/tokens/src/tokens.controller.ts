@@ -68,13 +68,16 @@ export class TokensController {
   @ApiResponse({
     status: 502,
     type: ErrorBodyDto,
-    description: 'upstream_rejected: the IdP refused our credentials or scope',
+    description:
+      'upstream_rejected: the IdP refused our credentials (secret, signed client assertion or ' +
+      'client certificate) or scope',
   })
   @ApiResponse({
     status: 503,
     type: ErrorBodyDto,
     description:
-      'upstream_unavailable: the IdP is unreachable or answers garbage and no valid token is ' +
+      'upstream_unavailable: the IdP is unreachable (including not yet discovered from its ' +
+      'issuer, or its TLS certificate is not trusted) or answers garbage, and no valid token is ' +
       "held; or (JWT callers only) the caller token issuer's keys cannot be fetched and none are cached",
   })
   // One @Req() parameter rather than four parameter decorators (caller, client id, query,

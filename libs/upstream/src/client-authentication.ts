@@ -1,3 +1,4 @@
+import { CLIENT_ASSERTION_TYPE } from './client-assertion';
 import type { TokenRequest } from './token-request';
 
 /**
@@ -26,10 +27,16 @@ export interface TokenHttpRequest {
 
 /**
  * Headers and form body of the client-credentials grant (RFC 6749 §4.4.2). The credentials
- * go either in the body (client_secret_post) or in the Authorization header
- * (client_secret_basic), never both: RFC 6749 §2.3 forbids more than one method per request.
+ * go in the body (client_secret_post; private_key_jwt's signed `clientAssertion`) or in the
+ * Authorization header (client_secret_basic), never both: RFC 6749 §2.3 forbids more than one
+ * method per request. The client's own parameters follow: `audience`, each `resource`
+ * (RFC 8707 §2 repeats the parameter) and `extraParams`, which the configuration loader has
+ * already kept from overriding any of ours.
  */
-export function buildTokenHttpRequest(req: TokenRequest): TokenHttpRequest {
+export function buildTokenHttpRequest(
+  req: TokenRequest,
+  clientAssertion?: string,
+): TokenHttpRequest {
   const form = new URLSearchParams({ grant_type: 'client_credentials' });
   if (req.scope) form.set('scope', req.scope);
   const headers: Record<string, string> = {
@@ -38,9 +45,25 @@ export function buildTokenHttpRequest(req: TokenRequest): TokenHttpRequest {
   };
   if (req.authMethod === 'client_secret_basic') {
     headers.Authorization = basicAuthorization(req.clientId, req.secret);
+  } else if (req.authMethod === 'private_key_jwt') {
+    if (clientAssertion === undefined) throw new TypeError('private_key_jwt needs an assertion');
+    form.set('client_id', req.clientId);
+    form.set('client_assertion_type', CLIENT_ASSERTION_TYPE);
+    form.set('client_assertion', clientAssertion);
+  } else if (
+    req.authMethod === 'tls_client_auth' ||
+    req.authMethod === 'self_signed_tls_client_auth'
+  ) {
+    // RFC 8705 §2: the certificate of the TLS connection authenticates; client_id names it.
+    form.set('client_id', req.clientId);
   } else {
     form.set('client_id', req.clientId);
     form.set('client_secret', req.secret);
+  }
+  if (req.audience !== undefined) form.set('audience', req.audience);
+  for (const resource of req.resources ?? []) form.append('resource', resource);
+  for (const [name, value] of req.extraParams ?? []) {
+    if (!form.has(name)) form.set(name, value);
   }
   return { headers, body: form.toString() };
 }

@@ -4,8 +4,12 @@ import {
   UpstreamUnavailableError,
   type UnavailableCause,
 } from '@app/errors';
-import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
+import { fetch } from 'undici';
+import { signClientAssertion } from './client-assertion';
 import { buildTokenHttpRequest, type TokenHttpRequest } from './client-authentication';
+import { IdpDiscovery } from './idp-discovery';
+import { IdpDispatchers } from './idp-dispatchers';
 import { classifyErrorAnswer } from './error-response.classifier';
 import { readBodyText } from './response-body';
 import {
@@ -23,6 +27,9 @@ import {
   type UpstreamAttempt,
   type UpstreamObserver,
 } from './upstream-observer';
+
+/** A request whose token endpoint is known (configured or discovered). */
+type ResolvedTokenRequest = TokenRequest & { tokenUrl: string };
 
 /** Largest answer we read; a token answer is a few KiB (the access token is capped at 16 KiB). */
 const MAX_ANSWER_BYTES = 64 * 1024;
@@ -55,12 +62,14 @@ type AttemptResult =
  * secret, nor a token, nor the IdP's body. It caches nothing: that is the token store's job.
  */
 @Injectable()
-export class OAuthClient {
+export class OAuthClient implements OnApplicationShutdown {
   private readonly logger = new Logger(OAuthClient.name);
+  private readonly dispatchers = new IdpDispatchers();
 
   constructor(
     @Inject(CLOCK) private readonly clock: Clock,
     @Optional() @Inject(UPSTREAM_OBSERVER) private readonly observer?: UpstreamObserver,
+    @Optional() private readonly discovery?: IdpDiscovery,
   ) {}
 
   /**
@@ -68,10 +77,15 @@ export class OAuthClient {
    * credentials or scope; never retried), UpstreamUnavailableError (no usable answer, after
    * retries where they make sense), or the caller's abort reason.
    */
-  async fetchToken(req: TokenRequest, opts: FetchOptions = {}): Promise<IssuedToken> {
+  async fetchToken(request: TokenRequest, opts: FetchOptions = {}): Promise<IssuedToken> {
+    const req: ResolvedTokenRequest = {
+      ...request,
+      tokenUrl:
+        request.tokenUrl ??
+        (await this.discoveredEndpoint(request, usesClientCertificate(request))),
+    };
     assertUsableRequest(req);
     const maxAttempts = resolveMaxAttempts(opts.maxAttempts);
-    const http = buildTokenHttpRequest(req);
     const where = { environment: req.environment, clientId: req.clientId };
 
     for (let attempt = 1; ; attempt++) {
@@ -79,6 +93,8 @@ export class OAuthClient {
       const started = performance.now();
       // Taken right before sending: the token's life is counted from here, not from the answer.
       const requestedAt = this.clock.now();
+      // Built per attempt: a client assertion carries a fresh jti and iat each time.
+      const http = await this.buildRequest(req, requestedAt);
       const result = await this.attempt(req, http, requestedAt, opts.signal);
       this.notify({
         ...where,
@@ -128,8 +144,33 @@ export class OAuthClient {
     }
   }
 
+  /** A discovery environment's token endpoint; UpstreamUnavailableError while undiscovered. */
+  private discoveredEndpoint(req: TokenRequest, mtls: boolean): Promise<string> {
+    if (!this.discovery) {
+      throw new TypeError(`Environment "${req.environment}" has no tokenUrl and no discovery.`);
+    }
+    return this.discovery.tokenEndpointOf(req.environment, mtls);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.dispatchers.close();
+  }
+
+  private async buildRequest(req: ResolvedTokenRequest, now: number): Promise<TokenHttpRequest> {
+    if (req.authMethod !== 'private_key_jwt') return buildTokenHttpRequest(req);
+    const assertion = await signClientAssertion({
+      clientId: req.clientId,
+      tokenUrl: req.tokenUrl,
+      privateKey: req.secret,
+      signingAlg: req.signingAlg ?? 'RS256',
+      ...(req.keyId !== undefined ? { keyId: req.keyId } : {}),
+      now,
+    });
+    return buildTokenHttpRequest(req, assertion);
+  }
+
   private async attempt(
-    req: TokenRequest,
+    req: ResolvedTokenRequest,
     http: TokenHttpRequest,
     requestedAt: number,
     callerSignal: AbortSignal | undefined,
@@ -140,6 +181,7 @@ export class OAuthClient {
     let response: Response | undefined;
     let body: string | undefined;
     try {
+      // undici's own fetch, so the request goes through its dispatcher (proxy, private CA).
       response = await fetch(req.tokenUrl, {
         method: 'POST',
         headers: http.headers,
@@ -148,6 +190,12 @@ export class OAuthClient {
         // endpoint that redirects is misconfigured, so a 3xx is reported, not followed.
         redirect: 'manual',
         signal,
+        dispatcher: this.dispatchers.for({
+          ...(req.caFile !== undefined ? { caFile: req.caFile } : {}),
+          ...(usesClientCertificate(req)
+            ? { clientCredential: req.secret, owner: `${req.environment}/${req.clientId}` }
+            : {}),
+        }),
       });
       body = await readBodyText(response, MAX_ANSWER_BYTES);
     } catch (err) {
@@ -245,8 +293,13 @@ export class OAuthClient {
   }
 }
 
+/** RFC 8705: the client authenticates with the certificate of its TLS connection. */
+function usesClientCertificate(req: TokenRequest): boolean {
+  return req.authMethod === 'tls_client_auth' || req.authMethod === 'self_signed_tls_client_auth';
+}
+
 /** Configuration mistakes fail fast instead of being retried as "network errors". */
-function assertUsableRequest(req: TokenRequest): void {
+function assertUsableRequest(req: ResolvedTokenRequest): void {
   let url: URL;
   try {
     url = new URL(req.tokenUrl);

@@ -1,17 +1,35 @@
-/** How the client proves its identity at the token endpoint (RFC 6749 §2.3.1). */
-export type AuthMethod = 'client_secret_post' | 'client_secret_basic';
+import type { AuthMethod, SigningAlg } from '@app/config';
+
+export type { AuthMethod, SigningAlg };
 
 /** One client-credentials grant (RFC 6749 §4.4) against one environment's token endpoint. */
 export interface TokenRequest {
   environment: string;
   clientId: string;
+  /**
+   * The credential: the shared secret (client_secret_*), or the text of the private key
+   * (private_key_jwt: PEM or JWK) the client assertion is signed with.
+   */
   secret: string;
   /** Sent as `scope=` when set; the IdP's default scope applies otherwise. */
   scope?: string;
   authMethod: AuthMethod;
-  tokenUrl: string;
+  /** The token endpoint; absent for a discovery environment (found from its `issuer`). */
+  tokenUrl?: string;
   /** Budget of ONE attempt (connect, send, wait and read the answer); retries get their own. */
   timeoutMs: number;
+  /** private_key_jwt: the assertion's `kid` header. */
+  keyId?: string;
+  /** private_key_jwt: default RS256. */
+  signingAlg?: SigningAlg;
+  /** Sent as `audience=`. */
+  audience?: string;
+  /** Each sent as `resource=` (RFC 8707). */
+  resources?: readonly string[];
+  /** Further form parameters, checked at configuration load (none overrides ours). */
+  extraParams?: ReadonlyMap<string, string>;
+  /** PEM bundle of extra CAs trusted for this IdP (the environment's caFile). */
+  caFile?: string;
 }
 
 /** A validated token answer: everything here has passed the checks in token-response.parser.ts. */

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { IdpDiscovery } from './idp-discovery';
 import { OAuthClient } from './oauth.client';
 
 /**
@@ -7,7 +8,7 @@ import { OAuthClient } from './oauth.client';
  * choose the clock and the metrics.
  */
 @Module({
-  providers: [OAuthClient],
-  exports: [OAuthClient],
+  providers: [OAuthClient, IdpDiscovery],
+  exports: [OAuthClient, IdpDiscovery],
 })
 export class UpstreamModule {}

@@ -1,0 +1,151 @@
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { ConfigError } from '@app/config';
+import {
+  startIdentitySandbox,
+  type RunningSandbox,
+  type SandboxOptions,
+} from '@app/identity-sandbox';
+import { IdpDiscovery } from '@app/upstream';
+import { get, waitFor } from '../admin/load';
+import { clientKeyPair } from '../support/test-pki';
+import {
+  startTestApp,
+  type RunningTestApp,
+  type TestAppOptions,
+  type TestClient,
+} from '../support/test-app';
+
+/**
+ * Discovery (README "Identity providers"): an environment names its IdP's `issuer` and the
+ * token endpoint and supported methods come from the IdP's metadata, over real sockets.
+ */
+const CALLER_KEY = 'discovery-caller-key-0001-aaaaaaaaaaaaaaaaa';
+const CALLERS: TestAppOptions['callers'] = [{ name: 'caller', keys: [CALLER_KEY], clients: ['*'] }];
+const CLIENT: TestClient = { clientId: 'disco.client', environment: 'uat', secret: 'disco-1' };
+
+const idps: RunningSandbox[] = [];
+const apps: RunningTestApp[] = [];
+async function sandbox(options: SandboxOptions = {}): Promise<RunningSandbox> {
+  const idp = await startIdentitySandbox({
+    clients: [{ clientId: CLIENT.clientId, secret: CLIENT.secret }],
+    ...options,
+  });
+  idps.push(idp);
+  return idp;
+}
+async function start(
+  environments: TestAppOptions['environments'],
+  clients: TestClient[] = [CLIENT],
+): Promise<RunningTestApp> {
+  const app = await startTestApp({
+    environments,
+    clients,
+    callers: CALLERS,
+    scheduler: false,
+    logLevel: 'warn',
+  });
+  apps.push(app);
+  return app;
+}
+afterEach(async () => {
+  for (const app of apps.splice(0)) await app.close();
+  for (const idp of idps.splice(0)) await idp.close();
+});
+
+const tokenOf = (app: RunningTestApp, clientId = CLIENT.clientId) =>
+  get(`${app.url}/tokens/${clientId}`, CALLER_KEY);
+
+describe('discovery (e2e)', () => {
+  it('finds the token endpoint from <issuer>/.well-known/openid-configuration', async () => {
+    const idp = await sandbox();
+    const app = await start({ uat: { issuer: idp.url } });
+
+    const res = await tokenOf(app);
+
+    expect(res.status).toBe(200);
+    expect(idp.stats()).toMatchObject({ tokenRequests: 1, issued: 1 });
+    expect(app.app.get(IdpDiscovery).discovered({ name: 'uat', issuer: idp.url } as never)).toEqual(
+      expect.objectContaining({ tokenEndpoint: idp.tokenUrl }),
+    );
+  });
+
+  it("falls back to RFC 8414's oauth-authorization-server document", async () => {
+    const idp = await sandbox({ openidConfiguration: false });
+    const app = await start({ uat: { issuer: idp.url } });
+
+    expect((await tokenOf(app)).status).toBe(200);
+    expect(idp.stats().issued).toBe(1);
+  });
+
+  it('signs a private_key_jwt assertion for the discovered token endpoint', async () => {
+    const idp = await sandbox();
+    const key = clientKeyPair('ec');
+    idp.setClientKeys('disco-jwt.client', [key.publicPem]);
+    const app = await start({ uat: { issuer: idp.url } }, [
+      {
+        clientId: 'disco-jwt.client',
+        environment: 'uat',
+        secret: key.privatePem,
+        authMethod: 'private_key_jwt',
+        fields: { signingAlg: 'ES256' },
+      },
+    ]);
+
+    expect((await tokenOf(app, 'disco-jwt.client')).status).toBe(200);
+    expect(idp.requests()[0].assertionClaims).toMatchObject({ aud: idp.tokenUrl });
+  });
+
+  it('an issuer mismatch fails the start, naming the field', async () => {
+    const idp = await sandbox({ issuer: 'https://impostor.example.test' });
+
+    const failure = await start({ uat: { issuer: idp.url } }).catch((e: unknown) => e);
+
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect((failure as ConfigError).problems).toEqual([
+      `environments.uat.issuer: the discovery document names issuer "https://impostor.example.test", not "${idp.url}"`,
+    ]);
+    expect(idp.stats().tokenRequests).toBe(0);
+  });
+
+  it('a client whose authMethod the IdP does not list fails the start, naming the field', async () => {
+    const idp = await sandbox({ authMethods: ['client_secret_basic', 'private_key_jwt'] });
+
+    const failure = await start({ uat: { issuer: idp.url } }).catch((e: unknown) => e);
+
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect((failure as ConfigError).problems).toEqual([
+      'clients[0].authMethod: client_secret_post is not among the token_endpoint_auth_methods_supported of environment "uat" (client_secret_basic, private_key_jwt)',
+    ]);
+  });
+
+  it('an IdP down at start: the service starts, answers 503, and recovers without a restart', async () => {
+    const port = await freePort();
+    const issuer = `http://127.0.0.1:${port}`;
+    const app = await start({ uat: { issuer, timeoutMs: 1000 } });
+
+    const down = await tokenOf(app);
+    expect(down.status).toBe(503);
+    expect(down.json().error).toBe('upstream_unavailable');
+
+    const idp = await sandbox({ port });
+    // The background retry finds it with no caller asking.
+    const found = await waitFor(
+      'discovery to succeed in the background',
+      () => Promise.resolve(app.app.get(IdpDiscovery).discovered({ name: 'uat', issuer } as never)),
+      10_000,
+    );
+    expect(found.tokenEndpoint).toBe(`${issuer}/connect/token`);
+    expect((await tokenOf(app)).status).toBe(200);
+    expect(idp.stats()).toMatchObject({ tokenRequests: 1, issued: 1 });
+  });
+});
+
+/** A loopback port nothing listens on (taken, then released). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
