@@ -3,6 +3,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Clock } from '@app/clock';
+import type { HttpServerTimeouts } from '@app/token-vendor';
 import type { SimpleResponse } from '../support/http';
 import {
   secretPathOf,
@@ -63,10 +64,15 @@ export interface VendorOptions {
   clock?: Clock;
   logLevel?: string;
   scheduler?: boolean;
+  /** More environment variables (TRUSTED_PROXIES, OTEL_EXPORTER_OTLP_ENDPOINT, ...). */
+  env?: Record<string, string>;
+  httpTimeouts?: Partial<HttpServerTimeouts>;
 }
 
 export interface Vendor {
   url: string;
+  /** The Prometheus listener (`METRICS_PORT`): `${metricsUrl}/metrics`. */
+  metricsUrl: string;
   port: number;
   app: NestFastifyApplication;
   logs: CapturedLogs;

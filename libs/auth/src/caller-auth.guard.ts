@@ -20,8 +20,10 @@ interface GuardedRequest {
 
 /**
  * The global guard: every route needs a known caller key unless marked @Public().
- * Failed attempts are counted per source address; a source over the limit gets 429 before
- * its key is even looked at.
+ * Failed attempts are counted per source address; a source over the limit gets 429 instead of
+ * 401. A valid key is always let in, whatever its address did: behind a mesh sidecar or NAT
+ * every caller shares one address, and one misconfigured caller must not lock the others out.
+ * (Guessing a key is hopeless either way: keys are 256 random bits, README "Callers".)
  */
 @Injectable()
 export class CallerAuthGuard implements CanActivate {
@@ -40,12 +42,6 @@ export class CallerAuthGuard implements CanActivate {
     ]);
     if (isPublic) return true;
     const request = context.switchToHttp().getRequest<GuardedRequest>();
-    const source = request.ip ?? 'unknown';
-    const wait = this.limiter.retryAfterSeconds(source);
-    if (wait > 0) {
-      this.writeAudit(request, 'too_many_requests');
-      throw new TooManyRequestsError(wait);
-    }
     // RFC 6750 also allows the key in the query or body, where it would end up in access
     // logs and proxies' histories; this service accepts only the Authorization header.
     const query = request.query ?? {};
@@ -54,18 +50,25 @@ export class CallerAuthGuard implements CanActivate {
       throw new InvalidRequestError('Send the caller key in the Authorization header only.');
     }
     if (hasDuplicateAuthorization(request.headers.authorization, request.raw?.rawHeaders)) {
-      this.limiter.recordFailure(source);
-      this.writeAudit(request, 'unauthorized');
-      throw new UnauthorizedError();
+      this.refuse(request);
     }
     const caller = this.strategy.authenticate(request);
-    if (!caller) {
-      this.limiter.recordFailure(source);
-      this.writeAudit(request, 'unauthorized');
-      throw new UnauthorizedError();
-    }
+    if (!caller) this.refuse(request);
     request.user = caller;
     return true;
+  }
+
+  /** A failed authentication: 429 while its source is over the limit, else counted and 401. */
+  private refuse(request: GuardedRequest): never {
+    const source = request.ip ?? 'unknown';
+    const wait = this.limiter.retryAfterSeconds(source);
+    if (wait > 0) {
+      this.writeAudit(request, 'too_many_requests');
+      throw new TooManyRequestsError(wait);
+    }
+    this.limiter.recordFailure(source);
+    this.writeAudit(request, 'unauthorized');
+    throw new UnauthorizedError();
   }
 
   /** Refused requests are audited too (no caller is known; the attempted key is never logged). */

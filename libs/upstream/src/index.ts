@@ -2,7 +2,13 @@ export type { AuthMethod, FetchOptions, IssuedToken, TokenRequest } from './toke
 export { OAuthClient } from './oauth.client';
 export { UpstreamModule } from './upstream.module';
 export { UPSTREAM_OBSERVER } from './upstream-observer';
-export type { AttemptOutcome, UpstreamAttempt, UpstreamObserver } from './upstream-observer';
+export type {
+  AttemptOutcome,
+  AttemptTrace,
+  UpstreamAttempt,
+  UpstreamAttemptStart,
+  UpstreamObserver,
+} from './upstream-observer';
 export { parseTokenResponse, MAX_ACCESS_TOKEN_LENGTH } from './token-response.parser';
 export type { TokenAnswerContext } from './token-response.parser';
 export {
