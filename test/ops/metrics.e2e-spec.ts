@@ -233,8 +233,10 @@ describe('GET /metrics on METRICS_PORT (e2e)', () => {
   it('counts 401 and 429 answers in token_vendor_auth_failures_total{reason}', async () => {
     const failures = async (): Promise<Record<string, number>> => {
       const text = (await httpRequest(`${svc.metricsUrl}/metrics`)).text;
-      const found = series(parsePrometheusText(text).samples, 'token_vendor_auth_failures_total');
-      return Object.fromEntries(found.map((s) => [s.reason, s.value]));
+      const found = parsePrometheusText(text).samples.filter(
+        (s) => s.name === 'token_vendor_auth_failures_total',
+      );
+      return Object.fromEntries(found.map((s) => [s.labels.reason, s.value]));
     };
     const before = await failures();
     const source = '127.0.0.77';
