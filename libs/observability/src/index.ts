@@ -1,4 +1,4 @@
-export { tokenFingerprint, secretFingerprint } from './fingerprint';
+export { tokenFingerprint, secretFingerprint, secretFingerprintKey } from './fingerprint';
 export {
   requestIdOf,
   REDACTED_PATHS,
