@@ -131,7 +131,10 @@ function openApiConfig(): ReturnType<DocumentBuilder['build']> {
     .setTitle('token-vendor')
     .setDescription(
       'Centralized OAuth 2.0 client-credentials token vending. Callers authenticate with ' +
-        '`Authorization: Bearer <caller key>`; errors are `{"error","message"}` JSON.',
+        '`Authorization: Bearer <caller key>`; errors are `{"error","message"}` JSON. Every ' +
+        "answer carries `X-Request-Id` (the caller's own when it is 1-64 of `[A-Za-z0-9_.-]`, " +
+        'else a new UUID); a W3C `traceparent` is passed on to the identity provider. ' +
+        'Prometheus metrics are served on a separate port (`METRICS_PORT`), not by this API.',
     )
     .setVersion('0.1.0')
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'Caller key' }, 'caller-key')
