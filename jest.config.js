@@ -14,8 +14,11 @@ const base = {
     // content-disposition@3 (via @fastify/static, for the Swagger UI) and jose@6 ship only ES
     // modules, which Node's require() loads but Jest's module runtime does not: compile them to CJS.
     '/node_modules/(content-disposition|jose)/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true } }],
+    // The OpenTelemetry exporter's CommonJS build loads node:http with a dynamic import(),
+    // which Jest's module runtime cannot run: compiled to require() like the above.
+    '/node_modules/@opentelemetry/otlp-exporter-base/.+\\.cjs$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true } }],
   },
-  transformIgnorePatterns: ['/node_modules/(?!(content-disposition|jose)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(content-disposition|jose|@opentelemetry/otlp-exporter-base)/)'],
   testEnvironment: 'node',
   moduleNameMapper,
   rootDir: __dirname,

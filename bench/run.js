@@ -222,10 +222,10 @@ function scaleSection(m, rows) {
       '`secretFile`. The replica warms every client at start; "start → all held" runs from spawning ' +
       "the process until the sandbox has issued N tokens and the replica's " +
       '`token_vendor_token_ttl_seconds` has N series; "warm rate" is tokens issued per second after ' +
-      "readiness. RSS and heap used are the replica's own `token_vendor_process_resident_memory_bytes` / " +
-      '`token_vendor_nodejs_heap_size_used_bytes`, read 1 s after the wave right after a full GC ' +
+      "readiness. RSS and heap used are the replica's own `process_resident_memory_bytes` / " +
+      '`nodejs_heap_size_used_bytes`, read 1 s after the wave right after a full GC ' +
       "(requested through the replica's loopback inspector); per client = (value at N − value " +
-      'at 1) ÷ (N − 1). Loop delay "wave": `token_vendor_nodejs_eventloop_lag_p99_seconds` / ' +
+      'at 1) ÷ (N − 1). Loop delay "wave": `nodejs_eventloop_lag_p99_seconds` / ' +
       '`_max_seconds` scraped every ~1 s from readiness to the end of the wave (each scrape resets ' +
       'the histogram; the scrape at readiness, covering start-up, is left out); "after": 4 scrapes ' +
       '1.5 s apart after the wave. The scrape column is the slowest of those 4 and the size of `/metrics`.' +

@@ -168,11 +168,13 @@ function writeVendorConfig(
  */
 async function startVendor(workDir, name, opts) {
   const port = await freePort();
+  const metricsPort = await freePort();
   const nodeArgs = [...(opts.nodeArgs ?? []), VENDOR_MAIN];
   const startedAt = Date.now();
   const child = start(name, process.execPath, nodeArgs, {
     env: {
       PORT: port,
+      METRICS_PORT: metricsPort,
       HOST: '127.0.0.1',
       TOKEN_VENDOR_CONFIG: opts.configPath,
       REDIS_URL: opts.redisUrl,
@@ -185,7 +187,8 @@ async function startVendor(workDir, name, opts) {
     stderrPath: join(workDir, `${name}.err`),
   });
   const url = `http://127.0.0.1:${port}`;
-  const vendor = { name, url, port, child, startedAt };
+  const metricsUrl = `http://127.0.0.1:${metricsPort}`;
+  const vendor = { name, url, port, metricsUrl, child, startedAt };
   if (opts.waitReady !== false) await waitVendorReady(vendor);
   return vendor;
 }

@@ -140,7 +140,7 @@ async function run(ctx, settings, log) {
     const waits = { replica: 0, fleet: 0 };
     let upstream = 0;
     for (const r of replicas) {
-      const m = parseMetrics((await svc.http(`${r.url}/metrics`)).text);
+      const m = parseMetrics((await svc.http(`${r.metricsUrl}/metrics`)).text);
       waits.replica += sum(m, 'token_vendor_single_flight_waits_total', { scope: 'replica' });
       waits.fleet += sum(m, 'token_vendor_single_flight_waits_total', { scope: 'fleet' });
       upstream += sum(m, 'token_vendor_upstream_requests_total', { outcome: 'ok' });

@@ -25,7 +25,7 @@ function clientIds(n) {
 
 async function scrape(vendor) {
   const t0 = performance.now();
-  const r = await svc.http(`${vendor.url}/metrics`);
+  const r = await svc.http(`${vendor.metricsUrl}/metrics`);
   const ms = performance.now() - t0;
   if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`);
   const m = parseMetrics(r.text);
@@ -33,11 +33,11 @@ async function scrape(vendor) {
     at: Date.now(),
     ms,
     bytes: r.text.length,
-    lagP99: value(m, 'token_vendor_nodejs_eventloop_lag_p99_seconds'),
-    lagMax: value(m, 'token_vendor_nodejs_eventloop_lag_max_seconds'),
-    cpu: value(m, 'token_vendor_process_cpu_seconds_total'),
-    rss: value(m, 'token_vendor_process_resident_memory_bytes'),
-    heapUsed: value(m, 'token_vendor_nodejs_heap_size_used_bytes'),
+    lagP99: value(m, 'nodejs_eventloop_lag_p99_seconds'),
+    lagMax: value(m, 'nodejs_eventloop_lag_max_seconds'),
+    cpu: value(m, 'process_cpu_seconds_total'),
+    rss: value(m, 'process_resident_memory_bytes'),
+    heapUsed: value(m, 'nodejs_heap_size_used_bytes'),
     held: seriesCount(m, 'token_vendor_token_ttl_seconds'),
   };
 }

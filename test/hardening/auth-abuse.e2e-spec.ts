@@ -14,9 +14,11 @@ import {
 /**
  * Abuse of caller authentication (README "Callers", the 429 row of the error table): failed
  * authentications are limited per source address (10 per 60 s → 429 with Retry-After until
- * the window ends), callers on other sources are unaffected, the limit cannot be dodged or
- * aimed at someone else with X-Forwarded-For, and an unknown client and a client the caller
- * may not use answer byte for byte the same.
+ * the window ends), callers on other sources are unaffected, a valid key is let in whatever
+ * its address did (a mesh sidecar or NAT puts every caller behind one address), the limit
+ * cannot be dodged or aimed at someone else with X-Forwarded-For unless it comes from a
+ * `TRUSTED_PROXIES` address, and an unknown client and a client the caller may not use
+ * answer byte for byte the same.
  *
  * Sources are played with loopback addresses (127.0.0.0/8 all reach 127.0.0.1 on Linux).
  */
@@ -85,7 +87,7 @@ describe('failed authentication limits and enumeration (e2e)', () => {
     return retryAfter;
   };
 
-  it('limits a flooding source to 10 failures a minute (429 + Retry-After, even with a good key), while callers on other sources are unaffected', async () => {
+  it('limits a flooding source to 10 failures a minute (429 + Retry-After), while callers on other sources, and valid keys on the same one, are unaffected', async () => {
     const attacker = '127.0.0.21';
     const bystanders = ['127.0.0.22', '127.0.0.23', '127.0.0.24'];
     // The flood and the good callers at the same time.
@@ -99,8 +101,11 @@ describe('failed authentication limits and enumeration (e2e)', () => {
     expect(statuses.filter((s) => s === 429)).toHaveLength(40 - FAILED_AUTH_LIMIT);
     for (const res of flood) (res.status === 401 ? expect401 : expect429)(res);
 
-    // Now a good key from the attacker's address is refused too, before the key is looked at.
-    expect429(await good(attacker));
+    // The attacker's address stays limited for bad keys, but a caller with a valid key behind
+    // the same address (a sidecar, a NAT) is served: others' failures never lock it out.
+    expect429(await bad(attacker));
+    for (let i = 0; i < 5; i++) expectStatus(await good(attacker), 200);
+    expect429(await bad(attacker));
     // Another source failing a few times is counted on its own: still 401, not 429.
     for (let i = 0; i < FAILED_AUTH_LIMIT - 1; i++) expect401(await bad('127.0.0.25'));
     expectStatus(await good('127.0.0.25'), 200);
@@ -125,7 +130,9 @@ describe('failed authentication limits and enumeration (e2e)', () => {
       expect401(await call(svc.url, '/tokens/deals.client', { source, headers }));
     }
     expect(failures).toHaveLength(FAILED_AUTH_LIMIT);
-    expect429(await good(source));
+    expect429(await bad(source));
+    expect429(await call(svc.url, '/tokens/deals.client', { source }));
+    expectStatus(await good(source), 200);
   });
 
   it('does not count failures of authenticated callers (400, 404) against their source', async () => {
@@ -164,23 +171,24 @@ describe('failed authentication limits and enumeration (e2e)', () => {
   it('Retry-After says when the window ends; after it the source may try again', async () => {
     const source = '127.0.0.61';
     for (let i = 0; i < FAILED_AUTH_LIMIT; i++) expect401(await bad(source));
-    const first = expect429(await good(source));
+    const first = expect429(await bad(source));
     expect(first).toBeGreaterThanOrEqual(FAILED_AUTH_WINDOW_MS / 1000 - 2);
     clock.advance(30_000);
-    const later = expect429(await good(source));
+    const later = expect429(await bad(source));
     expect(later).toBeLessThanOrEqual(first - 29);
     expect(later).toBeGreaterThanOrEqual(first - 31);
     clock.advance(later * 1000);
-    expectStatus(await good(source), 200);
     // A fresh window: failures count again from zero.
-    expect401(await bad(source));
+    for (let i = 0; i < FAILED_AUTH_LIMIT; i++) expect401(await bad(source));
+    expect429(await bad(source));
     expectStatus(await good(source), 200);
   });
 
   /** Status, headers (except Date) in order, and body bytes. */
   const wire = (res: SimpleResponse): unknown => ({
     status: res.status,
-    headers: Object.entries(res.headers).filter(([name]) => name !== 'date'),
+    // The request id differs by design (each answer names its own request).
+    headers: Object.entries(res.headers).filter(([n]) => n !== 'date' && n !== 'x-request-id'),
     body: res.text,
   });
 
@@ -235,5 +243,65 @@ describe('failed authentication limits and enumeration (e2e)', () => {
     expect401(goodLast);
     expect401(goodFirst);
     expect401(bothGood);
+  });
+});
+
+describe('TRUSTED_PROXIES: the client address from X-Forwarded-For (e2e)', () => {
+  let idp: RunningSandbox;
+  let svc: Vendor;
+  const PROXY = '127.0.0.101';
+
+  beforeAll(async () => {
+    idp = await startIdentitySandbox({ clients: [{ clientId: 'deals.client', secret: SECRET }] });
+    svc = await startVendor({
+      scheduler: false,
+      environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 1000 } },
+      clients: [{ clientId: 'deals.client', environment: 'uat', secret: SECRET }],
+      callers: [{ name: 'wide', keys: [KEY], clients: ['*'] }],
+      env: { TRUSTED_PROXIES: `${PROXY}/32,::ffff:${PROXY}` },
+    });
+  });
+
+  afterAll(async () => {
+    await svc?.close();
+    await idp?.close();
+  });
+
+  const viaProxy = (forwardedFor: string, key = 'not-a-caller-key', source = PROXY) =>
+    call(svc.url, '/tokens/deals.client', {
+      source,
+      headers: { authorization: `Bearer ${key}`, 'x-forwarded-for': forwardedFor },
+    });
+
+  it('limits the client the trusted proxy names, not the proxy: other clients behind it are unaffected', async () => {
+    const client = '203.0.113.7';
+    for (let i = 0; i < FAILED_AUTH_LIMIT; i++) {
+      // Addresses the client put in front itself cannot dodge the limit: the proxy appends
+      // the address it saw, and only that one is believed.
+      expect((await viaProxy(`198.51.100.${i}, ${client}`)).status).toBe(401);
+    }
+    expect((await viaProxy(client)).status).toBe(429);
+    expect((await viaProxy(`198.51.100.200, ${client}`)).status).toBe(429);
+    // Another client behind the same proxy is still only 401.
+    expect((await viaProxy('203.0.113.8')).status).toBe(401);
+    expectStatus(await viaProxy('203.0.113.8', KEY), 200);
+
+    const refused = svc.logs
+      .audit()
+      .filter((l) => l.msg === 'request refused')
+      .map((l) => l.source);
+    expect(refused.filter((s) => s === client)).toHaveLength(FAILED_AUTH_LIMIT + 2);
+    expect(refused).not.toContain(PROXY);
+  });
+
+  it('ignores X-Forwarded-For from an address that is not a trusted proxy', async () => {
+    const untrusted = '127.0.0.102';
+    for (let i = 0; i < FAILED_AUTH_LIMIT; i++) {
+      expect((await viaProxy(`203.0.113.${50 + i}`, 'not-a-caller-key', untrusted)).status).toBe(
+        401,
+      );
+    }
+    // Every attempt was counted against the untrusted sender itself.
+    expect((await viaProxy('203.0.113.99', 'not-a-caller-key', untrusted)).status).toBe(429);
   });
 });

@@ -1,8 +1,9 @@
-import { createServer, request as httpRaw, type Server } from 'node:http';
+import { createServer, request as httpRaw, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Clock } from '@app/clock';
+import type { HttpServerTimeouts } from '@app/token-vendor';
 import type { SimpleResponse } from '../support/http';
 import {
   secretPathOf,
@@ -63,10 +64,15 @@ export interface VendorOptions {
   clock?: Clock;
   logLevel?: string;
   scheduler?: boolean;
+  /** More environment variables (TRUSTED_PROXIES, OTEL_EXPORTER_OTLP_ENDPOINT, ...). */
+  env?: Record<string, string>;
+  httpTimeouts?: Partial<HttpServerTimeouts>;
 }
 
 export interface Vendor {
   url: string;
+  /** The Prometheus listener (`METRICS_PORT`): `${metricsUrl}/metrics`. */
+  metricsUrl: string;
   port: number;
   app: NestFastifyApplication;
   logs: CapturedLogs;
@@ -318,13 +324,17 @@ export function postLarge(
 export interface RecordingProxy {
   tokenUrl: string;
   tokens: Set<string>;
+  /** The headers of every request that reached the proxy, in order. */
+  requestHeaders: IncomingHttpHeaders[];
   close(): Promise<void>;
 }
 
 export async function startRecordingProxy(target: string): Promise<RecordingProxy> {
   const tokens = new Set<string>();
+  const requestHeaders: IncomingHttpHeaders[] = [];
   const targetUrl = new URL(target);
   const server: Server = createServer((req, res) => {
+    requestHeaders.push(req.headers);
     const upstream = httpRaw(
       {
         host: targetUrl.hostname,
@@ -360,6 +370,7 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
   return {
     tokenUrl: `http://127.0.0.1:${port}${targetUrl.pathname}`,
     tokens,
+    requestHeaders,
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();

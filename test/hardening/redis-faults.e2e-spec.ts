@@ -185,7 +185,7 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
     await expectAlive(svc.url);
     const ready = await call(svc.url, '/health/ready');
     expect(ready.json().info.tokenStore).toMatchObject({ kind: 'redis', state: 'down' });
-    const metrics = await call(svc.url, '/metrics');
+    const metrics = await call(svc.metricsUrl, '/metrics');
     expect(metrics.text).toMatch(
       /token_vendor_store_errors_total\{operation="(read|write)"\} [1-9]/,
     );

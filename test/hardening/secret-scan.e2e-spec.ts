@@ -168,7 +168,7 @@ describe('secret scan: logs, answers, metrics and Redis hold no secret (e2e)', (
     expect(
       (
         await send('limited', '/tokens/post.client', {
-          key: CANARY.keyCaller,
+          key: CANARY.keyBad,
           source: '127.0.0.202',
         })
       ).status,
@@ -280,7 +280,7 @@ describe('secret scan: logs, answers, metrics and Redis hold no secret (e2e)', (
   });
 
   it('finds no canary in logs, answers, metrics or Redis', async () => {
-    const metrics = await call(svc.url, '/metrics');
+    const metrics = await call(svc.metricsUrl, '/metrics');
     expectStatus(metrics, 200);
 
     const redis = new Redis(requireTestRedisUrl(), { maxRetriesPerRequest: 1 });

@@ -6,6 +6,7 @@ import {
 import { ConfigService } from '@app/config';
 import { tokenFingerprint } from '@app/observability';
 import { httpRequest } from '../support/http';
+import { AUDIT_TEXT_MAX_LENGTH } from '@app/audit';
 import { startTestApp, type RunningTestApp } from '../support/test-app';
 
 /**
@@ -227,5 +228,18 @@ describe('log redaction (e2e, LOG_LEVEL=debug)', () => {
       expect(line.tokenFingerprint).toMatch(/^[0-9a-f]{8}$/);
       expect(fingerprints).toContain(line.tokenFingerprint);
     }
+  });
+
+  it('caps and strips caller text in audit lines (environment, client id)', async () => {
+    const environment = `uat\u001b[2J\u202e${'e'.repeat(5000)}`;
+    const res = await httpRequest(
+      `${svc.url}/tokens/redact.client?environment=${encodeURIComponent(environment)}`,
+      { headers: { Authorization: `Bearer ${CALLER_KEY}`, 'X-Request-Id': 'audit-text-1' } },
+    );
+    expect(res.status).toBe(400);
+    const [line] = svc.logs.audit().filter((e) => e.requestId === 'audit-text-1');
+    expect(line.outcome).toBe('invalid_request');
+    expect(line.environment).toBe(`uat[2J${'e'.repeat(AUDIT_TEXT_MAX_LENGTH - 7)}…`);
+    expect(String(line.environment)).toHaveLength(AUDIT_TEXT_MAX_LENGTH);
   });
 });

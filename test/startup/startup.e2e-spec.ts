@@ -107,7 +107,6 @@ describe('OpenAPI document', () => {
         '/admin/reload',
         '/health/live',
         '/health/ready',
-        '/metrics',
         '/tokens/{clientId}',
       ].sort(),
     );

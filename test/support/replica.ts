@@ -26,6 +26,8 @@ export interface Replica {
   readonly name: string;
   readonly url: string;
   readonly port: number;
+  /** The Prometheus listener (`METRICS_PORT`): `${metricsUrl}/metrics`. */
+  readonly metricsUrl: string;
   readonly pid: number;
   /** Every line the process wrote (stdout and stderr; JSON lines from pino). */
   readonly logs: string[];
@@ -62,6 +64,8 @@ process.once('exit', () => {
  */
 export async function startReplica(options: ReplicaOptions): Promise<Replica> {
   const port = options.port ?? (await freePort());
+  // Every replica needs a metrics port of its own (the default, 9464, is one per machine).
+  const metricsPort = options.env.METRICS_PORT ?? String(await freePort());
   const name = options.name ?? `replica-${port}`;
   const logs: string[] = [];
   const child = spawn(process.execPath, [REPLICA_ENTRY], {
@@ -69,6 +73,7 @@ export async function startReplica(options: ReplicaOptions): Promise<Replica> {
       PATH: process.env.PATH,
       LOG_LEVEL: 'debug',
       ...options.env,
+      METRICS_PORT: metricsPort,
       PORT: String(port),
       HOST: '127.0.0.1',
     },
@@ -102,6 +107,7 @@ export async function startReplica(options: ReplicaOptions): Promise<Replica> {
     name,
     url,
     port,
+    metricsUrl: `http://127.0.0.1:${metricsPort}`,
     pid: child.pid ?? 0,
     logs,
     exited,

@@ -6,7 +6,11 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { stringify } from 'yaml';
 import { loadConfiguration } from '@app/config';
-import { createTokenVendorApp } from '@app/token-vendor';
+import {
+  createTokenVendorApp,
+  listenTokenVendor,
+  type HttpServerTimeouts,
+} from '@app/token-vendor';
 import type { Clock } from '@app/clock';
 
 export function sha256Hex(text: string): string {
@@ -84,10 +88,16 @@ export interface TestAppOptions {
   logLevel?: string;
   /** Proactive refresh and start-up warming (default on). */
   scheduler?: boolean;
+  /** More environment variables (TRUSTED_PROXIES, OTEL_EXPORTER_OTLP_ENDPOINT, ...). */
+  env?: Record<string, string>;
+  /** Shorter HTTP server timeouts, for tests of them. */
+  httpTimeouts?: Partial<HttpServerTimeouts>;
 }
 
 export interface RunningTestApp {
   url: string;
+  /** The Prometheus listener (`METRICS_PORT`): `${metricsUrl}/metrics`. */
+  metricsUrl: string;
   app: NestFastifyApplication;
   logs: CapturedLogs;
   dir: string;
@@ -173,25 +183,28 @@ export async function startTestApp(options: TestAppOptions): Promise<RunningTest
     env.REDIS_KEY_PREFIX = keyPrefix;
     env.TOKEN_VENDOR_ENCRYPTION_KEYS = options.encryptionKeys ?? testEncryptionKeys();
   }
+  Object.assign(env, options.env);
   const logs = new CapturedLogs();
   const app = await createTokenVendorApp({
     configuration: loadConfiguration(env),
     clock: options.clock,
     logStream: logs,
     refresh: options.scheduler,
+    httpTimeouts: options.httpTimeouts,
   });
+  let listening: Awaited<ReturnType<typeof listenTokenVendor>>;
   try {
-    await app.listen({ port: 0, host: '127.0.0.1' });
+    listening = await listenTokenVendor(app, { port: 0, metricsPort: 0, host: '127.0.0.1' });
   } catch (e) {
     // A start refused during bootstrap (e.g. discovery): release what was built, then report.
     await app.close().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
-  const address = app.getHttpServer().address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  const { api, metrics } = listening;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${api.port}`,
+    metricsUrl: `http://127.0.0.1:${metrics.port}`,
     app,
     logs,
     dir,

@@ -2,8 +2,19 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { accessLogHook, PinoNestLogger, requestIdOf, ROOT_LOGGER } from '@app/observability';
+import {
+  accessLogHook,
+  MetricsServer,
+  MetricsService,
+  PinoNestLogger,
+  RequestTracing,
+  requestIdOf,
+  requestMetricsHook,
+  ROOT_LOGGER,
+} from '@app/observability';
+import { authenticateBeforeBodyHook } from './authenticate-before-body';
 import { isSwaggerUiPath, securityHeaderSets, type SecurityHeaderSets } from './security-headers';
 import { TokenVendorModule, type TokenVendorModuleOptions } from './token-vendor.module';
 
@@ -15,14 +26,49 @@ export const BODY_LIMIT_BYTES = 16 * 1024;
  */
 export const MAX_PARAM_LENGTH = 16 * 1024;
 
+/**
+ * Limits on how long a caller may take to send a request (README "HTTP server"), so slow or
+ * stalled senders cannot hold connections and memory: the headers within `headersTimeoutMs`
+ * of the request's start, the whole request (headers and body) within `requestTimeoutMs`.
+ * Node checks them every `checkIntervalMs` (its default, 30 s, would let a stalled sender stay
+ * up to 30 s longer). They do not bound the answer: a token fetch may take `timeoutMs` × 3.
+ */
+export interface HttpServerTimeouts {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  checkIntervalMs: number;
+}
+export const HTTP_SERVER_TIMEOUTS: Readonly<HttpServerTimeouts> = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  checkIntervalMs: 1_000,
+};
+
+export interface TokenVendorAppOptions extends TokenVendorModuleOptions {
+  /** Tests shorten the HTTP server's timeouts; production uses HTTP_SERVER_TIMEOUTS. */
+  httpTimeouts?: Partial<HttpServerTimeouts>;
+}
+
 /** Builds the service (not yet listening): used by main.ts and by the tests alike. */
 export async function createTokenVendorApp(
-  options: TokenVendorModuleOptions,
+  options: TokenVendorAppOptions,
 ): Promise<NestFastifyApplication> {
   const headers = securityHeaderSets();
+  const timeouts = { ...HTTP_SERVER_TIMEOUTS, ...options.httpTimeouts };
+  const { trustedProxies } = options.configuration.runtime;
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    http: {
+      headersTimeout: timeouts.headersTimeoutMs,
+      requestTimeout: timeouts.requestTimeoutMs,
+      connectionsCheckingInterval: timeouts.checkIntervalMs,
+    },
+    // Fastify sets the server's requestTimeout itself after creating it (0, off, by default).
+    requestTimeout: timeouts.requestTimeoutMs,
+    // The client address (failed-auth limiter, access and audit lines) is the socket's peer,
+    // or, behind a trusted proxy, the last address in X-Forwarded-For it did not add itself.
+    trustProxy: trustedProxies.length > 0 ? [...trustedProxies] : false,
     genReqId: requestIdOf,
     // No Nest middleware is used (logging is a pino root logger plus an onResponse hook), so
     // @fastify/middie's per-request hook would only find nothing to run.
@@ -31,10 +77,11 @@ export async function createTokenVendorApp(
     return503OnClosing: false,
     // Errors Fastify raises before routing (a bad percent-encoding in the URL): the contract's
     // JSON, never Fastify's default body, which echoes the URL and its query string.
-    frameworkErrors: (_error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+    frameworkErrors: (_error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       void reply
         .code(400)
         .headers(headers.api)
+        .header('X-Request-Id', request.id)
         .send({ error: 'invalid_request', message: 'The request is malformed.' });
     },
   });
@@ -47,12 +94,36 @@ export async function createTokenVendorApp(
   );
   const logger = app.get<Logger>(ROOT_LOGGER);
   app.useLogger(new PinoNestLogger(logger));
-  app.getHttpAdapter().getInstance().addHook('onResponse', accessLogHook(logger));
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onResponse', accessLogHook(logger));
+  fastify.addHook('onResponse', requestMetricsHook(app.get(MetricsService)));
   registerRequestHooks(app, headers);
+  const tracing = app.get(RequestTracing);
+  fastify.addHook('onRequest', tracing.onRequest);
+  if (tracing.enabled) fastify.addHook('onResponse', tracing.onResponse);
+  fastify.addHook('preParsing', authenticateBeforeBodyHook(app));
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApiConfig()), {
     jsonDocumentUrl: 'docs-json',
   });
   return app;
+}
+
+/**
+ * Starts serving: the API on `port`, Prometheus `/metrics` on `metricsPort` (its own listener,
+ * never the API port). main.ts and the test harness start the service this one way.
+ */
+export async function listenTokenVendor(
+  app: NestFastifyApplication,
+  at: { port: number; metricsPort: number; host: string },
+): Promise<{ api: AddressInfo; metrics: AddressInfo }> {
+  await app.listen({ port: at.port, host: at.host });
+  try {
+    const metrics = await app.get(MetricsServer).listen(at.metricsPort, at.host);
+    return { api: app.getHttpServer().address() as AddressInfo, metrics };
+  } catch (e) {
+    await app.close();
+    throw e;
+  }
 }
 
 function openApiConfig(): ReturnType<DocumentBuilder['build']> {
@@ -62,7 +133,10 @@ function openApiConfig(): ReturnType<DocumentBuilder['build']> {
       'Centralized OAuth 2.0 client-credentials token vending. Callers authenticate with ' +
         '`Authorization: Bearer <caller key>`, or with a workload JWT (e.g. a projected ' +
         'Kubernetes ServiceAccount token) from a configured caller issuer; errors are ' +
-        '`{"error","message"}` JSON.',
+        '`{"error","message"}` JSON. Every ' +
+        "answer carries `X-Request-Id` (the caller's own when it is 1-64 of `[A-Za-z0-9_.-]`, " +
+        'else a new UUID); a W3C `traceparent` is passed on to the identity provider. ' +
+        'Prometheus metrics are served on a separate port (`METRICS_PORT`), not by this API.',
     )
     .setVersion('0.1.0')
     .addBearerAuth(
@@ -80,7 +154,8 @@ function openApiConfig(): ReturnType<DocumentBuilder['build']> {
 /**
  * The one `onRequest` hook of ours, on every request that reaches routing (404s and errors
  * included):
- * - security headers: one prepared set per answer, picked by path (see security-headers.ts);
+ * - security headers: one prepared set per answer, picked by path (see security-headers.ts),
+ *   and the request id (the caller's sane `X-Request-Id`, else a fresh one) as `X-Request-Id`;
  * - during the drain after SIGTERM, a request that still arrives (on a kept-alive connection)
  *   gets a contract-shaped 503 and `Connection: close`, so the caller moves to another replica.
  *   Connections that go idle are reaped by main.ts, so keep-alives cannot hold the drain open.
@@ -93,7 +168,9 @@ function registerRequestHooks(app: NestFastifyApplication, headers: SecurityHead
     done();
   });
   fastify.addHook('onRequest', (request, reply, done) => {
-    void reply.headers(isSwaggerUiPath(request.url) ? headers.swaggerUi : headers.api);
+    void reply
+      .headers(isSwaggerUiPath(request.url) ? headers.swaggerUi : headers.api)
+      .header('X-Request-Id', request.id);
     if (!closing) return done();
     void reply.code(503).header('Connection', 'close').header('Retry-After', '1').send({
       error: 'shutting_down',

@@ -1,2 +1,10 @@
-export { createTokenVendorApp, BODY_LIMIT_BYTES, MAX_PARAM_LENGTH } from './create-app';
+export {
+  createTokenVendorApp,
+  listenTokenVendor,
+  BODY_LIMIT_BYTES,
+  MAX_PARAM_LENGTH,
+  HTTP_SERVER_TIMEOUTS,
+  type HttpServerTimeouts,
+  type TokenVendorAppOptions,
+} from './create-app';
 export { TokenVendorModule, type TokenVendorModuleOptions } from './token-vendor.module';

@@ -1,6 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ConfigError, loadConfiguration } from '@app/config';
-import { createTokenVendorApp } from './create-app';
+import { createTokenVendorApp, listenTokenVendor } from './create-app';
 
 /** In-flight requests get this long to finish after SIGTERM; the chart's grace period is longer. */
 export const DRAIN_TIMEOUT_MS = 10_000;
@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   const app = await createTokenVendorApp({ configuration });
   for (const signal of ['SIGTERM', 'SIGINT'] as const)
     process.once(signal, () => void shutdown(app, signal));
-  await app.listen({ port: configuration.runtime.port, host: configuration.runtime.host });
+  await listenTokenVendor(app, configuration.runtime);
 }
 
 /**

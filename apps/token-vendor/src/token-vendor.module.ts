@@ -7,7 +7,7 @@ import { ClockModule, type Clock } from '@app/clock';
 import { ConfigModule, type LoadedConfiguration } from '@app/config';
 import { DomainExceptionFilter } from '@app/errors';
 import { HealthModule } from '@app/health';
-import { MetricsModule, ObservabilityModule } from '@app/observability';
+import { ObservabilityModule, TelemetryModule } from '@app/observability';
 import { TokenStoreModule } from '@app/token-store';
 import { TokensModule } from '@app/tokens';
 import { ScheduleModule } from '@nestjs/schedule';
@@ -32,7 +32,7 @@ export class TokenVendorModule {
         ConfigModule.forRoot(options.configuration),
         ClockModule.forRoot(options.clock),
         ScheduleModule.forRoot(),
-        MetricsModule,
+        TelemetryModule,
         ObservabilityModule.forRoot({ logStream: options.logStream }),
         TokenStoreModule,
         AuthModule,

@@ -1,9 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import { CLOCK, type Clock } from '@app/clock';
 import { ConfigError, ConfigService, type ClientConfig } from '@app/config';
 import { InvalidRequestError } from '@app/errors';
-import { secretFingerprint, tokenFingerprint } from '@app/observability';
+import { secretFingerprint, secretFingerprintKey, tokenFingerprint } from '@app/observability';
 import { ConfigReloader, SecretRotationService } from '@app/rotation';
 import { RefreshScheduler, TokenCache, TokenFetcher } from '@app/tokens';
 import type { AdminClientDto, AdminClientsDto, AdminRefreshDto, AdminReloadDto } from './admin.dto';
@@ -13,7 +12,8 @@ import type { AdminClientDto, AdminClientsDto, AdminRefreshDto, AdminReloadDto }
 export class AdminService {
   /**
    * The fingerprint key: derived from the encryption key when there is one, so fingerprints
-   * agree across replicas yet cannot be checked against guessed secrets without it.
+   * agree across replicas yet cannot be checked against guessed secrets without it; random per
+   * process in memory mode.
    */
   private readonly fingerprintKey: Buffer;
 
@@ -26,11 +26,7 @@ export class AdminService {
     private readonly reloader: ConfigReloader,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {
-    const base = config.runtime.encryptionKeys[0]?.key ?? Buffer.alloc(0);
-    this.fingerprintKey = createHash('sha256')
-      .update('token-vendor/secret-fingerprint/v1')
-      .update(base)
-      .digest();
+    this.fingerprintKey = secretFingerprintKey(config.runtime.encryptionKeys[0]?.key);
   }
 
   clients(): AdminClientsDto {

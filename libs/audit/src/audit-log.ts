@@ -25,6 +25,37 @@ export class AuditLog {
   constructor(@Inject(AUDIT_LOGGER) private readonly logger: Logger) {}
 
   write(line: AuditLine): void {
-    this.logger.info({ audit: true, ...line });
+    const safe: AuditLine = { ...line };
+    for (const field in safe) {
+      const value = safe[field];
+      if (typeof value === 'string') safe[field] = auditText(value);
+    }
+    this.logger.info({ audit: true, ...safe });
   }
+}
+
+/** Longest text an audit field keeps: well above any valid client id (200) or request id (64). */
+export const AUDIT_TEXT_MAX_LENGTH = 256;
+
+/**
+ * C0 and C1 controls, DEL, and the Unicode format characters that reorder or break lines when
+ * a log is displayed (bidi overrides and isolates, line and paragraph separators).
+ */
+/* eslint-disable no-control-regex -- matching control characters is the point */
+const CONTROL_CHARACTERS =
+  /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+/* eslint-enable no-control-regex */
+
+/**
+ * Text from callers (client id, environment, request id, path) as an audit line may hold it
+ * (README "Logs and metrics"): control characters stripped, at most AUDIT_TEXT_MAX_LENGTH
+ * characters (a longer text ends with `…`). JSON escaping alone keeps a line one line, but not a
+ * terminal or log viewer safe from escape sequences, nor the log small.
+ */
+export function auditText(value: string): string {
+  CONTROL_CHARACTERS.lastIndex = 0;
+  const clean = CONTROL_CHARACTERS.test(value) ? value.replace(CONTROL_CHARACTERS, '') : value;
+  return clean.length > AUDIT_TEXT_MAX_LENGTH
+    ? `${clean.slice(0, AUDIT_TEXT_MAX_LENGTH - 1)}…`
+    : clean;
 }

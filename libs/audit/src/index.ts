@@ -1,1 +1,7 @@
-export { AuditLog, AUDIT_LOGGER, type AuditLine } from './audit-log';
+export {
+  AuditLog,
+  AUDIT_LOGGER,
+  AUDIT_TEXT_MAX_LENGTH,
+  auditText,
+  type AuditLine,
+} from './audit-log';

@@ -29,8 +29,11 @@ interface GuardedRequest {
 
 /**
  * The global guard: every route needs a known caller key, or a workload JWT naming a configured
- * caller, unless marked @Public(). Failed attempts are counted per source address; a source
- * over the limit gets 429 before its key is even looked at.
+ * caller, unless marked @Public(). Failed attempts are counted per source address; a source over
+ * the limit gets 429 instead of 401. A valid credential is always let in, whatever its address
+ * did: behind a mesh sidecar or NAT every caller shares one address, and one misconfigured caller
+ * must not lock the others out. (Guessing a key is hopeless either way: keys are 256 random bits,
+ * README "Callers"; a JWT must carry a valid signature.)
  */
 @Injectable()
 export class CallerAuthGuard implements CanActivate {
@@ -51,12 +54,6 @@ export class CallerAuthGuard implements CanActivate {
     ]);
     if (isPublic) return true;
     const request = context.switchToHttp().getRequest<GuardedRequest>();
-    const source = request.ip ?? 'unknown';
-    const wait = this.limiter.retryAfterSeconds(source);
-    if (wait > 0) {
-      this.writeAudit(request, 'too_many_requests');
-      throw new TooManyRequestsError(wait);
-    }
     // RFC 6750 also allows the key in the query or body, where it would end up in access
     // logs and proxies' histories; this service accepts only the Authorization header.
     const query = request.query ?? {};
@@ -65,42 +62,49 @@ export class CallerAuthGuard implements CanActivate {
       throw new InvalidRequestError('Send the caller key in the Authorization header only.');
     }
     if (hasDuplicateAuthorization(request.headers.authorization, request.raw?.rawHeaders)) {
-      this.limiter.recordFailure(source);
-      this.writeAudit(request, 'unauthorized');
-      throw new UnauthorizedError();
+      this.refuse(request);
     }
     const credential = this.strategy.authenticate(request);
-    if (!credential) {
-      this.limiter.recordFailure(source);
-      this.writeAudit(request, 'unauthorized');
-      throw new UnauthorizedError();
-    }
+    if (!credential) this.refuse(request);
     if (credential.kind === 'key') {
       request.user = credential.caller;
       return true;
     }
     const result = this.workloads.authenticate(credential.token);
-    if (result instanceof Promise)
-      return result.then((r) => this.admitWorkload(request, source, r));
-    return this.admitWorkload(request, source, result);
+    if (result instanceof Promise) return result.then((r) => this.admitWorkload(request, r));
+    return this.admitWorkload(request, result);
   }
 
-  private admitWorkload(
-    request: GuardedRequest,
-    source: string,
-    result: WorkloadAuthentication,
-  ): boolean {
+  private admitWorkload(request: GuardedRequest, result: WorkloadAuthentication): boolean {
     if ('caller' in result) {
       request.user = result.caller;
       return true;
     }
-    this.limiter.recordFailure(source);
     // Which check failed, and for a verified token that no caller names, who it was.
-    this.writeAudit(request, 'unauthorized', {
+    this.refuse(request, new InvalidCallerTokenError(result.refused), {
       reason: result.refused,
       ...(result.workload !== undefined ? { workload: result.workload } : {}),
     });
-    throw new InvalidCallerTokenError(result.refused);
+  }
+
+  /**
+   * A failed authentication: 429 while its source is over the limit, else counted and 401
+   * (`refusal`, e.g. a JWT's `invalid_token`, when the credential was a token that failed a check).
+   */
+  private refuse(
+    request: GuardedRequest,
+    refusal: Error = new UnauthorizedError(),
+    details: Record<string, string> = {},
+  ): never {
+    const source = request.ip ?? 'unknown';
+    const wait = this.limiter.retryAfterSeconds(source);
+    if (wait > 0) {
+      this.writeAudit(request, 'too_many_requests', details);
+      throw new TooManyRequestsError(wait);
+    }
+    this.limiter.recordFailure(source);
+    this.writeAudit(request, 'unauthorized', details);
+    throw refusal;
   }
 
   /** Refused requests are audited too (no caller is known; the attempted key is never logged). */

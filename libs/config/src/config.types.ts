@@ -168,4 +168,10 @@ export interface RuntimeSettings {
   /** The first encrypts; all decrypt. Empty only when no Redis is configured. */
   readonly encryptionKeys: readonly EncryptionKey[];
   readonly logLevel: string;
+  /** Port of the Prometheus `/metrics` listener (never the API port). */
+  readonly metricsPort: number;
+  /** CIDRs of proxies whose `X-Forwarded-For` names the client address; empty: none. */
+  readonly trustedProxies: readonly string[];
+  /** OTLP/HTTP traces endpoint (`.../v1/traces`); tracing is off when absent. */
+  readonly otlpTracesEndpoint?: string;
 }

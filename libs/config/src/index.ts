@@ -29,6 +29,7 @@ export {
   loadRuntimeSettings,
   parseEncryptionKeys,
   DEFAULT_KEY_PREFIX,
+  DEFAULT_METRICS_PORT,
 } from './runtime-settings.loader';
 export {
   CLIENT_ID,

@@ -29,6 +29,8 @@ describe('loadRuntimeSettings', () => {
       keyPrefix: 'token-vendor:',
       encryptionKeys: [],
       logLevel: 'info',
+      metricsPort: 9464,
+      trustedProxies: [],
     });
     expect(DEFAULT_KEY_PREFIX).toBe('token-vendor:');
   });
@@ -65,6 +67,8 @@ describe('loadRuntimeSettings', () => {
         { kid: 'old', key: KEY_OLD },
       ],
       logLevel: 'debug',
+      metricsPort: 9464,
+      trustedProxies: [],
     });
   });
 
@@ -341,5 +345,59 @@ describe('loadRuntimeSettings: Redis AUTH and TLS', () => {
         TOKEN_VENDOR_ENCRYPTION_KEYS: `k:${Buffer.alloc(32, 2).toString('base64')}`,
       }),
     ).toThrow('REDIS_TLS: must be true or false');
+  });
+});
+
+describe('loadRuntimeSettings: metrics port, trusted proxies, tracing', () => {
+  it('reads METRICS_PORT, TRUSTED_PROXIES and the OTLP endpoint', () => {
+    const sut = loadRuntimeSettings({
+      ...CONFIG,
+      METRICS_PORT: '9100',
+      TRUSTED_PROXIES: '10.0.0.0/8, 127.0.0.1 ,fd00::/8',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/',
+    });
+
+    expect(sut.metricsPort).toBe(9100);
+    expect(sut.trustedProxies).toEqual(['10.0.0.0/8', '127.0.0.1', 'fd00::/8']);
+    expect(sut.otlpTracesEndpoint).toBe('http://collector:4318/v1/traces');
+  });
+
+  it('takes OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, before the base endpoint', () => {
+    const sut = loadRuntimeSettings({
+      ...CONFIG,
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://traces.example/otlp',
+    });
+
+    expect(sut.otlpTracesEndpoint).toBe('https://traces.example/otlp');
+  });
+
+  it('leaves tracing off when no endpoint is set', () => {
+    expect(loadRuntimeSettings({ ...CONFIG }).otlpTracesEndpoint).toBeUndefined();
+  });
+
+  it('names every bad variable, never quoting an endpoint (it may carry credentials)', () => {
+    const sut = problemsOf({
+      ...CONFIG,
+      PORT: '8080',
+      METRICS_PORT: '8080',
+      TRUSTED_PROXIES: '10.0.0.0/33,not-an-ip,10.1.0.0/8/1',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://user:hunter2@collector',
+    });
+
+    expect(sut.problems).toEqual([
+      'METRICS_PORT: must differ from PORT (metrics are not served on the API port)',
+      'TRUSTED_PROXIES[0]: is not an IP address or CIDR (e.g. 10.0.0.0/8)',
+      'TRUSTED_PROXIES[1]: is not an IP address or CIDR (e.g. 10.0.0.0/8)',
+      'TRUSTED_PROXIES[2]: is not an IP address or CIDR (e.g. 10.0.0.0/8)',
+      'OTEL_EXPORTER_OTLP_ENDPOINT: must be an http:// or https:// URL',
+    ]);
+    expect(sut.message).not.toContain('hunter2');
+  });
+
+  it('refuses a METRICS_PORT that is not a port', () => {
+    expect(problemsOf({ ...CONFIG, METRICS_PORT: '70000' }).problems).toEqual([
+      'METRICS_PORT: must be an integer from 0 to 65535',
+    ]);
   });
 });

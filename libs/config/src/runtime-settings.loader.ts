@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { ConfigError } from './config.error';
 import type {
   EncryptionKey,
@@ -8,6 +9,8 @@ import type {
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 export const DEFAULT_KEY_PREFIX = 'token-vendor:';
+/** The OpenTelemetry Prometheus exporter's registered port, which most stock setups expect. */
+export const DEFAULT_METRICS_PORT = 9464;
 
 /**
  * Reads the process environment (contract §4). Every problem is collected into one
@@ -22,6 +25,12 @@ export function loadRuntimeSettings(
   const port = parsePort(env.PORT ?? '3000');
   if (port === undefined) problems.push('PORT: must be an integer from 0 to 65535');
   const host = env.HOST?.trim() || '0.0.0.0';
+  const metricsPort = parsePort(env.METRICS_PORT ?? String(DEFAULT_METRICS_PORT));
+  if (metricsPort === undefined) problems.push('METRICS_PORT: must be an integer from 0 to 65535');
+  else if (metricsPort !== 0 && metricsPort === port)
+    problems.push('METRICS_PORT: must differ from PORT (metrics are not served on the API port)');
+  const trustedProxies = parseTrustedProxies(env.TRUSTED_PROXIES, problems);
+  const otlpTracesEndpoint = parseOtlpEndpoint(env, problems);
 
   const configPath = env.TOKEN_VENDOR_CONFIG?.trim() || defaults.configPath;
   if (!configPath) problems.push('TOKEN_VENDOR_CONFIG: required (path of the YAML configuration)');
@@ -62,7 +71,46 @@ export function loadRuntimeSettings(
     keyPrefix,
     encryptionKeys,
     logLevel,
+    metricsPort: metricsPort ?? DEFAULT_METRICS_PORT,
+    trustedProxies,
+    ...(otlpTracesEndpoint ? { otlpTracesEndpoint } : {}),
   };
+}
+
+/** `TRUSTED_PROXIES`: comma-separated CIDRs (or single addresses) of IPv4 or IPv6. */
+function parseTrustedProxies(value: string | undefined, problems: string[]): string[] {
+  if (value === undefined || value.trim() === '') return [];
+  return value.split(',').flatMap((part, i) => {
+    const entry = part.trim();
+    const [address, prefix, extra] = entry.split('/');
+    const family = isIP(address ?? '');
+    const bits = family === 6 ? 128 : 32;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits);
+    if (family === 0 || !prefixOk || extra !== undefined) {
+      problems.push(`TRUSTED_PROXIES[${i}]: is not an IP address or CIDR (e.g. 10.0.0.0/8)`);
+      return [];
+    }
+    return [entry];
+  });
+}
+
+/**
+ * The OpenTelemetry variables: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is used as given,
+ * `OTEL_EXPORTER_OTLP_ENDPOINT` is a base URL that `/v1/traces` is appended to (as the
+ * OpenTelemetry SDKs read them). Neither set: tracing is off.
+ */
+function parseOtlpEndpoint(env: NodeJS.ProcessEnv, problems: string[]): string | undefined {
+  const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim();
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  const name = traces ? 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' : 'OTEL_EXPORTER_OTLP_ENDPOINT';
+  const given = traces || base;
+  if (!given) return undefined;
+  if (!URL.canParse(given) || !/^https?:$/.test(new URL(given).protocol)) {
+    // Not quoted: an endpoint URL may carry credentials.
+    problems.push(`${name}: must be an http:// or https:// URL`);
+    return undefined;
+  }
+  return traces ? given : `${given.replace(/\/+$/, '')}/v1/traces`;
 }
 
 function parsePort(value: string): number | undefined {

@@ -1,4 +1,4 @@
-export { tokenFingerprint, secretFingerprint } from './fingerprint';
+export { tokenFingerprint, secretFingerprint, secretFingerprintKey } from './fingerprint';
 export {
   requestIdOf,
   REDACTED_PATHS,
@@ -7,7 +7,17 @@ export {
   createAuditLogger,
 } from './logger.options';
 export { ObservabilityModule, ROOT_LOGGER } from './observability.module';
-export { MetricsService, type HeldTokenSample } from './metrics.service';
-export { MetricsModule } from './metrics.module';
+export {
+  MetricsService,
+  TOKEN_REQUEST_BUCKETS,
+  type HeldTokenSample,
+  type TokenRequestOutcome,
+  type AuthFailureReason,
+} from './metrics.service';
+export { MetricsServer } from './metrics.server';
+export { RequestTracing } from './request-tracing';
+export { requestMetricsHook, tokenRequestOutcome, TOKENS_ROUTE } from './request-metrics';
+export { TelemetryModule } from './telemetry.module';
+export { buildVersion } from './build-info';
 export { PinoNestLogger } from './pino-nest.logger';
 export { accessLogHook } from './access-log';

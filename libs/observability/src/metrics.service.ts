@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { CLOCK, type Clock } from '@app/clock';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { UpstreamAttempt, UpstreamObserver } from '@app/upstream';
+import type { UpstreamAttempt } from '@app/upstream';
+import { buildVersion } from './build-info';
 
 /** A held token as the TTL gauge sees it. */
 export interface HeldTokenSample {
@@ -10,13 +11,35 @@ export interface HeldTokenSample {
   expiresAt: number;
 }
 
+/** Outcome of a `GET /tokens` answer, by status: a fixed set of words, never request text. */
+export type TokenRequestOutcome =
+  | 'served'
+  | 'invalid_request'
+  | 'unauthorized'
+  | 'unknown_client'
+  | 'too_many_requests'
+  | 'upstream_rejected'
+  | 'upstream_unavailable'
+  | 'error';
+
+/** Why a request was refused before it reached its handler (401, 429). */
+export type AuthFailureReason = 'missing_credentials' | 'invalid_credentials' | 'rate_limited';
+
+/**
+ * `GET /tokens` latency buckets: a hit from the replica's copy takes well under a millisecond,
+ * a fetch from the IdP tens of milliseconds to seconds (up to `timeoutMs` × attempts).
+ */
+export const TOKEN_REQUEST_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
+
 /**
  * Every metric of the service, on a registry of its own (so several app instances can live in
  * one test process). Labels are client ids, environment names and fixed outcome words:
  * never a secret, key or token.
  */
 @Injectable()
-export class MetricsService implements UpstreamObserver {
+export class MetricsService {
   readonly registry = new Registry();
   private heldTokens: () => Iterable<HeldTokenSample> = () => [];
 
@@ -26,6 +49,24 @@ export class MetricsService implements UpstreamObserver {
     labelNames: ['client_id', 'environment', 'outcome'] as const,
     registers: [this.registry],
   });
+
+  readonly tokenRequestDuration = new Histogram({
+    name: 'token_vendor_token_request_duration_seconds',
+    help: 'GET /tokens answer latency by outcome (served, unknown_client, upstream_unavailable, ...).',
+    labelNames: ['outcome'] as const,
+    buckets: TOKEN_REQUEST_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly authFailures = new Counter({
+    name: 'token_vendor_auth_failures_total',
+    help: 'Requests refused with 401 (missing or invalid credentials) or 429 (rate limited).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  /** One child per outcome, made once: the hot path skips prom-client's label hashing. */
+  private readonly durationByOutcome = new Map<string, { observe(seconds: number): void }>();
 
   readonly upstreamRequests = new Counter({
     name: 'token_vendor_upstream_requests_total',
@@ -95,7 +136,25 @@ export class MetricsService implements UpstreamObserver {
         }
       },
     });
-    collectDefaultMetrics({ register: this.registry, prefix: 'token_vendor_' });
+    new Gauge({
+      name: 'token_vendor_build_info',
+      help: 'Always 1; the labels name the running version and Node.js.',
+      labelNames: ['version', 'node'] as const,
+      registers: [this.registry],
+    }).set({ version: buildVersion(), node: process.version }, 1);
+    // Standard names (process_cpu_seconds_total, nodejs_heap_size_used_bytes, ...), as stock
+    // dashboards and alerts expect them.
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** One `GET /tokens` answer: its latency, by outcome. */
+  observeTokenRequest(outcome: TokenRequestOutcome, seconds: number): void {
+    let child = this.durationByOutcome.get(outcome);
+    if (!child) {
+      child = this.tokenRequestDuration.labels({ outcome });
+      this.durationByOutcome.set(outcome, child);
+    }
+    child.observe(seconds);
   }
 
   /** The token cache registers how to list what it holds (read at scrape time). */

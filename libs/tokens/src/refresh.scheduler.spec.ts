@@ -28,6 +28,8 @@ const RUNTIME: RuntimeSettings = {
   keyPrefix: 'test:',
   encryptionKeys: [],
   logLevel: 'silent',
+  metricsPort: 0,
+  trustedProxies: [],
 };
 
 function clientId(i: number): string {

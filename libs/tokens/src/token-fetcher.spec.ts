@@ -41,6 +41,8 @@ const RUNTIME: RuntimeSettings = {
   keyPrefix: 'test:',
   encryptionKeys: [],
   logLevel: 'silent',
+  metricsPort: 0,
+  trustedProxies: [],
 };
 
 /** The IdP as TokenFetcher sees it: counts requests, answers as each test says. */

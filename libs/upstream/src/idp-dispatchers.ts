@@ -46,11 +46,16 @@ export class IdpDispatchers {
     return pool;
   }
 
+  /**
+   * At shutdown every caller's request has been answered already (README "Shutdown"); what is
+   * still in flight is a background refresh, which must not hold the exit for an IdP's timeout:
+   * the pools are destroyed, aborting it, not closed (close() waits for it).
+   */
   async close(): Promise<void> {
     const pools = [...this.pools.values()];
     this.pools.clear();
     this.owners.clear();
-    await Promise.all(pools.map((p) => p.close().catch(() => undefined)));
+    await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
   }
 
   /** A rotated certificate's old pool is closed (after its requests in flight) once unused. */

@@ -4,7 +4,13 @@ export { IdpDiscovery, DISCOVERY_REFRESH_MS, type DiscoveredIdp } from './idp-di
 export { ASSERTION_LIFETIME_SECONDS, CLIENT_ASSERTION_TYPE } from './client-assertion';
 export { UpstreamModule } from './upstream.module';
 export { UPSTREAM_OBSERVER } from './upstream-observer';
-export type { AttemptOutcome, UpstreamAttempt, UpstreamObserver } from './upstream-observer';
+export type {
+  AttemptOutcome,
+  AttemptTrace,
+  UpstreamAttempt,
+  UpstreamAttemptStart,
+  UpstreamObserver,
+} from './upstream-observer';
 export { parseTokenResponse, MAX_ACCESS_TOKEN_LENGTH } from './token-response.parser';
 export type { TokenAnswerContext } from './token-response.parser';
 export {

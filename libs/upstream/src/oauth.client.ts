@@ -24,7 +24,9 @@ import { parseTokenResponse } from './token-response.parser';
 import {
   UPSTREAM_OBSERVER,
   type AttemptOutcome,
+  type AttemptTrace,
   type UpstreamAttempt,
+  type UpstreamAttemptStart,
   type UpstreamObserver,
 } from './upstream-observer';
 
@@ -95,14 +97,18 @@ export class OAuthClient implements OnApplicationShutdown {
       const requestedAt = this.clock.now();
       // Built per attempt: a client assertion carries a fresh jti and iat each time.
       const http = await this.buildRequest(req, requestedAt);
-      const result = await this.attempt(req, http, requestedAt, opts.signal);
-      this.notify({
-        ...where,
-        attempt,
-        outcome: result.kind === 'ok' ? 'ok' : result.outcome,
-        ...(result.status === undefined ? {} : { status: result.status }),
-        durationMs: performance.now() - started,
-      });
+      const trace = this.beginTrace({ ...where, attempt });
+      const result = await this.attempt(req, http, requestedAt, opts.signal, trace?.headers);
+      this.notify(
+        {
+          ...where,
+          attempt,
+          outcome: result.kind === 'ok' ? 'ok' : result.outcome,
+          ...(result.status === undefined ? {} : { status: result.status }),
+          durationMs: performance.now() - started,
+        },
+        trace,
+      );
 
       if (result.kind === 'ok') {
         this.logger.debug({
@@ -174,6 +180,7 @@ export class OAuthClient implements OnApplicationShutdown {
     http: TokenHttpRequest,
     requestedAt: number,
     callerSignal: AbortSignal | undefined,
+    traceHeaders: Record<string, string> | undefined,
   ): Promise<AttemptResult> {
     const timeout = AbortSignal.timeout(req.timeoutMs);
     // The same signal covers reading the body, so a trickling answer also times out.
@@ -184,7 +191,7 @@ export class OAuthClient implements OnApplicationShutdown {
       // undici's own fetch, so the request goes through its dispatcher (proxy, private CA).
       response = await fetch(req.tokenUrl, {
         method: 'POST',
-        headers: http.headers,
+        headers: traceHeaders ? { ...http.headers, ...traceHeaders } : http.headers,
         body: http.body,
         // Following a redirect would resend the credentials to wherever it points; a token
         // endpoint that redirects is misconfigured, so a 3xx is reported, not followed.
@@ -279,10 +286,24 @@ export class OAuthClient implements OnApplicationShutdown {
     }
   }
 
+  /** Tracing headers for one attempt (W3C trace context), when the observer traces. */
+  private beginTrace(where: UpstreamAttemptStart): AttemptTrace | undefined {
+    try {
+      return this.observer?.beginAttempt?.(where);
+    } catch (err) {
+      this.logger.warn({
+        msg: 'UpstreamObserver.beginAttempt threw; ignored',
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return undefined;
+    }
+  }
+
   /** Observers are best-effort: a broken metric must never break token issuance. */
-  private notify(event: UpstreamAttempt): void {
+  private notify(event: UpstreamAttempt, trace?: AttemptTrace): void {
     if (!this.observer) return;
     try {
+      trace?.end(event);
       this.observer.onAttempt(event);
     } catch (err) {
       this.logger.warn({

@@ -20,6 +20,24 @@ export interface UpstreamAttempt {
  */
 export interface UpstreamObserver {
   onAttempt(event: UpstreamAttempt): void;
+  /**
+   * Called right before each attempt is sent (tracing): the headers it returns are added to
+   * the request (W3C `traceparent`, `tracestate`), and `end` is called with the attempt's event.
+   */
+  beginAttempt?(where: UpstreamAttemptStart): AttemptTrace | undefined;
+}
+
+/** An attempt about to be sent. */
+export interface UpstreamAttemptStart {
+  environment: string;
+  clientId: string;
+  attempt: number;
+}
+
+/** What an observer attaches to one attempt: headers to send, and its end. */
+export interface AttemptTrace {
+  headers: Record<string, string>;
+  end(event: UpstreamAttempt): void;
 }
 
 /**

@@ -1,0 +1,23 @@
+import { Global, Module } from '@nestjs/common';
+import { UPSTREAM_OBSERVER } from '@app/upstream';
+import { MetricsServer } from './metrics.server';
+import { MetricsService } from './metrics.service';
+import { RequestTracing } from './request-tracing';
+import { UpstreamTelemetry } from './upstream-telemetry';
+
+/**
+ * Metrics and tracing. Global: every library records into the one MetricsService; the
+ * upstream client reports (and gets its trace headers) through UPSTREAM_OBSERVER.
+ */
+@Global()
+@Module({
+  providers: [
+    MetricsService,
+    MetricsServer,
+    RequestTracing,
+    UpstreamTelemetry,
+    { provide: UPSTREAM_OBSERVER, useExisting: UpstreamTelemetry },
+  ],
+  exports: [MetricsService, MetricsServer, RequestTracing, UPSTREAM_OBSERVER],
+})
+export class TelemetryModule {}
