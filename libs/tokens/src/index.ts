@@ -5,7 +5,9 @@ export {
   MIN_REFETCH_INTERVAL_MS,
   type TokenQuery,
 } from './token-vending.service';
-export { TokenCache } from './token-cache';
+export { TokenCache, RECHECK_TRUST_MS } from './token-cache';
+export { TokenSource, type Revocation } from './token-source';
+export { tokenRequestShape } from './token-request-shape';
 export { TokenFetcher, lockTtlMs, LOCK_POLL_INTERVAL_MS, REJECTION_HOLD_MS } from './token-fetcher';
 export {
   RefreshScheduler,
