@@ -71,7 +71,6 @@ export interface FleetChannel {
   close(): Promise<void>;
 }
 
-
 /** The request/answer logic shared by both channels; subclasses only move bytes. */
 abstract class RequestingFleetChannel {
   readonly replicaId = replicaIdentity();
@@ -99,7 +98,7 @@ abstract class RequestingFleetChannel {
       if (expected.size === 0) finish();
     });
     try {
-      await this.send({ ...body, id, from: this.replicaId } as FleetMessage);
+      await this.send({ ...body, id, from: this.replicaId });
       if (expected.size > 0) await done;
     } finally {
       clearTimeout(timer);

@@ -23,5 +23,10 @@ export { DueQueue } from './due-queue';
 export { ClientResolver } from './client-resolver';
 export { SingleFlight } from './single-flight';
 export { toVendedToken, type VendedToken } from './vended-token';
-export { VendedTokenDto } from './vended-token.dto';
+export { VendedTokenDto, TokenRejectionDto } from './vended-token.dto';
+export {
+  TokenRejectionService,
+  parseReport,
+  type RejectionOutcome,
+} from './token-rejection.service';
 export type { SecretCandidates } from './secret-candidates';

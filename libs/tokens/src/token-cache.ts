@@ -94,7 +94,11 @@ export class TokenCache {
 
   /** Where the store keeps the client's token: its slot and the shape it must have. */
   refOf(client: ClientConfig): TokenRef {
-    return { environment: client.environment, clientId: client.clientId, shape: this.shapeOf(client) };
+    return {
+      environment: client.environment,
+      clientId: client.clientId,
+      shape: this.shapeOf(client),
+    };
   }
 
   /** This replica's copy when it can be served without a round trip (the hot path). */

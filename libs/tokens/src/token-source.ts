@@ -10,6 +10,7 @@ import {
   type StoredToken,
   type TokenStore,
 } from '@app/token-store';
+import { tokenFingerprint } from '@app/observability';
 import { TokenCache } from './token-cache';
 import { TokenFetcher } from './token-fetcher';
 
@@ -17,6 +18,8 @@ import { TokenFetcher } from './token-fetcher';
 export interface Revocation {
   /** Whether the durable marker was written (false: the store was down; this replica only). */
   durable: boolean;
+  /** Short fingerprint of the revoked token (never the token). */
+  revokedFingerprint: string;
   /** The other replicas' answers (`dropped` or `not-held`). */
   replicas: FleetAck[];
 }
@@ -30,6 +33,7 @@ export interface Revocation {
 @Injectable()
 export class TokenSource implements OnModuleInit {
   private readonly logger = new Logger(TokenSource.name);
+  private readonly localForcedUntil = new Map<string, number>();
 
   constructor(
     private readonly cache: TokenCache,
@@ -112,7 +116,34 @@ export class TokenSource implements OnModuleInit {
       durable,
       replicasAnswered: replicas.length,
     });
-    return { durable, replicas };
+    return { durable, replicas, revokedFingerprint: tokenFingerprint(token.accessToken) };
+  }
+
+  /**
+   * Whether the fleet already revoked this token (another replica is replacing it); if so this
+   * replica drops its copy at once instead of waiting for the message.
+   */
+  async revokedByFleet(client: ClientConfig, token: StoredToken): Promise<boolean> {
+    const sha = tokenSha256(token.accessToken);
+    const revoked = await this.store.isRevoked(client, sha).catch(() => false);
+    if (revoked) this.cache.revokeLocally(client.key, sha, token.expiresAt);
+    return revoked;
+  }
+
+  /**
+   * Claims the client's one forced refresh per `intervalMs` for the whole fleet; while the store
+   * is down, per replica (the limit still holds for each).
+   */
+  async claimForcedRefresh(client: ClientConfig, intervalMs: number): Promise<boolean> {
+    try {
+      return await this.store.claimForcedRefresh(client, intervalMs);
+    } catch {
+      const now = this.fleet.monotonicNow();
+      const until = this.localForcedUntil.get(client.key);
+      if (until !== undefined && until > now) return false;
+      this.localForcedUntil.set(client.key, now + intervalMs);
+      return true;
+    }
   }
 
   /** Revokes the current token (if any) everywhere and obtains a new one for the fleet. */

@@ -4,6 +4,7 @@ import { ClientResolver } from './client-resolver';
 import { REFRESH_ENABLED, RefreshScheduler } from './refresh.scheduler';
 import { TokenCache } from './token-cache';
 import { TokenFetcher } from './token-fetcher';
+import { TokenRejectionService } from './token-rejection.service';
 import { TokenSource } from './token-source';
 import { TokenVendingService } from './token-vending.service';
 import { TokensController } from './tokens.controller';
@@ -17,6 +18,7 @@ import { TokensController } from './tokens.controller';
     TokenFetcher,
     TokenSource,
     TokenVendingService,
+    TokenRejectionService,
     RefreshScheduler,
   ],
   exports: [
