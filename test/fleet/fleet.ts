@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { RunningSandbox, SandboxClient } from '@app/identity-sandbox';
 import {
@@ -267,7 +267,11 @@ export interface FleetOptions {
   size?: number;
   /** The environment's timeoutMs (the lock TTL is timeoutMs × 3 + 2000). */
   timeoutMs: number;
-  refresh: { ratio: number; minTtlSeconds: number };
+  refresh: { ratio: number; minTtlSeconds: number; minRejectionIntervalSeconds?: number };
+  /** Per client id, a configured scope (default none). */
+  scopes?: Record<string, string>;
+  /** The fleet's caller is an admin (may use /admin). */
+  admin?: boolean;
   /** Default: TEST_REDIS_URL (the suite's shared Redis). */
   redisUrl?: string;
   /** One IdP tap per replica (each replica gets its own tokenUrl). */
@@ -304,6 +308,11 @@ export interface Fleet {
     query?: string,
     timeoutMs?: number,
   ): Promise<TokenAnswer>;
+  /**
+   * Starts replica `index` again (after it was stopped) as a new process on the same tap and
+   * Redis link, optionally with other scopes in its configuration; replaces it in `replicas`.
+   */
+  restart(index: number, scopes?: Record<string, string>): Promise<Replica>;
   stop(): Promise<void>;
 }
 
@@ -327,8 +336,11 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       clientId,
       environment: ENVIRONMENT,
       secret: secretOf(clientId),
+      scope: options.scopes?.[clientId],
     })),
-    callers: [{ name: 'fleet-caller', keys: [CALLER_KEY], clients: ['*'] }],
+    callers: [
+      { name: 'fleet-caller', keys: [CALLER_KEY], clients: ['*'], admin: options.admin ?? false },
+    ],
     refresh: options.refresh,
   });
   const encryptionKeys = testEncryptionKeys();
@@ -340,26 +352,32 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   });
   redis.on('error', () => undefined); // the outage suites kill this Redis on purpose
 
+  const spawn = (i: number, scopes?: Record<string, string>): Promise<Replica> =>
+    startReplica({
+      name: names[i],
+      env: {
+        TOKEN_VENDOR_CONFIG:
+          options.taps || scopes
+            ? files.writeVariant(
+                `${names[i]}${scopes ? `-${randomUUID().slice(0, 8)}` : ''}`,
+                {
+                  [ENVIRONMENT]: {
+                    tokenUrl: options.taps ? taps[i].tokenUrl : options.sandbox.tokenUrl,
+                    timeoutMs: options.timeoutMs,
+                  },
+                },
+                scopes,
+              )
+            : files.configPath,
+        REDIS_URL: options.redisLinks ? redisLinks[i].url : redisUrl,
+        REDIS_KEY_PREFIX: keyPrefix,
+        TOKEN_VENDOR_ENCRYPTION_KEYS: encryptionKeys,
+        LOG_LEVEL: 'debug',
+      },
+    });
   let replicas: Replica[] = [];
   try {
-    replicas = await Promise.all(
-      names.map((name, i) =>
-        startReplica({
-          name,
-          env: {
-            TOKEN_VENDOR_CONFIG: options.taps
-              ? files.writeVariant(name, {
-                  [ENVIRONMENT]: { tokenUrl: taps[i].tokenUrl, timeoutMs: options.timeoutMs },
-                })
-              : files.configPath,
-            REDIS_URL: options.redisLinks ? redisLinks[i].url : redisUrl,
-            REDIS_KEY_PREFIX: keyPrefix,
-            TOKEN_VENDOR_ENCRYPTION_KEYS: encryptionKeys,
-            LOG_LEVEL: 'debug',
-          },
-        }),
-      ),
-    );
+    replicas = await Promise.all(names.map((_name, i) => spawn(i)));
   } catch (e) {
     await killAllReplicas();
     await Promise.all([...taps, ...redisLinks].map((t) => t.close()));
@@ -384,12 +402,25 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     },
     getToken: (replica, clientId, query, timeoutMs) =>
       getToken(replica, clientId, query, timeoutMs),
+    async restart(index, scopes) {
+      const replica = await spawn(index, scopes);
+      replicas[index] = replica;
+      return replica;
+    },
     async stop() {
       await killAllReplicas();
       await Promise.all([...taps, ...redisLinks].map((t) => t.close()));
       // The fleet's keys expire by themselves (TTL = token life); remove them now anyway.
       await Promise.all(
-        options.clientIds.map((id) => redis.del(tokenKey(id)).catch(() => undefined)),
+        options.clientIds.map((id) =>
+          redis
+            .del(
+              tokenKey(id),
+              `${keyPrefix}{${ENVIRONMENT}/${id}}:revoked`,
+              `${keyPrefix}{${ENVIRONMENT}/${id}}:forced-refresh`,
+            )
+            .catch(() => undefined),
+        ),
       );
       redis.disconnect();
       files.remove();
@@ -431,6 +462,38 @@ export async function getToken(
   } catch (e) {
     return { replica: replica.name, status: 0, body: {}, at, error: (e as Error).message };
   }
+}
+
+/** A POST to a replica with the fleet's caller key; the parsed JSON answer. */
+export async function postJson(
+  replica: Replica,
+  path: string,
+  body?: unknown,
+  timeoutMs = 15_000,
+): Promise<{ status: number; body: Record<string, unknown>; at: number }> {
+  const at = Date.now();
+  const res = await fetch(`${replica.url}${path}`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${CALLER_KEY}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    parsed = { raw: text };
+  }
+  return { status: res.status, body: parsed, at };
+}
+
+/** SHA-256 of a token, lowercase hex: how a rejection report names it. */
+export function sha256Of(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
 /** `count` concurrent requests spread round-robin over `replicas`; resolves when all answered. */

@@ -220,6 +220,8 @@ export interface ServiceConfigFiles {
   writeVariant(
     name: string,
     environments: Record<string, { tokenUrl: string; timeoutMs?: number }>,
+    /** Per client id, a different scope in this variant. */
+    scopes?: Record<string, string>,
   ): string;
   remove(): void;
 }
@@ -232,7 +234,7 @@ export function writeServiceConfig(options: {
   environments: Record<string, { tokenUrl: string; timeoutMs?: number }>;
   clients: ConfigClient[];
   callers: ConfigCaller[];
-  refresh?: { ratio?: number; minTtlSeconds?: number };
+  refresh?: { ratio?: number; minTtlSeconds?: number; minRejectionIntervalSeconds?: number };
 }): ServiceConfigFiles {
   const dir = mkdtempSync(join(tmpdir(), 'token-vendor-fleet-'));
   mkdirSync(join(dir, 'secrets'));
@@ -257,15 +259,22 @@ export function writeServiceConfig(options: {
   const write = (
     file: string,
     environments: Record<string, { tokenUrl: string; timeoutMs?: number }>,
+    scopes: Record<string, string> = {},
   ): string => {
     const path = join(dir, file);
-    writeFileSync(path, stringify({ environments, clients, callers, refresh }));
+    const variant = clients.map((c) =>
+      scopes[c.clientId as string] === undefined
+        ? c
+        : { ...c, scope: scopes[c.clientId as string] },
+    );
+    writeFileSync(path, stringify({ environments, clients: variant, callers, refresh }));
     return path;
   };
   return {
     dir,
     configPath: write('config.yaml', options.environments),
-    writeVariant: (name, environments) => write(`config-${name}.yaml`, environments),
+    writeVariant: (name, environments, scopes) =>
+      write(`config-${name}.yaml`, environments, scopes),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
