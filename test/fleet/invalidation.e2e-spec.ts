@@ -237,7 +237,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
       expect(answer.body.access_token).not.toBe(old);
     }
     expect(await agreedToken(PAUSED_CLIENT)).not.toBe(old);
-  });
+  }, 20_000);
 
   it('a replica cut from Redis during an admin refresh serves no revoked token 1 s after it is reconnected', async () => {
     const [r1, , r3] = fleet.replicas;
@@ -262,7 +262,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     expect(await agreedToken(CUT_CLIENT)).not.toBe(old);
     // The replica that was cut off took the fleet's new token: one IdP request in all.
     expect(tapRecords(CUT_CLIENT).length - before).toBe(1);
-  });
+  }, 20_000);
 
   it('scope narrowed and a replica restarted: it serves a new-scope token (one IdP request), never the wider one; the old replicas keep theirs without asking again', async () => {
     const wide = await agreedToken(SCOPED_CLIENT);

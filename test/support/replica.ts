@@ -41,6 +41,13 @@ export interface Replica {
 }
 
 const running = new Set<ChildProcess>();
+/** The names of the replicas running now, by process id (to tell whose connection is whose). */
+const namesByPid = new Map<number, string>();
+
+/** Process id → name of every replica this worker runs now. */
+export function runningReplicas(): ReadonlyMap<number, string> {
+  return namesByPid;
+}
 const paused = new Set<ChildProcess>();
 
 // Last resort: a worker that dies without running afterAll must not leave replicas behind.
@@ -75,9 +82,11 @@ export async function startReplica(options: ReplicaOptions): Promise<Replica> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
+  if (child.pid !== undefined) namesByPid.set(child.pid, name);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => {
       running.delete(child);
+      if (child.pid !== undefined) namesByPid.delete(child.pid);
       paused.delete(child);
       resolve({ code, signal });
     });
