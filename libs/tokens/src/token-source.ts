@@ -146,12 +146,22 @@ export class TokenSource implements OnModuleInit {
     }
   }
 
-  /** Revokes the current token (if any) everywhere and obtains a new one for the fleet. */
+  /**
+   * Replaces the client's token everywhere: one new token for the fleet first, then the old one
+   * revoked on every replica. If no new token can be had (the IdP fails), nothing is revoked:
+   * callers keep the valid token they have.
+   */
   async replace(
     client: ClientConfig,
   ): Promise<{ token: StoredToken; revocation: Revocation | undefined }> {
     const current = await this.current(client);
-    const revocation = current ? await this.revoke(client, current) : undefined;
-    return { token: await this.obtain(client, 0), revocation };
+    const token = await this.obtain(client, current?.expiresAt ?? 0);
+    if (!current || current.accessToken === token.accessToken) {
+      return { token, revocation: undefined };
+    }
+    const revocation = await this.revoke(client, current);
+    // The new token replaces the old even when it expires earlier (the fence kept the old one).
+    await this.cache.save(client, token);
+    return { token, revocation };
   }
 }
