@@ -330,11 +330,11 @@ describe('GET /tokens/:clientId (e2e)', () => {
   });
 
   describe('POST /tokens/:clientId/rejections', () => {
-    const report = (path: string, body: unknown, key: string | undefined = KEY_DEALS) => {
+    const report = (path: string, body: unknown, key: string | null = KEY_DEALS) => {
       const r = request(svc.url)
         .post(path)
         .send(body as object);
-      return key === undefined ? r : r.set('Authorization', `Bearer ${key}`);
+      return key === null ? r : r.set('Authorization', `Bearer ${key}`);
     };
 
     it('has the same caller authentication and ACL as GET /tokens: 401 without a key, 404 for a client not allowed, 400 for an ambiguous environment', async () => {
@@ -342,7 +342,7 @@ describe('GET /tokens/:clientId (e2e)', () => {
       const body = { token_sha256: sha256Hex(current) };
       idp.resetStats();
 
-      const anonymous = await report('/tokens/deals.client/rejections', body, undefined);
+      const anonymous = await report('/tokens/deals.client/rejections', body, null);
       expect([anonymous.status, anonymous.body]).toEqual([
         401,
         { error: 'unauthorized', message: expect.any(String) as string },

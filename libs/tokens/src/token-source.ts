@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import type { ClientConfig } from '@app/config';
+import { CLOCK, type Clock } from '@app/clock';
+import { ConfigService, type ClientConfig } from '@app/config';
 import {
   FLEET_CHANNEL,
   TOKEN_STORE,
@@ -40,6 +41,8 @@ export class TokenSource implements OnModuleInit {
     private readonly fetcher: TokenFetcher,
     @Inject(TOKEN_STORE) private readonly store: TokenStore,
     @Inject(FLEET_CHANNEL) private readonly fleet: FleetChannel,
+    private readonly config: ConfigService,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
   onModuleInit(): void {
@@ -159,6 +162,10 @@ export class TokenSource implements OnModuleInit {
     if (!current || current.accessToken === token.accessToken) {
       return { token, revocation: undefined };
     }
+    // A new token too short to be served (below refresh.minTtlSeconds) replaces nothing: the
+    // old one stays, and the answer says nothing was revoked.
+    const minTtlMs = this.config.service.refresh.minTtlSeconds * 1000;
+    if (token.expiresAt - this.clock.now() < minTtlMs) return { token, revocation: undefined };
     const revocation = await this.revoke(client, current);
     // The new token replaces the old even when it expires earlier (the fence kept the old one).
     await this.cache.save(client, token);
