@@ -130,11 +130,12 @@ export class TokenFetcher implements OnApplicationShutdown {
       if (locked) return this.fetchUnderLock(client, environment, owner, ttl, knownExpiresAt);
 
       this.metrics?.singleFlightWaits.inc({ scope: 'fleet' });
-      const theirs = await this.waitForNewer(client, knownExpiresAt, ttl, owner, storeDown);
+      const theirs = await this.waitForNewer(client, knownExpiresAt, ttl, owner);
       if (theirs === 'lock-taken')
         return this.fetchUnderLock(client, environment, owner, ttl, knownExpiresAt);
       if (theirs) return theirs;
-      if (storeDown() || this.clock.now() >= giveUpWaitingAt) {
+      // The store failed while waiting (an outage now, not a stale mark): fetch directly.
+      if (!this.cache.storeAvailable || this.clock.now() >= giveUpWaitingAt) {
         return this.fetchAndSave(client, environment, false);
       }
       // The lock expired without a new token (its holder died): try to take it.
@@ -204,14 +205,13 @@ export class TokenFetcher implements OnApplicationShutdown {
     knownExpiresAt: number,
     ttl: number,
     owner: string,
-    storeDown: () => boolean,
   ): Promise<StoredToken | 'lock-taken' | undefined> {
     const until = this.clock.now() + ttl;
     while (this.clock.now() < until) {
       await this.clock.sleep(LOCK_POLL_INTERVAL_MS);
       const shared = await this.cache.shared(client);
       if (shared && shared.expiresAt > knownExpiresAt) return shared;
-      if (storeDown()) return undefined;
+      if (!this.cache.storeAvailable) return undefined;
       const locked = await this.lock
         .acquireLock(this.cache.refOf(client), owner, ttl)
         .catch(() => false);
