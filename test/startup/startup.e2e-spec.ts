@@ -108,6 +108,7 @@ describe('OpenAPI document', () => {
         '/health/live',
         '/health/ready',
         '/tokens/{clientId}',
+        '/tokens/{clientId}/rejections',
       ].sort(),
     );
     expect(Object.keys(paths['/tokens/{clientId}'].get.responses).sort()).toEqual([

@@ -122,6 +122,8 @@ export interface CallerIssuerConfig {
 export interface RefreshConfig {
   readonly ratio: number;
   readonly minTtlSeconds: number;
+  /** A downstream rejection forces at most one refresh per client per this long, fleet-wide. */
+  readonly minRejectionIntervalSeconds: number;
 }
 
 export interface ServiceConfig {

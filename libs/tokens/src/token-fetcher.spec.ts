@@ -8,6 +8,7 @@ import {
 } from '@app/config';
 import { UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
 import {
+  LocalFleetChannel,
   MemoryTokenStore,
   StoreUnavailableError,
   type StoredToken,
@@ -15,7 +16,13 @@ import {
 } from '@app/token-store';
 import type { IssuedToken, OAuthClient, TokenRequest } from '@app/upstream';
 import { TokenCache } from './token-cache';
-import { LOCK_POLL_INTERVAL_MS, REJECTION_HOLD_MS, TokenFetcher, lockTtlMs } from './token-fetcher';
+import {
+  HOLDER_PATIENCE_MS,
+  LOCK_POLL_INTERVAL_MS,
+  REJECTION_HOLD_MS,
+  TokenFetcher,
+  lockTtlMs,
+} from './token-fetcher';
 
 const TOKEN_URL = 'https://idp.example.test/connect/token';
 const TIMEOUT_MS = 1_000;
@@ -140,7 +147,7 @@ describe('TokenFetcher', () => {
 
   /** One replica: its own cache and fetcher in front of the shared store. */
   function replica(): { fetcher: TokenFetcher; cache: TokenCache } {
-    const cache = new TokenCache(store);
+    const cache = new TokenCache(store, new LocalFleetChannel(), config, clock);
     const fetcher = new TokenFetcher(config, idp as unknown as OAuthClient, cache, store, clock);
     return { fetcher, cache };
   }
@@ -191,7 +198,7 @@ describe('TokenFetcher', () => {
     };
     expect(token).toEqual(expected);
     expect(cache.local(client)).toEqual(expected);
-    await expect(store.get(client)).resolves.toEqual(expected);
+    await expect(store.get(cache.refOf(client))).resolves.toEqual(expected);
   });
 
   describe('with a token in the store', () => {
@@ -203,7 +210,7 @@ describe('TokenFetcher', () => {
     };
 
     beforeEach(async () => {
-      await store.put(client, stored);
+      await store.put(cache.refOf(client), stored);
     });
 
     it.each([
@@ -298,7 +305,7 @@ describe('TokenFetcher', () => {
 
       expect(acquire).toHaveBeenCalledTimes(1);
       expect(release).toHaveBeenCalledTimes(1);
-      expect(release).toHaveBeenCalledWith(client, acquire.mock.calls[0][1]);
+      expect(release).toHaveBeenCalledWith(cache.refOf(client), acquire.mock.calls[0][1]);
       await expect(store.acquireLock(client, 'probe', 1_000)).resolves.toBe(true);
     });
 
@@ -307,7 +314,7 @@ describe('TokenFetcher', () => {
 
       await sut.obtain(client);
 
-      expect(acquire).toHaveBeenCalledWith(client, expect.any(String), LOCK_TTL_MS);
+      expect(acquire).toHaveBeenCalledWith(cache.refOf(client), expect.any(String), LOCK_TTL_MS);
     });
 
     it('is released at shutdown while a fetch still runs', async () => {
@@ -369,7 +376,7 @@ describe('TokenFetcher', () => {
 
         expect(late.requestedAt).toBe(t0);
         expect(fresh.requestedAt).toBe(t0 + LOCK_TTL_MS);
-        await expect(store.get(client)).resolves.toEqual(fresh);
+        await expect(store.get(cache.refOf(client))).resolves.toEqual(fresh);
       });
 
       it('the stalled holder releasing late leaves the lock of the replica that took over', async () => {
@@ -388,17 +395,45 @@ describe('TokenFetcher', () => {
       });
     });
 
-    it('a holder that keeps its lock but never delivers is waited for twice the TTL, then fetched around', async () => {
-      // Someone else holds the lock for good.
+    it('a holder that keeps extending its lock (a long Retry-After) is not raced; one that never delivers is fetched around after twice the TTL and HOLDER_PATIENCE_MS', async () => {
+      // Someone else holds the lock and keeps it alive.
       jest.spyOn(store, 'acquireLock').mockResolvedValue(false);
 
       const follower = sut.obtain(client);
-      await advance(clock, 2 * LOCK_TTL_MS - LOCK_POLL_INTERVAL_MS);
+      // Twice the lock's life: the old limit, where every waiter used to fetch around it.
+      await advance(clock, 2 * LOCK_TTL_MS + 30_000);
       expect(idp.count).toBe(0);
-      await advance(clock, LOCK_POLL_INTERVAL_MS);
+      await advance(clock, HOLDER_PATIENCE_MS - 30_000 - LOCK_POLL_INTERVAL_MS);
+      expect(idp.count).toBe(0);
+      await advance(clock, 2 * LOCK_POLL_INTERVAL_MS + LOCK_TTL_MS);
 
       expect(idp.count).toBe(1);
-      await expect(follower).resolves.toMatchObject({ requestedAt: t0 + 2 * LOCK_TTL_MS });
+      const token = await follower;
+      expect(token.requestedAt).toBeGreaterThanOrEqual(t0 + 2 * LOCK_TTL_MS + HOLDER_PATIENCE_MS);
+    });
+
+    it('a background refresh tries the lock even when the last store operation failed (no lock-less refresh beside a holder)', async () => {
+      jest.spyOn(store, 'acquireLock').mockResolvedValue(false);
+      // A failed read marks the store down for this replica.
+      jest.spyOn(store, 'get').mockRejectedValueOnce(new StoreUnavailableError('redis: timeout'));
+      await cache.shared(client);
+      expect(cache.storeAvailable).toBe(false);
+
+      const refresh = sut.obtain(client, 0, { background: true });
+      await advance(clock, 2 * LOCK_TTL_MS);
+      expect(idp.count).toBe(0); // waits for the holder instead of fetching around it
+      expect(store.acquireLock).toHaveBeenCalled();
+      // The holder delivers.
+      const theirs: StoredToken = {
+        accessToken: 'theirs',
+        tokenType: 'Bearer',
+        requestedAt: clock.now(),
+        expiresAt: clock.now() + 1_200_000,
+      };
+      await MemoryTokenStore.prototype.put.call(store, cache.refOf(client), theirs);
+      await advance(clock, LOCK_POLL_INTERVAL_MS * 2);
+      await expect(refresh).resolves.toEqual(theirs);
+      expect(idp.count).toBe(0);
     });
   });
 
