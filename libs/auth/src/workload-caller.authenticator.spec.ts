@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import { ManualClock } from '@app/clock';
 import { ConfigService, loadRuntimeSettings, parseServiceConfig } from '@app/config';
 import { CallerIssuerUnavailableError } from '@app/errors';
+import { MAX_KEY_DOCUMENT_BYTES } from './issuer-key-set';
 import { VerifiedTokenCache } from './verified-token.cache';
 import {
   WorkloadCallerAuthenticator,
@@ -38,6 +39,8 @@ describe('WorkloadCallerAuthenticator', () => {
   let jwksUri: string;
   let jwks: { keys: JWK[] };
   let jwksUp = true;
+  /** Bytes of padding sent (streamed, no Content-Length) inside the JWKS document. */
+  let jwksPadding = 0;
   let jwksFetches = 0;
   let authorizations: (string | undefined)[] = [];
   let privateKey: CryptoKey;
@@ -53,7 +56,11 @@ describe('WorkloadCallerAuthenticator', () => {
       jwksFetches++;
       authorizations.push(req.headers.authorization);
       res.writeHead(jwksUp ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(jwksUp ? jwks : { error: 'down' }));
+      if (jwksPadding === 0) return void res.end(JSON.stringify(jwksUp ? jwks : { error: 'down' }));
+      // A valid JWKS (its real key, then a long unknown member) in 16 KiB chunks.
+      res.write(`{"keys":${JSON.stringify(jwks.keys)},"padding":"`);
+      for (let sent = 0; sent < jwksPadding; sent += 16_384) res.write('x'.repeat(16_384));
+      res.end('"}');
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     jwksUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
@@ -85,6 +92,7 @@ describe('WorkloadCallerAuthenticator', () => {
 
   beforeEach(() => {
     jwksUp = true;
+    jwksPadding = 0;
     jwksFetches = 0;
     authorizations = [];
     clock = new ManualClock(NOW);
@@ -190,6 +198,19 @@ describe('WorkloadCallerAuthenticator', () => {
     await expect(Promise.resolve(sut.authenticate(await mint()))).rejects.toBeInstanceOf(
       CallerIssuerUnavailableError,
     );
+  });
+
+  it('refuses a JWKS larger than MAX_KEY_DOCUMENT_BYTES: a failed fetch (503), never read whole', async () => {
+    jwksPadding = MAX_KEY_DOCUMENT_BYTES;
+    await expect(Promise.resolve(sut.authenticate(await mint()))).rejects.toBeInstanceOf(
+      CallerIssuerUnavailableError,
+    );
+    expect(jwksFetches).toBe(1);
+
+    // The same keys with a little padding are fine: the limit, not the padding, refused it.
+    jwksPadding = 16_384;
+    await clock.advance(6_000); // past JWKS_RETRY_AFTER_FAILURE_MS
+    expect(nameOf(await sut.authenticate(await mint()))).toBe('deals-service');
   });
 
   it('keeps the cached keys when a refetch after their maximum age fails', async () => {
