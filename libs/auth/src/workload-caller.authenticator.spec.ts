@@ -193,6 +193,29 @@ describe('WorkloadCallerAuthenticator', () => {
     }
   });
 
+  it('a reload that names another bearerTokenFile fetches the JWKS with that file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jwks-bearer-'));
+    try {
+      const [first, second] = [join(dir, 'first'), join(dir, 'second')];
+      writeFileSync(first, 'token-of-the-first-file\n');
+      writeFileSync(second, 'token-of-the-second-file\n');
+      config = configFor([deals], 'token-vendor', first);
+      sut = new WorkloadCallerAuthenticator(config, clock);
+      expect(nameOf(await sut.authenticate(await mint()))).toBe('deals-service');
+
+      config.replace(configFor([deals], 'token-vendor', second).current);
+      rmSync(first);
+
+      expect(nameOf(await sut.authenticate(await mint()))).toBe('deals-service');
+      expect(authorizations).toEqual([
+        'Bearer token-of-the-first-file',
+        'Bearer token-of-the-second-file',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('answers 503 (CallerIssuerUnavailableError) when no key was ever fetched', async () => {
     jwksUp = false;
     await expect(Promise.resolve(sut.authenticate(await mint()))).rejects.toBeInstanceOf(
