@@ -153,6 +153,37 @@ describe('discovery (e2e)', () => {
     }
   });
 
+  it.each([
+    ['an http:// token_endpoint beyond loopback', 'http://idp.example.test/connect/token', false],
+    ['the same with allowInsecureHttp: true', 'http://idp.example.test/connect/token', true],
+  ])('a discovered token endpoint: %s', async (_name, tokenEndpoint, allowInsecureHttp) => {
+    const metadata = createHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ issuer, token_endpoint: tokenEndpoint }));
+    });
+    await new Promise<void>((resolve) => metadata.listen(0, '127.0.0.1', resolve));
+    const issuer = `http://127.0.0.1:${(metadata.address() as AddressInfo).port}`;
+    try {
+      const outcome = await start({ uat: { issuer, allowInsecureHttp } }, [
+        { ...CLIENT, authMethod: 'client_secret_basic' },
+      ]).then(
+        (app) => app.app.get(IdpDiscovery).discovered({ name: 'uat', issuer } as never),
+        (e: unknown) => e,
+      );
+
+      if (allowInsecureHttp) {
+        expect(outcome).toMatchObject({ tokenEndpoint, authMethods: ['client_secret_basic'] });
+        return;
+      }
+      expect(outcome).toBeInstanceOf(ConfigError);
+      expect((outcome as ConfigError).problems).toEqual([
+        'environments.uat.issuer: the discovered token_endpoint is http:// beyond loopback; set allowInsecureHttp: true to accept it',
+      ]);
+    } finally {
+      await closeServer(metadata);
+    }
+  });
+
   it('an IdP down at start: the service starts, answers 503, and recovers without a restart', async () => {
     const port = await freePort();
     const issuer = `http://127.0.0.1:${port}`;
