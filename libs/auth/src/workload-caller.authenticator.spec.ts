@@ -42,6 +42,8 @@ describe('WorkloadCallerAuthenticator', () => {
   /** Bytes of padding sent (streamed, no Content-Length) inside the JWKS document. */
   let jwksPadding = 0;
   let jwksFetches = 0;
+  /** What `<issuer>/.well-known/openid-configuration` answers. */
+  let discoveryDocument: object = {};
   let authorizations: (string | undefined)[] = [];
   let privateKey: CryptoKey;
   let clock: ManualClock;
@@ -53,6 +55,10 @@ describe('WorkloadCallerAuthenticator', () => {
     privateKey = pair.privateKey;
     jwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' }] };
     server = createServer((req, res) => {
+      if (req.url?.endsWith('/.well-known/openid-configuration')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return void res.end(JSON.stringify(discoveryDocument));
+      }
       jwksFetches++;
       authorizations.push(req.headers.authorization);
       res.writeHead(jwksUp ? 200 : 503, { 'content-type': 'application/json' });
@@ -100,7 +106,22 @@ describe('WorkloadCallerAuthenticator', () => {
     sut = new WorkloadCallerAuthenticator(config, clock);
   });
 
-  const mint = (expiresInSeconds = 600, sa = 'deals-api'): Promise<string> =>
+  /** An issuer found by discovery (no jwksUri), served by the test server under /cluster. */
+  const discoveringConfig = (issuer: string): ConfigService =>
+    new ConfigService(loadRuntimeSettings({ TOKEN_VENDOR_CONFIG: 'test.yaml' }), {
+      service: parseServiceConfig(
+        stringify({
+          environments: { uat: { tokenUrl: 'https://idp.example/connect/token' } },
+          clients: [{ clientId: 'a.client', environment: 'uat', secretEnv: 'A_SECRET' }],
+          callerIssuers: [{ name: 'cluster', issuer, audience: 'token-vendor' }],
+          callers: [deals],
+        }),
+        'test.yaml',
+      ),
+      secrets: new Map(),
+    });
+
+  const mint = (expiresInSeconds = 600, sa = 'deals-api', issuer = ISSUER): Promise<string> =>
     new SignJWT({
       'kubernetes.io': {
         namespace: 'deals',
@@ -109,7 +130,7 @@ describe('WorkloadCallerAuthenticator', () => {
       },
     })
       .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-      .setIssuer(ISSUER)
+      .setIssuer(issuer)
       .setAudience('token-vendor')
       .setSubject(`system:serviceaccount:deals:${sa}`)
       .setIssuedAt(Math.floor(NOW / 1000))
@@ -213,6 +234,41 @@ describe('WorkloadCallerAuthenticator', () => {
       ]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    ['names the same issuer and an http(s) jwks_uri: its keys are used', 'same', 'loopback'],
+    ['names another issuer: its jwks_uri is never fetched (503)', 'other', 'loopback'],
+    ['names a plain http:// jwks_uri on another host: never fetched (503)', 'same', 'other'],
+  ])('discovery from the issuer: a document that %s', async (_name, which, where) => {
+    const issuer = `${new URL(jwksUri).origin}/cluster`;
+    // Another host (127.0.0.2: not one of the http hosts allowed) serving the same keys.
+    const elsewhere = createServer((_req, res) => {
+      jwksFetches++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
+    });
+    await new Promise<void>((r) => elsewhere.listen(0, '127.0.0.2', r));
+    discoveryDocument = {
+      issuer: which === 'same' ? issuer : 'https://impostor.example',
+      jwks_uri:
+        where === 'loopback'
+          ? jwksUri
+          : `http://127.0.0.2:${(elsewhere.address() as AddressInfo).port}/jwks`,
+    };
+    sut = new WorkloadCallerAuthenticator(discoveringConfig(issuer), clock);
+
+    const outcome = await Promise.resolve(sut.authenticate(await mint(600, 'deals-api', issuer)))
+      .then(nameOf)
+      .catch((e: unknown) => e)
+      .finally(() => new Promise<void>((r) => elsewhere.close(() => r())));
+
+    if (which === 'same' && where === 'loopback') {
+      expect(outcome).toBe('deals-service');
+      expect(jwksFetches).toBe(1);
+    } else {
+      expect(outcome).toBeInstanceOf(CallerIssuerUnavailableError);
+      expect(jwksFetches).toBe(0);
     }
   });
 
