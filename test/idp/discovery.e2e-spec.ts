@@ -1,3 +1,4 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '@app/config';
@@ -119,6 +120,70 @@ describe('discovery (e2e)', () => {
     ]);
   });
 
+  it('does not follow a redirect of the metadata endpoints: 503, never the redirect target', async () => {
+    // The issuer answers every well-known location with a redirect to an IdP whose document
+    // names that same issuer: following it would make the IdP's token endpoint ours.
+    const asked: string[] = [];
+    const redirector = createHttpServer((req, res) => {
+      asked.push(req.url ?? '');
+      res.writeHead(302, { location: `${target}${req.url ?? '/'}` }).end();
+    });
+    let target = '';
+    await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve));
+    try {
+      const issuer = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}`;
+      const idp = await sandbox({ issuer });
+      target = idp.url;
+      const app = await start({ uat: { issuer, timeoutMs: 1000 } });
+
+      const res = await tokenOf(app);
+
+      expect(res.status).toBe(503);
+      expect(res.json().error).toBe('upstream_unavailable');
+      expect(asked.slice(0, 2)).toEqual([
+        '/.well-known/openid-configuration',
+        '/.well-known/oauth-authorization-server',
+      ]);
+      expect(app.app.get(IdpDiscovery).discovered({ name: 'uat', issuer } as never)).toBe(
+        undefined,
+      );
+      expect(idp.stats().tokenRequests).toBe(0);
+    } finally {
+      await closeServer(redirector);
+    }
+  });
+
+  it.each([
+    ['an http:// token_endpoint beyond loopback', 'http://idp.example.test/connect/token', false],
+    ['the same with allowInsecureHttp: true', 'http://idp.example.test/connect/token', true],
+  ])('a discovered token endpoint: %s', async (_name, tokenEndpoint, allowInsecureHttp) => {
+    const metadata = createHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ issuer, token_endpoint: tokenEndpoint }));
+    });
+    await new Promise<void>((resolve) => metadata.listen(0, '127.0.0.1', resolve));
+    const issuer = `http://127.0.0.1:${(metadata.address() as AddressInfo).port}`;
+    try {
+      const outcome = await start({ uat: { issuer, allowInsecureHttp } }, [
+        { ...CLIENT, authMethod: 'client_secret_basic' },
+      ]).then(
+        (app) => app.app.get(IdpDiscovery).discovered({ name: 'uat', issuer } as never),
+        (e: unknown) => e,
+      );
+
+      if (allowInsecureHttp) {
+        expect(outcome).toMatchObject({ tokenEndpoint, authMethods: ['client_secret_basic'] });
+        return;
+      }
+      expect(outcome).toBeInstanceOf(ConfigError);
+      expect((outcome as ConfigError).problems).toEqual([
+        'environments.uat.issuer: the discovered token_endpoint is http:// beyond loopback; set allowInsecureHttp: true to accept it',
+      ]);
+    } finally {
+      await closeServer(metadata);
+    }
+  });
+
   it('an IdP down at start: the service starts, answers 503, and recovers without a restart', async () => {
     const port = await freePort();
     const issuer = `http://127.0.0.1:${port}`;
@@ -148,4 +213,9 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
 }

@@ -27,6 +27,12 @@ export const JWKS_MAX_AGE_MS = 10 * 60_000;
  */
 export const JWKS_RETRY_AFTER_FAILURE_MS = 5_000;
 
+/**
+ * Largest JWKS or discovery document read (a cluster's JWKS is about 1 KiB; a large IdP's a few
+ * KiB): a bigger answer is a failed fetch, never buffered whole.
+ */
+export const MAX_KEY_DOCUMENT_BYTES = 256 * 1024;
+
 /** The issuer's keys cannot be fetched and none are cached. */
 export class IssuerKeysUnavailable extends Error {
   constructor(readonly issuer: string) {
@@ -114,12 +120,15 @@ export class IssuerKeySet {
     return this.remote;
   }
 
-  /** fetch, with the `bearerTokenFile`'s current token when one is configured. */
+  /**
+   * fetch, with the `bearerTokenFile`'s current token when one is configured, and the answer
+   * read up to MAX_KEY_DOCUMENT_BYTES (jose reads a JWKS whole, however large).
+   */
   private readonly fetchWithCredentials: FetchImplementation = async (url, options) => {
     const headers = new Headers(options.headers);
     const token = await this.bearerToken();
     if (token !== undefined) headers.set('authorization', `Bearer ${token}`);
-    return fetch(url, { ...options, headers });
+    return boundedResponse(await fetch(url, { ...options, headers }), MAX_KEY_DOCUMENT_BYTES);
   };
 
   /** The token of `bearerTokenFile`, read now (the kubelet rotates it); none when not configured. */
@@ -165,4 +174,39 @@ async function fetchDiscovery(issuer: string, fetchImpl: FetchImplementation): P
     throw new Error('discovery names no usable jwks_uri');
   }
   return new URL(document.jwks_uri);
+}
+
+/**
+ * The same answer with its body read into memory, refused past `maxBytes` (by Content-Length
+ * before reading, else while reading). Only a 200's body is kept: nobody reads another's.
+ */
+async function boundedResponse(response: Response, maxBytes: number): Promise<Response> {
+  const init = {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  };
+  if (response.status !== 200 || response.body === null) {
+    await response.body?.cancel().catch(() => undefined);
+    return new Response(null, init);
+  }
+  const tooLarge = () => new Error(`the answer is larger than ${maxBytes} bytes`);
+  if (Number(response.headers.get('content-length') ?? 0) > maxBytes) {
+    await response.body.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
+  const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return new Response(Buffer.concat(chunks), init);
 }

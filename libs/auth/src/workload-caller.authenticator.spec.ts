@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import { ManualClock } from '@app/clock';
 import { ConfigService, loadRuntimeSettings, parseServiceConfig } from '@app/config';
 import { CallerIssuerUnavailableError } from '@app/errors';
+import { MAX_KEY_DOCUMENT_BYTES } from './issuer-key-set';
 import { VerifiedTokenCache } from './verified-token.cache';
 import {
   WorkloadCallerAuthenticator,
@@ -38,7 +39,11 @@ describe('WorkloadCallerAuthenticator', () => {
   let jwksUri: string;
   let jwks: { keys: JWK[] };
   let jwksUp = true;
+  /** Bytes of padding sent (streamed, no Content-Length) inside the JWKS document. */
+  let jwksPadding = 0;
   let jwksFetches = 0;
+  /** What `<issuer>/.well-known/openid-configuration` answers. */
+  let discoveryDocument: object = {};
   let authorizations: (string | undefined)[] = [];
   let privateKey: CryptoKey;
   let clock: ManualClock;
@@ -50,10 +55,18 @@ describe('WorkloadCallerAuthenticator', () => {
     privateKey = pair.privateKey;
     jwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256' }] };
     server = createServer((req, res) => {
+      if (req.url?.endsWith('/.well-known/openid-configuration')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return void res.end(JSON.stringify(discoveryDocument));
+      }
       jwksFetches++;
       authorizations.push(req.headers.authorization);
       res.writeHead(jwksUp ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(jwksUp ? jwks : { error: 'down' }));
+      if (jwksPadding === 0) return void res.end(JSON.stringify(jwksUp ? jwks : { error: 'down' }));
+      // A valid JWKS (its real key, then a long unknown member) in 16 KiB chunks.
+      res.write(`{"keys":${JSON.stringify(jwks.keys)},"padding":"`);
+      for (let sent = 0; sent < jwksPadding; sent += 16_384) res.write('x'.repeat(16_384));
+      res.end('"}');
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     jwksUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
@@ -85,6 +98,7 @@ describe('WorkloadCallerAuthenticator', () => {
 
   beforeEach(() => {
     jwksUp = true;
+    jwksPadding = 0;
     jwksFetches = 0;
     authorizations = [];
     clock = new ManualClock(NOW);
@@ -92,7 +106,22 @@ describe('WorkloadCallerAuthenticator', () => {
     sut = new WorkloadCallerAuthenticator(config, clock);
   });
 
-  const mint = (expiresInSeconds = 600, sa = 'deals-api'): Promise<string> =>
+  /** An issuer found by discovery (no jwksUri), served by the test server under /cluster. */
+  const discoveringConfig = (issuer: string): ConfigService =>
+    new ConfigService(loadRuntimeSettings({ TOKEN_VENDOR_CONFIG: 'test.yaml' }), {
+      service: parseServiceConfig(
+        stringify({
+          environments: { uat: { tokenUrl: 'https://idp.example/connect/token' } },
+          clients: [{ clientId: 'a.client', environment: 'uat', secretEnv: 'A_SECRET' }],
+          callerIssuers: [{ name: 'cluster', issuer, audience: 'token-vendor' }],
+          callers: [deals],
+        }),
+        'test.yaml',
+      ),
+      secrets: new Map(),
+    });
+
+  const mint = (expiresInSeconds = 600, sa = 'deals-api', issuer = ISSUER): Promise<string> =>
     new SignJWT({
       'kubernetes.io': {
         namespace: 'deals',
@@ -101,7 +130,7 @@ describe('WorkloadCallerAuthenticator', () => {
       },
     })
       .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-      .setIssuer(ISSUER)
+      .setIssuer(issuer)
       .setAudience('token-vendor')
       .setSubject(`system:serviceaccount:deals:${sa}`)
       .setIssuedAt(Math.floor(NOW / 1000))
@@ -185,11 +214,82 @@ describe('WorkloadCallerAuthenticator', () => {
     }
   });
 
+  it('a reload that names another bearerTokenFile fetches the JWKS with that file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jwks-bearer-'));
+    try {
+      const [first, second] = [join(dir, 'first'), join(dir, 'second')];
+      writeFileSync(first, 'token-of-the-first-file\n');
+      writeFileSync(second, 'token-of-the-second-file\n');
+      config = configFor([deals], 'token-vendor', first);
+      sut = new WorkloadCallerAuthenticator(config, clock);
+      expect(nameOf(await sut.authenticate(await mint()))).toBe('deals-service');
+
+      config.replace(configFor([deals], 'token-vendor', second).current);
+      rmSync(first);
+
+      expect(nameOf(await sut.authenticate(await mint()))).toBe('deals-service');
+      expect(authorizations).toEqual([
+        'Bearer token-of-the-first-file',
+        'Bearer token-of-the-second-file',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    ['names the same issuer and an http(s) jwks_uri: its keys are used', 'same', 'loopback'],
+    ['names another issuer: its jwks_uri is never fetched (503)', 'other', 'loopback'],
+    ['names a plain http:// jwks_uri on another host: never fetched (503)', 'same', 'other'],
+  ])('discovery from the issuer: a document that %s', async (_name, which, where) => {
+    const issuer = `${new URL(jwksUri).origin}/cluster`;
+    // Another host (127.0.0.2: not one of the http hosts allowed) serving the same keys.
+    const elsewhere = createServer((_req, res) => {
+      jwksFetches++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
+    });
+    await new Promise<void>((r) => elsewhere.listen(0, '127.0.0.2', r));
+    discoveryDocument = {
+      issuer: which === 'same' ? issuer : 'https://impostor.example',
+      jwks_uri:
+        where === 'loopback'
+          ? jwksUri
+          : `http://127.0.0.2:${(elsewhere.address() as AddressInfo).port}/jwks`,
+    };
+    sut = new WorkloadCallerAuthenticator(discoveringConfig(issuer), clock);
+
+    const outcome = await Promise.resolve(sut.authenticate(await mint(600, 'deals-api', issuer)))
+      .then(nameOf)
+      .catch((e: unknown) => e)
+      .finally(() => new Promise<void>((r) => elsewhere.close(() => r())));
+
+    if (which === 'same' && where === 'loopback') {
+      expect(outcome).toBe('deals-service');
+      expect(jwksFetches).toBe(1);
+    } else {
+      expect(outcome).toBeInstanceOf(CallerIssuerUnavailableError);
+      expect(jwksFetches).toBe(0);
+    }
+  });
+
   it('answers 503 (CallerIssuerUnavailableError) when no key was ever fetched', async () => {
     jwksUp = false;
     await expect(Promise.resolve(sut.authenticate(await mint()))).rejects.toBeInstanceOf(
       CallerIssuerUnavailableError,
     );
+  });
+
+  it('refuses a JWKS larger than MAX_KEY_DOCUMENT_BYTES: a failed fetch (503), never read whole', async () => {
+    jwksPadding = MAX_KEY_DOCUMENT_BYTES;
+    await expect(Promise.resolve(sut.authenticate(await mint()))).rejects.toBeInstanceOf(
+      CallerIssuerUnavailableError,
+    );
+    expect(jwksFetches).toBe(1);
+
+    // The same keys with a little padding are fine: the limit, not the padding, refused it.
+    jwksPadding = 16_384;
+    await clock.advance(6_000); // past JWKS_RETRY_AFTER_FAILURE_MS
+    expect(nameOf(await sut.authenticate(await mint()))).toBe('deals-service');
   });
 
   it('keeps the cached keys when a refetch after their maximum age fails', async () => {

@@ -202,7 +202,8 @@ function sameIssuer(a: CallerIssuerConfig, b: CallerIssuerConfig): boolean {
     a.name === b.name &&
     a.issuer === b.issuer &&
     a.jwksUri === b.jwksUri &&
-    a.audience === b.audience
+    a.audience === b.audience &&
+    a.bearerTokenFile === b.bearerTokenFile
   );
 }
 

@@ -202,7 +202,9 @@ export class IdpDiscovery implements OnApplicationBootstrap, OnApplicationShutdo
   /**
    * Reads `<issuer>/.well-known/openid-configuration`, else RFC 8414's
    * `/.well-known/oauth-authorization-server<path>`. A network failure or a 5xx is "unavailable"
-   * (retried); a document that answers but does not fit is DiscoveryRefused.
+   * (retried); a document that answers but does not fit is DiscoveryRefused. A redirect is not
+   * followed (like the token request's): it could lead to plain http:// beyond loopback, which
+   * the `issuer` and `allowInsecureHttp` checks would never see.
    */
   private async read(environment: EnvironmentConfig): Promise<DiscoveredIdp> {
     const issuer = environment.issuer!;
@@ -210,6 +212,7 @@ export class IdpDiscovery implements OnApplicationBootstrap, OnApplicationShutdo
     for (const url of metadataUrls(issuer)) {
       const response = await fetch(url, {
         headers: { Accept: 'application/json' },
+        redirect: 'manual',
         signal: AbortSignal.any([AbortSignal.timeout(environment.timeoutMs), this.stopping.signal]),
         dispatcher: this.dispatchers.for(
           environment.caFile !== undefined ? { caFile: environment.caFile } : {},
@@ -219,7 +222,7 @@ export class IdpDiscovery implements OnApplicationBootstrap, OnApplicationShutdo
       if (response.status !== 200) {
         lastStatus = response.status;
         if (response.status >= 500) break;
-        continue; // 404 and the like: try the other well-known location
+        continue; // 404, a redirect and the like: try the other well-known location
       }
       return parseDocument(environment, body, this.clock.now());
     }
