@@ -19,6 +19,8 @@ const base = {
   },
   transformIgnorePatterns: ['/node_modules/(?!(content-disposition|jose)/)'],
   testEnvironment: 'node',
+  // dist/client/package.json (the built SDK) would shadow libs/client's in Jest's module map.
+  modulePathIgnorePatterns: ['<rootDir>/dist/'],
   moduleNameMapper,
   rootDir: __dirname,
 };

@@ -11,9 +11,7 @@ export interface Clock {
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms) =>
-    new Promise((resolve) => {
-      // unref'd: a pending backoff must not keep the caller's process alive on its own.
-      setTimeout(resolve, Math.max(0, ms)).unref?.();
-    }),
+  // Not unref'd: a caller awaiting a retry is work in progress, and a script whose only
+  // pending work is that backoff must not exit with the promise unsettled.
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms))),
 };

@@ -392,14 +392,13 @@ function errorOf(status: number, text: string, retryAfterMs: number | undefined)
   }
 }
 
+/** Why a request failed, without the request: `ECONNREFUSED`, `timed out`, ... */
 function describe(e: unknown): string {
-  if (e instanceof Error) {
-    const cause = (e as { cause?: { code?: unknown } }).cause;
-    if (e.name === 'TimeoutError') return 'timed out';
-    if (cause && typeof cause.code === 'string') return cause.code;
-    return e.message;
-  }
-  return String(e);
+  // Duck-typed: errors from fetch may come from another realm (a VM context, a test runner).
+  const error = e as { name?: unknown; message?: unknown; cause?: { code?: unknown } } | null;
+  if (error?.name === 'TimeoutError') return 'timed out';
+  if (typeof error?.cause?.code === 'string') return error.cause.code;
+  return typeof error?.message === 'string' ? error.message : String(e);
 }
 
 function credentialOf(options: TokenVendorClientOptions): CallerCredential {
