@@ -378,7 +378,11 @@ function errorOf(status: number, text: string, retryAfterMs: number | undefined)
     case 401:
       return new CallerUnauthorizedError(message, status, code);
     case 404:
-      return new UnknownClientError(message, status, code);
+      // Only the service's own answer means "no such client"; a 404 `not_found` is a route this
+      // service does not have (an older version), which no retry or caller change fixes either.
+      return code === 'unknown_client'
+        ? new UnknownClientError(message, status, code)
+        : new TokenVendorError(message, status, code);
     case 429:
       return new TooManyRequestsError(message, status, code, retryAfterSeconds);
     case 502:
