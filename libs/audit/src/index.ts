@@ -1,1 +1,8 @@
 export { AuditLog, AUDIT_LOGGER, type AuditLine } from './audit-log';
+export {
+  DisclosureLog,
+  DISCLOSURE_SUMMARY_INTERVAL_MS,
+  MAX_SOURCES_PER_SUMMARY,
+  MAX_TRACKED_DISCLOSURES,
+  type Disclosure,
+} from './disclosure-log';
