@@ -116,11 +116,11 @@ function encryptionKeys() {
 
 /**
  * The vendor's YAML configuration: one environment, `clients` (all reading the same secret
- * file), one admin caller allowed every client.
+ * file), one admin caller allowed every client; `minTtlSeconds` for IdPs with short tokens.
  */
 function writeVendorConfig(
   path,
-  { tokenUrl, timeoutMs = 5000, environment, clients, callerSha256 },
+  { tokenUrl, timeoutMs = 5000, environment, clients, callerSha256, minTtlSeconds = 30 },
 ) {
   const lines = [
     'environments:',
@@ -145,7 +145,7 @@ function writeVendorConfig(
     '    admin: true',
     'refresh:',
     '  ratio: 0.75',
-    '  minTtlSeconds: 30',
+    `  minTtlSeconds: ${minTtlSeconds}`,
     '',
   );
   writeFileSync(path, lines.join('\n'));
