@@ -289,8 +289,10 @@ function sdkSection(m, r) {
       `${(r.callers * 1000) / r.callsPerSecond} ms; a call is the token lookup a downstream call ` +
       'needs (the downstream itself is left out); a caller whose previous call is still running ' +
       `skips its tick. The IdP issues ${r.tokenSeconds}-s tokens and the vendor refreshes them at ` +
-      `3/4 of their life; the SDK holds a token for 3/4 of the life it had when received, so the ` +
-      `target is callers × (duration ÷ ${r.holdSeconds} s + 1). Vendor requests are counted by ` +
+      `3/4 of their life, a new token every ${r.refreshSeconds} s: the target is callers × ` +
+      `(duration ÷ ${r.refreshSeconds} s + 1), one request per caller per token and one to start. ` +
+      'The SDK holds a token for 4/5 of the life it had when received, so it asks after the ' +
+      "vendor's refresh. Vendor requests are counted by " +
       "the SDK clients' transport (with) and by the bench (without). " +
       '`BENCH_SDK_SIM_SECONDS` shortens each simulation (default 60).',
   ].join('\n');

@@ -136,14 +136,14 @@ describe('createTokenVendorClient', () => {
       expect(seen).toHaveLength(2);
     });
 
-    it('holds a short-lived token for three quarters of its life, not zero', async () => {
+    it('holds a short-lived token for four fifths of its life, not zero', async () => {
       const { seen, transport } = scriptedTransport(tokenAnswer('tok-1', 20), tokenAnswer('tok-2'));
       const { sut, clock } = sutWith(transport);
       await sut.getToken('deals.client');
-      clock.current = START + 15_000 - 1;
+      clock.current = START + 16_000 - 1;
       await sut.getToken('deals.client');
       expect(seen).toHaveLength(1);
-      clock.current = START + 15_000;
+      clock.current = START + 16_000;
       await sut.getToken('deals.client');
       expect(seen).toHaveLength(2);
     });
