@@ -9,9 +9,12 @@ import {
   TokenCipher,
   createRedisClient,
   waitUntilReady,
+  tokenSha256,
+  type RefreshLock,
   type StoredToken,
   type TokenStore,
 } from '@app/token-store';
+import { Logger } from '@nestjs/common';
 import { requiredTestRedisUrl } from './support/test-app';
 
 /**
@@ -35,7 +38,7 @@ function token(clock: Clock, lifetimeMs: number, accessToken = ACCESS_TOKEN): St
 }
 
 interface Harness {
-  store: TokenStore;
+  store: TokenStore & RefreshLock;
   clock: ManualClock;
   /** Remaining TTL the backing store itself holds, in ms (undefined when absent). */
   ttlMs(r: typeof ref): Promise<number | undefined>;
@@ -154,6 +157,55 @@ describe.each([
   it('answers ping', async () => {
     await expect(h.store.ping()).resolves.toBeUndefined();
   });
+
+  it('returns a token only to the shape that stored it; the later token holds the slot across shapes', async () => {
+    const wide = { ...ref, shape: 'wide' };
+    const narrow = { ...ref, shape: 'narrow' };
+    const first = token(h.clock, 600_000, 'wide-token');
+    await h.store.put(wide, first);
+    await expect(h.store.get(narrow)).resolves.toBeUndefined();
+    await expect(h.store.get(wide)).resolves.toEqual(first);
+    const second = token(h.clock, 700_000, 'narrow-token');
+    await expect(h.store.put(narrow, second)).resolves.toBe(true);
+    await expect(h.store.get(narrow)).resolves.toEqual(second);
+    await expect(h.store.get(wide)).resolves.toBeUndefined();
+  });
+
+  it('revokes: the marker outlives the value, the value goes, and the token is never written back', async () => {
+    const t = token(h.clock, 600_000, 'revoked-token');
+    const sha = tokenSha256(t.accessToken);
+    await h.store.put(ref, t);
+    await expect(h.store.isRevoked(ref, sha)).resolves.toBe(false);
+    await h.store.revoke(ref, sha, t.expiresAt);
+    await expect(h.store.isRevoked(ref, sha)).resolves.toBe(true);
+    await expect(h.store.isRevoked(other, sha)).resolves.toBe(false);
+    await expect(h.store.get(ref)).resolves.toBeUndefined();
+    await expect(h.store.put(ref, t)).resolves.toBe(false);
+    const next = token(h.clock, 500_000, 'next-token');
+    await expect(h.store.put(ref, next)).resolves.toBe(true);
+    await expect(h.store.get(ref)).resolves.toEqual(next);
+  });
+
+  it('revoking an older token leaves the stored newer one', async () => {
+    const newer = token(h.clock, 600_000, 'newer-token');
+    await h.store.put(ref, newer);
+    await h.store.revoke(ref, tokenSha256('older-token'), newer.expiresAt - 1000);
+    await expect(h.store.get(ref)).resolves.toEqual(newer);
+  });
+
+  it('grants one forced refresh per interval per client', async () => {
+    await expect(h.store.claimForcedRefresh(ref, 60_000)).resolves.toBe(true);
+    await expect(h.store.claimForcedRefresh(ref, 60_000)).resolves.toBe(false);
+    await expect(h.store.claimForcedRefresh(other, 60_000)).resolves.toBe(true);
+  });
+
+  it('says whether a lock is held', async () => {
+    await expect(h.store.isLocked(ref)).resolves.toBe(false);
+    await h.store.acquireLock(ref, 'me', 60_000);
+    await expect(h.store.isLocked(ref)).resolves.toBe(true);
+    await h.store.releaseLock(ref, 'me');
+    await expect(h.store.isLocked(ref)).resolves.toBe(false);
+  });
 });
 
 describe('RedisTokenStore at rest', () => {
@@ -162,6 +214,7 @@ describe('RedisTokenStore at rest', () => {
     h = await redisHarness();
   });
   afterEach(async () => {
+    jest.restoreAllMocks();
     await h.close();
   });
 
@@ -181,7 +234,8 @@ describe('RedisTokenStore at rest', () => {
     expect(raw).not.toContain(ACCESS_TOKEN);
     expect(raw).not.toContain('contract-suite-token');
     expect(raw).not.toContain('deals-read');
-    expect(raw).toMatch(/^\d+\|v1\.a\.[\w-]+\.[\w-]+\.[\w-]+$/);
+    // `<expiry>|<envelope>|<shape>`: the shape is '' for a ref without one.
+    expect(raw).toMatch(/^\d+\|v1\.a\.[\w-]+\.[\w-]+\.[\w-]+\|$/);
   });
 
   it('uses a fresh IV per write', async () => {
@@ -194,17 +248,35 @@ describe('RedisTokenStore at rest', () => {
     expect(second).not.toBe(first);
   });
 
-  it('rejects a value under an unknown key id', async () => {
-    await h.store.put(ref, token(h.clock, 60_000));
+  it('counts a value under an unknown key id as absent (logged once), and the next write replaces it', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    await h.store.put(ref, token(h.clock, 600_000));
     const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
     await waitUntilReady(client, 5_000);
     try {
       const otherKeys = new RedisTokenStore(client, new TokenCipher([keyB]), h.clock, h.prefix);
-      await expect(otherKeys.get(ref)).rejects.toThrow(
-        new StoreUnavailableError('stored token rejected: unknown key id a'),
+      await expect(otherKeys.get(ref)).resolves.toBeUndefined();
+      await expect(otherKeys.get(ref)).resolves.toBeUndefined();
+      const unreadable = warn.mock.calls.filter(
+        ([line]) => (line as { msg?: string }).msg?.startsWith('stored token unreadable') === true,
       );
+      expect(unreadable).toEqual([
+        [
+          {
+            msg: 'stored token unreadable; treated as absent until the next write replaces it',
+            environment: 'uat',
+            clientId: 'deals.client',
+            reason: 'unknown key id a',
+          },
+        ],
+      ]);
+      // Even an earlier-expiring token replaces the unreadable value (the fence ignores it).
+      const replacement = token(h.clock, 60_000, 'replacement-token');
+      await expect(otherKeys.put(ref, replacement)).resolves.toBe(true);
+      await expect(otherKeys.get(ref)).resolves.toEqual(replacement);
     } finally {
       client.disconnect();
+      warn.mockRestore();
     }
   });
 
@@ -228,8 +300,8 @@ describe('RedisTokenStore at rest', () => {
       'a flipped ciphertext byte',
       (v: string) =>
         v.replace(
-          /\.([\w-])([\w-]*)\.([\w-]+)$/,
-          (_m, c: string, rest: string, tag: string) => `.${c === 'A' ? 'B' : 'A'}${rest}.${tag}`,
+          /\.([\w-])([\w-]*)\.([\w-]+)\|$/,
+          (_m, c: string, rest: string, tag: string) => `.${c === 'A' ? 'B' : 'A'}${rest}.${tag}|`,
         ),
     ],
     [
@@ -237,19 +309,44 @@ describe('RedisTokenStore at rest', () => {
       (v: string) => v.replace(/^(\d+)/, (n) => String(Number(n) + 1000)),
     ],
     ['an unknown format', () => 'not-a-token-value'],
-  ])('rejects a tampered value: %s', async (_case, tamper) => {
+    ['the old format without a shape', (v: string) => v.slice(0, v.lastIndexOf('|'))],
+  ])('counts a tampered value as absent, not as an outage: %s', async (_case, tamper) => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     await h.store.put(ref, token(h.clock, 60_000));
     const key = h.keys.token(ref);
     await h.raw.set(key, tamper((await h.raw.get(key))!), 'PX', 60_000);
-    await expect(h.store.get(ref)).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(h.store.get(ref)).resolves.toBeUndefined();
+    const next = token(h.clock, 30_000, 'next-token');
+    await expect(h.store.put(ref, next)).resolves.toBe(true);
+    await expect(h.store.get(ref)).resolves.toEqual(next);
   });
 
-  it('rejects a value moved to another client (client and environment are bound in)', async () => {
+  it('never returns a value moved to another client (client and environment are bound in)', async () => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     await h.store.put(ref, token(h.clock, 60_000));
     await h.raw.set(h.keys.token(other), (await h.raw.get(h.keys.token(ref)))!, 'PX', 60_000);
-    await expect(h.store.get(other)).rejects.toThrow(
-      'stored token rejected: value failed authentication',
-    );
+    await expect(h.store.get(other)).resolves.toBeUndefined();
+  });
+
+  it('never returns a value whose clear shape was changed (the shape is bound in)', async () => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const narrow = { ...ref, shape: 'narrow-shape' };
+    await h.store.put({ ...ref, shape: 'wide-shape' }, token(h.clock, 60_000));
+    const key = h.keys.token(ref);
+    const raw = (await h.raw.get(key))!;
+    await h.raw.set(key, raw.replace(/\|wide-shape$/, '|narrow-shape'), 'PX', 60_000);
+    await expect(h.store.get(narrow)).resolves.toBeUndefined();
+  });
+
+  it('heals a lock key left without a TTL: the next take gives it one, and it expires', async () => {
+    const lockKey = h.keys.lock(ref);
+    await h.raw.set(lockKey, 'left-behind');
+    await expect(h.store.acquireLock(ref, 'me', 300)).resolves.toBe(false);
+    const ttl = await h.raw.pttl(lockKey);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(300);
+    await new Promise((r) => setTimeout(r, 400));
+    await expect(h.store.acquireLock(ref, 'me', 300)).resolves.toBe(true);
   });
 
   it('fails fast with StoreUnavailableError when Redis is unreachable', async () => {

@@ -248,7 +248,7 @@ describe('admin API (e2e)', () => {
     expect(fingerprint('uat', 'deals.client')).not.toBe(fingerprint('uat', 'shared.client'));
   });
 
-  it('POST /admin/clients/:id/refresh fetches a new token with exactly one IdP request', async () => {
+  it('POST /admin/clients/:id/refresh revokes the old token and fetches a new one with exactly one IdP request', async () => {
     const before = await view('deals.client');
     const old = await token('/tokens/deals.client');
     await sleep(20); // the new token's expiry is counted from a later request
@@ -261,9 +261,19 @@ describe('admin API (e2e)', () => {
       'clientId',
       'environment',
       'expiresAt',
+      'replicas',
+      'revocationDurable',
+      'revokedTokenFingerprint',
       'tokenFingerprint',
     ]);
-    expect(body).toMatchObject({ clientId: 'deals.client', environment: 'uat' });
+    expect(body).toMatchObject({
+      clientId: 'deals.client',
+      environment: 'uat',
+      // One replica: no other answered; the revocation is recorded in the store.
+      replicas: [],
+      revocationDurable: true,
+      revokedTokenFingerprint: sha256Hex(old).slice(0, 8),
+    });
     expect(body.expiresAt).toMatch(ISO);
     expect(Date.parse(body.expiresAt)).toBeGreaterThan(Date.parse(before.expiresAt!));
     expect(body.tokenFingerprint).toMatch(/^[0-9a-f]{8}$/);
@@ -320,7 +330,14 @@ describe('admin API (e2e)', () => {
     const res = await adminCall('POST', '/admin/reload', KEY_ADMIN);
     expect(res.status).toBe(200);
     expect(res.headers['cache-control']).toBe('no-store');
-    expect(res.json()).toEqual({ clients: 4, callers: 2, added: [], removed: [], changed: [] });
+    expect(res.json()).toEqual({
+      clients: 4,
+      callers: 2,
+      added: [],
+      removed: [],
+      changed: [],
+      replicas: [],
+    });
     await sleep(300); // a reload re-warms only what is not held: no IdP request follows
     expect(idp.stats().tokenRequests).toBe(0);
   });

@@ -122,6 +122,7 @@ describe('configuration reload (e2e)', () => {
         added: ['uat/new.client'],
         removed: ['uat/gone.client'],
         changed: [],
+        replicas: [],
       });
 
       const added = await token('new.client');

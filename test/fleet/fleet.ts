@@ -1,11 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { RunningSandbox, SandboxClient } from '@app/identity-sandbox';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import {
   killAllReplicas,
+  runningReplicas,
   startReplica,
   writeServiceConfig,
   type Replica,
@@ -59,8 +61,9 @@ export async function waitFor<T>(
 }
 
 // ---------------------------------------------------------------------------------------------
-// IdP taps: a transparent HTTP proxy per replica in front of the sandbox, so a test knows which
-// replica sent each token request (nothing in the service logs lock ownership).
+// The IdP tap: a transparent HTTP proxy in front of the sandbox that every replica uses as its
+// token URL, so a test knows which replica sent each token request (nothing in the service logs
+// lock ownership).
 
 export interface TapRecord {
   replica: string;
@@ -80,18 +83,25 @@ export interface IdpTap {
 
 export async function startIdpTap(
   sandbox: RunningSandbox,
-  replica: string,
   events: EventEmitter,
-): Promise<IdpTap> {
+): Promise<{ tokenUrl: string; records: TapRecord[]; close(): Promise<void> }> {
   const target = new URL(sandbox.url);
   const records: TapRecord[] = [];
+  const owners = new WeakMap<Socket, string>();
+  let tapPort = 0;
   const server: Server = createServer((req, res) => {
+    const socket = req.socket;
+    let replica = owners.get(socket);
+    if (replica === undefined) {
+      replica = replicaOfConnection(socket.remotePort ?? 0, tapPort);
+      owners.set(socket, replica);
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const record: TapRecord = {
-        replica,
+        replica: replica,
         clientId: new URLSearchParams(body.toString('utf8')).get('client_id') ?? undefined,
         at: Date.now(),
       };
@@ -127,10 +137,9 @@ export async function startIdpTap(
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  tapPort = (server.address() as AddressInfo).port;
   return {
-    replica,
-    tokenUrl: `http://127.0.0.1:${port}/connect/token`,
+    tokenUrl: `http://127.0.0.1:${tapPort}/connect/token`,
     records,
     close: () =>
       new Promise<void>((resolve) => {
@@ -138,6 +147,49 @@ export async function startIdpTap(
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * Which replica owns the TCP connection from `peerPort` to the tap: the socket's inode from
+ * /proc/net/tcp, then the replica process holding that inode among its descriptors. Every
+ * replica is configured with the same token URL (the stored token is bound to it), so the
+ * connection is the only thing that tells them apart.
+ */
+function replicaOfConnection(peerPort: number, tapPort: number): string {
+  const hex = (n: number): string => n.toString(16).toUpperCase().padStart(4, '0');
+  let inode: string | undefined;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 10) continue;
+      if (cols[1].endsWith(`:${hex(peerPort)}`) && cols[2].endsWith(`:${hex(tapPort)}`)) {
+        inode = cols[9];
+        break;
+      }
+    }
+    if (inode) break;
+  }
+  if (!inode) return 'unknown';
+  for (const [pid, name] of runningReplicas()) {
+    try {
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+        try {
+          if (readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return name;
+        } catch {
+          // closed meanwhile
+        }
+      }
+    } catch {
+      // the process is gone
+    }
+  }
+  return 'unknown';
 }
 
 /** Resolves with the next token request a replica sends for `clientId` (taps only), and runs `then` synchronously on it. */
@@ -267,7 +319,11 @@ export interface FleetOptions {
   size?: number;
   /** The environment's timeoutMs (the lock TTL is timeoutMs × 3 + 2000). */
   timeoutMs: number;
-  refresh: { ratio: number; minTtlSeconds: number };
+  refresh: { ratio: number; minTtlSeconds: number; minRejectionIntervalSeconds?: number };
+  /** Per client id, a configured scope (default none). */
+  scopes?: Record<string, string>;
+  /** The fleet's caller is an admin (may use /admin). */
+  admin?: boolean;
   /** Default: TEST_REDIS_URL (the suite's shared Redis). */
   redisUrl?: string;
   /** One IdP tap per replica (each replica gets its own tokenUrl). */
@@ -304,6 +360,11 @@ export interface Fleet {
     query?: string,
     timeoutMs?: number,
   ): Promise<TokenAnswer>;
+  /**
+   * Starts replica `index` again (after it was stopped) as a new process on the same tap and
+   * Redis link, optionally with other scopes in its configuration; replaces it in `replicas`.
+   */
+  restart(index: number, scopes?: Record<string, string>): Promise<Replica>;
   stop(): Promise<void>;
 }
 
@@ -313,8 +374,17 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const redisUrl = options.redisUrl ?? requiredTestRedisUrl();
   const names = Array.from({ length: size }, (_, i) => `r${i + 1}`);
   const tapEvents = new EventEmitter();
-  const taps = options.taps
-    ? await Promise.all(names.map((n) => startIdpTap(options.sandbox, n, tapEvents)))
+  const tap = options.taps ? await startIdpTap(options.sandbox, tapEvents) : undefined;
+  // One view per replica of the one tap's records.
+  const taps: IdpTap[] = tap
+    ? names.map((replica) => ({
+        replica,
+        tokenUrl: tap.tokenUrl,
+        get records() {
+          return tap.records.filter((r) => r.replica === replica);
+        },
+        close: () => Promise.resolve(),
+      }))
     : [];
   const redisLinks = options.redisLinks
     ? await Promise.all(names.map(() => startRedisLink(redisUrl)))
@@ -327,8 +397,11 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       clientId,
       environment: ENVIRONMENT,
       secret: secretOf(clientId),
+      scope: options.scopes?.[clientId],
     })),
-    callers: [{ name: 'fleet-caller', keys: [CALLER_KEY], clients: ['*'] }],
+    callers: [
+      { name: 'fleet-caller', keys: [CALLER_KEY], clients: ['*'], admin: options.admin ?? false },
+    ],
     refresh: options.refresh,
   });
   const encryptionKeys = testEncryptionKeys();
@@ -340,29 +413,35 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   });
   redis.on('error', () => undefined); // the outage suites kill this Redis on purpose
 
+  const spawn = (i: number, scopes?: Record<string, string>): Promise<Replica> =>
+    startReplica({
+      name: names[i],
+      env: {
+        TOKEN_VENDOR_CONFIG:
+          options.taps || scopes
+            ? files.writeVariant(
+                `${names[i]}${scopes ? `-${randomUUID().slice(0, 8)}` : ''}`,
+                {
+                  [ENVIRONMENT]: {
+                    tokenUrl: tap ? tap.tokenUrl : options.sandbox.tokenUrl,
+                    timeoutMs: options.timeoutMs,
+                  },
+                },
+                scopes,
+              )
+            : files.configPath,
+        REDIS_URL: options.redisLinks ? redisLinks[i].url : redisUrl,
+        REDIS_KEY_PREFIX: keyPrefix,
+        TOKEN_VENDOR_ENCRYPTION_KEYS: encryptionKeys,
+        LOG_LEVEL: 'debug',
+      },
+    });
   let replicas: Replica[] = [];
   try {
-    replicas = await Promise.all(
-      names.map((name, i) =>
-        startReplica({
-          name,
-          env: {
-            TOKEN_VENDOR_CONFIG: options.taps
-              ? files.writeVariant(name, {
-                  [ENVIRONMENT]: { tokenUrl: taps[i].tokenUrl, timeoutMs: options.timeoutMs },
-                })
-              : files.configPath,
-            REDIS_URL: options.redisLinks ? redisLinks[i].url : redisUrl,
-            REDIS_KEY_PREFIX: keyPrefix,
-            TOKEN_VENDOR_ENCRYPTION_KEYS: encryptionKeys,
-            LOG_LEVEL: 'debug',
-          },
-        }),
-      ),
-    );
+    replicas = await Promise.all(names.map((_name, i) => spawn(i)));
   } catch (e) {
     await killAllReplicas();
-    await Promise.all([...taps, ...redisLinks].map((t) => t.close()));
+    await Promise.all([...(tap ? [tap] : []), ...redisLinks].map((t) => t.close()));
     redis.disconnect();
     files.remove();
     throw e;
@@ -384,12 +463,25 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     },
     getToken: (replica, clientId, query, timeoutMs) =>
       getToken(replica, clientId, query, timeoutMs),
+    async restart(index, scopes) {
+      const replica = await spawn(index, scopes);
+      replicas[index] = replica;
+      return replica;
+    },
     async stop() {
       await killAllReplicas();
-      await Promise.all([...taps, ...redisLinks].map((t) => t.close()));
+      await Promise.all([...(tap ? [tap] : []), ...redisLinks].map((t) => t.close()));
       // The fleet's keys expire by themselves (TTL = token life); remove them now anyway.
       await Promise.all(
-        options.clientIds.map((id) => redis.del(tokenKey(id)).catch(() => undefined)),
+        options.clientIds.map((id) =>
+          redis
+            .del(
+              tokenKey(id),
+              `${keyPrefix}{${ENVIRONMENT}/${id}}:revoked`,
+              `${keyPrefix}{${ENVIRONMENT}/${id}}:forced-refresh`,
+            )
+            .catch(() => undefined),
+        ),
       );
       redis.disconnect();
       files.remove();
@@ -431,6 +523,38 @@ export async function getToken(
   } catch (e) {
     return { replica: replica.name, status: 0, body: {}, at, error: (e as Error).message };
   }
+}
+
+/** A POST to a replica with the fleet's caller key; the parsed JSON answer. */
+export async function postJson(
+  replica: Replica,
+  path: string,
+  body?: unknown,
+  timeoutMs = 15_000,
+): Promise<{ status: number; body: Record<string, unknown>; at: number }> {
+  const at = Date.now();
+  const res = await fetch(`${replica.url}${path}`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${CALLER_KEY}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    parsed = { raw: text };
+  }
+  return { status: res.status, body: parsed, at };
+}
+
+/** SHA-256 of a token, lowercase hex: how a rejection report names it. */
+export function sha256Of(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
 /** `count` concurrent requests spread round-robin over `replicas`; resolves when all answered. */

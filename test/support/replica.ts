@@ -41,6 +41,13 @@ export interface Replica {
 }
 
 const running = new Set<ChildProcess>();
+/** The names of the replicas running now, by process id (to tell whose connection is whose). */
+const namesByPid = new Map<number, string>();
+
+/** Process id → name of every replica this worker runs now. */
+export function runningReplicas(): ReadonlyMap<number, string> {
+  return namesByPid;
+}
 const paused = new Set<ChildProcess>();
 
 // Last resort: a worker that dies without running afterAll must not leave replicas behind.
@@ -75,9 +82,11 @@ export async function startReplica(options: ReplicaOptions): Promise<Replica> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
+  if (child.pid !== undefined) namesByPid.set(child.pid, name);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => {
       running.delete(child);
+      if (child.pid !== undefined) namesByPid.delete(child.pid);
       paused.delete(child);
       resolve({ code, signal });
     });
@@ -220,6 +229,8 @@ export interface ServiceConfigFiles {
   writeVariant(
     name: string,
     environments: Record<string, { tokenUrl: string; timeoutMs?: number }>,
+    /** Per client id, a different scope in this variant. */
+    scopes?: Record<string, string>,
   ): string;
   remove(): void;
 }
@@ -232,7 +243,7 @@ export function writeServiceConfig(options: {
   environments: Record<string, { tokenUrl: string; timeoutMs?: number }>;
   clients: ConfigClient[];
   callers: ConfigCaller[];
-  refresh?: { ratio?: number; minTtlSeconds?: number };
+  refresh?: { ratio?: number; minTtlSeconds?: number; minRejectionIntervalSeconds?: number };
 }): ServiceConfigFiles {
   const dir = mkdtempSync(join(tmpdir(), 'token-vendor-fleet-'));
   mkdirSync(join(dir, 'secrets'));
@@ -257,15 +268,22 @@ export function writeServiceConfig(options: {
   const write = (
     file: string,
     environments: Record<string, { tokenUrl: string; timeoutMs?: number }>,
+    scopes: Record<string, string> = {},
   ): string => {
     const path = join(dir, file);
-    writeFileSync(path, stringify({ environments, clients, callers, refresh }));
+    const variant = clients.map((c) =>
+      scopes[c.clientId as string] === undefined
+        ? c
+        : { ...c, scope: scopes[c.clientId as string] },
+    );
+    writeFileSync(path, stringify({ environments, clients: variant, callers, refresh }));
     return path;
   };
   return {
     dir,
     configPath: write('config.yaml', options.environments),
-    writeVariant: (name, environments) => write(`config-${name}.yaml`, environments),
+    writeVariant: (name, environments, scopes) =>
+      write(`config-${name}.yaml`, environments, scopes),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

@@ -1,4 +1,4 @@
-import { Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post, Query, Req, UseGuards } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiOkResponse,
@@ -9,6 +9,7 @@ import {
 } from '@nestjs/swagger';
 import { ErrorBodyDto } from '@app/errors';
 import { AdminClientsDto, AdminRefreshDto, AdminReloadDto } from './admin.dto';
+import { AdminAudit, type AdminRequest } from './admin-audit';
 import { AdminGuard } from './admin.guard';
 import { AdminService } from './admin.service';
 
@@ -23,7 +24,10 @@ import { AdminService } from './admin.service';
 @UseGuards(AdminGuard)
 @Controller('admin')
 export class AdminController {
-  constructor(private readonly admin: AdminService) {}
+  constructor(
+    private readonly admin: AdminService,
+    private readonly audit: AdminAudit,
+  ) {}
 
   @Get('clients')
   @ApiOperation({
@@ -31,35 +35,44 @@ export class AdminController {
       'Per client and environment: token, refresh and secret state (never a secret or token)',
   })
   @ApiOkResponse({ type: AdminClientsDto })
-  clients(): AdminClientsDto {
-    return this.admin.clients();
+  clients(@Req() request: AdminRequest): Promise<AdminClientsDto> {
+    return this.audit.run(request, 'list-clients', undefined, () => this.admin.clients());
   }
 
   @Post('clients/:clientId/refresh')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Fetch a new token now' })
+  @ApiOperation({
+    summary: 'Revoke the current token on every replica and fetch one new token for the fleet',
+  })
   @ApiQuery({ name: 'environment', required: false })
   @ApiOkResponse({ type: AdminRefreshDto })
   @ApiResponse({ status: 400, type: ErrorBodyDto })
   @ApiResponse({ status: 502, type: ErrorBodyDto })
   @ApiResponse({ status: 503, type: ErrorBodyDto })
   refresh(
+    @Req() request: AdminRequest,
     @Param('clientId') clientId: string,
     @Query('environment') environment?: string,
   ): Promise<AdminRefreshDto> {
-    return this.admin.refresh(clientId, environment);
+    const target = environment === undefined ? clientId : `${environment}/${clientId}`;
+    return this.audit.run(request, 'refresh', target, () =>
+      this.admin.refresh(clientId, environment),
+    );
   }
 
   @Post('reload')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Reload configuration and secrets (SIGHUP does the same)' })
+  @ApiOperation({
+    summary:
+      'Reload configuration and secrets on every replica, each from its own files (SIGHUP does the same)',
+  })
   @ApiOkResponse({ type: AdminReloadDto })
   @ApiResponse({
     status: 400,
     type: ErrorBodyDto,
     description: 'invalid configuration: refused, the running one stays',
   })
-  reload(): AdminReloadDto {
-    return this.admin.reload();
+  reload(@Req() request: AdminRequest): Promise<AdminReloadDto> {
+    return this.audit.run(request, 'reload', undefined, () => this.admin.reload());
   }
 }

@@ -38,11 +38,44 @@ export class AdminClientsDto {
   @ApiProperty({ type: [AdminClientDto] }) clients!: AdminClientDto[];
 }
 
+/** One other replica's answer to a fleet-wide operator action. */
+export class FleetReplicaDto {
+  @ApiProperty({
+    description: 'Host name, process id and a random part.',
+    example: 'tv-7d9f-1-3a9c0e1f',
+  })
+  replica!: string;
+  @ApiProperty({
+    description:
+      'refresh: `dropped` (it held the old token) or `not-held`; reload: `reloaded` or `refused`.',
+    example: 'dropped',
+  })
+  outcome!: string;
+  @ApiPropertyOptional({ description: 'Why a reload was refused, or what it loaded.' })
+  detail?: string;
+}
+
 export class AdminRefreshDto {
   @ApiProperty({ example: 'api-fake-test.client' }) clientId!: string;
   @ApiProperty({ example: 'uat' }) environment!: string;
   @ApiProperty({ example: '2026-11-27T10:20:00.000Z' }) expiresAt!: string;
   @ApiProperty({ example: '3f2a9c1d' }) tokenFingerprint!: string;
+  @ApiPropertyOptional({
+    description: 'Fingerprint of the token revoked on every replica (absent when none was held).',
+    example: '81b0c2de',
+  })
+  revokedTokenFingerprint?: string;
+  @ApiProperty({
+    description:
+      'Whether the revocation was recorded in Redis, so replicas that missed the message ' +
+      '(paused, disconnected) drop the old token before serving it again.',
+  })
+  revocationDurable!: boolean;
+  @ApiProperty({
+    type: [FleetReplicaDto],
+    description: 'The other replicas that answered within 1 s.',
+  })
+  replicas!: FleetReplicaDto[];
 }
 
 export class AdminReloadDto {
@@ -52,4 +85,9 @@ export class AdminReloadDto {
   @ApiProperty({ type: [String] }) removed!: string[];
   @ApiProperty({ type: [String], description: 'Clients whose scope, auth method or IdP changed.' })
   changed!: string[];
+  @ApiProperty({
+    type: [FleetReplicaDto],
+    description: 'The other replicas that answered within 1 s, each having read its own files.',
+  })
+  replicas!: FleetReplicaDto[];
 }

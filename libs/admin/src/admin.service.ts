@@ -5,8 +5,15 @@ import { ConfigError, ConfigService, type ClientConfig } from '@app/config';
 import { InvalidRequestError } from '@app/errors';
 import { secretFingerprint, tokenFingerprint } from '@app/observability';
 import { ConfigReloader, SecretRotationService } from '@app/rotation';
-import { RefreshScheduler, TokenCache, TokenFetcher } from '@app/tokens';
-import type { AdminClientDto, AdminClientsDto, AdminRefreshDto, AdminReloadDto } from './admin.dto';
+import { RefreshScheduler, TokenSource } from '@app/tokens';
+import type { FleetAck } from '@app/token-store';
+import type {
+  AdminClientDto,
+  AdminClientsDto,
+  AdminRefreshDto,
+  AdminReloadDto,
+  FleetReplicaDto,
+} from './admin.dto';
 
 /** The operator's view and levers: per-client state, forced refresh, reload. */
 @Injectable()
@@ -19,8 +26,7 @@ export class AdminService {
 
   constructor(
     private readonly config: ConfigService,
-    private readonly cache: TokenCache,
-    private readonly fetcher: TokenFetcher,
+    private readonly source: TokenSource,
     private readonly scheduler: RefreshScheduler,
     private readonly rotation: SecretRotationService,
     private readonly reloader: ConfigReloader,
@@ -37,32 +43,37 @@ export class AdminService {
     return { clients: this.config.service.clients.map((client) => this.describe(client)) };
   }
 
+  /**
+   * Revokes the client's current token on every replica and fetches one new token for the
+   * fleet: no replica serves the old one again (README "Fleet-wide invalidation").
+   */
   async refresh(clientId: string, environment: string | undefined): Promise<AdminRefreshDto> {
     const client = this.findClient(clientId, environment);
-    const held = this.cache.local(client);
-    const token = await this.fetcher.obtain(client, held?.expiresAt ?? 0);
+    const { token, revocation } = await this.source.replace(client);
     return {
       clientId: client.clientId,
       environment: client.environment,
       expiresAt: new Date(token.expiresAt).toISOString(),
       tokenFingerprint: tokenFingerprint(token.accessToken),
+      revokedTokenFingerprint: revocation?.revokedFingerprint,
+      revocationDurable: revocation?.durable ?? false,
+      replicas: replicasOf(revocation?.replicas ?? []),
     };
   }
 
-  reload(): AdminReloadDto {
-    try {
-      return this.reloader.reload();
-    } catch (e) {
-      if (e instanceof ConfigError)
-        throw new InvalidRequestError(
-          `Configuration refused; the running configuration stays. ${e.message}`,
-        );
-      throw e;
+  /** Reloads this replica and asks every other one to reload its own files. */
+  async reload(): Promise<AdminReloadDto> {
+    const { local, replicas } = await this.reloader.reloadFleet();
+    if (local instanceof ConfigError) {
+      throw new InvalidRequestError(
+        `Configuration refused; the running configuration stays. ${local.message}`,
+      );
     }
+    return { ...local, replicas: replicasOf(replicas) };
   }
 
   private describe(client: ClientConfig): AdminClientDto {
-    const token = this.cache.local(client);
+    const token = this.source.held(client);
     const live = token && token.expiresAt > this.clock.now() ? token : undefined;
     const refresh = this.scheduler.state(client.key);
     const rotation = this.rotation.status(client.key);
@@ -97,6 +108,10 @@ export class AdminService {
       );
     throw new InvalidRequestError('No such client in the configuration.');
   }
+}
+
+function replicasOf(acks: readonly FleetAck[]): FleetReplicaDto[] {
+  return acks.map((a) => ({ replica: a.replica, outcome: a.outcome, detail: a.detail }));
 }
 
 function iso(ms: number | undefined): string | undefined {

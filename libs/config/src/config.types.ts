@@ -48,6 +48,8 @@ export interface CallerConfig {
 export interface RefreshConfig {
   readonly ratio: number;
   readonly minTtlSeconds: number;
+  /** A downstream rejection forces at most one refresh per client per this long, fleet-wide. */
+  readonly minRejectionIntervalSeconds: number;
 }
 
 export interface ServiceConfig {

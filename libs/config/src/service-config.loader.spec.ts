@@ -148,15 +148,28 @@ describe('parseServiceConfig', () => {
           admin: true,
         },
       ],
-      refresh: { ratio: 0.75, minTtlSeconds: 30 },
+      refresh: { ratio: 0.75, minTtlSeconds: 30, minRejectionIntervalSeconds: 30 },
     });
   });
 
   it.each([
-    ['absent', undefined, { ratio: 0.75, minTtlSeconds: 30 }],
-    ['empty', {}, { ratio: 0.75, minTtlSeconds: 30 }],
-    ['ratio only', { ratio: 0.5 }, { ratio: 0.5, minTtlSeconds: 30 }],
-    ['both', { ratio: 0.9, minTtlSeconds: 0 }, { ratio: 0.9, minTtlSeconds: 0 }],
+    ['absent', undefined, { ratio: 0.75, minTtlSeconds: 30, minRejectionIntervalSeconds: 30 }],
+    ['empty', {}, { ratio: 0.75, minTtlSeconds: 30, minRejectionIntervalSeconds: 30 }],
+    [
+      'ratio only',
+      { ratio: 0.5 },
+      { ratio: 0.5, minTtlSeconds: 30, minRejectionIntervalSeconds: 30 },
+    ],
+    [
+      'both',
+      { ratio: 0.9, minTtlSeconds: 0 },
+      { ratio: 0.9, minTtlSeconds: 0, minRejectionIntervalSeconds: 30 },
+    ],
+    [
+      'a rejection interval',
+      { minRejectionIntervalSeconds: 5 },
+      { ratio: 0.75, minTtlSeconds: 30, minRejectionIntervalSeconds: 5 },
+    ],
   ])('applies the refresh defaults when refresh is %s', (_name, refresh, expected) => {
     const sut = parse(withChange((c) => (c.refresh = refresh)));
 
@@ -355,6 +368,11 @@ describe('parseServiceConfig', () => {
       'minTtlSeconds -1',
       (c) => (c.refresh = { minTtlSeconds: -1 }),
       ['refresh.minTtlSeconds: Too small: expected number to be >=0'],
+    ],
+    [
+      'minRejectionIntervalSeconds 0',
+      (c) => (c.refresh = { minRejectionIntervalSeconds: 0 }),
+      ['refresh.minRejectionIntervalSeconds: Too small: expected number to be >=1'],
     ],
     [
       'unknown refresh field',

@@ -10,6 +10,8 @@ const ENV_VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_REFRESH_RATIO = 0.75;
 export const DEFAULT_MIN_TTL_SECONDS = 30;
+/** At most one forced refresh per client per this many seconds, for the whole fleet. */
+export const DEFAULT_MIN_REJECTION_INTERVAL_SECONDS = 30;
 
 const environmentSchema = z.strictObject({
   tokenUrl: z
@@ -70,8 +72,18 @@ export const serviceConfigSchema = z.strictObject({
     .strictObject({
       ratio: z.number().gt(0).lt(1).default(DEFAULT_REFRESH_RATIO),
       minTtlSeconds: z.number().int().min(0).max(3600).default(DEFAULT_MIN_TTL_SECONDS),
+      minRejectionIntervalSeconds: z
+        .number()
+        .int()
+        .min(1)
+        .max(3600)
+        .default(DEFAULT_MIN_REJECTION_INTERVAL_SECONDS),
     })
-    .default({ ratio: DEFAULT_REFRESH_RATIO, minTtlSeconds: DEFAULT_MIN_TTL_SECONDS }),
+    .default({
+      ratio: DEFAULT_REFRESH_RATIO,
+      minTtlSeconds: DEFAULT_MIN_TTL_SECONDS,
+      minRejectionIntervalSeconds: DEFAULT_MIN_REJECTION_INTERVAL_SECONDS,
+    }),
 });
 
 export type RawServiceConfig = z.infer<typeof serviceConfigSchema>;

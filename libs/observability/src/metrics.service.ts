@@ -56,6 +56,13 @@ export class MetricsService implements UpstreamObserver {
     registers: [this.registry],
   });
 
+  readonly rejectionReports = new Counter({
+    name: 'token_vendor_rejection_reports_total',
+    help: 'Downstream rejection reports by outcome (refreshed, not_current, rate_limited).',
+    labelNames: ['client_id', 'environment', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   readonly singleFlightWaits = new Counter({
     name: 'token_vendor_single_flight_waits_total',
     help: 'Requests that waited for a fetch already running (in this replica or another).',

@@ -1,12 +1,26 @@
 import {
+  Inject,
   Injectable,
   Logger,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { ConfigService, loadSnapshot, type ClientConfig, type ConfigSnapshot } from '@app/config';
+import {
+  ConfigError,
+  ConfigService,
+  loadSnapshot,
+  type ClientConfig,
+  type ConfigSnapshot,
+} from '@app/config';
+import { FLEET_CHANNEL, type FleetAck, type FleetChannel } from '@app/token-store';
 import { RefreshScheduler, TokenCache, TokenFetcher } from '@app/tokens';
 import { SecretRotationService } from './secret-rotation.service';
+
+/** A reload of the whole fleet: this replica's own result (or refusal) and the others' answers. */
+export interface FleetReload {
+  local: ReloadResult | ConfigError;
+  replicas: FleetAck[];
+}
 
 export interface ReloadResult {
   clients: number;
@@ -26,11 +40,7 @@ export interface ReloadResult {
 export class ConfigReloader implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('ConfigReload');
   private readonly onSighup = (): void => {
-    try {
-      this.reload();
-    } catch {
-      // already logged; the running configuration stays
-    }
+    void this.reloadFleet();
   };
 
   constructor(
@@ -39,10 +49,42 @@ export class ConfigReloader implements OnApplicationBootstrap, OnApplicationShut
     private readonly fetcher: TokenFetcher,
     private readonly scheduler: RefreshScheduler,
     private readonly rotation: SecretRotationService,
+    @Inject(FLEET_CHANNEL) private readonly fleet: FleetChannel,
   ) {}
 
   onApplicationBootstrap(): void {
     process.on('SIGHUP', this.onSighup);
+    // Another replica was asked to reload (admin API or SIGHUP): each reads its own files.
+    this.fleet.onRequest('reload', () => {
+      try {
+        const result = this.reload();
+        return Promise.resolve({
+          outcome: 'reloaded',
+          detail: `${result.clients} clients, ${result.callers} callers`,
+        });
+      } catch (e) {
+        return Promise.resolve({ outcome: 'refused', detail: (e as Error).message });
+      }
+    });
+  }
+
+  /**
+   * Reloads this replica, then asks every other replica to reload its own files; resolves with
+   * what each did. Never throws for an invalid file: the refusal is the local result.
+   */
+  async reloadFleet(env: NodeJS.ProcessEnv = process.env): Promise<FleetReload> {
+    let local: ReloadResult | ConfigError;
+    try {
+      local = this.reload(env);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      local = e;
+    }
+    const replicas = await this.fleet.request({ type: 'reload' }).catch((e: Error) => {
+      this.logger.warn({ msg: 'fleet reload not sent', err: { message: e.message } });
+      return [] as FleetAck[];
+    });
+    return { local, replicas };
   }
 
   onApplicationShutdown(): void {

@@ -6,4 +6,4 @@ export {
   type RotationStatus,
 } from './secret-rotation.service';
 export { SecretFileWatcher, SECRET_POLL_INTERVAL_MS } from './secret-file.watcher';
-export { ConfigReloader, type ReloadResult } from './config-reloader';
+export { ConfigReloader, type FleetReload, type ReloadResult } from './config-reloader';

@@ -19,7 +19,14 @@ import {
 } from './redis-client.factory';
 import { RedisTokenStore } from './redis-token.store';
 import { TokenCipher } from './token-cipher';
-import { TOKEN_STORE, type TokenStore } from './token-store';
+import { REFRESH_LOCK, TOKEN_STORE, type TokenStore } from './token-store';
+import {
+  FLEET_CHANNEL,
+  LocalFleetChannel,
+  RedisFleetChannel,
+  type FleetChannel,
+} from './fleet-channel';
+import { RedisKeys } from './redis-keys';
 
 /**
  * Provides TOKEN_STORE: Redis when the environment names one, otherwise memory (one replica
@@ -56,11 +63,24 @@ import { TOKEN_STORE, type TokenStore } from './token-store';
         );
       },
     },
+    // The store implements the lock too (same keys, same slot); it is its own seam.
+    { provide: REFRESH_LOCK, useExisting: TOKEN_STORE },
+    {
+      provide: FLEET_CHANNEL,
+      inject: [ConfigService, REDIS_CLIENT],
+      useFactory: (config: ConfigService, redis: Redis | Cluster | null): FleetChannel =>
+        redis
+          ? new RedisFleetChannel(redis, new RedisKeys(config.runtime.keyPrefix).fleetChannel())
+          : new LocalFleetChannel(),
+    },
   ],
-  exports: [TOKEN_STORE, REDIS_CLIENT],
+  exports: [TOKEN_STORE, REFRESH_LOCK, REDIS_CLIENT, FLEET_CHANNEL],
 })
 export class TokenStoreModule implements OnModuleInit, OnApplicationShutdown {
-  constructor(@Optional() @Inject(REDIS_CLIENT) private readonly redis: Redis | Cluster | null) {}
+  constructor(
+    @Optional() @Inject(REDIS_CLIENT) private readonly redis: Redis | Cluster | null,
+    @Inject(FLEET_CHANNEL) private readonly fleet: FleetChannel,
+  ) {}
 
   async onModuleInit(): Promise<void> {
     if (this.redis && !(await waitUntilReady(this.redis, REDIS_CONNECT_TIMEOUT_MS))) {
@@ -69,6 +89,7 @@ export class TokenStoreModule implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.fleet.close();
     if (!this.redis) return;
     await this.redis.quit().catch(() => this.redis?.disconnect());
   }

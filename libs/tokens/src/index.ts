@@ -5,7 +5,9 @@ export {
   MIN_REFETCH_INTERVAL_MS,
   type TokenQuery,
 } from './token-vending.service';
-export { TokenCache } from './token-cache';
+export { TokenCache, RECHECK_TRUST_MS } from './token-cache';
+export { TokenSource, type Revocation } from './token-source';
+export { tokenRequestShape } from './token-request-shape';
 export { TokenFetcher, lockTtlMs, LOCK_POLL_INTERVAL_MS, REJECTION_HOLD_MS } from './token-fetcher';
 export {
   RefreshScheduler,
@@ -21,5 +23,10 @@ export { DueQueue } from './due-queue';
 export { ClientResolver } from './client-resolver';
 export { SingleFlight } from './single-flight';
 export { toVendedToken, type VendedToken } from './vended-token';
-export { VendedTokenDto } from './vended-token.dto';
+export { VendedTokenDto, TokenRejectionDto } from './vended-token.dto';
+export {
+  TokenRejectionService,
+  parseReport,
+  type RejectionOutcome,
+} from './token-rejection.service';
 export type { SecretCandidates } from './secret-candidates';

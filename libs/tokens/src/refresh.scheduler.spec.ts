@@ -8,7 +8,7 @@ import {
   type ServiceConfig,
 } from '@app/config';
 import { UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
-import { MemoryTokenStore, type StoredToken } from '@app/token-store';
+import { LocalFleetChannel, MemoryTokenStore, type StoredToken } from '@app/token-store';
 import type { IssuedToken, OAuthClient, TokenRequest } from '@app/upstream';
 import { REJECTED_RETRY_MS } from './refresh-policy';
 import { MAX_CONCURRENT_REFRESHES, RefreshScheduler, WARM_SPREAD_MS } from './refresh.scheduler';
@@ -140,7 +140,7 @@ describe('RefreshScheduler', () => {
 
   /** One replica: its own cache, fetcher and scheduler, sharing the store and the IdP. */
   function replica(config: ConfigService, random: () => number): Replica {
-    const cache = new TokenCache(store);
+    const cache = new TokenCache(store, new LocalFleetChannel(), config, clock);
     const fetcher = new TokenFetcher(config, idp as unknown as OAuthClient, cache, store, clock);
     const sut = new RefreshScheduler(config, cache, fetcher, clock, random, true);
     return { sut, cache, fetcher };
@@ -343,7 +343,7 @@ describe('RefreshScheduler', () => {
         requestedAt: t0 + 800_000,
         expiresAt: t0 + 800_000 + LIFETIME_MS,
       };
-      await store.put(client, theirs);
+      await store.put(cache.refOf(client), theirs);
 
       await clock.advance(DUE_AFTER.random05 - 800_000);
       await sut.runDue();
@@ -375,7 +375,7 @@ describe('RefreshScheduler', () => {
     });
 
     it('does nothing when disabled, and does not follow adopted tokens', async () => {
-      const ownCache = new TokenCache(store);
+      const ownCache = new TokenCache(store, new LocalFleetChannel(), config, clock);
       const disabled = new RefreshScheduler(
         config,
         ownCache,

@@ -11,7 +11,7 @@ import { CLOCK, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig } from '@app/config';
 import { DomainError, UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
 import { MetricsService } from '@app/observability';
-import type { StoredToken } from '@app/token-store';
+import { laterToken, type StoredToken } from '@app/token-store';
 import { DueQueue } from './due-queue';
 import { REJECTED_RETRY_MS, refreshDueAt, retryDelayMs } from './refresh-policy';
 import { TokenCache } from './token-cache';
@@ -120,8 +120,7 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
     try {
       // Another replica may already have refreshed: adopting its token re-schedules us.
       const shared = await this.cache.shared(client);
-      const local = this.cache.local(client);
-      const current = shared && (!local || shared.expiresAt > local.expiresAt) ? shared : local;
+      const current = laterToken(this.cache.held(client), shared);
       if (
         current &&
         this.clock.now() < refreshDueAt(current, this.config.service.refresh.ratio, 0) - 1 &&

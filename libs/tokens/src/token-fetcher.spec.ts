@@ -8,6 +8,7 @@ import {
 } from '@app/config';
 import { UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
 import {
+  LocalFleetChannel,
   MemoryTokenStore,
   StoreUnavailableError,
   type StoredToken,
@@ -138,7 +139,7 @@ describe('TokenFetcher', () => {
 
   /** One replica: its own cache and fetcher in front of the shared store. */
   function replica(): { fetcher: TokenFetcher; cache: TokenCache } {
-    const cache = new TokenCache(store);
+    const cache = new TokenCache(store, new LocalFleetChannel(), config, clock);
     const fetcher = new TokenFetcher(config, idp as unknown as OAuthClient, cache, store, clock);
     return { fetcher, cache };
   }
@@ -189,7 +190,7 @@ describe('TokenFetcher', () => {
     };
     expect(token).toEqual(expected);
     expect(cache.local(client)).toEqual(expected);
-    await expect(store.get(client)).resolves.toEqual(expected);
+    await expect(store.get(cache.refOf(client))).resolves.toEqual(expected);
   });
 
   describe('with a token in the store', () => {
@@ -201,7 +202,7 @@ describe('TokenFetcher', () => {
     };
 
     beforeEach(async () => {
-      await store.put(client, stored);
+      await store.put(cache.refOf(client), stored);
     });
 
     it.each([
@@ -296,7 +297,7 @@ describe('TokenFetcher', () => {
 
       expect(acquire).toHaveBeenCalledTimes(1);
       expect(release).toHaveBeenCalledTimes(1);
-      expect(release).toHaveBeenCalledWith(client, acquire.mock.calls[0][1]);
+      expect(release).toHaveBeenCalledWith(cache.refOf(client), acquire.mock.calls[0][1]);
       await expect(store.acquireLock(client, 'probe', 1_000)).resolves.toBe(true);
     });
 
@@ -305,7 +306,7 @@ describe('TokenFetcher', () => {
 
       await sut.obtain(client);
 
-      expect(acquire).toHaveBeenCalledWith(client, expect.any(String), LOCK_TTL_MS);
+      expect(acquire).toHaveBeenCalledWith(cache.refOf(client), expect.any(String), LOCK_TTL_MS);
     });
 
     it('is released at shutdown while a fetch still runs', async () => {
@@ -367,7 +368,7 @@ describe('TokenFetcher', () => {
 
         expect(late.requestedAt).toBe(t0);
         expect(fresh.requestedAt).toBe(t0 + LOCK_TTL_MS);
-        await expect(store.get(client)).resolves.toEqual(fresh);
+        await expect(store.get(cache.refOf(client))).resolves.toEqual(fresh);
       });
 
       it('the stalled holder releasing late leaves the lock of the replica that took over', async () => {

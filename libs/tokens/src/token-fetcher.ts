@@ -5,7 +5,7 @@ import { CLOCK, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig, type EnvironmentConfig } from '@app/config';
 import { UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
 import { DEFAULT_MAX_ATTEMPTS, OAuthClient } from '@app/upstream';
-import { TOKEN_STORE, type StoredToken, type TokenStore } from '@app/token-store';
+import { REFRESH_LOCK, type RefreshLock, type StoredToken, type TokenRef } from '@app/token-store';
 import type { SecretCandidates } from './secret-candidates';
 import { SingleFlight } from './single-flight';
 import { TokenCache } from './token-cache';
@@ -36,14 +36,14 @@ export function lockTtlMs(environment: EnvironmentConfig): number {
 export class TokenFetcher implements OnApplicationShutdown {
   private readonly logger = new Logger(TokenFetcher.name);
   private readonly flights = new SingleFlight<StoredToken>();
-  private readonly heldLocks = new Map<string, { client: ClientConfig; owner: string }>();
+  private readonly heldLocks = new Map<string, { ref: TokenRef; owner: string }>();
   private readonly rejections = new Map<string, { at: number; error: UpstreamRejectedError }>();
 
   constructor(
     private readonly config: ConfigService,
     private readonly upstream: OAuthClient,
     private readonly cache: TokenCache,
-    @Inject(TOKEN_STORE) private readonly store: TokenStore,
+    @Inject(REFRESH_LOCK) private readonly lock: RefreshLock,
     @Inject(CLOCK) private readonly clock: Clock,
     @Optional() private readonly metrics?: MetricsService,
   ) {}
@@ -76,8 +76,8 @@ export class TokenFetcher implements OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     await Promise.all(
-      [...this.heldLocks.values()].map(({ client, owner }) =>
-        this.store.releaseLock(client, owner).catch(() => undefined),
+      [...this.heldLocks.values()].map(({ ref, owner }) =>
+        this.lock.releaseLock(ref, owner).catch(() => undefined),
       ),
     );
   }
@@ -96,7 +96,7 @@ export class TokenFetcher implements OnApplicationShutdown {
       const owner = randomUUID();
       let locked: boolean;
       try {
-        locked = await this.store.acquireLock(client, owner, ttl);
+        locked = await this.lock.acquireLock(this.cache.refOf(client), owner, ttl);
       } catch {
         return this.fetchAndSave(client, environment, false); // no shared store: fetch directly
       }
@@ -121,15 +121,16 @@ export class TokenFetcher implements OnApplicationShutdown {
     ttl: number,
     knownExpiresAt: number,
   ): Promise<StoredToken> {
-    this.heldLocks.set(client.key, { client, owner });
+    const ref = this.cache.refOf(client);
+    this.heldLocks.set(client.key, { ref, owner });
     // Keep the lock while a slow IdP, backoff or Retry-After stretches the fetch. If it was
     // lost (this process stalled past its life and another replica took over), stop fetching:
     // the fleet must send the IdP one request per refresh.
     const lockLost = new AbortController();
     const watchdog = setInterval(
       () => {
-        this.store
-          .extendLock(client, owner, ttl)
+        this.lock
+          .extendLock(ref, owner, ttl)
           .then((held) => {
             if (!held) lockLost.abort(new Error('refresh lock lost'));
           })
@@ -161,7 +162,7 @@ export class TokenFetcher implements OnApplicationShutdown {
     } finally {
       clearInterval(watchdog);
       this.heldLocks.delete(client.key);
-      await this.store.releaseLock(client, owner).catch(() => undefined);
+      await this.lock.releaseLock(ref, owner).catch(() => undefined);
     }
   }
 
@@ -183,7 +184,9 @@ export class TokenFetcher implements OnApplicationShutdown {
       const shared = await this.cache.shared(client);
       if (shared && shared.expiresAt > knownExpiresAt) return shared;
       if (!this.cache.storeAvailable) return undefined;
-      const locked = await this.store.acquireLock(client, owner, ttl).catch(() => false);
+      const locked = await this.lock
+        .acquireLock(this.cache.refOf(client), owner, ttl)
+        .catch(() => false);
       if (locked) return 'lock-taken';
     }
     return undefined;

@@ -18,10 +18,17 @@ import {
 } from '@app/errors';
 import { AuditLog, DisclosureLog } from '@app/audit';
 import { createAuditLogger, createRootLogger, tokenFingerprint } from '@app/observability';
-import { MemoryTokenStore, TOKEN_STORE } from '@app/token-store';
+import {
+  FLEET_CHANNEL,
+  LocalFleetChannel,
+  MemoryTokenStore,
+  REFRESH_LOCK,
+  TOKEN_STORE,
+} from '@app/token-store';
 import { OAuthClient, type IssuedToken, type TokenRequest } from '@app/upstream';
 import { ClientResolver } from './client-resolver';
 import { TokenCache } from './token-cache';
+import { TokenSource } from './token-source';
 import { REJECTION_HOLD_MS, TokenFetcher } from './token-fetcher';
 import { TokenVendingService } from './token-vending.service';
 
@@ -133,10 +140,13 @@ describe('TokenVendingService', () => {
         { provide: ConfigService, useValue: config },
         { provide: CLOCK, useValue: clock },
         { provide: TOKEN_STORE, useValue: store },
+        { provide: REFRESH_LOCK, useValue: store },
+        { provide: FLEET_CHANNEL, useValue: new LocalFleetChannel() },
         { provide: OAuthClient, useValue: idp },
         ClientResolver,
         TokenCache,
         TokenFetcher,
+        TokenSource,
         TokenVendingService,
         { provide: AuditLog, useValue: new AuditLog(createAuditLogger(auditRoot())) },
         DisclosureLog,
@@ -222,7 +232,7 @@ describe('TokenVendingService', () => {
   });
 
   it('serves from the shared store when this replica has no copy', async () => {
-    await store.put(apiClient(), {
+    await store.put(cache.refOf(apiClient()), {
       accessToken: 'eyJ.from-another-replica.sig',
       tokenType: 'Bearer',
       requestedAt: START - 100_000,
@@ -300,7 +310,7 @@ describe('TokenVendingService', () => {
     await expect(vend()).rejects.toBe(failure);
 
     expect(cache.local(apiClient())).toBeUndefined();
-    expect(await store.get(apiClient())).toBeUndefined();
+    expect(await store.get(cache.refOf(apiClient()))).toBeUndefined();
 
     idp.failure = undefined;
     const body = await vend();
@@ -321,7 +331,7 @@ describe('TokenVendingService', () => {
 
       await expect(vend()).rejects.toBe(refusal);
       expect(cache.local(apiClient())).toBeUndefined();
-      expect(await store.get(apiClient())).toBeUndefined();
+      expect(await store.get(cache.refOf(apiClient()))).toBeUndefined();
 
       await clock.advance(elapsed);
       idp.failure = undefined;

@@ -10,10 +10,9 @@ import {
 } from '@app/errors';
 import { AuditLog, DisclosureLog } from '@app/audit';
 import { MetricsService, tokenFingerprint } from '@app/observability';
-import type { StoredToken } from '@app/token-store';
+import { laterToken, type StoredToken } from '@app/token-store';
 import { ClientResolver } from './client-resolver';
-import { TokenCache } from './token-cache';
-import { TokenFetcher } from './token-fetcher';
+import { TokenSource } from './token-source';
 import { toVendedToken, type VendedToken } from './vended-token';
 
 /** Upper bound of `minTtl`: a day, the longest lifetime the upstream client accepts. */
@@ -44,8 +43,7 @@ export class TokenVendingService {
     private readonly audit: AuditLog,
     private readonly config: ConfigService,
     private readonly resolver: ClientResolver,
-    private readonly cache: TokenCache,
-    private readonly fetcher: TokenFetcher,
+    private readonly source: TokenSource,
     @Inject(CLOCK) private readonly clock: Clock,
     @Optional() private readonly metrics?: MetricsService,
   ) {}
@@ -64,10 +62,10 @@ export class TokenVendingService {
       const minTtl = this.parseMinTtl(query.minTtl);
       client = this.resolver.resolve(caller, clientId, environment);
       // The common case, this replica's copy, is answered without another async step.
-      const local = this.cache.local(client);
+      const local = this.source.copy(client);
       const token = this.isUsable(local, minTtl.seconds * 1000)
         ? local
-        : await this.tokenFor(client, minTtl, local);
+        : await this.tokenFor(client, minTtl);
       const body = toVendedToken(client, token, this.clock.now());
       this.metrics?.tokenRequests.inc({
         client_id: clientId,
@@ -112,15 +110,17 @@ export class TokenVendingService {
   private async tokenFor(
     client: ClientConfig,
     minTtl: { seconds: number; explicit: boolean },
-    local: StoredToken | undefined,
   ): Promise<StoredToken> {
     const minTtlMs = minTtl.seconds * 1000;
     const usable = (t: StoredToken | undefined): t is StoredToken => this.isUsable(t, minTtlMs);
 
-    const shared = await this.cache.shared(client);
+    // This replica's copy, re-checked against revocations if the fleet channel had a gap.
+    const local = await this.source.verified(client);
+    if (usable(local)) return local;
+    const shared = await this.source.shared(client);
     if (usable(shared)) return shared;
 
-    const held = latest(local, shared);
+    const held = laterToken(this.source.held(client), shared);
     // A token this young is not replaced just because it is shorter than asked: the IdP
     // would only issue another one as short, once per request.
     if (
@@ -130,7 +130,7 @@ export class TokenVendingService {
     ) {
       throw this.tooShort(held, minTtl);
     }
-    const fresh = await this.fetcher.obtain(client, held?.expiresAt ?? 0);
+    const fresh = await this.source.obtain(client, held?.expiresAt ?? 0);
     if (usable(fresh)) return fresh;
     throw this.tooShort(fresh, minTtl);
   }
@@ -201,12 +201,6 @@ function optionalString(value: unknown, name: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string') throw new InvalidRequestError(`${name} may be given once.`);
   return value;
-}
-
-function latest(a: StoredToken | undefined, b: StoredToken | undefined): StoredToken | undefined {
-  if (!a) return b;
-  if (!b) return a;
-  return a.expiresAt >= b.expiresAt ? a : b;
 }
 
 function minTtlTooLong(token: StoredToken, minTtlSeconds: number): InvalidRequestError {

@@ -1,6 +1,7 @@
-import { Controller, Get, Req } from '@nestjs/common';
+import { Controller, Get, HttpCode, Post, Req } from '@nestjs/common';
 import {
   ApiBearerAuth,
+  ApiBody,
   ApiOkResponse,
   ApiOperation,
   ApiParam,
@@ -10,8 +11,9 @@ import {
 } from '@nestjs/swagger';
 import type { Caller } from '@app/auth';
 import { ErrorBodyDto } from '@app/errors';
+import { TokenRejectionService } from './token-rejection.service';
 import { TokenVendingService } from './token-vending.service';
-import { VendedTokenDto } from './vended-token.dto';
+import { TokenRejectionDto, VendedTokenDto } from './vended-token.dto';
 
 /** What the handler reads: the guard's caller, the route, the query, the id, the source address. */
 interface TokenRequest {
@@ -20,13 +22,17 @@ interface TokenRequest {
   query: Record<string, unknown>;
   id: string;
   ip: string;
+  body?: unknown;
 }
 
 @ApiTags('tokens')
 @ApiBearerAuth('caller-key')
 @Controller('tokens')
 export class TokensController {
-  constructor(private readonly vending: TokenVendingService) {}
+  constructor(
+    private readonly vending: TokenVendingService,
+    private readonly rejections: TokenRejectionService,
+  ) {}
 
   @Get(':clientId')
   @ApiOperation({ summary: 'A valid access token of the client, for an authenticated caller' })
@@ -84,6 +90,47 @@ export class TokensController {
       request.query,
       request.id,
       request.ip,
+    );
+  }
+
+  @Post(':clientId/rejections')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Report that a downstream API refused a token; answers a token to use instead',
+    description:
+      'If the named token is the one served now, it is revoked on every replica and one new ' +
+      'token is fetched for the whole fleet (at most once per client per ' +
+      '`refresh.minRejectionIntervalSeconds`; past that the current token is answered). ' +
+      'An older token gets the current one without an IdP request.',
+  })
+  @ApiParam({ name: 'clientId', example: 'api-fake-test.client' })
+  @ApiQuery({
+    name: 'environment',
+    required: false,
+    description: 'Needed when the client id exists in several environments the caller may use.',
+  })
+  @ApiBody({ type: TokenRejectionDto })
+  @ApiOkResponse({ type: VendedTokenDto, description: 'The token to use now (GET /tokens shape).' })
+  @ApiResponse({
+    status: 400,
+    type: ErrorBodyDto,
+    description: 'invalid_request: malformed body or client id, unknown or ambiguous environment',
+  })
+  @ApiResponse({ status: 401, type: ErrorBodyDto, description: 'unauthorized' })
+  @ApiResponse({
+    status: 404,
+    type: ErrorBodyDto,
+    description: 'unknown_client: no such client, or not allowed to this caller',
+  })
+  @ApiResponse({ status: 502, type: ErrorBodyDto, description: 'upstream_rejected' })
+  @ApiResponse({ status: 503, type: ErrorBodyDto, description: 'upstream_unavailable' })
+  reportRejection(@Req() request: TokenRequest): Promise<VendedTokenDto> {
+    return this.rejections.report(
+      request.user,
+      request.params.clientId,
+      request.query,
+      request.body,
+      request.id,
     );
   }
 }

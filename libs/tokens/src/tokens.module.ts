@@ -4,14 +4,31 @@ import { ClientResolver } from './client-resolver';
 import { REFRESH_ENABLED, RefreshScheduler } from './refresh.scheduler';
 import { TokenCache } from './token-cache';
 import { TokenFetcher } from './token-fetcher';
+import { TokenRejectionService } from './token-rejection.service';
+import { TokenSource } from './token-source';
 import { TokenVendingService } from './token-vending.service';
 import { TokensController } from './tokens.controller';
 
 @Module({
   imports: [UpstreamModule],
   controllers: [TokensController],
-  providers: [ClientResolver, TokenCache, TokenFetcher, TokenVendingService, RefreshScheduler],
-  exports: [TokenCache, TokenFetcher, TokenVendingService, ClientResolver, RefreshScheduler],
+  providers: [
+    ClientResolver,
+    TokenCache,
+    TokenFetcher,
+    TokenSource,
+    TokenVendingService,
+    TokenRejectionService,
+    RefreshScheduler,
+  ],
+  exports: [
+    TokenCache,
+    TokenFetcher,
+    TokenSource,
+    TokenVendingService,
+    ClientResolver,
+    RefreshScheduler,
+  ],
 })
 export class TokensModule {
   /** `refresh: false` turns proactive refresh off (focused tests of the request path). */

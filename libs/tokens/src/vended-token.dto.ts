@@ -33,3 +33,13 @@ export class VendedTokenDto implements VendedToken {
   @ApiProperty({ example: 'uat' })
   environment!: string;
 }
+
+/** Body of POST /tokens/:clientId/rejections. */
+export class TokenRejectionDto {
+  @ApiProperty({
+    description: 'SHA-256 of the token the downstream API refused, 64 lowercase hex.',
+    example: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+    pattern: '^[0-9a-f]{64}$',
+  })
+  token_sha256!: string;
+}

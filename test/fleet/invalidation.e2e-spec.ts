@@ -1,0 +1,327 @@
+import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
+import { killAllReplicas, type Replica } from '../support/replica';
+import {
+  postJson,
+  sandboxClients,
+  sha256Of,
+  sleep,
+  startFleet,
+  waitFor,
+  type Fleet,
+  type TapRecord,
+  type TokenAnswer,
+} from './fleet';
+
+/**
+ * One fleet, one truth: 3 replicas (production entry point) on one Redis, each reaching the IdP
+ * through its own tap (so every token request is counted and attributed) and Redis through its
+ * own relay (so one can be cut off). Tokens live 20 minutes: nothing refreshes by itself during
+ * the tests, so every IdP request counted is one the test caused.
+ */
+const ADMIN_CLIENT = 'admin-refresh.client';
+const REJECT_CLIENT = 'rejected.client';
+const PAUSED_CLIENT = 'paused.client';
+const CUT_CLIENT = 'cut.client';
+const SCOPED_CLIENT = 'scoped.client';
+const STORM_CLIENT = 'storm.client';
+const CLIENTS = [
+  ADMIN_CLIENT,
+  REJECT_CLIENT,
+  PAUSED_CLIENT,
+  CUT_CLIENT,
+  SCOPED_CLIENT,
+  STORM_CLIENT,
+];
+const WIDE = 'deals-read deals-write';
+const NARROW = 'deals-read';
+/** The contract: an invalidated token is served by no replica more than this later. */
+const PROPAGATION_MS = 1_000;
+
+describe('fleet: one truth (invalidation, operator actions, rejection reports, configuration binding)', () => {
+  let idp: RunningSandbox;
+  let fleet: Fleet;
+
+  beforeAll(async () => {
+    idp = await startIdentitySandbox({
+      clients: sandboxClients(CLIENTS).map((c) => ({
+        ...c,
+        scopes: ['deals-read', 'deals-write'],
+      })),
+      expiresIn: 1200,
+    });
+    fleet = await startFleet({
+      sandbox: idp,
+      clientIds: CLIENTS,
+      timeoutMs: 2_000,
+      refresh: { ratio: 0.75, minTtlSeconds: 30, minRejectionIntervalSeconds: 30 },
+      scopes: { [SCOPED_CLIENT]: WIDE },
+      admin: true,
+      taps: true,
+      redisLinks: true,
+    });
+    await waitFor(
+      'the warm-up tokens',
+      async () => (await Promise.all(CLIENTS.map((c) => fleet.storedExpiry(c)))).every(Boolean),
+      15_000,
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await fleet?.stop();
+    await killAllReplicas();
+    await idp?.close();
+  });
+
+  afterEach(() => {
+    for (const link of fleet?.redisLinks ?? []) link.release();
+    for (const r of fleet?.replicas ?? []) r.kill('SIGCONT');
+  });
+
+  const tapRecords = (clientId: string): TapRecord[] =>
+    fleet.taps.flatMap((t) => t.records).filter((r) => r.clientId === clientId);
+
+  /** The token every replica serves now (each asked once); they must agree. */
+  async function agreedToken(clientId: string, replicas = fleet.replicas): Promise<string> {
+    const answers = await Promise.all(replicas.map((r) => fleet.getToken(r, clientId)));
+    for (const a of answers) expect(a.status).toBe(200);
+    const tokens = new Set(answers.map((a) => a.body.access_token as string));
+    expect(tokens.size).toBe(1);
+    return [...tokens][0];
+  }
+
+  /**
+   * Asks `replicas` for the client's token in a loop (each replica one request at a time)
+   * until stop(); returns every answer.
+   */
+  function poll(replicas: Replica[], clientId: string): { stop(): Promise<TokenAnswer[]> } {
+    let running = true;
+    const answers: TokenAnswer[] = [];
+    const loops = replicas.map(async (r) => {
+      while (running) {
+        answers.push(await fleet.getToken(r, clientId, '', 5_000));
+        await sleep(10);
+      }
+    });
+    return {
+      async stop() {
+        running = false;
+        await Promise.all(loops);
+        return answers.sort((a, b) => a.at - b.at);
+      },
+    };
+  }
+
+  /** Answers to requests sent at or after `from` that carried `token`. */
+  const servedAfter = (answers: TokenAnswer[], token: string, from: number): TokenAnswer[] =>
+    answers.filter((a) => a.at >= from && a.body.access_token === token);
+
+  it('admin refresh on one replica: the others serve the new token within 1 s and never the old one again; one IdP request', async () => {
+    const [r1, r2, r3] = fleet.replicas;
+    const old = await agreedToken(ADMIN_CLIENT);
+    const before = tapRecords(ADMIN_CLIENT).length;
+    const load = poll([r2, r3], ADMIN_CLIENT);
+    await sleep(200);
+
+    const sentAt = Date.now();
+    const res = await postJson(r1, `/admin/clients/${ADMIN_CLIENT}/refresh`);
+    const answeredAt = Date.now();
+    await sleep(PROPAGATION_MS + 300);
+    const answers = await load.stop();
+
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      clientId: ADMIN_CLIENT,
+      revocationDurable: true,
+      revokedTokenFingerprint: sha256Of(old).slice(0, 8),
+    });
+    // The answer says what it reached: both other replicas, each of which held the old token.
+    expect((res.body.replicas as { outcome: string }[]).map((r) => r.outcome)).toEqual([
+      'dropped',
+      'dropped',
+    ]);
+    const fresh = await agreedToken(ADMIN_CLIENT);
+    expect(fresh).not.toBe(old);
+    expect(sha256Of(fresh).slice(0, 8)).toBe(res.body.tokenFingerprint);
+    // No answer to a request sent 1 s after the refresh started carried the old token...
+    expect(servedAfter(answers, old, sentAt + PROPAGATION_MS)).toEqual([]);
+    // ...in fact none sent after the admin answer did (the message had reached them).
+    expect(servedAfter(answers, old, answeredAt)).toEqual([]);
+    expect(answers.filter((a) => a.status !== 200)).toEqual([]);
+    expect(answers.some((a) => a.body.access_token === fresh)).toBe(true);
+    // Exactly one IdP request for the whole fleet.
+    expect(tapRecords(ADMIN_CLIENT).length - before).toBe(1);
+  });
+
+  it('a rejection report naming the current token: one new token for the fleet, within 1 s everywhere; older tokens and repeats cost no IdP request', async () => {
+    const [r1, r2, r3] = fleet.replicas;
+    const old = await agreedToken(REJECT_CLIENT);
+    const before = tapRecords(REJECT_CLIENT).length;
+    const load = poll([r1, r3], REJECT_CLIENT);
+    await sleep(200);
+
+    const sentAt = Date.now();
+    const res = await postJson(r2, `/tokens/${REJECT_CLIENT}/rejections`, {
+      token_sha256: sha256Of(old),
+    });
+    await sleep(PROPAGATION_MS + 300);
+    const answers = await load.stop();
+
+    expect(res.status).toBe(200);
+    const fresh = res.body.access_token as string;
+    expect(fresh).not.toBe(old);
+    expect(Object.keys(res.body).sort()).toEqual([
+      'access_token',
+      'client_id',
+      'environment',
+      'expires_at',
+      'expires_in',
+      'scope',
+      'token_type',
+    ]);
+    expect(res.body).toMatchObject({ client_id: REJECT_CLIENT, environment: 'uat' });
+    expect(await agreedToken(REJECT_CLIENT)).toBe(fresh);
+    expect(servedAfter(answers, old, sentAt + PROPAGATION_MS)).toEqual([]);
+    expect(answers.filter((a) => a.status !== 200)).toEqual([]);
+    expect(tapRecords(REJECT_CLIENT).length - before).toBe(1);
+
+    // The old token reported again (a slow caller): the current token, no IdP request.
+    const again = await postJson(r3, `/tokens/${REJECT_CLIENT}/rejections`, {
+      token_sha256: sha256Of(old),
+    });
+    expect([again.status, again.body.access_token]).toEqual([200, fresh]);
+    // The new token reported within the interval: still the current token (rate limited).
+    const limited = await postJson(r1, `/tokens/${REJECT_CLIENT}/rejections`, {
+      token_sha256: sha256Of(fresh),
+    });
+    expect([limited.status, limited.body.access_token]).toEqual([200, fresh]);
+    expect(tapRecords(REJECT_CLIENT).length - before).toBe(1);
+
+    // Malformed or unknown bodies: the contract's 400, and no IdP request.
+    for (const body of [
+      {},
+      { token_sha256: sha256Of(fresh).toUpperCase() },
+      { token_sha256: 'abc' },
+      { token_sha256: sha256Of(fresh), extra: 1 },
+      [sha256Of(fresh)],
+      'not json',
+    ]) {
+      const bad = await postJson(r1, `/tokens/${REJECT_CLIENT}/rejections`, body);
+      expect(bad.status).toBe(400);
+      expect(bad.body.error).toBe('invalid_request');
+    }
+    expect(tapRecords(REJECT_CLIENT).length - before).toBe(1);
+  });
+
+  it('a replica paused (SIGSTOP) during an admin refresh serves no revoked token after SIGCONT', async () => {
+    const [r1, , r3] = fleet.replicas;
+    const old = await agreedToken(PAUSED_CLIENT);
+    r3.kill('SIGSTOP');
+    const res = await postJson(r1, `/admin/clients/${PAUSED_CLIENT}/refresh`);
+    expect(res.status).toBe(200);
+    // The paused replica could not answer the fleet message.
+    expect((res.body.replicas as unknown[]).length).toBe(1);
+    await sleep(1_500);
+
+    // Requests are already waiting in its socket when it resumes.
+    const waiting = Array.from({ length: 5 }, () => fleet.getToken(r3, PAUSED_CLIENT));
+    await sleep(50);
+    r3.kill('SIGCONT');
+    const first = await Promise.all(waiting);
+    const after = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        sleep(i * 20).then(() => fleet.getToken(r3, PAUSED_CLIENT)),
+      ),
+    );
+    for (const answer of [...first, ...after]) {
+      expect(answer.status).toBe(200);
+      expect(answer.body.access_token).not.toBe(old);
+    }
+    expect(await agreedToken(PAUSED_CLIENT)).not.toBe(old);
+  }, 20_000);
+
+  it('a replica cut from Redis during an admin refresh serves no revoked token 1 s after it is reconnected', async () => {
+    const [r1, , r3] = fleet.replicas;
+    const old = await agreedToken(CUT_CLIENT);
+    const before = tapRecords(CUT_CLIENT).length;
+    const link = fleet.redisLinks[2];
+    link.hold();
+    const res = await postJson(r1, `/admin/clients/${CUT_CLIENT}/refresh`);
+    expect(res.status).toBe(200);
+    await sleep(1_500);
+    // Cut off, it keeps serving its own copy (it cannot know; callers are not failed).
+    const during = await fleet.getToken(r3, CUT_CLIENT);
+    expect(during.status).toBe(200);
+
+    link.release();
+    const releasedAt = Date.now();
+    const load = poll([r3], CUT_CLIENT);
+    await sleep(PROPAGATION_MS + 1_000);
+    const answers = await load.stop();
+    expect(answers.filter((a) => a.status !== 200)).toEqual([]);
+    expect(servedAfter(answers, old, releasedAt + PROPAGATION_MS)).toEqual([]);
+    expect(await agreedToken(CUT_CLIENT)).not.toBe(old);
+    // The replica that was cut off took the fleet's new token: one IdP request in all.
+    expect(tapRecords(CUT_CLIENT).length - before).toBe(1);
+  }, 20_000);
+
+  it('scope narrowed and a replica restarted: it serves a new-scope token (one IdP request), never the wider one; the old replicas keep theirs without asking again', async () => {
+    const wide = await agreedToken(SCOPED_CLIENT);
+    const stopped = fleet.replicas[2];
+    await stopped.stop();
+    const before = tapRecords(SCOPED_CLIENT).length;
+    const narrowReplica = await fleet.restart(2, { [SCOPED_CLIENT]: NARROW });
+
+    const first = await fleet.getToken(narrowReplica, SCOPED_CLIENT);
+    expect(first.status).toBe(200);
+    expect(first.body.scope).toBe(NARROW);
+    expect(first.body.access_token).not.toBe(wide);
+    const fetched = tapRecords(SCOPED_CLIENT).slice(before);
+    expect(fetched.map((r) => r.replica)).toEqual(['r3']);
+
+    // Side by side (a rollout): each configuration keeps its own token; 30 requests on each
+    // replica cost no IdP request.
+    const [r1, r2] = fleet.replicas;
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        fleet.getToken([r1, r2, narrowReplica][i % 3], SCOPED_CLIENT),
+      ),
+    );
+    for (const a of answers) {
+      expect(a.status).toBe(200);
+      const expected = a.replica === 'r3' ? first.body.access_token : wide;
+      expect([a.replica, a.body.access_token]).toEqual([a.replica, expected]);
+    }
+    expect(tapRecords(SCOPED_CLIENT).length - before).toBe(1);
+  });
+
+  it('1,000 rejection reports in 10 s over 3 replicas, each naming the token its caller holds: one IdP request', async () => {
+    const replicas = fleet.replicas;
+    let held = await agreedToken(STORM_CLIENT);
+    const original = held;
+    const before = tapRecords(STORM_CLIENT).length;
+    const statuses = new Map<number, number>();
+    const started = Date.now();
+    const reports: Promise<void>[] = [];
+    for (let i = 0; i < 1000; i++) {
+      // 100 reports a second, round-robin over the replicas, not waiting for answers.
+      const due = started + i * 10;
+      const wait = due - Date.now();
+      if (wait > 0) await sleep(wait);
+      const named = held;
+      reports.push(
+        postJson(replicas[i % 3], `/tokens/${STORM_CLIENT}/rejections`, {
+          token_sha256: sha256Of(named),
+        }).then((res) => {
+          statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+          if (res.status === 200) held = res.body.access_token as string;
+        }),
+      );
+    }
+    await Promise.all(reports);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect([...statuses]).toEqual([[200, 1000]]);
+    expect(held).not.toBe(original);
+    expect(tapRecords(STORM_CLIENT).length - before).toBe(1);
+    expect(await agreedToken(STORM_CLIENT)).toBe(held);
+  }, 30_000);
+});
