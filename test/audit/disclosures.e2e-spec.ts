@@ -145,7 +145,7 @@ describe('audit: disclosures, not repeats (e2e)', () => {
         });
         expect(Date.parse(s.firstAt as string)).toBeLessThanOrEqual(Date.parse(s.lastAt as string));
       }
-    });
+    }, 30_000);
 
     it('closing the application writes the pending counts', async () => {
       await getMany(`${svc.url}/tokens/deals.client`, KEY, 21);
@@ -210,5 +210,5 @@ describe('audit: disclosures, not repeats (e2e)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
 });

@@ -127,7 +127,7 @@ describe('@token-vendor/client against the service (e2e)', () => {
     expect(sent).toEqual(['GET /tokens/deals.client?environment=uat']);
     expect(await servedCount('deals.client')).toBe(1);
     expect(idp.stats().tokenRequests).toBe(1);
-  });
+  }, 20_000);
 
   it('100 concurrent getToken calls send one request', async () => {
     idp.resetStats();
@@ -249,7 +249,7 @@ describe('@token-vendor/client against the service (e2e)', () => {
 
       idp.clearFault();
       expect((await client.getToken('flaky.client')).client_id).toBe('flaky.client');
-    });
+    }, 30_000);
 
     it('a service that cannot be reached is retried, then VendorUnreachableError', async () => {
       const port = await freePort();

@@ -93,7 +93,7 @@ describe('@token-vendor/client as an installed package (e2e)', () => {
       timeout: 30_000,
     });
     expect(JSON.parse(out)).toEqual({ client: 'pkg.client', same: true, missing: true });
-  });
+  }, 60_000);
 
   it('its type declarations compile in a consumer project', () => {
     writeFileSync(
@@ -132,5 +132,5 @@ describe('@token-vendor/client as an installed package (e2e)', () => {
       ],
       { cwd: project, stdio: 'pipe' },
     );
-  });
+  }, 120_000);
 });
