@@ -20,27 +20,28 @@ const KEY_ADMIN = 'caller-key-disclosures-0003-ccccccccccccc';
 
 type Line = Record<string, unknown>;
 
-/** GETs over one keep-alive connection pool, `concurrency` at a time; resolves the statuses. */
+/** GETs over one keep-alive connection pool, `concurrency` at a time; resolves the answers. */
 async function getMany(
   url: string,
   key: string,
   total: number,
   concurrency = 8,
-): Promise<number[]> {
+): Promise<{ status: number; body: string }[]> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  const statuses: number[] = [];
+  const answers: { status: number; body: string }[] = [];
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < total) {
       next++;
-      statuses.push(
-        await new Promise<number>((resolve, reject) => {
+      answers.push(
+        await new Promise<{ status: number; body: string }>((resolve, reject) => {
           const req = request(
             url,
             { agent, headers: { authorization: `Bearer ${key}` } },
             (res) => {
-              res.resume();
-              res.on('end', () => resolve(res.statusCode ?? 0));
+              let body = '';
+              res.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
             },
           );
           req.on('error', reject);
@@ -51,7 +52,7 @@ async function getMany(
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   agent.destroy();
-  return statuses;
+  return answers;
 }
 
 const sumOfServed = (lines: Line[]): number =>
@@ -129,8 +130,9 @@ describe('audit: disclosures, not repeats (e2e)', () => {
     });
 
     it('1,000 repeats: summary lines whose counts add up to 1,000, one first line', async () => {
-      const statuses = await getMany(`${svc.url}/tokens/deals.client`, KEY, 1001);
-      expect(statuses.filter((s) => s === 200)).toHaveLength(1001);
+      const answers = await getMany(`${svc.url}/tokens/deals.client`, KEY, 1001);
+      expect(answers).toHaveLength(1001);
+      expect(answers.filter((a) => a.status !== 200)).toEqual([]);
       svc.app.get(DisclosureLog).flush(); // the 10 s timer's work, now
       const audit = svc.logs.audit();
       expect(audit.filter((l) => l.msg === 'token request')).toHaveLength(1);
@@ -179,6 +181,42 @@ describe('audit: disclosures, not repeats (e2e)', () => {
     });
   });
 
+  it('a crash loses no disclosure: the first line is out before the answer (SIGKILL, a real process)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tv-disclosures-'));
+    try {
+      mkdirSync(join(dir, 'secrets'));
+      const configPath = writeTestConfig(
+        dir,
+        {
+          environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 2000 } },
+          clients: [{ clientId: 'deals.client', environment: 'uat', secret: SECRET }],
+          callers: [{ name: 'deals-service', keys: [KEY], clients: ['*'] }],
+        },
+        {},
+      );
+      const replica = await startReplica({
+        env: { TOKEN_VENDOR_CONFIG: configPath, LOG_LEVEL: 'info' },
+      });
+      const res = await httpRequest(`${replica.url}/tokens/deals.client`, {
+        headers: { authorization: `Bearer ${KEY}`, 'x-request-id': 'before-the-crash' },
+      });
+      expect(res.status).toBe(200);
+      replica.kill('SIGKILL');
+      await replica.exited;
+      expect(
+        replica.entries().filter((l) => l.audit === true && l.requestId === 'before-the-crash'),
+      ).toEqual([
+        expect.objectContaining({
+          msg: 'token request',
+          outcome: 'served',
+          tokenFingerprint: sha256Hex(res.json().access_token).slice(0, 8),
+        }),
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('SIGTERM writes the pending counts before the process exits (a real process)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tv-disclosures-'));
     try {
@@ -195,8 +233,8 @@ describe('audit: disclosures, not repeats (e2e)', () => {
       const replica = await startReplica({
         env: { TOKEN_VENDOR_CONFIG: configPath, LOG_LEVEL: 'info' },
       });
-      const statuses = await getMany(`${replica.url}/tokens/deals.client`, KEY, 50);
-      expect(statuses.filter((s) => s === 200)).toHaveLength(50);
+      const answers = await getMany(`${replica.url}/tokens/deals.client`, KEY, 50);
+      expect(answers.filter((a) => a.status !== 200)).toEqual([]);
       const audit = () => replica.entries().filter((l) => l.audit === true);
       expect(audit().filter((l) => l.msg === 'token disclosures repeated')).toEqual([]);
 
