@@ -229,7 +229,8 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
       holder.kill('SIGSTOP');
       paused = holder;
       const pausedAt = Date.now();
-      const lateExpiry = expiryOf(write[write.indexOf(tokenKey) + 1]);
+      // The fenced write's value (`<expiry>|<envelope>|<shape>`) follows its two keys.
+      const lateExpiry = expiryOf(write.find((arg) => /^\d+\|v1\./.test(arg))!);
       expect(lateExpiry).toBeGreaterThan(before);
 
       // Its lock runs out; another replica refreshes and stores a token expiring later.

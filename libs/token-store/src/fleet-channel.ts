@@ -143,7 +143,7 @@ export class LocalFleetChannel extends RequestingFleetChannel implements FleetCh
     return performance.now();
   }
 
-  confirmedSince(): boolean {
+  confirmedSince(_since: number): boolean {
     return true;
   }
 
