@@ -130,9 +130,11 @@ describe('audit: disclosures, not repeats (e2e)', () => {
     });
 
     it('1,000 repeats: summary lines whose counts add up to 1,000, one first line', async () => {
-      const answers = await getMany(`${svc.url}/tokens/deals.client`, KEY, 1001);
-      expect(answers).toHaveLength(1001);
-      expect(answers.filter((a) => a.status !== 200)).toEqual([]);
+      // The disclosure, then 1,000 repeats 8 at a time.
+      const first = await getMany(`${svc.url}/tokens/deals.client`, KEY, 1, 1);
+      const answers = await getMany(`${svc.url}/tokens/deals.client`, KEY, 1000);
+      expect(answers).toHaveLength(1000);
+      expect([...first, ...answers].filter((a) => a.status !== 200)).toEqual([]);
       svc.app.get(DisclosureLog).flush(); // the 10 s timer's work, now
       const audit = svc.logs.audit();
       expect(audit.filter((l) => l.msg === 'token request')).toHaveLength(1);
@@ -150,7 +152,9 @@ describe('audit: disclosures, not repeats (e2e)', () => {
     }, 30_000);
 
     it('closing the application writes the pending counts', async () => {
-      await getMany(`${svc.url}/tokens/deals.client`, KEY, 21);
+      const first = await getMany(`${svc.url}/tokens/deals.client`, KEY, 1, 1);
+      const answers = await getMany(`${svc.url}/tokens/deals.client`, KEY, 20);
+      expect([...first, ...answers].filter((a) => a.status !== 200)).toEqual([]);
       expect(svc.logs.audit().filter((l) => l.msg === 'token disclosures repeated')).toEqual([]);
       await svc.close();
       closed = true;
@@ -233,8 +237,9 @@ describe('audit: disclosures, not repeats (e2e)', () => {
       const replica = await startReplica({
         env: { TOKEN_VENDOR_CONFIG: configPath, LOG_LEVEL: 'info' },
       });
-      const answers = await getMany(`${replica.url}/tokens/deals.client`, KEY, 50);
-      expect(answers.filter((a) => a.status !== 200)).toEqual([]);
+      const first = await getMany(`${replica.url}/tokens/deals.client`, KEY, 1, 1);
+      const answers = await getMany(`${replica.url}/tokens/deals.client`, KEY, 49);
+      expect([...first, ...answers].filter((a) => a.status !== 200)).toEqual([]);
       const audit = () => replica.entries().filter((l) => l.audit === true);
       expect(audit().filter((l) => l.msg === 'token disclosures repeated')).toEqual([]);
 
