@@ -6,6 +6,8 @@ const moduleNameMapper = {
   '^@app/identity-sandbox$': '<rootDir>/apps/identity-sandbox/src',
   '^@app/token-vendor$': '<rootDir>/apps/token-vendor/src',
   '^@app/(.*)$': '<rootDir>/libs/$1/src',
+  '^@token-vendor/client$': '<rootDir>/libs/client/src',
+  '^@token-vendor/client/nest$': '<rootDir>/libs/client/src/nest',
 };
 const base = {
   moduleFileExtensions: ['js', 'json', 'ts'],
@@ -20,6 +22,8 @@ const base = {
   },
   transformIgnorePatterns: ['/node_modules/(?!(content-disposition|jose|@opentelemetry/otlp-exporter-base)/)'],
   testEnvironment: 'node',
+  // dist/client/package.json (the built SDK) would shadow libs/client's in Jest's module map.
+  modulePathIgnorePatterns: ['<rootDir>/dist/'],
   moduleNameMapper,
   rootDir: __dirname,
 };

@@ -11,6 +11,7 @@ const { machineInfo, machineLine, table, fmt } = require('./lib/report');
 const hotPath = require('./phases/hot-path');
 const coldBurst = require('./phases/cold-burst');
 const scale = require('./phases/scale');
+const sdk = require('./phases/sdk');
 
 function int(name, fallback) {
   const raw = process.env[name];
@@ -26,7 +27,8 @@ const SETTINGS = {
   replicas: int('BENCH_REPLICAS', 3),
   scale: (process.env.BENCH_SCALE ?? '1,100,1000,10000').split(',').map(Number),
   waveTimeoutSec: int('BENCH_WAVE_TIMEOUT_SECONDS', 60),
-  phases: (process.env.BENCH_PHASES ?? 'hot,cold,scale').split(','),
+  sdkSimSeconds: int('BENCH_SDK_SIM_SECONDS', 60),
+  phases: (process.env.BENCH_PHASES ?? 'hot,cold,scale,sdk').split(','),
 };
 
 const log = (line) => process.stdout.write(`${line}\n`);
@@ -238,6 +240,69 @@ function scaleSection(m, rows) {
   ].join('\n');
 }
 
+function sdkSection(m, r) {
+  const within = r.with.vendorRequests <= r.target;
+  const perCaller = r.with.vendorRequests / r.callers;
+  return [
+    '## 4. Caller SDK (@token-vendor/client)',
+    '',
+    machineLine(m),
+    '',
+    `**A cache hit costs ${fmt.fixed(r.hit.p50Ns / 1000, 2)} µs per \`getToken\` at the median ` +
+      `(p99 ${fmt.fixed(r.hit.p99Ns / 1000, 2)} µs; target p50 < 1 µs). Over ${r.seconds} s, ` +
+      `${r.callers} callers making ${r.callsPerSecond.toLocaleString('en-US')} calls/s in all with ` +
+      `${r.tokenSeconds}-s tokens sent ${r.with.vendorRequests.toLocaleString('en-US')} requests to ` +
+      `the vendor with the SDK (target ≤ ${fmt.int(r.target)}: ${within ? 'met' : 'not met'}) and ` +
+      `${r.without.vendorRequests.toLocaleString('en-US')} without it.**`,
+    '',
+    table(
+      [
+        '',
+        'downstream calls answered',
+        'failed',
+        'skipped (previous call still running)',
+        'vendor requests',
+        'vendor requests / caller',
+        'IdP requests meanwhile',
+      ],
+      [
+        [
+          'with the SDK',
+          r.with.calls.toLocaleString('en-US'),
+          r.with.failed,
+          r.with.skipped,
+          r.with.vendorRequests.toLocaleString('en-US'),
+          fmt.fixed(perCaller),
+          r.with.idpRequests,
+        ],
+        [
+          'without (GET /tokens per call)',
+          r.without.calls.toLocaleString('en-US'),
+          r.without.failed,
+          r.without.skipped,
+          r.without.vendorRequests.toLocaleString('en-US'),
+          fmt.fixed(r.without.vendorRequests / r.callers),
+          undefined,
+        ],
+      ],
+    ),
+    '',
+    `Cache hit: \`await getToken()\` of a held token, ${r.hit.calls.toLocaleString('en-US')} calls ` +
+      'in batches of 500 timed with `process.hrtime` after 200,000 warm-up calls, in the bench ' +
+      'process (dist/client, the built package); percentiles over the batches. Simulation: one SDK ' +
+      'client per caller (as separate services would have), each caller ticking every ' +
+      `${(r.callers * 1000) / r.callsPerSecond} ms; a call is the token lookup a downstream call ` +
+      'needs (the downstream itself is left out); a caller whose previous call is still running ' +
+      `skips its tick. The IdP issues ${r.tokenSeconds}-s tokens and the vendor refreshes them at ` +
+      `3/4 of their life, a new token every ${r.refreshSeconds} s: the target is callers × ` +
+      `(duration ÷ ${r.refreshSeconds} s + 1), one request per caller per token and one to start. ` +
+      'The SDK holds a token for 4/5 of the life it had when received, so it asks after the ' +
+      "vendor's refresh. Vendor requests are counted by " +
+      "the SDK clients' transport (with) and by the bench (without). " +
+      '`BENCH_SDK_SIM_SECONDS` shortens each simulation (default 60).',
+  ].join('\n');
+}
+
 const HOW_TO_READ = `## How to read this
 
 - The machine is shared and small (2 cores, other work running), so absolute numbers move
@@ -297,6 +362,7 @@ async function main() {
   await phase('hot', 'Hot path', hotPath.run, hotSection);
   await phase('cold', 'Cold burst', coldBurst.run, coldSection);
   await phase('scale', 'Scale', scale.run, scaleSection);
+  await phase('sdk', 'Caller SDK', sdk.run, sdkSection);
   const totalSec = (Date.now() - startedAt) / 1000;
 
   const doc = [

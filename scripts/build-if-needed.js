@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-// `npm start` on a fresh clone: build once, and again only when a source is newer than the build.
+// `npm start` on a fresh clone: build once, and again only when a source is newer than the build
+// (the apps and the caller SDK, dist/client).
 const { existsSync, statSync, readdirSync } = require('node:fs');
 const { join } = require('node:path');
 const { execSync } = require('node:child_process');
 
 const root = join(__dirname, '..');
-const outputs = ['dist/apps/token-vendor/main.js', 'dist/apps/identity-sandbox/main.js'].map((p) =>
-  join(root, p),
-);
+const outputs = [
+  'dist/apps/token-vendor/main.js',
+  'dist/apps/identity-sandbox/main.js',
+  'dist/client/index.js',
+].map((p) => join(root, p));
 
 function newestSource(dir) {
   let newest = 0;

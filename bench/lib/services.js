@@ -116,11 +116,19 @@ function encryptionKeys() {
 
 /**
  * The vendor's YAML configuration: one environment, `clients` (all reading the same secret
- * file), one admin caller allowed every client.
+ * file), one admin caller allowed every client; `minTtlSeconds` for IdPs with short tokens.
  */
 function writeVendorConfig(
   path,
-  { tokenUrl, timeoutMs = 5000, environment, clients, callerSha256, workloadIssuer },
+  {
+    tokenUrl,
+    timeoutMs = 5000,
+    environment,
+    clients,
+    callerSha256,
+    workloadIssuer,
+    minTtlSeconds = 30,
+  },
 ) {
   const lines = [
     'environments:',
@@ -157,7 +165,7 @@ function writeVendorConfig(
       '    audience: token-vendor',
     );
   }
-  lines.push('refresh:', '  ratio: 0.75', '  minTtlSeconds: 30', '');
+  lines.push('refresh:', '  ratio: 0.75', `  minTtlSeconds: ${minTtlSeconds}`, '');
   writeFileSync(path, lines.join('\n'));
 }
 

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
+import { DisclosureLog } from '@app/audit';
 import { httpRequest, type SimpleResponse } from '../support/http';
 import { sha256Hex } from '../support/test-app';
 import {
@@ -12,9 +13,10 @@ import {
 import { sleep } from './load';
 
 /**
- * The audit log (contract §7 "Logs"): exactly one `audit: true` line per token request —
- * served or refused — naming caller, client, environment and outcome, with a short
- * fingerprint of the token served and never the token itself.
+ * The audit log (README "Logs and metrics"): one `audit: true` line per refused or failed token
+ * request and per first disclosure of a token to a caller (repeats summed into summary lines),
+ * naming caller, client, environment and outcome, with a short fingerprint of the token served
+ * and never the token itself.
  */
 const SECRETS: Record<string, string> = {
   'deals.client': 'audit-deals-secret-0001',
@@ -99,26 +101,48 @@ describe('audit log (e2e)', () => {
     return { res, lines, audit: lines.map((l) => JSON.parse(l) as AuditLine) };
   };
 
-  it('writes one served line with the token fingerprint, never the token', async () => {
-    for (let i = 0; i < 2; i++) {
-      // The first is fetched from the IdP, the second served from the cache: both audited.
-      const { res, lines, audit } = await audited('/tokens/deals.client');
-      expect(res.status).toBe(200);
-      const accessToken = res.json().access_token as string;
-      expect(audit).toHaveLength(1);
-      expect(audit[0]).toMatchObject({
-        msg: 'token request',
+  it('writes one served line with the token fingerprint when a caller first receives a token; repeats go into a summary', async () => {
+    // The first is fetched from the IdP and audited at once.
+    const { res, lines, audit } = await audited('/tokens/deals.client');
+    expect(res.status).toBe(200);
+    const accessToken = res.json().access_token as string;
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({
+      msg: 'token request',
+      audit: true,
+      caller: 'deals-service',
+      clientId: 'deals.client',
+      environment: 'uat',
+      outcome: 'served',
+      source: '127.0.0.1',
+    });
+    expect(audit[0][TOKEN_FIELD]).toMatch(/^[0-9a-f]{8}$/);
+    expect(audit[0][TOKEN_FIELD]).toBe(sha256Hex(accessToken).slice(0, 8));
+    expect(lines[0]).not.toContain(accessToken);
+    expect(audit[0].reason).toBeUndefined();
+
+    // The same token again, from the cache: a repeat, counted, written with the next summary.
+    const again = await audited('/tokens/deals.client');
+    expect(again.res.json().access_token).toBe(accessToken);
+    expect(again.audit).toEqual([]);
+    const before = auditLines().length;
+    svc.app.get(DisclosureLog).flush();
+    const summary = auditLines()
+      .slice(before)
+      .map((l) => JSON.parse(l) as AuditLine);
+    expect(summary).toEqual([
+      expect.objectContaining({
+        msg: 'token disclosures repeated',
         audit: true,
         caller: 'deals-service',
         clientId: 'deals.client',
         environment: 'uat',
         outcome: 'served',
-      });
-      expect(audit[0][TOKEN_FIELD]).toMatch(/^[0-9a-f]{8}$/);
-      expect(audit[0][TOKEN_FIELD]).toBe(sha256Hex(accessToken).slice(0, 8));
-      expect(lines[0]).not.toContain(accessToken);
-      expect(audit[0].reason).toBeUndefined();
-    }
+        [TOKEN_FIELD]: sha256Hex(accessToken).slice(0, 8),
+        count: 1,
+        sources: ['127.0.0.1'],
+      }),
+    ]);
   });
 
   it.each([
@@ -226,8 +250,12 @@ describe('audit log (e2e)', () => {
     const all = svc.logs.lines.join('\n');
     for (const t of tokensServed) expect(all).not.toContain(t);
     for (const secret of [...Object.values(SECRETS), KEY_CALLER]) expect(all).not.toContain(secret);
+    svc.app.get(DisclosureLog).flush();
     const served = svc.logs.audit().filter((e) => e.outcome === 'served');
-    expect(served.length).toBe(servedAnswers);
+    // Every answer is one first disclosure or counted in a summary.
+    expect(served.reduce((sum, e) => sum + (typeof e.count === 'number' ? e.count : 1), 0)).toBe(
+      servedAnswers,
+    );
     const fingerprints = [...tokensServed].map((t) => sha256Hex(t).slice(0, 8));
     for (const line of served) expect(fingerprints).toContain(line[TOKEN_FIELD]);
   });

@@ -13,7 +13,7 @@ export interface AuditLine {
   requestId: string | undefined;
   caller: string | null;
   outcome: string;
-  [field: string]: string | number | boolean | null | undefined;
+  [field: string]: string | number | boolean | null | undefined | readonly string[];
 }
 
 /**

@@ -5,3 +5,10 @@ export {
   auditText,
   type AuditLine,
 } from './audit-log';
+export {
+  DisclosureLog,
+  DISCLOSURE_SUMMARY_INTERVAL_MS,
+  MAX_SOURCES_PER_SUMMARY,
+  MAX_TRACKED_DISCLOSURES,
+  type Disclosure,
+} from './disclosure-log';

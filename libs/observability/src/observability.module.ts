@@ -1,7 +1,7 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
 import type { DestinationStream } from 'pino';
 import { ConfigService } from '@app/config';
-import { AUDIT_LOGGER, AuditLog } from '@app/audit';
+import { AUDIT_LOGGER, AuditLog, DisclosureLog } from '@app/audit';
 import { createAuditLogger, createRootLogger } from './logger.options';
 
 /** The application's root pino logger: Nest's lines, access lines and audit lines. */
@@ -27,8 +27,9 @@ export class ObservabilityModule {
         },
         { provide: AUDIT_LOGGER, inject: [ROOT_LOGGER], useFactory: createAuditLogger },
         AuditLog,
+        DisclosureLog,
       ],
-      exports: [ROOT_LOGGER, AuditLog],
+      exports: [ROOT_LOGGER, AuditLog, DisclosureLog],
     };
   }
 }

@@ -16,7 +16,7 @@ import {
   UpstreamRejectedError,
   UpstreamUnavailableError,
 } from '@app/errors';
-import { AuditLog } from '@app/audit';
+import { AuditLog, DisclosureLog } from '@app/audit';
 import { createAuditLogger, createRootLogger, tokenFingerprint } from '@app/observability';
 import {
   FLEET_CHANNEL,
@@ -91,6 +91,7 @@ describe('TokenVendingService', () => {
   let config: ConfigService;
   let logLines: unknown[][];
   let sut: TokenVendingService;
+  let disclosures: DisclosureLog;
 
   const vend = (
     query: { environment?: unknown; minTtl?: unknown } = {},
@@ -148,9 +149,11 @@ describe('TokenVendingService', () => {
         TokenSource,
         TokenVendingService,
         { provide: AuditLog, useValue: new AuditLog(createAuditLogger(auditRoot())) },
+        DisclosureLog,
       ],
     }).compile();
     sut = moduleRef.get(TokenVendingService);
+    disclosures = moduleRef.get(DisclosureLog);
     cache = moduleRef.get(TokenCache);
   });
 
@@ -366,26 +369,59 @@ describe('TokenVendingService', () => {
         .map(([line]) => line as Record<string, unknown>)
         .filter((line) => typeof line === 'object' && line !== null && line.audit === true);
 
-    it('writes one line per served request with a fingerprint, never the token', async () => {
-      await vend();
-      await vend();
+    it('writes the first disclosure at once, sums repeats into one summary, never the token', async () => {
+      await sut.vend(caller, 'api-fake-test.client', {}, 'r-1', '10.0.0.1');
+      await clock.advance(1_000);
+      await sut.vend(caller, 'api-fake-test.client', {}, 'r-2', '10.0.0.2');
+      await clock.advance(1_000);
+      await sut.vend(caller, 'api-fake-test.client', {}, 'r-3', '10.0.0.1');
 
-      expect(auditLines()).toEqual(
-        Array(2).fill({
-          msg: 'token request',
+      const first = {
+        msg: 'token request',
+        audit: true,
+        requestId: 'r-1',
+        caller: 'deals-service',
+        clientId: 'api-fake-test.client',
+        environment: 'uat',
+        outcome: 'served',
+        tokenFingerprint: tokenFingerprint(tokenOf(1)),
+        expiresIn: 1200,
+        source: '10.0.0.1',
+      };
+      expect(auditLines()).toEqual([first]);
+
+      disclosures.flush();
+      expect(auditLines()).toEqual([
+        first,
+        {
+          msg: 'token disclosures repeated',
           audit: true,
           caller: 'deals-service',
           clientId: 'api-fake-test.client',
           environment: 'uat',
           outcome: 'served',
           tokenFingerprint: tokenFingerprint(tokenOf(1)),
-          expiresIn: 1200,
-        }),
-      );
+          count: 2,
+          firstAt: new Date(START + 1_000).toISOString(),
+          lastAt: new Date(START + 2_000).toISOString(),
+          sources: ['10.0.0.2', '10.0.0.1'],
+        },
+      ]);
       const everything = JSON.stringify(logLines);
       expect(everything).not.toContain(tokenOf(1));
       expect(everything).not.toContain('access-token-1');
       expect(everything).not.toContain(CLIENT_SECRET);
+    });
+
+    it('a new token after a refresh is a new disclosure', async () => {
+      await vend();
+      await clock.advance(1_190_000); // too short for the default minTtl: a new token
+      await vend();
+      await vend();
+      expect(auditLines().map((l) => [l.msg, l.tokenFingerprint])).toEqual([
+        ['token request', tokenFingerprint(tokenOf(1))],
+        ['token request', tokenFingerprint(tokenOf(2))],
+      ]);
     });
 
     it.each([

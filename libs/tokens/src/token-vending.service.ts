@@ -8,7 +8,7 @@ import {
   UnknownClientError,
   UpstreamUnavailableError,
 } from '@app/errors';
-import { AuditLog } from '@app/audit';
+import { AuditLog, DisclosureLog } from '@app/audit';
 import { MetricsService, tokenFingerprint } from '@app/observability';
 import { laterToken, type StoredToken } from '@app/token-store';
 import { ClientResolver } from './client-resolver';
@@ -31,7 +31,7 @@ export interface TokenQuery {
 /**
  * GET /tokens/:clientId: resolve the client, then serve the first token that has at least
  * `minTtl` left from this replica's copy, the shared store, or (once per client at a time)
- * the IdP. Writes one audit line per request.
+ * the IdP. Audits each disclosure (DisclosureLog) and each failure.
  */
 @Injectable()
 export class TokenVendingService {
@@ -39,6 +39,7 @@ export class TokenVendingService {
   private readonly fingerprints = new WeakMap<StoredToken, string>();
 
   constructor(
+    private readonly disclosures: DisclosureLog,
     private readonly audit: AuditLog,
     private readonly config: ConfigService,
     private readonly resolver: ClientResolver,
@@ -52,6 +53,7 @@ export class TokenVendingService {
     clientId: string,
     query: TokenQuery,
     requestId?: string,
+    source?: string,
   ): Promise<VendedToken> {
     let client: ClientConfig | undefined;
     let environment: string | undefined;
@@ -65,9 +67,21 @@ export class TokenVendingService {
         ? local
         : await this.tokenFor(client, minTtl);
       const body = toVendedToken(client, token, this.clock.now());
-      this.writeAudit(caller, clientId, client.environment, 'served', requestId, {
+      this.metrics?.tokenRequests.inc({
+        client_id: clientId,
+        environment: client.environment,
+        outcome: 'served',
+      });
+      // A caller's first receipt of this token is audited now; its repeats are summed.
+      this.disclosures.served({
+        requestId,
+        caller: caller.name,
+        clientId,
+        environment: client.environment,
         tokenFingerprint: this.fingerprintOf(token),
+        expiresAt: token.expiresAt,
         expiresIn: body.expires_in,
+        source,
       });
       return body;
     } catch (e) {

@@ -1,0 +1,5 @@
+export {
+  TokenVendorModule,
+  TOKEN_VENDOR_CLIENT,
+  type TokenVendorModuleAsyncOptions,
+} from './token-vendor.module';
