@@ -26,10 +26,23 @@ export interface Disclosure {
   expiresIn: number;
   /** The caller's address, when known. */
   source: string | undefined;
+  /**
+   * What a JWT caller's token named (workload, pod, pod uid: README "Callers without keys"),
+   * written on its lines; each workload's disclosures are counted apart.
+   */
+  presented?: PresentedOnLine;
+}
+
+/** A JWT caller's verified workload claims, as written on audit lines. */
+export interface PresentedOnLine {
+  readonly workload: string;
+  readonly pod?: string;
+  readonly podUid?: string;
 }
 
 interface Repeats {
   caller: string;
+  presented: PresentedOnLine | undefined;
   clientId: string;
   environment: string;
   tokenFingerprint: string;
@@ -68,7 +81,9 @@ export class DisclosureLog implements OnApplicationShutdown {
 
   served(d: Disclosure): void {
     // The expiry is in the key too: two tokens sharing a short fingerprint stay apart.
-    const key = `${d.caller}\n${d.environment}\n${d.clientId}\n${d.tokenFingerprint}\n${d.expiresAt}`;
+    const key =
+      `${d.caller}\n${d.environment}\n${d.clientId}\n${d.tokenFingerprint}\n${d.expiresAt}` +
+      (d.presented === undefined ? '' : `\n${JSON.stringify(d.presented)}`);
     const repeats = this.tracked.get(key);
     if (repeats !== undefined && !this.closed) {
       const now = this.clock.now();
@@ -84,6 +99,7 @@ export class DisclosureLog implements OnApplicationShutdown {
       msg: 'token request',
       requestId: d.requestId,
       caller: d.caller,
+      ...d.presented,
       clientId: d.clientId,
       environment: d.environment,
       outcome: 'served',
@@ -95,6 +111,7 @@ export class DisclosureLog implements OnApplicationShutdown {
     if (this.tracked.size >= MAX_TRACKED_DISCLOSURES) this.flush(true);
     this.tracked.set(key, {
       caller: d.caller,
+      presented: d.presented,
       clientId: d.clientId,
       environment: d.environment,
       tokenFingerprint: d.tokenFingerprint,
@@ -119,6 +136,7 @@ export class DisclosureLog implements OnApplicationShutdown {
           msg: 'token disclosures repeated',
           requestId: undefined,
           caller: r.caller,
+          ...r.presented,
           clientId: r.clientId,
           environment: r.environment,
           outcome: 'served',

@@ -82,6 +82,7 @@ export class TokenVendingService {
         expiresAt: token.expiresAt,
         expiresIn: body.expires_in,
         source,
+        presented: caller.presented,
       });
       return body;
     } catch (e) {
