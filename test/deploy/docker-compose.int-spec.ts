@@ -39,21 +39,26 @@ describe('docker-compose.yml', () => {
     expect(services.redis.healthcheck.test).toEqual(['CMD', 'redis-cli', 'ping']);
   });
 
-  it('builds both app services from the Dockerfile, the sandbox with its own entry point', () => {
-    for (const service of [vendor, sandbox]) {
-      expect(service.build).toEqual({ context: '.', dockerfile: 'Dockerfile' });
-    }
-    expect(sandbox.command).toEqual(['node', 'dist/apps/identity-sandbox/main.js']);
-    expect(vendor.command).toBeUndefined(); // the image's CMD: the service
-    // The image's HEALTHCHECK probes port 3000, so the sandbox brings its own.
-    expect(sandbox.healthcheck.test.join(' ')).toContain(
-      `127.0.0.1:${sandbox.environment.SANDBOX_PORT}/health`,
+  it('builds both app services from the Dockerfile, the sandbox from its own target', () => {
+    expect(vendor.build).toEqual({ context: '.', dockerfile: 'Dockerfile', target: 'runtime' });
+    expect(sandbox.build).toEqual({
+      context: '.',
+      dockerfile: 'Dockerfile',
+      target: 'identity-sandbox',
+    });
+    // Each image's CMD and HEALTHCHECK: the service, and the sandbox on SANDBOX_PORT.
+    expect(vendor.command).toBeUndefined();
+    expect(sandbox.command).toBeUndefined();
+    expect(sandbox.healthcheck).toBeUndefined();
+    const stages = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').match(/^FROM \S+ AS (\S+)$/gm)!;
+    expect(stages.map((l) => l.split(' ').pop())).toEqual(
+      expect.arrayContaining(['runtime', 'identity-sandbox']),
     );
   });
 
   it('starts the service after a healthy Redis and the sandbox', () => {
     expect(vendor.depends_on.redis).toEqual({ condition: 'service_healthy' });
-    expect(vendor.depends_on['identity-sandbox']).toBeDefined();
+    expect(vendor.depends_on['identity-sandbox']).toEqual({ condition: 'service_healthy' });
   });
 
   it('points the service at the redis service', () => {
@@ -75,7 +80,7 @@ describe('docker-compose.yml', () => {
       for (const volume of service.volumes) expect(volume.endsWith(':ro')).toBe(true);
     }
     // Published on the host's loopback only: the demo keys are public.
-    expect(vendor.ports).toEqual(['127.0.0.1:3000:3000']);
+    expect(vendor.ports).toEqual(['127.0.0.1:3000:3000', '127.0.0.1:9464:9464']);
     expect(sandbox.ports).toEqual([`127.0.0.1:4000:${sandbox.environment.SANDBOX_PORT}`]);
   });
 

@@ -6,17 +6,20 @@ import { parse } from 'yaml';
 import {
   ALL_ON,
   findKey,
+  installed,
   K8sObject,
   lint,
   Loose,
   ofKind,
   one,
   render,
+  serviceConfigMap,
   ValuesOptions,
 } from './helm';
 
 const CLIENT_SECRETS_DIR = '/var/run/secrets/token-vendor/clients';
 const CALLER_DIGESTS_DIR = '/var/run/secrets/token-vendor/callers';
+const METRICS_PORT = 9464;
 /** The service drains for up to ~10 s after SIGTERM (contract §7). */
 const DRAIN_SECONDS = 10;
 const OPTIONAL_KINDS = [
@@ -24,6 +27,7 @@ const OPTIONAL_KINDS = [
   'PodDisruptionBudget',
   'NetworkPolicy',
   'ServiceMonitor',
+  'PrometheusRule',
 ];
 /** Redis and its keys: what more than one replica needs. */
 const WITH_REDIS = {
@@ -41,7 +45,7 @@ const container = (objects: K8sObject[]) => {
 const envVar = (objects: K8sObject[], name: string) =>
   container(objects).env.find((e: { name: string }) => e.name === name);
 const renderedConfig = (objects: K8sObject[]) =>
-  parse(one(objects, 'ConfigMap').data['config.yaml']);
+  parse(serviceConfigMap(objects).data['config.yaml']);
 
 /** Seconds the preStop hook pauses, whichever form it takes. */
 function preStopSeconds(objects: K8sObject[]): number {
@@ -65,7 +69,7 @@ describe('helm lint --strict', () => {
   it.each([
     ['a top-level typo', { replicaCout: 2 }, "additional properties 'replicaCout' not allowed"],
     ['a nested typo', { 'autoscaling.enabeld': true }, "'enabeld' not allowed"],
-    ['an inline client secret', inlineSecret(), '/config/clients/0/secret'],
+    ['an inline client secret', inlineSecret(), "'secret' not allowed"],
     ['a malformed encryption key', { 'encryptionKeys.keys': 'k1:short' }, '/encryptionKeys/keys'],
     ['a caller without key digests', callerWithout(), '/config/callers/0'],
     [
@@ -121,7 +125,10 @@ describe.each([
 
   it('probes liveness on /health/live and readiness on /health/ready', () => {
     const c = container(objects);
-    expect(c.ports).toEqual([{ name: 'http', containerPort: 3000, protocol: 'TCP' }]);
+    expect(c.ports).toEqual([
+      { name: 'http', containerPort: 3000, protocol: 'TCP' },
+      { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
+    ]);
     expect(c.livenessProbe.httpGet).toEqual({ path: '/health/live', port: 'http' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/health/ready', port: 'http' });
     expect(c.startupProbe.httpGet).toEqual({ path: '/health/live', port: 'http' });
@@ -170,7 +177,7 @@ describe.each([
   });
 
   it('mounts the ConfigMap at TOKEN_VENDOR_CONFIG and annotates its checksum', () => {
-    const configMap = one(objects, 'ConfigMap');
+    const configMap = serviceConfigMap(objects);
     const volume = podSpec(objects).volumes.find(
       (v: Loose) => v.configMap?.name === configMap.metadata.name,
     );
@@ -192,11 +199,12 @@ describe.each([
     }
   });
 
-  it('exposes port 80 on a ClusterIP Service targeting the http port', () => {
+  it('exposes port 80 (API) and the metrics port on a ClusterIP Service', () => {
     const service = one(objects, 'Service');
     expect(service.spec.type).toBe('ClusterIP');
     expect(service.spec.ports).toEqual([
       { name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' },
+      { name: 'metrics', port: METRICS_PORT, targetPort: 'metrics', protocol: 'TCP' },
     ]);
     const podLabels = one(objects, 'Deployment').spec.template.metadata.labels;
     expect(podLabels).toMatchObject(service.spec.selector);
@@ -207,9 +215,11 @@ describe('default values', () => {
   const objects = render();
 
   it('render no optional object', () => {
-    expect(objects.map((o) => o.kind).sort()).toEqual(
-      ['ConfigMap', 'Deployment', 'Secret', 'Service', 'ServiceAccount'].sort(),
-    );
+    expect(
+      installed(objects)
+        .map((o) => o.kind)
+        .sort(),
+    ).toEqual(['ConfigMap', 'Deployment', 'Secret', 'Service', 'ServiceAccount'].sort());
   });
 
   it('run one replica on the in-memory store, with no encryption keys', () => {
@@ -236,6 +246,11 @@ describe('default values', () => {
 describe('all-on values', () => {
   const objects = render({ files: [ALL_ON] });
   const selector = () => one(objects, 'Deployment').spec.selector.matchLabels;
+  const testPodSelector = () => ({
+    'app.kubernetes.io/name': 'token-vendor-test',
+    'app.kubernetes.io/instance': 'tv',
+    'app.kubernetes.io/component': 'helm-test',
+  });
 
   it('render every optional object', () => {
     for (const kind of OPTIONAL_KINDS) expect(ofKind(objects, kind)).toHaveLength(1);
@@ -282,12 +297,12 @@ describe('all-on values', () => {
     const files = renderedConfig(objects)
       .clients.map((c: { secretFile?: string }) => c.secretFile)
       .filter(Boolean);
-    expect(files).toHaveLength(3);
+    expect(files).toHaveLength(6);
     for (const file of files) {
       expect(file.startsWith(`${CLIENT_SECRETS_DIR}/`)).toBe(true);
       expect(Object.keys(secret.data)).toContain(file.slice(CLIENT_SECRETS_DIR.length + 1));
     }
-    expect(Buffer.from(secret.data['api-fake-test.client'], 'base64').toString()).toBe(
+    expect(Buffer.from(secret.data['uat.api-fake-test.client'], 'base64').toString()).toBe(
       'ci-fake-secret-1',
     );
   });
@@ -336,15 +351,29 @@ describe('all-on values', () => {
     const np = one(objects, 'NetworkPolicy');
     expect(np.spec.podSelector.matchLabels).toEqual(selector());
     expect(np.spec.policyTypes).toEqual(['Ingress', 'Egress']);
-    const fromNamespaces = np.spec.ingress.flatMap((rule: Loose) =>
-      rule.from.map(
-        (peer: Loose) => peer.namespaceSelector.matchLabels['kubernetes.io/metadata.name'],
-      ),
-    );
-    expect(fromNamespaces).toEqual(['deals', 'payments', 'monitoring']);
-    for (const rule of np.spec.ingress) {
-      expect(rule.ports).toEqual([{ port: 'http', protocol: 'TCP' }]);
-    }
+    // Callers and the helm test pod reach the API port only, Prometheus the metrics port only.
+    expect(np.spec.ingress).toEqual([
+      {
+        from: ['deals', 'payments'].map((ns) => ({
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+        })),
+        ports: [{ port: 'http', protocol: 'TCP' }],
+      },
+      {
+        from: [
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+        ],
+        ports: [{ port: 'metrics', protocol: 'TCP' }],
+      },
+      {
+        from: [{ podSelector: { matchLabels: testPodSelector() } }],
+        ports: [{ port: 'http', protocol: 'TCP' }],
+      },
+    ]);
+    const testPod = one(objects, 'Pod');
+    expect(testPod.metadata.labels).toMatchObject(testPodSelector());
+    // The test pod is not one of the service's pods.
+    expect(testPod.metadata.labels).not.toMatchObject(selector());
 
     const egressPorts = (port: number) =>
       np.spec.egress.filter((rule: Loose) => rule.ports.some((p: Loose) => p.port === port));
@@ -383,7 +412,7 @@ describe('all-on values', () => {
     expect(one(objects, 'Service').metadata.labels).toMatchObject(sm.spec.selector.matchLabels);
     expect(sm.spec.namespaceSelector).toEqual({ matchNames: ['tokens'] });
     expect(sm.spec.endpoints).toEqual([
-      expect.objectContaining({ port: 'http', path: '/metrics' }),
+      expect.objectContaining({ port: 'metrics', path: '/metrics' }),
     ]);
   });
 });
@@ -398,6 +427,7 @@ describe('each optional object appears only when enabled', () => {
     ['autoscaling.enabled', ['HorizontalPodAutoscaler', 'PodDisruptionBudget'], WITH_REDIS],
     ['networkPolicy.enabled', ['NetworkPolicy'], {}],
     ['serviceMonitor.enabled', ['ServiceMonitor'], {}],
+    ['prometheusRule.enabled', ['PrometheusRule'], {}],
   ])('%s', (flag, expected, base) => {
     expect(kinds({ ...base, [flag]: true }).sort()).toEqual(expected.sort());
     expect(kinds({ ...base, [flag]: false })).toEqual([]);

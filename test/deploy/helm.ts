@@ -48,6 +48,13 @@ export function helm(args: string[]): HelmResult {
 export interface ValuesOptions {
   files?: string[];
   set?: Record<string, string | number | boolean>;
+  /** The cluster version templates see (`--kube-version`); helm's default otherwise. */
+  kubeVersion?: string;
+  /**
+   * Render without values.schema.json: for template checks on configuration fields the
+   * service schema (and so the generated chart schema) does not have yet.
+   */
+  skipSchema?: boolean;
 }
 
 function valuesArgs({ files = [], set = {} }: ValuesOptions): string[] {
@@ -57,13 +64,21 @@ function valuesArgs({ files = [], set = {} }: ValuesOptions): string[] {
   ];
 }
 
+function renderArgs(values: ValuesOptions): string[] {
+  return [
+    ...valuesArgs(values),
+    ...(values.kubeVersion ? ['--kube-version', values.kubeVersion] : []),
+    ...(values.skipSchema ? ['--skip-schema-validation'] : []),
+  ];
+}
+
 export function lint(values: ValuesOptions = {}): HelmResult {
   return helm(['lint', '--strict', CHART, ...valuesArgs(values)]);
 }
 
 /** Renders the chart, throwing with helm's message when rendering fails. */
 export function render(values: ValuesOptions = {}): K8sObject[] {
-  const res = helm(['template', 'tv', CHART, '--namespace', 'tokens', ...valuesArgs(values)]);
+  const res = helm(['template', 'tv', CHART, '--namespace', 'tokens', ...renderArgs(values)]);
   if (res.status !== 0) throw new Error(res.stderr.trim());
   return parseAllDocuments(res.stdout)
     .map((doc) => {
@@ -71,6 +86,36 @@ export function render(values: ValuesOptions = {}): K8sObject[] {
       return doc.toJS() as K8sObject | null;
     })
     .filter((obj): obj is K8sObject => obj !== null);
+}
+
+/** What `helm install --dry-run` prints as NOTES (rendered without a cluster). */
+export function notes(values: ValuesOptions = {}): string {
+  const res = helm([
+    'install',
+    'tv',
+    CHART,
+    '--namespace',
+    'tokens',
+    '--dry-run=client',
+    ...renderArgs(values),
+  ]);
+  if (res.status !== 0) throw new Error(res.stderr.trim());
+  const at = res.stdout.indexOf('NOTES:');
+  if (at < 0) throw new Error('no NOTES in the output');
+  return res.stdout.slice(at);
+}
+
+/** The ConfigMap holding the service configuration (config.yaml). */
+export function serviceConfigMap(objects: K8sObject[]): K8sObject {
+  const found = ofKind(objects, 'ConfigMap').filter((c) => c.data?.['config.yaml'] !== undefined);
+  if (found.length !== 1)
+    throw new Error(`expected one configuration ConfigMap, got ${found.length}`);
+  return found[0];
+}
+
+/** Objects `helm install` creates (no `helm test` hook). */
+export function installed(objects: K8sObject[]): K8sObject[] {
+  return objects.filter((o) => !o.metadata.annotations?.['helm.sh/hook']);
 }
 
 export function ofKind(objects: K8sObject[], kind: string): K8sObject[] {

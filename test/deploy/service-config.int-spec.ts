@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { ALL_ON, one, render, ValuesOptions } from './helm';
+import { ALL_ON, render, serviceConfigMap, ValuesOptions } from './helm';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -20,12 +20,12 @@ function encryptionKeys(value: string) {
 
 describe.each([
   ['default values', {}, 0],
-  ['all-on values', { files: [ALL_ON] }, 4],
+  ['all-on values', { files: [ALL_ON] }, 7],
 ])('the chart with %s', (_name, values: ValuesOptions, clientCount) => {
   const objects = render(values);
 
   it('renders a configuration file the service accepts', () => {
-    const text = one(objects, 'ConfigMap').data['config.yaml'];
+    const text = serviceConfigMap(objects).data['config.yaml'];
     const config = parseServiceConfig(text, 'configmap', '/');
     expect(config.clients).toHaveLength(clientCount);
     for (const client of config.clients) {
@@ -49,7 +49,7 @@ it('the chart-created caller digests Secret holds files the service accepts', ()
   const secret = objects.find((o) => o.metadata.name.endsWith('caller-digests'))!;
   const mountPath = '/var/run/secrets/token-vendor/callers/';
   const config = parseServiceConfig(
-    one(objects, 'ConfigMap').data['config.yaml'],
+    serviceConfigMap(objects).data['config.yaml'],
     'configmap',
     '/',
   );

@@ -30,3 +30,5 @@ export {
   DEFAULT_REFRESH_RATIO,
   DEFAULT_TIMEOUT_MS,
 } from './service-config.schema';
+// The chart's values.schema.json is generated from it (scripts/chart-values-schema.ts).
+export { serviceConfigSchema } from './service-config.schema';
