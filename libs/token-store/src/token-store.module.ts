@@ -27,6 +27,7 @@ import {
   type FleetChannel,
 } from './fleet-channel';
 import { RedisKeys } from './redis-keys';
+import { ClockSkewMonitor } from './clock-skew.monitor';
 
 /**
  * Provides TOKEN_STORE: Redis when the environment names one, otherwise memory (one replica
@@ -63,18 +64,27 @@ import { RedisKeys } from './redis-keys';
         );
       },
     },
+    ClockSkewMonitor,
     // The store implements the lock too (same keys, same slot); it is its own seam.
     { provide: REFRESH_LOCK, useExisting: TOKEN_STORE },
     {
       provide: FLEET_CHANNEL,
-      inject: [ConfigService, REDIS_CLIENT],
-      useFactory: (config: ConfigService, redis: Redis | Cluster | null): FleetChannel =>
+      inject: [ConfigService, REDIS_CLIENT, CLOCK],
+      useFactory: (
+        config: ConfigService,
+        redis: Redis | Cluster | null,
+        clock: Clock,
+      ): FleetChannel =>
         redis
-          ? new RedisFleetChannel(redis, new RedisKeys(config.runtime.keyPrefix).fleetChannel())
-          : new LocalFleetChannel(),
+          ? new RedisFleetChannel(
+              redis,
+              new RedisKeys(config.runtime.keyPrefix).fleetChannel(),
+              () => clock.monotonic(),
+            )
+          : new LocalFleetChannel(() => clock.monotonic()),
     },
   ],
-  exports: [TOKEN_STORE, REFRESH_LOCK, REDIS_CLIENT, FLEET_CHANNEL],
+  exports: [TOKEN_STORE, REFRESH_LOCK, REDIS_CLIENT, FLEET_CHANNEL, ClockSkewMonitor],
 })
 export class TokenStoreModule implements OnModuleInit, OnApplicationShutdown {
   constructor(

@@ -223,7 +223,7 @@ export class TokenCache {
     if (!marks) return false;
     const until = marks.get(sha);
     if (until === undefined) return false;
-    if (until > this.clock.now()) return true;
+    if (until > this.clock.monotonic()) return true;
     marks.delete(sha);
     return false;
   }

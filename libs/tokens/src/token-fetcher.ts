@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
 import { MetricsService } from '@app/observability';
 import { randomUUID } from 'node:crypto';
-import { CLOCK, type Clock } from '@app/clock';
+import { CLOCK, wallTimeOf, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig, type EnvironmentConfig } from '@app/config';
 import { UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
 import { DEFAULT_MAX_ATTEMPTS, OAuthClient } from '@app/upstream';
@@ -84,11 +84,11 @@ export class TokenFetcher implements OnApplicationShutdown {
 
   private async coordinate(client: ClientConfig, knownExpiresAt: number): Promise<StoredToken> {
     const held = this.rejections.get(client.key);
-    if (held && this.clock.now() - held.at < REJECTION_HOLD_MS) throw held.error;
+    if (held && this.clock.monotonic() - held.at < REJECTION_HOLD_MS) throw held.error;
     const environment = this.environmentOf(client);
     const ttl = lockTtlMs(environment);
     // Past this, a holder that keeps its lock alive but never delivers is not waited for.
-    const giveUpWaitingAt = this.clock.now() + ttl * 2;
+    const giveUpWaitingAt = this.clock.monotonic() + ttl * 2;
     // Redis just failed (down or slow): no lock to take, and no caller waits on it again.
     if (!this.cache.storeAvailable) return this.fetchAndSave(client, environment, false);
 
@@ -107,7 +107,7 @@ export class TokenFetcher implements OnApplicationShutdown {
       if (theirs === 'lock-taken')
         return this.fetchUnderLock(client, environment, owner, ttl, knownExpiresAt);
       if (theirs) return theirs;
-      if (!this.cache.storeAvailable || this.clock.now() >= giveUpWaitingAt) {
+      if (!this.cache.storeAvailable || this.clock.monotonic() >= giveUpWaitingAt) {
         return this.fetchAndSave(client, environment, false);
       }
       // The lock expired without a new token (its holder died): try to take it.
@@ -178,8 +178,8 @@ export class TokenFetcher implements OnApplicationShutdown {
     ttl: number,
     owner: string,
   ): Promise<StoredToken | 'lock-taken' | undefined> {
-    const until = this.clock.now() + ttl;
-    while (this.clock.now() < until) {
+    const until = this.clock.monotonic() + ttl;
+    while (this.clock.monotonic() < until) {
       await this.clock.sleep(LOCK_POLL_INTERVAL_MS);
       const shared = await this.cache.shared(client);
       if (shared && shared.expiresAt > knownExpiresAt) return shared;
@@ -221,7 +221,7 @@ export class TokenFetcher implements OnApplicationShutdown {
           // fall through: report the refusal of the secret in use
         }
       }
-      this.rejections.set(client.key, { at: this.clock.now(), error: e });
+      this.rejections.set(client.key, { at: this.clock.monotonic(), error: e });
       throw e;
     }
   }
@@ -264,7 +264,7 @@ export class TokenFetcher implements OnApplicationShutdown {
       environment: client.environment,
       clientId: client.clientId,
       lifetimeSeconds: issued.lifetimeSeconds,
-      expiresAt: new Date(token.expiresAt).toISOString(),
+      expiresAt: new Date(wallTimeOf(this.clock, token.expiresAt)).toISOString(),
     });
     return token;
   }

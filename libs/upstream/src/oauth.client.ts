@@ -1,4 +1,4 @@
-import { CLOCK, type Clock } from '@app/clock';
+import { CLOCK, CLOCK_SKEW, type Clock, type ClockSkew } from '@app/clock';
 import {
   UpstreamRejectedError,
   UpstreamUnavailableError,
@@ -54,6 +54,12 @@ type AttemptResult =
  * strict validation; whatever it throws is a domain error whose message carries neither the
  * secret, nor a token, nor the IdP's body. It caches nothing: that is the token store's job.
  */
+/** When a token request was sent, on both clocks (see TokenAnswerContext). */
+interface SentAt {
+  requestedAt: number;
+  requestedAtWall: number;
+}
+
 @Injectable()
 export class OAuthClient {
   private readonly logger = new Logger(OAuthClient.name);
@@ -61,6 +67,7 @@ export class OAuthClient {
   constructor(
     @Inject(CLOCK) private readonly clock: Clock,
     @Optional() @Inject(UPSTREAM_OBSERVER) private readonly observer?: UpstreamObserver,
+    @Optional() @Inject(CLOCK_SKEW) private readonly skew?: ClockSkew,
   ) {}
 
   /**
@@ -77,9 +84,14 @@ export class OAuthClient {
     for (let attempt = 1; ; attempt++) {
       opts.signal?.throwIfAborted();
       const started = performance.now();
-      // Taken right before sending: the token's life is counted from here, not from the answer.
-      const requestedAt = this.clock.now();
-      const result = await this.attempt(req, http, requestedAt, opts.signal);
+      // Taken right before sending: the token's life is counted from here, not from the answer,
+      // on the monotonic clock; the wall reading (corrected by this replica's measured skew)
+      // is only for comparing with a JWT's `exp`.
+      const sentAt = {
+        requestedAt: this.clock.monotonic(),
+        requestedAtWall: this.skew ? this.skew.referenceNow(this.clock) : this.clock.now(),
+      };
+      const result = await this.attempt(req, http, sentAt, opts.signal);
       this.notify({
         ...where,
         attempt,
@@ -131,7 +143,7 @@ export class OAuthClient {
   private async attempt(
     req: TokenRequest,
     http: TokenHttpRequest,
-    requestedAt: number,
+    sentAt: SentAt,
     callerSignal: AbortSignal | undefined,
   ): Promise<AttemptResult> {
     const timeout = AbortSignal.timeout(req.timeoutMs);
@@ -168,14 +180,14 @@ export class OAuthClient {
         detail: `network error (${networkCause(err)})`,
       };
     }
-    return this.interpret(response, body, req, requestedAt);
+    return this.interpret(response, body, req, sentAt);
   }
 
   private interpret(
     response: Response,
     body: string | undefined,
     req: TokenRequest,
-    requestedAt: number,
+    sentAt: SentAt,
   ): AttemptResult {
     const { status } = response;
     if (status === 200) {
@@ -188,7 +200,7 @@ export class OAuthClient {
       }
       try {
         const token = parseTokenResponse(body, {
-          requestedAt,
+          ...sentAt,
           ...(req.scope ? { requestedScope: req.scope } : {}),
         });
         return { kind: 'ok', status, token };
