@@ -13,6 +13,9 @@ import {
   type TokenStore,
 } from './token-store';
 
+/** Two expiries this close (ms) are the same expiry to the fenced write. */
+export const FENCE_TIE_MS = 250;
+
 /**
  * Redis's own clock, in ms, inside a script: the one clock every replica's writes are compared
  * on (README "Which clock decides what"). Scripts that read TIME and then write replicate their
@@ -34,7 +37,9 @@ local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
  * enters it. The shape is not secret and is authenticated as associated data of the ciphertext.
  * The fence compares expiries across shapes (ARGV[4], a value this replica found unreadable,
  * does not count): during a rollout the later token holds the slot, and a replica of the other
- * configuration keeps its own copy (see README "Rollouts"). Returns 1 when written.
+ * configuration keeps its own copy (see README "Rollouts"). Expiries measured by two replicas
+ * through the network agree only to within the writes' latency, so within FENCE_TIE_MS they are
+ * a tie, and a tie keeps the held token (no churn between equals). Returns 1 when written.
  */
 const FENCED_PUT =
   REDIS_NOW_MS +
@@ -45,7 +50,7 @@ local current = redis.call('GET', KEYS[1])
 if current and current ~= ARGV[4] then
   local sep = string.find(current, '|', 1, true)
   local currentExpiry = sep and tonumber(string.sub(current, 1, sep - 1))
-  if currentExpiry and currentExpiry >= expiry then return 0 end
+  if currentExpiry and currentExpiry >= expiry - tonumber(ARGV[5]) then return 0 end
 end
 redis.call('SET', KEYS[1], tostring(expiry) .. ARGV[1], 'PX', ARGV[3])
 return 1
@@ -103,6 +108,7 @@ type RedisLike = (Redis | Cluster) & {
     sha: string,
     ttlMs: string,
     unreadable: string,
+    tieMs: string,
   ): Promise<number>;
   readWithTtl(key: string): Promise<[string | null, number]>;
   revokeToken(
@@ -171,6 +177,7 @@ export class RedisTokenStore implements TokenStore, RefreshLock {
         tokenSha256(token.accessToken),
         String(ttlMs),
         this.unreadable.get(this.keys.token(ref)) ?? '',
+        String(FENCE_TIE_MS),
       ),
     );
     if (written === 1) this.unreadable.delete(this.keys.token(ref));
