@@ -330,6 +330,8 @@ export interface FleetOptions {
   taps?: boolean;
   /** One Redis link per replica (each replica gets its own REDIS_URL, relayed to the fleet's Redis). */
   redisLinks?: boolean;
+  /** Extra environment of replica `index` (e.g. the test-only wall-clock offset), also on restart. */
+  replicaEnv?: (index: number) => NodeJS.ProcessEnv;
 }
 
 export interface TokenAnswer {
@@ -434,6 +436,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         REDIS_KEY_PREFIX: keyPrefix,
         TOKEN_VENDOR_ENCRYPTION_KEYS: encryptionKeys,
         LOG_LEVEL: 'debug',
+        ...options.replicaEnv?.(i),
       },
     });
   let replicas: Replica[] = [];

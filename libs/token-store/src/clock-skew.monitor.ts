@@ -10,6 +10,8 @@ import { TOKEN_STORE, type TokenStore } from './token-store';
 
 /** How often the skew is measured besides readiness probes (each probe measures too). */
 export const CLOCK_SKEW_CHECK_INTERVAL_MS = 30_000;
+/** The longest the start waits for the first measurement. */
+export const CLOCK_SKEW_FIRST_MEASURE_MS = 1_000;
 /** A measurement whose round trip took longer than this is too uncertain to keep. */
 export const CLOCK_SKEW_MAX_ROUND_TRIP_MS = 1_000;
 
@@ -43,9 +45,22 @@ export class ClockSkewMonitor implements OnApplicationBootstrap, OnApplicationSh
     @Inject(CLOCK_SKEW) private readonly skew: ClockSkew,
   ) {}
 
-  onApplicationBootstrap(): void {
+  /**
+   * The first measurement is taken before the service serves (bounded: a Redis that does not
+   * answer delays the start by at most CLOCK_SKEW_FIRST_MEASURE_MS), so a JWT's `exp` is already
+   * compared with the corrected time by the first fetch.
+   */
+  async onApplicationBootstrap(): Promise<void> {
     if (this.store.kind !== 'redis') return;
-    void this.loop();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.measure(),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, CLOCK_SKEW_FIRST_MEASURE_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    void this.loop(CLOCK_SKEW_CHECK_INTERVAL_MS);
   }
 
   onApplicationShutdown(): void {
@@ -98,14 +113,16 @@ export class ClockSkewMonitor implements OnApplicationBootstrap, OnApplicationSh
     }
   }
 
-  private async loop(): Promise<void> {
+  private async loop(firstDelayMs: number): Promise<void> {
+    let delay = firstDelayMs;
     while (!this.stop.signal.aborted) {
-      await this.measure();
       try {
-        await this.clock.sleep(CLOCK_SKEW_CHECK_INTERVAL_MS, this.stop.signal);
+        await this.clock.sleep(delay, this.stop.signal);
       } catch {
         return;
       }
+      await this.measure();
+      delay = CLOCK_SKEW_CHECK_INTERVAL_MS;
     }
   }
 }
