@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { ManualClock, SystemClock, type Clock } from '@app/clock';
+import { ClockSkew, ManualClock, SystemClock, type Clock } from '@app/clock';
 import {
   MemoryTokenStore,
   RedisKeys,
@@ -448,6 +448,25 @@ describe('RedisTokenStore time', () => {
     await expect(behind.store.put(ref, token(behind.clock, 90_000, 'earlier'))).resolves.toBe(
       false,
     );
+  });
+
+  it('a write that reaches Redis late counts the life from when it was sent, and one whose token died on the way is refused', async () => {
+    // The writer sent 3 s before Redis runs the write (a stalled process, a held connection):
+    // its send time in Redis's time says so (wall clock, skew measured as 0).
+    const clock = new ManualClock(Date.now());
+    clock.skewWall(-3_000);
+    const skew = new ClockSkew();
+    skew.record(0);
+    const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
+    extra.push(client);
+    await waitUntilReady(client, 5_000);
+    const late = new RedisTokenStore(client, new TokenCipher([keyA]), clock, h.prefix, skew);
+    await expect(late.put(ref, token(clock, 60_000, 'late-write'))).resolves.toBe(true);
+    const ttl = (await h.ttlMs(ref))!;
+    expect(ttl).toBeLessThanOrEqual(57_000);
+    expect(ttl).toBeGreaterThan(56_000);
+    await expect(late.put(other, token(clock, 2_000, 'died-on-the-way'))).resolves.toBe(false);
+    await expect(h.store.get(other)).resolves.toBeUndefined();
   });
 
   it('a TTL raised by hand does not give a token more than its authenticated lifetime', async () => {

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { Clock } from '@app/clock';
+import type { Clock, ClockSkew } from '@app/clock';
 import type { Redis, Cluster } from 'ioredis';
 import { RedisKeys } from './redis-keys';
 import { TokenCipher, TokenDecryptionError } from './token-cipher';
@@ -39,20 +39,31 @@ local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
  * does not count): during a rollout the later token holds the slot, and a replica of the other
  * configuration keeps its own copy (see README "Rollouts"). Expiries measured by two replicas
  * through the network agree only to within the writes' latency, so within FENCE_TIE_MS they are
- * a tie, and a tie keeps the held token (no churn between equals). Returns 1 when written.
+ * a tie, and a tie keeps the held token (no churn between equals).
+ *
+ * A write can reach Redis late (a stalled process, a held connection): counted from its
+ * arrival, the remaining life would be too long by the delay. So the writer also sends when it
+ * sent the write, in Redis's time as well as it knows it (ARGV[6]: its wall clock corrected by
+ * its measured skew; '' when not measured), and the life counts from the earlier of that and
+ * TIME: a good estimate removes the delay, a bad one can only shorten the life, never lengthen
+ * it. A write whose token died on the way is refused. Returns 1 when written.
  */
 const FENCED_PUT =
   REDIS_NOW_MS +
   `
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 0 end
-local expiry = nowMs + tonumber(ARGV[3])
+local sentMs = nowMs
+if ARGV[6] ~= '' and tonumber(ARGV[6]) < nowMs then sentMs = tonumber(ARGV[6]) end
+local expiry = sentMs + tonumber(ARGV[3])
+local px = expiry - nowMs
+if px <= 0 then return 0 end
 local current = redis.call('GET', KEYS[1])
 if current and current ~= ARGV[4] then
   local sep = string.find(current, '|', 1, true)
   local currentExpiry = sep and tonumber(string.sub(current, 1, sep - 1))
   if currentExpiry and currentExpiry >= expiry - tonumber(ARGV[5]) then return 0 end
 end
-redis.call('SET', KEYS[1], tostring(expiry) .. ARGV[1], 'PX', ARGV[3])
+redis.call('SET', KEYS[1], tostring(expiry) .. ARGV[1], 'PX', px)
 return 1
 `;
 
@@ -109,6 +120,7 @@ type RedisLike = (Redis | Cluster) & {
     ttlMs: string,
     unreadable: string,
     tieMs: string,
+    sentAtReference: string,
   ): Promise<number>;
   readWithTtl(key: string): Promise<[string | null, number]>;
   revokeToken(
@@ -139,6 +151,8 @@ export class RedisTokenStore implements TokenStore, RefreshLock {
     private readonly cipher: TokenCipher,
     private readonly clock: Clock,
     keyPrefix: string,
+    /** This replica's measured skew against Redis (corrects late writes; see FENCED_PUT). */
+    private readonly skew?: ClockSkew,
   ) {
     if (!('fencedPut' in redis) || !('readWithTtl' in redis)) {
       redis.defineCommand('fencedPut', { numberOfKeys: 2, lua: FENCED_PUT });
@@ -169,6 +183,10 @@ export class RedisTokenStore implements TokenStore, RefreshLock {
   async put(ref: TokenRef, token: StoredToken): Promise<boolean> {
     const ttlMs = Math.floor(token.expiresAt - this.clock.monotonic());
     if (ttlMs <= 0) return false;
+    const sentAt =
+      this.skew?.offsetMs === undefined
+        ? ''
+        : String(Math.floor(this.skew.referenceNow(this.clock)));
     const written = await this.run(() =>
       this.redis.fencedPut(
         this.keys.token(ref),
@@ -178,6 +196,7 @@ export class RedisTokenStore implements TokenStore, RefreshLock {
         String(ttlMs),
         this.unreadable.get(this.keys.token(ref)) ?? '',
         String(FENCE_TIE_MS),
+        sentAt,
       ),
     );
     if (written === 1) this.unreadable.delete(this.keys.token(ref));

@@ -7,7 +7,7 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
-import { CLOCK, type Clock } from '@app/clock';
+import { CLOCK, CLOCK_SKEW, type Clock, type ClockSkew } from '@app/clock';
 import { ConfigService } from '@app/config';
 import type { Cluster, Redis } from 'ioredis';
 import { MemoryTokenStore } from './memory-token.store';
@@ -44,11 +44,12 @@ import { ClockSkewMonitor } from './clock-skew.monitor';
     },
     {
       provide: TOKEN_STORE,
-      inject: [ConfigService, CLOCK, REDIS_CLIENT],
+      inject: [ConfigService, CLOCK, REDIS_CLIENT, CLOCK_SKEW],
       useFactory: (
         config: ConfigService,
         clock: Clock,
         redis: Redis | Cluster | null,
+        skew: ClockSkew,
       ): TokenStore => {
         if (!redis) {
           new Logger('TokenStore').warn(
@@ -61,6 +62,7 @@ import { ClockSkewMonitor } from './clock-skew.monitor';
           new TokenCipher(config.runtime.encryptionKeys),
           clock,
           config.runtime.keyPrefix,
+          skew,
         );
       },
     },
