@@ -500,6 +500,20 @@ export function expiryOf(raw: string): number {
   return value;
 }
 
+/**
+ * The expiry (Redis ms) a fenced token write stamps when it reaches Redis late: its send time
+ * in Redis's time plus the remaining life it carries (README "Which clock decides what");
+ * undefined for any other command. `args` as parseRespCommands gives them (EVALSHA sha 2 token
+ * revoked value sha256 ttl unreadable tie sentAt).
+ */
+export function fencedWriteExpiryOf(args: string[], tokenKey: string): number | undefined {
+  const i = args.indexOf(tokenKey);
+  if (i < 0 || args[i - 1] !== '2' || !args[i + 2]?.startsWith('|')) return undefined;
+  const ttl = Number(args[i + 4]);
+  const sentAt = Number(args[i + 7]);
+  return Number.isSafeInteger(ttl) && Number.isSafeInteger(sentAt) ? sentAt + ttl : undefined;
+}
+
 export async function getToken(
   replica: Replica,
   clientId: string,
