@@ -2,7 +2,7 @@ import request from 'supertest';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { FAILED_AUTH_LIMIT } from '@app/auth';
 import { httpRequest } from './support/http';
-import { startTestApp, type RunningTestApp } from './support/test-app';
+import { sha256Hex, startTestApp, type RunningTestApp } from './support/test-app';
 
 /**
  * GET /tokens/:clientId end to end: the service built as main.ts builds it, over HTTP, against
@@ -327,5 +327,81 @@ describe('GET /tokens/:clientId (e2e)', () => {
       expect(all).not.toContain(needle);
     }
     expect(svc.logs.audit().length).toBeGreaterThan(10);
+  });
+
+  describe('POST /tokens/:clientId/rejections', () => {
+    const report = (path: string, body: unknown, key: string | null = KEY_DEALS) => {
+      const r = request(svc.url)
+        .post(path)
+        .send(body as object);
+      return key === null ? r : r.set('Authorization', `Bearer ${key}`);
+    };
+
+    it('has the same caller authentication and ACL as GET /tokens: 401 without a key, 404 for a client not allowed, 400 for an ambiguous environment', async () => {
+      const current = (await get('/tokens/deals.client')).body.access_token as string;
+      const body = { token_sha256: sha256Hex(current) };
+      idp.resetStats();
+
+      const anonymous = await report('/tokens/deals.client/rejections', body, null);
+      expect([anonymous.status, anonymous.body]).toEqual([
+        401,
+        { error: 'unauthorized', message: expect.any(String) as string },
+      ]);
+      const notAllowed = await report('/tokens/deals.client/rejections', body, KEY_OTHER);
+      const unknown = await report('/tokens/no-such.client/rejections', body, KEY_OTHER);
+      expect(notAllowed.status).toBe(404);
+      expect(notAllowed.text).toBe(unknown.text); // identical: reveals nothing
+      const ambiguous = await report('/tokens/shared.client/rejections', body);
+      expect(ambiguous.status).toBe(400);
+      expect(ambiguous.body.error).toBe('invalid_request');
+      expect(idp.stats().tokenRequests).toBe(0);
+    });
+
+    it('replaces the current token once, answers the GET /tokens body, and audits each report', async () => {
+      const current = (await get('/tokens/shared.client?environment=production')).body
+        .access_token as string;
+      idp.resetStats();
+      const res = await report('/tokens/shared.client/rejections?environment=production', {
+        token_sha256: sha256Hex(current),
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.body).toMatchObject({
+        token_type: 'Bearer',
+        client_id: 'shared.client',
+        environment: 'production',
+      });
+      expect(res.body.access_token).not.toBe(current);
+      expect(idp.stats().tokenRequests).toBe(1);
+      const served = await get('/tokens/shared.client?environment=production');
+      expect(served.body.access_token).toBe(res.body.access_token);
+
+      // The same token again: within the interval, no second refresh.
+      const again = await report('/tokens/shared.client/rejections?environment=production', {
+        token_sha256: sha256Hex(res.body.access_token as string),
+      });
+      expect([again.status, again.body.access_token]).toEqual([200, res.body.access_token]);
+      expect(idp.stats().tokenRequests).toBe(1);
+
+      const lines = svc.logs
+        .audit()
+        .filter((l) => l.msg === 'token rejection report' && l.environment === 'production');
+      expect(lines.map((l) => [l.caller, l.clientId, l.outcome])).toEqual([
+        ['deals-service', 'shared.client', 'refreshed'],
+        ['deals-service', 'shared.client', 'rate_limited'],
+      ]);
+      expect(lines[0].tokenFingerprint).toBe(
+        sha256Hex(res.body.access_token as string).slice(0, 8),
+      );
+    });
+
+    it('is described in the OpenAPI document', async () => {
+      const doc = (await request(svc.url).get('/docs-json')).body as {
+        paths: Record<string, Record<string, { requestBody?: unknown; responses: object }>>;
+      };
+      const op = doc.paths['/tokens/{clientId}/rejections'].post;
+      expect(op.requestBody).toBeDefined();
+      expect(Object.keys(op.responses).sort()).toEqual(['200', '400', '401', '404', '502', '503']);
+    });
   });
 });

@@ -209,7 +209,9 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
     const res = await get('cold-4.client');
     expectStatus(res, 200);
     const stored = await withRaw((r) => r.get(tokenKey('cold-4.client')));
-    expect(stored).toBe(`${Date.parse(res.json().expires_at)}|${stored!.split('|')[1]}`);
+    // `<expiry>|<envelope>|<shape>`: the clear expiry is the token's.
+    const [, envelope, shape] = stored!.split('|');
+    expect(stored).toBe(`${Date.parse(res.json().expires_at)}|${envelope}|${shape}`);
     expect(stored).not.toContain(res.json().access_token);
 
     const refresh = await call(svc.url, `/admin/clients/${HELD[0]}/refresh`, {

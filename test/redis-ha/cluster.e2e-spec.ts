@@ -78,6 +78,14 @@ describe('Redis Cluster', () => {
       ),
     );
     const answers = await Promise.all(requests);
+    for (const a of answers) if (a.r.status !== 200) console.log(a.clientId, a.r.text);
+    for (const r of replicas)
+      console.log(
+        r.logs.lines
+          .filter((l) => /warn|error/.test(l))
+          .slice(-8)
+          .join('\n'),
+      );
     expect(answers.map((a) => a.r.status)).toEqual(answers.map(() => 200));
     for (const clientId of CLIENTS) {
       const tokens = new Set(

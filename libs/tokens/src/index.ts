@@ -8,7 +8,14 @@ export {
 export { TokenCache, RECHECK_TRUST_MS } from './token-cache';
 export { TokenSource, type Revocation } from './token-source';
 export { tokenRequestShape } from './token-request-shape';
-export { TokenFetcher, lockTtlMs, LOCK_POLL_INTERVAL_MS, REJECTION_HOLD_MS } from './token-fetcher';
+export {
+  TokenFetcher,
+  lockTtlMs,
+  HOLDER_PATIENCE_MS,
+  LOCK_POLL_INTERVAL_MS,
+  REJECTION_HOLD_MS,
+  type ObtainOptions,
+} from './token-fetcher';
 export {
   RefreshScheduler,
   RANDOM,

@@ -131,7 +131,9 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
       ) {
         return;
       }
-      const token = await this.fetcher.obtain(client, current?.expiresAt ?? 0);
+      const token = await this.fetcher.obtain(client, current?.expiresAt ?? 0, {
+        background: true,
+      });
       this.metrics?.refreshes.inc({ client_id: client.clientId, environment: client.environment });
       this.states.set(key, {
         consecutiveFailures: 0,

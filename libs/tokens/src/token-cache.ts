@@ -22,6 +22,12 @@ import { tokenRequestShape } from './token-request-shape';
  * which a revocation must reach every replica.
  */
 export const RECHECK_TRUST_MS = 250;
+/**
+ * A request waits this long at most for the marker check; past it (Redis is slow) the copy is
+ * served, as in an outage, and the check goes on in the background and drops the copy if it
+ * was revoked.
+ */
+export const CHECK_WAIT_MS = 250;
 /** While the store is known down, a copy is re-checked at most this often (in the background). */
 export const OUTAGE_PROBE_INTERVAL_MS = 200;
 
@@ -130,7 +136,15 @@ export class TokenCache {
       }
       return copy.token;
     }
-    return this.check(client, copy);
+    let timer: NodeJS.Timeout | undefined;
+    const slow = new Promise<'slow'>((resolve) => {
+      timer = setTimeout(() => resolve('slow'), CHECK_WAIT_MS);
+      timer.unref();
+    });
+    const checked = await Promise.race([this.check(client, copy), slow]);
+    clearTimeout(timer);
+    if (checked !== 'slow') return checked;
+    return this.own.get(client.key) === copy ? copy.token : undefined;
   }
 
   /** The shared store's token; adopted as this replica's copy when it expires later. */

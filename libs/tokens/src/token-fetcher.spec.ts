@@ -16,7 +16,13 @@ import {
 } from '@app/token-store';
 import type { IssuedToken, OAuthClient, TokenRequest } from '@app/upstream';
 import { TokenCache } from './token-cache';
-import { LOCK_POLL_INTERVAL_MS, REJECTION_HOLD_MS, TokenFetcher, lockTtlMs } from './token-fetcher';
+import {
+  HOLDER_PATIENCE_MS,
+  LOCK_POLL_INTERVAL_MS,
+  REJECTION_HOLD_MS,
+  TokenFetcher,
+  lockTtlMs,
+} from './token-fetcher';
 
 const TOKEN_URL = 'https://idp.example.test/connect/token';
 const TIMEOUT_MS = 1_000;
@@ -387,17 +393,45 @@ describe('TokenFetcher', () => {
       });
     });
 
-    it('a holder that keeps its lock but never delivers is waited for twice the TTL, then fetched around', async () => {
-      // Someone else holds the lock for good.
+    it('a holder that keeps extending its lock (a long Retry-After) is not raced; one that never delivers is fetched around after twice the TTL and HOLDER_PATIENCE_MS', async () => {
+      // Someone else holds the lock and keeps it alive.
       jest.spyOn(store, 'acquireLock').mockResolvedValue(false);
 
       const follower = sut.obtain(client);
-      await advance(clock, 2 * LOCK_TTL_MS - LOCK_POLL_INTERVAL_MS);
+      // Twice the lock's life: the old limit, where every waiter used to fetch around it.
+      await advance(clock, 2 * LOCK_TTL_MS + 30_000);
       expect(idp.count).toBe(0);
-      await advance(clock, LOCK_POLL_INTERVAL_MS);
+      await advance(clock, HOLDER_PATIENCE_MS - 30_000 - LOCK_POLL_INTERVAL_MS);
+      expect(idp.count).toBe(0);
+      await advance(clock, 2 * LOCK_POLL_INTERVAL_MS + LOCK_TTL_MS);
 
       expect(idp.count).toBe(1);
-      await expect(follower).resolves.toMatchObject({ requestedAt: t0 + 2 * LOCK_TTL_MS });
+      const token = await follower;
+      expect(token.requestedAt).toBeGreaterThanOrEqual(t0 + 2 * LOCK_TTL_MS + HOLDER_PATIENCE_MS);
+    });
+
+    it('a background refresh tries the lock even when the last store operation failed (no lock-less refresh beside a holder)', async () => {
+      jest.spyOn(store, 'acquireLock').mockResolvedValue(false);
+      // A failed read marks the store down for this replica.
+      jest.spyOn(store, 'get').mockRejectedValueOnce(new StoreUnavailableError('redis: timeout'));
+      await cache.shared(client);
+      expect(cache.storeAvailable).toBe(false);
+
+      const refresh = sut.obtain(client, 0, { background: true });
+      await advance(clock, 2 * LOCK_TTL_MS);
+      expect(idp.count).toBe(0); // waits for the holder instead of fetching around it
+      expect(store.acquireLock).toHaveBeenCalled();
+      // The holder delivers.
+      const theirs: StoredToken = {
+        accessToken: 'theirs',
+        tokenType: 'Bearer',
+        requestedAt: clock.now(),
+        expiresAt: clock.now() + 1_200_000,
+      };
+      await MemoryTokenStore.prototype.put.call(store, cache.refOf(client), theirs);
+      await advance(clock, LOCK_POLL_INTERVAL_MS * 2);
+      await expect(refresh).resolves.toEqual(theirs);
+      expect(idp.count).toBe(0);
     });
   });
 

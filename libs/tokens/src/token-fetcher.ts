@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { CLOCK, wallTimeOf, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig, type EnvironmentConfig } from '@app/config';
 import { UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
-import { DEFAULT_MAX_ATTEMPTS, OAuthClient } from '@app/upstream';
+import { DEFAULT_MAX_ATTEMPTS, OAuthClient, RETRY_POLICY } from '@app/upstream';
 import { REFRESH_LOCK, type RefreshLock, type StoredToken, type TokenRef } from '@app/token-store';
 import type { SecretCandidates } from './secret-candidates';
 import { SingleFlight } from './single-flight';
@@ -19,6 +19,22 @@ export const LOCK_POLL_INTERVAL_MS = 50;
  * same answer for this long without calling the IdP: a wrong secret is not retried hot.
  */
 export const REJECTION_HOLD_MS = 30_000;
+
+/**
+ * How long past twice its lock's life a waiter keeps waiting while the holder keeps extending
+ * its lock: a live holder may honour a Retry-After of up to maxRetryAfterMs between each of its
+ * attempts, and every replica fetching around it then would defeat the IdP's own limit.
+ */
+export const HOLDER_PATIENCE_MS = (DEFAULT_MAX_ATTEMPTS - 1) * RETRY_POLICY.maxRetryAfterMs;
+
+/** How a fetch was asked for: by a caller waiting on it, or by the scheduler in the background. */
+export interface ObtainOptions {
+  /**
+   * No caller waits: the lock is always tried, even when the last store operation failed (a
+   * stale "store down" mark must not send a background refresh to the IdP around the lock).
+   */
+  background?: boolean;
+}
 
 /** The refresh lock of a client lives long enough for every attempt of one fetch. */
 export function lockTtlMs(environment: EnvironmentConfig): number {
@@ -59,10 +75,14 @@ export class TokenFetcher implements OnApplicationShutdown {
    * A token that expires after `knownExpiresAt` (0 when none is known): fetched by this
    * replica, or by the replica holding the lock.
    */
-  obtain(client: ClientConfig, knownExpiresAt = 0): Promise<StoredToken> {
+  obtain(
+    client: ClientConfig,
+    knownExpiresAt = 0,
+    options: ObtainOptions = {},
+  ): Promise<StoredToken> {
     if (this.flights.isRunning(client.key))
       this.metrics?.singleFlightWaits.inc({ scope: 'replica' });
-    return this.flights.run(client.key, () => this.coordinate(client, knownExpiresAt));
+    return this.flights.run(client.key, () => this.coordinate(client, knownExpiresAt, options));
   }
 
   isFetching(client: ClientConfig): boolean {
@@ -82,15 +102,22 @@ export class TokenFetcher implements OnApplicationShutdown {
     );
   }
 
-  private async coordinate(client: ClientConfig, knownExpiresAt: number): Promise<StoredToken> {
+  private async coordinate(
+    client: ClientConfig,
+    knownExpiresAt: number,
+    options: ObtainOptions,
+  ): Promise<StoredToken> {
     const held = this.rejections.get(client.key);
     if (held && this.clock.monotonic() - held.at < REJECTION_HOLD_MS) throw held.error;
     const environment = this.environmentOf(client);
     const ttl = lockTtlMs(environment);
     // Past this, a holder that keeps its lock alive but never delivers is not waited for.
-    const giveUpWaitingAt = this.clock.monotonic() + ttl * 2;
-    // Redis just failed (down or slow): no lock to take, and no caller waits on it again.
-    if (!this.cache.storeAvailable) return this.fetchAndSave(client, environment, false);
+    const giveUpWaitingAt = this.clock.monotonic() + ttl * 2 + HOLDER_PATIENCE_MS;
+    // Redis just failed (down or slow): no caller waits on it again; the lock is skipped. A
+    // background refresh has no caller: it tries the lock (a lock-less refresh of one replica
+    // while the others hold the lock was the flaky fleet test's second IdP request).
+    const storeDown = (): boolean => !options.background && !this.cache.storeAvailable;
+    if (storeDown()) return this.fetchAndSave(client, environment, false);
 
     for (;;) {
       const owner = randomUUID();
@@ -107,6 +134,7 @@ export class TokenFetcher implements OnApplicationShutdown {
       if (theirs === 'lock-taken')
         return this.fetchUnderLock(client, environment, owner, ttl, knownExpiresAt);
       if (theirs) return theirs;
+      // The store failed while waiting (an outage now, not a stale mark): fetch directly.
       if (!this.cache.storeAvailable || this.clock.monotonic() >= giveUpWaitingAt) {
         return this.fetchAndSave(client, environment, false);
       }

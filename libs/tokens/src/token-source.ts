@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import type { ClientConfig } from '@app/config';
+import { CLOCK, type Clock } from '@app/clock';
+import { ConfigService, type ClientConfig } from '@app/config';
 import {
   FLEET_CHANNEL,
   TOKEN_STORE,
@@ -40,6 +41,8 @@ export class TokenSource implements OnModuleInit {
     private readonly fetcher: TokenFetcher,
     @Inject(TOKEN_STORE) private readonly store: TokenStore,
     @Inject(FLEET_CHANNEL) private readonly fleet: FleetChannel,
+    private readonly config: ConfigService,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
   onModuleInit(): void {
@@ -155,12 +158,27 @@ export class TokenSource implements OnModuleInit {
     }
   }
 
-  /** Revokes the current token (if any) everywhere and obtains a new one for the fleet. */
+  /**
+   * Replaces the client's token everywhere: one new token for the fleet first, then the old one
+   * revoked on every replica. If no new token can be had (the IdP fails), nothing is revoked:
+   * callers keep the valid token they have.
+   */
   async replace(
     client: ClientConfig,
   ): Promise<{ token: StoredToken; revocation: Revocation | undefined }> {
     const current = await this.current(client);
-    const revocation = current ? await this.revoke(client, current) : undefined;
-    return { token: await this.obtain(client, 0), revocation };
+    const token = await this.obtain(client, current?.expiresAt ?? 0);
+    if (!current || current.accessToken === token.accessToken) {
+      return { token, revocation: undefined };
+    }
+    // A new token too short to be served (below refresh.minTtlSeconds) replaces nothing: the
+    // old one stays, and the answer says nothing was revoked.
+    const minTtlMs = this.config.service.refresh.minTtlSeconds * 1000;
+    if (token.expiresAt - this.clock.monotonic() < minTtlMs)
+      return { token, revocation: undefined };
+    const revocation = await this.revoke(client, current);
+    // The new token replaces the old even when it expires earlier (the fence kept the old one).
+    await this.cache.save(client, token);
+    return { token, revocation };
   }
 }

@@ -92,6 +92,11 @@ export class TokenVendingService {
     return token.expiresAt > now && token.expiresAt - now >= minTtlMs;
   }
 
+  /** isUsable without narrowing (a token found unusable once may be replaced meanwhile). */
+  private lastsLongEnough(token: StoredToken, minTtlMs: number): boolean {
+    return this.isUsable(token, minTtlMs);
+  }
+
   /** No usable copy in this replica: the shared store's, else (once at a time) the IdP's. */
   private async tokenFor(
     client: ClientConfig,
@@ -106,7 +111,9 @@ export class TokenVendingService {
     const shared = await this.source.shared(client);
     if (usable(shared)) return shared;
 
+    // A concurrent request may have obtained a token meanwhile.
     const held = laterToken(this.source.held(client), shared);
+    if (held && this.lastsLongEnough(held, minTtlMs)) return held;
     // A token this young is not replaced just because it is shorter than asked: the IdP
     // would only issue another one as short, once per request.
     if (
