@@ -12,8 +12,11 @@ import { TOKEN_STORE, type TokenStore } from './token-store';
 export const CLOCK_SKEW_CHECK_INTERVAL_MS = 30_000;
 /** The longest the start waits for the first measurement. */
 export const CLOCK_SKEW_FIRST_MEASURE_MS = 1_000;
-/** A measurement whose round trip took longer than this is too uncertain to keep. */
-export const CLOCK_SKEW_MAX_ROUND_TRIP_MS = 1_000;
+/**
+ * A measurement whose round trip took longer than this is too uncertain to keep: its error is up
+ * to half the round trip, and it corrects the send time of late writes (redis-token.store.ts).
+ */
+export const CLOCK_SKEW_MAX_ROUND_TRIP_MS = 100;
 
 /** What readiness shows of this replica's wall clock against the fleet's reference. */
 export interface ClockSkewReport {

@@ -10,7 +10,7 @@ export { MemoryTokenStore } from './memory-token.store';
 export { RedisTokenStore } from './redis-token.store';
 export { TokenCipher, TokenDecryptionError } from './token-cipher';
 export { tokenSha256 } from './token-sha256';
-export { laterToken, replaces } from './later-token';
+export { EXPIRY_TIE_MS, laterToken, replaces } from './later-token';
 export { RedisKeys } from './redis-keys';
 export {
   FLEET_CHANNEL,

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { Clock, ClockSkew } from '@app/clock';
 import type { Redis, Cluster } from 'ioredis';
 import { RedisKeys } from './redis-keys';
+import { EXPIRY_TIE_MS } from './later-token';
 import { TokenCipher, TokenDecryptionError } from './token-cipher';
 import { tokenSha256 } from './token-sha256';
 import {
@@ -14,7 +15,7 @@ import {
 } from './token-store';
 
 /** Two expiries this close (ms) are the same expiry to the fenced write. */
-export const FENCE_TIE_MS = 250;
+export const FENCE_TIE_MS = EXPIRY_TIE_MS;
 
 /**
  * Redis's own clock, in ms, inside a script: the one clock every replica's writes are compared
@@ -181,6 +182,9 @@ export class RedisTokenStore implements TokenStore, RefreshLock {
   }
 
   async put(ref: TokenRef, token: StoredToken): Promise<boolean> {
+    // Before the first skew measurement (a write at start) one is taken here: without a send
+    // time, a write that reaches Redis slowly would be stored longer than its token lives.
+    if (this.skew && this.skew.offsetMs === undefined) await this.measureSkew(this.skew);
     const ttlMs = Math.floor(token.expiresAt - this.clock.monotonic());
     if (ttlMs <= 0) return false;
     const sentAt =
@@ -261,6 +265,20 @@ export class RedisTokenStore implements TokenStore, RefreshLock {
 
   async ping(): Promise<void> {
     await this.run(() => this.redis.ping());
+  }
+
+  /**
+   * Wall minus Redis TIME, half the round trip allowed for; an answer slower than 100 ms
+   * (CLOCK_SKEW_MAX_ROUND_TRIP_MS) is too uncertain to keep.
+   */
+  private async measureSkew(skew: ClockSkew): Promise<void> {
+    const sentAt = this.clock.monotonic();
+    const wall = this.clock.now();
+    const reference = await this.referenceTime().catch(() => undefined);
+    const roundTrip = this.clock.monotonic() - sentAt;
+    if (reference !== undefined && roundTrip <= 100 && skew.offsetMs === undefined) {
+      skew.record(wall + roundTrip / 2 - reference);
+    }
   }
 
   async referenceTime(): Promise<number> {

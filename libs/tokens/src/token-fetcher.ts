@@ -5,7 +5,13 @@ import { CLOCK, wallTimeOf, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig, type EnvironmentConfig } from '@app/config';
 import { UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
 import { DEFAULT_MAX_ATTEMPTS, OAuthClient, RETRY_POLICY } from '@app/upstream';
-import { REFRESH_LOCK, type RefreshLock, type StoredToken, type TokenRef } from '@app/token-store';
+import {
+  EXPIRY_TIE_MS,
+  REFRESH_LOCK,
+  type RefreshLock,
+  type StoredToken,
+  type TokenRef,
+} from '@app/token-store';
 import type { SecretCandidates } from './secret-candidates';
 import { SingleFlight } from './single-flight';
 import { TokenCache } from './token-cache';
@@ -170,7 +176,7 @@ export class TokenFetcher implements OnApplicationShutdown {
     try {
       // Another replica may have finished just before we took the lock.
       const shared = await this.cache.shared(client);
-      if (shared && shared.expiresAt > knownExpiresAt) return shared;
+      if (shared && expiresLater(shared, knownExpiresAt)) return shared;
       // Under the lock the write completes before the lock is released, so the replicas
       // waiting for it find the token and the IdP sees one request.
       return await this.fetchAndSave(client, environment, true, lockLost.signal);
@@ -182,7 +188,7 @@ export class TokenFetcher implements OnApplicationShutdown {
         clientId: client.clientId,
       });
       const theirs = await this.cache.shared(client);
-      if (theirs && theirs.expiresAt > knownExpiresAt) return theirs;
+      if (theirs && expiresLater(theirs, knownExpiresAt)) return theirs;
       throw new UpstreamUnavailableError(
         'timeout',
         'the refresh was taken over by another replica',
@@ -210,7 +216,7 @@ export class TokenFetcher implements OnApplicationShutdown {
     while (this.clock.monotonic() < until) {
       await this.clock.sleep(LOCK_POLL_INTERVAL_MS);
       const shared = await this.cache.shared(client);
-      if (shared && shared.expiresAt > knownExpiresAt) return shared;
+      if (shared && expiresLater(shared, knownExpiresAt)) return shared;
       if (!this.cache.storeAvailable) return undefined;
       const locked = await this.lock
         .acquireLock(this.cache.refOf(client), owner, ttl)
@@ -303,4 +309,14 @@ export class TokenFetcher implements OnApplicationShutdown {
       throw new UpstreamUnavailableError('bad_status', 'the client is being reconfigured');
     return environment;
   }
+}
+
+/**
+ * Whether `token` is a newer token than the one that expires at `knownExpiresAt`: later by more
+ * than EXPIRY_TIE_MS. Two readings of the same token from Redis differ by their round trips
+ * (each is its remaining life counted from before the read), so a bare `>` would take a
+ * re-read of the known token for a new one.
+ */
+function expiresLater(token: StoredToken, knownExpiresAt: number): boolean {
+  return token.expiresAt > knownExpiresAt + EXPIRY_TIE_MS;
 }
