@@ -212,6 +212,37 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     expect(tapRecords(REJECT_CLIENT).length - before).toBe(1);
   });
 
+  it('admin reload on one replica, and SIGHUP on another, reload every replica; the answer lists what each did', async () => {
+    const [r1, r2, r3] = fleet.replicas;
+    const reloadsOf = (r: Replica): number =>
+      r.entries().filter((e) => e.msg === 'configuration reloaded').length;
+    const before = fleet.replicas.map(reloadsOf);
+
+    const res = await postJson(r1, '/admin/reload');
+    expect(res.status).toBe(200);
+    expect((res.body.replicas as { outcome: string }[]).map((r) => r.outcome)).toEqual([
+      'reloaded',
+      'reloaded',
+    ]);
+    // Each answered after reloading; its log line reaches the test through a pipe.
+    await waitFor(
+      'every replica to log its reload',
+      () => fleet.replicas.every((r, i) => reloadsOf(r) === before[i] + 1),
+      2_000,
+    );
+
+    r2.kill('SIGHUP');
+    await waitFor(
+      'every replica to reload after SIGHUP on r2',
+      () => fleet.replicas.every((r, i) => reloadsOf(r) === before[i] + 2),
+      5_000,
+    );
+    // Audited on the replica that was asked.
+    const audit = r1.entries().filter((e) => e.msg === 'admin action' && e.action === 'reload');
+    expect(audit.map((e) => [e.caller, e.outcome])).toEqual([['fleet-caller', 'done']]);
+    expect(r3.alive).toBe(true);
+  });
+
   it('a replica paused (SIGSTOP) during an admin refresh serves no revoked token after SIGCONT', async () => {
     const [r1, , r3] = fleet.replicas;
     const old = await agreedToken(PAUSED_CLIENT);

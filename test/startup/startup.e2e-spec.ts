@@ -109,6 +109,7 @@ describe('OpenAPI document', () => {
         '/health/ready',
         '/metrics',
         '/tokens/{clientId}',
+        '/tokens/{clientId}/rejections',
       ].sort(),
     );
     expect(Object.keys(paths['/tokens/{clientId}'].get.responses).sort()).toEqual([
