@@ -20,7 +20,7 @@ export interface Disclosure {
   environment: string;
   /** The short fingerprint of the token (never the token). */
   tokenFingerprint: string;
-  /** When the token expires (ms): its record is forgotten after that. */
+  /** When the token expires, on this process's monotonic clock: its record is forgotten then. */
   expiresAt: number;
   /** Whole seconds left, as answered. */
   expiresIn: number;
@@ -129,7 +129,7 @@ export class DisclosureLog implements OnApplicationShutdown {
    * expired tokens (all keys with `forgetAll`).
    */
   flush(forgetAll = false): void {
-    const now = this.clock.now();
+    const now = this.clock.monotonic();
     for (const [key, r] of this.tracked) {
       if (r.count > 0) {
         this.audit.write({

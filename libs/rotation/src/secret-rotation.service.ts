@@ -123,7 +123,7 @@ export class SecretRotationService implements SecretCandidates {
         digest,
         seenAt: this.clock.now(),
         attempts: 0,
-        nextTryAt: this.clock.now(),
+        nextTryAt: this.clock.monotonic(),
       };
       this.candidates.set(client.key, candidate);
       this.logger.log({
@@ -132,7 +132,7 @@ export class SecretRotationService implements SecretCandidates {
         clientId: client.clientId,
       });
     }
-    if (this.clock.now() >= candidate.nextTryAt) await this.tryCandidate(client, candidate);
+    if (this.clock.monotonic() >= candidate.nextTryAt) await this.tryCandidate(client, candidate);
   }
 
   candidateFor(client: ClientConfig): string | undefined {
@@ -205,8 +205,9 @@ export class SecretRotationService implements SecretCandidates {
         ...this.history.get(client.key),
         lastRotationError: lastError,
       });
+      // A backoff: on the monotonic clock, so a wall-clock step neither skips nor stalls it.
       candidate.nextTryAt =
-        this.clock.now() +
+        this.clock.monotonic() +
         Math.min(CANDIDATE_RETRY_CAP_MS, CANDIDATE_RETRY_BASE_MS * 2 ** (candidate.attempts - 1));
       // One line, no secret: ops see the refusal; the working secret stays in use.
       this.logger.warn({
@@ -214,7 +215,7 @@ export class SecretRotationService implements SecretCandidates {
         environment: client.environment,
         clientId: client.clientId,
         error: code,
-        retryInMs: candidate.nextTryAt - this.clock.now(),
+        retryInMs: candidate.nextTryAt - this.clock.monotonic(),
       });
     }
   }
