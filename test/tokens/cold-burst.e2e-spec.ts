@@ -1,6 +1,6 @@
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { httpRequest, type SimpleResponse } from '../support/http';
-import { startTestApp, type RunningTestApp } from '../support/test-app';
+import { startTestApp, testEncryptionKeys, type RunningTestApp } from '../support/test-app';
 
 /**
  * Concurrent first requests for a client nobody holds a token for yet, on a real Redis and the
@@ -93,6 +93,81 @@ describe('GET /tokens/:clientId: a cold burst (e2e, real Redis)', () => {
       }
       faults.push(...faultsOf(clientId, await Promise.all(answers)));
     }
+    expect(faults).toEqual([]);
+  }, 60_000);
+});
+
+/**
+ * The same race on the replicas that did not fetch: their copy arrives from the store (the
+ * lock holder's write, found by the fetcher's poll) while their own requests' store reads are
+ * still out. Three app instances on one Redis, one fleet (same key prefix and keys).
+ */
+describe('GET /tokens/:clientId: a cold burst over 3 replicas (e2e, real Redis)', () => {
+  const REPLICAS = 3;
+  const fleetClientIds = Array.from({ length: ROUNDS }, (_, i) => `fleet-cold-${i}.client`);
+  let idp: RunningSandbox;
+  const replicas: RunningTestApp[] = [];
+
+  beforeAll(async () => {
+    idp = await startIdentitySandbox({
+      clients: fleetClientIds.map((clientId) => ({ clientId, secret: SECRET })),
+      expiresIn: 1200,
+    });
+    const keyPrefix = `tv-test-cold-fleet-${Date.now()}-${process.pid}:`;
+    const encryptionKeys = testEncryptionKeys();
+    for (let i = 0; i < REPLICAS; i++) {
+      replicas.push(
+        await startTestApp({
+          scheduler: false,
+          redis: true,
+          keyPrefix,
+          encryptionKeys,
+          logLevel: 'warn',
+          environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 2000 } },
+          clients: fleetClientIds.map((clientId) => ({
+            clientId,
+            environment: 'uat',
+            secret: SECRET,
+          })),
+          callers: [{ name: 'cold-caller', keys: [CALLER_KEY], clients: ['*'] }],
+        }),
+      );
+    }
+  });
+
+  afterAll(async () => {
+    for (const replica of replicas) await replica.close();
+    await idp?.close();
+  });
+
+  it('first requests spread over the replicas while the token comes in: all 200 with the one token, one IdP request (12 cold clients)', async () => {
+    idp.setFault({ mode: 'slow', delayMs: IDP_DELAY_MS });
+    const faults: string[] = [];
+    for (const clientId of fleetClientIds) {
+      idp.resetStats();
+      const answers: Promise<SimpleResponse>[] = [];
+      for (let i = 0; i < 96; i++) {
+        answers.push(
+          httpRequest(`${replicas[i % REPLICAS].url}/tokens/${clientId}`, {
+            headers: { authorization: `Bearer ${CALLER_KEY}` },
+          }),
+        );
+        if (i % REPLICAS === REPLICAS - 1) await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      const settled = await Promise.all(answers);
+      const bad = settled.filter((a) => a.status !== 200);
+      const tokens = new Set(
+        settled.filter((a) => a.status === 200).map((a) => a.json().access_token),
+      );
+      const idpRequests = idp.stats().tokenRequests;
+      if (bad.length > 0 || tokens.size !== 1 || idpRequests !== 1) {
+        faults.push(
+          `${clientId}: ${settled.length - bad.length}/${settled.length} × 200, ${tokens.size} tokens, ` +
+            `${idpRequests} IdP requests; first other answer: ${bad[0] ? `${bad[0].status} ${bad[0].text}` : 'none'}`,
+        );
+      }
+    }
+    idp.clearFault();
     expect(faults).toEqual([]);
   }, 60_000);
 });
