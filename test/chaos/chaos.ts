@@ -71,7 +71,7 @@ export interface ChaosOptions {
 }
 
 /** A fault that made the fleet unable to serve for a while: [from, to]. */
-interface Disturbance {
+export interface Disturbance {
   kind: FaultKind;
   from: number;
   to: number;
