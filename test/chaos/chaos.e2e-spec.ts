@@ -10,10 +10,11 @@ import {
 } from './chaos';
 
 /**
- * The short chaos run of the suite (README "The chaos run"): a fixed seed whose faults cover
- * most kinds, 20 s of faults. `npm run chaos` runs longer ones with any seed.
+ * The short chaos run of the suite (README "The chaos run"): seed 2742, whose first 7 faults
+ * are one of each kind (Redis killed, IdP hanging, a replica killed, a rejection report, a
+ * revocation during a pause, a pause, an admin refresh), 20 s of faults. `npm run chaos` runs longer ones with any seed.
  */
-const SEED = Number(process.env.CHAOS_SEED ?? 12);
+const SEED = Number(process.env.CHAOS_SEED ?? 2742);
 
 describe('chaos: 3 replicas under load while seeded faults land', () => {
   it(`seed ${SEED}: no revoked token served late, no caller failure while a valid token existed, IdP requests within budget`, async () => {
