@@ -263,6 +263,69 @@ describe('WorkloadCallerAuthenticator', () => {
     }
   });
 
+  it.each([
+    ['a jwks_uri discovery names on another origin gets no token', false],
+    ['the configured jwksUri gets it, on whatever origin', true],
+  ])('bearerTokenFile goes to the issuer and jwksUri origins only: %s', async (_n, configured) => {
+    // Two loopback origins, each recording the Authorization header of every request.
+    const seen: [string, string | undefined][] = [];
+    const recorder = (host: string) =>
+      createServer((req, res) => {
+        seen.push([`${host}${req.url}`, req.headers.authorization]);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(req.url === '/.well-known/openid-configuration' ? document : jwks));
+      });
+    const [issuerHost, keysHost] = [recorder('issuer'), recorder('keys')];
+    await new Promise<void>((r) => issuerHost.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => keysHost.listen(0, '127.0.0.2', r));
+    const issuer = `http://127.0.0.1:${(issuerHost.address() as AddressInfo).port}`;
+    const keysUri = `http://127.0.0.2:${(keysHost.address() as AddressInfo).port}/jwks`;
+    const document = { issuer, jwks_uri: keysUri };
+    const dir = mkdtempSync(join(tmpdir(), 'jwks-bearer-'));
+    try {
+      const file = join(dir, 'token');
+      writeFileSync(file, 'projected-token\n');
+      const issuerEntry = {
+        name: 'cluster',
+        issuer,
+        audience: 'token-vendor',
+        bearerTokenFile: file,
+        ...(configured ? { jwksUri: keysUri } : {}),
+      };
+      sut = new WorkloadCallerAuthenticator(
+        new ConfigService(loadRuntimeSettings({ TOKEN_VENDOR_CONFIG: 'test.yaml' }), {
+          service: parseServiceConfig(
+            stringify({
+              environments: { uat: { tokenUrl: 'https://idp.example/connect/token' } },
+              clients: [{ clientId: 'a.client', environment: 'uat', secretEnv: 'A_SECRET' }],
+              callerIssuers: [issuerEntry],
+              callers: [deals],
+            }),
+            'test.yaml',
+          ),
+          secrets: new Map(),
+        }),
+        clock,
+      );
+
+      expect(nameOf(await sut.authenticate(await mint(600, 'deals-api', issuer)))).toBe(
+        'deals-service',
+      );
+      expect(seen).toEqual(
+        configured
+          ? [['keys/jwks', 'Bearer projected-token']]
+          : [
+              ['issuer/.well-known/openid-configuration', 'Bearer projected-token'],
+              ['keys/jwks', undefined],
+            ],
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await new Promise<void>((r) => issuerHost.close(() => r()));
+      await new Promise<void>((r) => keysHost.close(() => r()));
+    }
+  });
+
   it('answers 503 (CallerIssuerUnavailableError) when no key was ever fetched', async () => {
     jwksUp = false;
     await expect(Promise.resolve(sut.authenticate(await mint()))).rejects.toBeInstanceOf(
