@@ -593,6 +593,29 @@ describe('parseServiceConfig: callerIssuers and workload callers', () => {
   });
 
   it.each([
+    ['user and password', 'https://reader:pw-canary@cluster.example'],
+    ['a user only', 'https://pw-canary@cluster.example'],
+  ])('refuses an issuer URL carrying credentials (%s), without quoting them', (_n, issuer) => {
+    const issuers = [
+      { ...cluster, issuer },
+      { ...cluster, name: 'again', issuer, jwksUri: 'https://cluster.example/jwks' },
+    ];
+    let err: unknown;
+    try {
+      parseServiceConfig(base(issuers, [deals]), 'test.yaml');
+    } catch (e) {
+      err = e;
+    }
+
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems).toEqual([
+      'callerIssuers[0].issuer: must not hold credentials',
+      'callerIssuers[1].issuer: must not hold credentials',
+    ]);
+    expect((err as ConfigError).message).not.toContain('pw-canary');
+  });
+
+  it.each([
     [
       'a caller naming an issuer nobody configured',
       [cluster],

@@ -180,7 +180,14 @@ const keySourceUrl = z
 
 const callerIssuerSchema = z.strictObject({
   name: z.string().regex(ISSUER_NAME, 'must be a simple name'),
-  issuer: z.string().min(1).max(2048),
+  issuer: z
+    .string()
+    .min(1)
+    .max(2048)
+    // An issuer need not be a URL, but one that is must not carry a password (it is logged).
+    .refine((v) => !URL.canParse(v) || (!new URL(v).username && !new URL(v).password), {
+      message: 'must not hold credentials',
+    }),
   jwksUri: keySourceUrl.optional(),
   audience: z.string().min(1).max(256),
   /** Read at each JWKS fetch, not by the loader (the kubelet rotates it). */
