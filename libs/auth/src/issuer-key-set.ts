@@ -9,6 +9,7 @@ import {
   type JSONWebKeySet,
   type JWSHeaderParameters,
 } from 'jose';
+import { fetch as undiciFetch, type Dispatcher } from 'undici';
 import { isKeySourceUrl, type CallerIssuerConfig } from '@app/config';
 
 /** How long one JWKS or discovery request may take. */
@@ -68,9 +69,14 @@ export class IssuerKeySet {
   private failedAt = -Infinity;
   private fallback?: { jwks: JSONWebKeySet; lookup: KeyLookup };
 
+  /**
+   * @param dispatcher the connection pool of the requests (the IdP calls', honouring
+   *   HTTPS_PROXY / NO_PROXY: README "Egress and trust"); Node's global one when absent.
+   */
   constructor(
     readonly config: CallerIssuerConfig,
     private readonly now: () => number = Date.now,
+    private readonly dispatcher?: Dispatcher,
   ) {}
 
   /** The key lookup jwtVerify calls with the token's protected header. */
@@ -131,7 +137,18 @@ export class IssuerKeySet {
       const token = await this.bearerToken();
       if (token !== undefined) headers.set('authorization', `Bearer ${token}`);
     }
-    return boundedResponse(await fetch(url, { ...options, headers }), MAX_KEY_DOCUMENT_BYTES);
+    const response =
+      this.dispatcher === undefined
+        ? await fetch(url, { ...options, headers })
+        : // undici's own Response: the same WHATWG shape, read below like the global one.
+          ((await undiciFetch(url, {
+            method: options.method,
+            headers: [...headers],
+            redirect: options.redirect,
+            signal: options.signal,
+            dispatcher: this.dispatcher,
+          })) as unknown as Response);
+    return boundedResponse(response, MAX_KEY_DOCUMENT_BYTES);
   };
 
   /**

@@ -326,6 +326,32 @@ describe('WorkloadCallerAuthenticator', () => {
     }
   });
 
+  it('fetches the JWKS through HTTP_PROXY like the IdP calls (the same undici pools)', async () => {
+    const proxied: string[] = [];
+    const proxy = createServer((req, res) => {
+      proxied.push(`${req.method} ${req.url}`);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const saved = { HTTP_PROXY: process.env.HTTP_PROXY, NO_PROXY: process.env.NO_PROXY };
+    process.env.HTTP_PROXY = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    delete process.env.NO_PROXY;
+    try {
+      sut = new WorkloadCallerAuthenticator(config, clock);
+      expect(nameOf(await sut.authenticate(await mint()))).toBe('deals-service');
+
+      expect(proxied).toEqual([`GET ${jwksUri}`]);
+      expect(jwksFetches).toBe(0);
+    } finally {
+      await sut.onApplicationShutdown();
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      await new Promise<void>((r) => proxy.close(() => r()));
+    }
+  });
+
   it('answers 503 (CallerIssuerUnavailableError) when no key was ever fetched', async () => {
     jwksUp = false;
     await expect(Promise.resolve(sut.authenticate(await mint()))).rejects.toBeInstanceOf(
