@@ -78,13 +78,11 @@ const args = (stage: Stage, op: string) => stage.body.filter((i) => i.op === op)
 const stageNamed = (name: string) => all.find((s) => s.name === name)!;
 const sandbox = stageNamed('identity-sandbox');
 
-/** The stage a `COPY --from=X <src> ...` in `stage` copies `src` from. */
-function copiedFrom(src: string, stage: Stage = runtime): Stage {
+/** The stage `from` that `COPY --from=<from> /src<src> .<src>` in `stage` copies `src` from. */
+function copiedFrom(src: string, from: string, stage: Stage = runtime): Stage {
   const copy = args(stage, 'COPY').find((a) => a.split(/\s+/).some((w) => w.endsWith(src)));
-  expect(copy).toBeDefined();
-  const from = /--from=(\S+)/.exec(copy!)?.[1];
-  expect(from).toBeDefined();
-  return stageNamed(from!);
+  expect(copy).toBe(`--from=${from} /src${src} .${src}`);
+  return stageNamed(from);
 }
 
 /** Every instruction of a stage and of the stages it is built FROM, base first. */
@@ -120,21 +118,21 @@ describe('Dockerfile', () => {
   });
 
   it('stops the build when the base holds another Node than NODE_VERSION', () => {
-    const build = copiedFrom('/dist/apps/token-vendor');
+    const build = copiedFrom('/dist/apps/token-vendor', 'build');
     const check = args(build, 'RUN').find((r) => r.includes('process.versions.node'));
     expect(check).toContain('"${NODE_VERSION}"');
     expect(check).toContain('process.exit(1)');
   });
 
   it('builds dist/ in a stage with the full dependency tree', () => {
-    const build = copiedFrom('/dist/apps/token-vendor');
+    const build = copiedFrom('/dist/apps/token-vendor', 'build');
     const runs = args(build, 'RUN').join('\n');
     expect(runs).toMatch(/npm ci(?![^\n]*--omit)/);
     expect(runs).toContain('npm run build');
   });
 
   it('ships production dependencies only, and no npm, npx or corepack', () => {
-    const deps = copiedFrom('/node_modules');
+    const deps = copiedFrom('/node_modules', 'deps');
     expect(args(deps, 'RUN').join('\n')).toMatch(/npm (ci|prune)\b[^\n]*--omit=dev/);
     const runs = withBases(runtime)
       .filter((i) => i.op === 'RUN')

@@ -151,10 +151,12 @@ describe.each([
     expect(one(objects, 'ServiceAccount').automountServiceAccountToken).toBe(false);
     // The read-only root needs a writable /tmp.
     const tmp = container(objects).volumeMounts.find((m: Loose) => m.mountPath === '/tmp');
-    expect(pod.volumes.find((v: Loose) => v.name === tmp.name).emptyDir).toBeDefined();
-    expect(container(objects).resources).toMatchObject({
-      requests: { cpu: expect.anything(), memory: expect.anything() },
-      limits: { memory: expect.anything() },
+    expect(pod.volumes.find((v: Loose) => v.name === tmp.name).emptyDir).toEqual({
+      sizeLimit: '64Mi',
+    });
+    expect(container(objects).resources).toEqual({
+      requests: { cpu: '100m', memory: '128Mi' },
+      limits: { cpu: '1', memory: '256Mi' },
     });
   });
 

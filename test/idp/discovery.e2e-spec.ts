@@ -8,13 +8,14 @@ import {
   type SandboxOptions,
 } from '@app/identity-sandbox';
 import { IdpDiscovery } from '@app/upstream';
-import { get, waitFor } from '../admin/load';
+import { get, post, waitFor } from '../admin/load';
 import { clientKeyPair } from '../support/test-pki';
 import {
   startTestApp,
   type RunningTestApp,
   type TestAppOptions,
   type TestClient,
+  writeTestConfig,
 } from '../support/test-app';
 
 /**
@@ -181,6 +182,73 @@ describe('discovery (e2e)', () => {
       ]);
     } finally {
       await closeServer(metadata);
+    }
+  });
+
+  it('a reload that turns allowInsecureHttp off stops an http:// token endpoint discovered while it was on', async () => {
+    // The discovered endpoint is beyond loopback; HTTP_PROXY (honoured by the IdP pools, with
+    // loopback excluded) leads its requests to a recorder playing that IdP.
+    const tokenEndpoint = 'http://idp.example.test/connect/token';
+    const proxied: string[] = [];
+    const proxy = createHttpServer((req, res) => {
+      proxied.push(`${req.method} ${req.url}`);
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(
+        JSON.stringify({
+          access_token: 'proxied-token-0001',
+          token_type: 'Bearer',
+          expires_in: 3600,
+        }),
+      );
+    });
+    const metadata = createHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ issuer, token_endpoint: tokenEndpoint }));
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => metadata.listen(0, '127.0.0.1', resolve));
+    const issuer = `http://127.0.0.1:${(metadata.address() as AddressInfo).port}`;
+    const saved = { HTTP_PROXY: process.env.HTTP_PROXY, NO_PROXY: process.env.NO_PROXY };
+    process.env.HTTP_PROXY = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    process.env.NO_PROXY = '127.0.0.1,localhost';
+    const admin = 'discovery-admin-key-0002-bbbbbbbbbbbbbbbbb';
+    const options = {
+      environments: { uat: { issuer, allowInsecureHttp: true } },
+      clients: ['first.client', 'second.client'].map((clientId) => ({
+        clientId,
+        environment: 'uat',
+        secret: `${clientId}-secret`,
+        authMethod: 'client_secret_basic' as const,
+      })),
+      callers: [...CALLERS, { name: 'admin', keys: [admin], clients: [], admin: true }],
+    };
+    try {
+      const app = await startTestApp({ ...options, scheduler: false, logLevel: 'warn' });
+      apps.push(app);
+      expect((await tokenOf(app, 'first.client')).status).toBe(200);
+      expect(proxied).toEqual([`POST ${tokenEndpoint}`]);
+
+      writeTestConfig(
+        app.dir,
+        { ...options, environments: { uat: { issuer, allowInsecureHttp: false } } },
+        {},
+      );
+      expect((await post(`${app.url}/admin/reload`, admin)).status).toBe(200);
+      const res = await tokenOf(app, 'second.client');
+
+      expect(res.status).toBe(503);
+      expect(res.json().error).toBe('upstream_unavailable');
+      expect(proxied).toEqual([`POST ${tokenEndpoint}`]);
+      await expect(app.app.get(IdpDiscovery).tokenEndpointOf('uat')).rejects.toThrow(
+        'the discovered token endpoint of environment "uat" is http:// beyond loopback and allowInsecureHttp is off',
+      );
+    } finally {
+      Object.assign(process.env, saved);
+      for (const [name, value] of Object.entries(saved))
+        if (value === undefined) delete process.env[name];
+      await closeServer(metadata);
+      await closeServer(proxy);
     }
   });
 

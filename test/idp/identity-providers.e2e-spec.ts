@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { decodeJwt } from 'jose';
-import { ConfigError } from '@app/config';
+import { ConfigError, ConfigService } from '@app/config';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { get, post, waitFor } from '../admin/load';
 import { ConnectProxy } from '../support/connect-proxy';
@@ -362,11 +362,14 @@ describe('egress and trust (e2e)', () => {
   });
 
   it('allowInsecureHttp: true accepts a non-loopback http:// token URL', async () => {
-    await expect(
-      start(
-        { uat: { tokenUrl: 'http://idp.example.test/connect/token', allowInsecureHttp: true } },
-        [tlsClient],
-      ),
-    ).resolves.toBeDefined();
+    const app = await start(
+      { uat: { tokenUrl: 'http://idp.example.test/connect/token', allowInsecureHttp: true } },
+      [tlsClient],
+    );
+
+    expect(app.app.get(ConfigService).service.environments.get('uat')).toMatchObject({
+      tokenUrl: 'http://idp.example.test/connect/token',
+      allowInsecureHttp: true,
+    });
   });
 });

@@ -9,6 +9,7 @@ import {
   type JSONWebKeySet,
   type JWSHeaderParameters,
 } from 'jose';
+import { fetch as undiciFetch, type Dispatcher } from 'undici';
 import { isKeySourceUrl, type CallerIssuerConfig } from '@app/config';
 
 /** How long one JWKS or discovery request may take. */
@@ -68,9 +69,14 @@ export class IssuerKeySet {
   private failedAt = -Infinity;
   private fallback?: { jwks: JSONWebKeySet; lookup: KeyLookup };
 
+  /**
+   * @param dispatcher the connection pool of the requests (the IdP calls', honouring
+   *   HTTPS_PROXY / NO_PROXY: README "Egress and trust"); Node's global one when absent.
+   */
   constructor(
     readonly config: CallerIssuerConfig,
     private readonly now: () => number = Date.now,
+    private readonly dispatcher?: Dispatcher,
   ) {}
 
   /** The key lookup jwtVerify calls with the token's protected header. */
@@ -121,15 +127,43 @@ export class IssuerKeySet {
   }
 
   /**
-   * fetch, with the `bearerTokenFile`'s current token when one is configured, and the answer
-   * read up to MAX_KEY_DOCUMENT_BYTES (jose reads a JWKS whole, however large).
+   * fetch, with the `bearerTokenFile`'s current token when one is configured and the URL is on
+   * an origin the configuration names, and the answer read up to MAX_KEY_DOCUMENT_BYTES (jose
+   * reads a JWKS whole, however large).
    */
   private readonly fetchWithCredentials: FetchImplementation = async (url, options) => {
     const headers = new Headers(options.headers);
-    const token = await this.bearerToken();
-    if (token !== undefined) headers.set('authorization', `Bearer ${token}`);
-    return boundedResponse(await fetch(url, { ...options, headers }), MAX_KEY_DOCUMENT_BYTES);
+    if (this.credentialOrigins().has(new URL(url).origin)) {
+      const token = await this.bearerToken();
+      if (token !== undefined) headers.set('authorization', `Bearer ${token}`);
+    }
+    const response =
+      this.dispatcher === undefined
+        ? await fetch(url, { ...options, headers })
+        : // undici's own Response: the same WHATWG shape, read below like the global one.
+          ((await undiciFetch(url, {
+            method: options.method,
+            headers: [...headers],
+            redirect: options.redirect,
+            signal: options.signal,
+            dispatcher: this.dispatcher,
+          })) as unknown as Response);
+    return boundedResponse(response, MAX_KEY_DOCUMENT_BYTES);
   };
+
+  /**
+   * The origins the `bearerTokenFile`'s token may be sent to: the configured `issuer`'s and
+   * `jwksUri`'s. A `jwks_uri` that discovery names on another origin is fetched without it, so
+   * whoever answers the discovery document cannot collect the token (README "Callers without
+   * keys").
+   */
+  private credentialOrigins(): Set<string> {
+    const origins = new Set<string>();
+    for (const value of [this.config.issuer, this.config.jwksUri]) {
+      if (value !== undefined && URL.canParse(value)) origins.add(new URL(value).origin);
+    }
+    return origins;
+  }
 
   /** The token of `bearerTokenFile`, read now (the kubelet rotates it); none when not configured. */
   private async bearerToken(): Promise<string | undefined> {

@@ -240,28 +240,19 @@ describe('WorkloadCallerAuthenticator', () => {
   it.each([
     ['names the same issuer and an http(s) jwks_uri: its keys are used', 'same', 'loopback'],
     ['names another issuer: its jwks_uri is never fetched (503)', 'other', 'loopback'],
-    ['names a plain http:// jwks_uri on another host: never fetched (503)', 'same', 'other'],
+    ['names a plain http:// jwks_uri beyond loopback: never fetched (503)', 'same', 'other'],
   ])('discovery from the issuer: a document that %s', async (_name, which, where) => {
     const issuer = `${new URL(jwksUri).origin}/cluster`;
-    // Another host (127.0.0.2: not one of the http hosts allowed) serving the same keys.
-    const elsewhere = createServer((_req, res) => {
-      jwksFetches++;
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
-    });
-    await new Promise<void>((r) => elsewhere.listen(0, '127.0.0.2', r));
     discoveryDocument = {
       issuer: which === 'same' ? issuer : 'https://impostor.example',
-      jwks_uri:
-        where === 'loopback'
-          ? jwksUri
-          : `http://127.0.0.2:${(elsewhere.address() as AddressInfo).port}/jwks`,
+      // Not loopback (a TEST-NET-1 address): plain http there is refused before any fetch.
+      jwks_uri: where === 'loopback' ? jwksUri : 'http://192.0.2.10/jwks',
     };
     sut = new WorkloadCallerAuthenticator(discoveringConfig(issuer), clock);
 
     const outcome = await Promise.resolve(sut.authenticate(await mint(600, 'deals-api', issuer)))
       .then(nameOf)
-      .catch((e: unknown) => e)
-      .finally(() => new Promise<void>((r) => elsewhere.close(() => r())));
+      .catch((e: unknown) => e);
 
     if (which === 'same' && where === 'loopback') {
       expect(outcome).toBe('deals-service');
@@ -269,6 +260,95 @@ describe('WorkloadCallerAuthenticator', () => {
     } else {
       expect(outcome).toBeInstanceOf(CallerIssuerUnavailableError);
       expect(jwksFetches).toBe(0);
+    }
+  });
+
+  it.each([
+    ['a jwks_uri discovery names on another origin gets no token', false],
+    ['the configured jwksUri gets it, on whatever origin', true],
+  ])('bearerTokenFile goes to the issuer and jwksUri origins only: %s', async (_n, configured) => {
+    // Two loopback origins, each recording the Authorization header of every request.
+    const seen: [string, string | undefined][] = [];
+    const recorder = (host: string) =>
+      createServer((req, res) => {
+        seen.push([`${host}${req.url}`, req.headers.authorization]);
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(req.url === '/.well-known/openid-configuration' ? document : jwks));
+      });
+    const [issuerHost, keysHost] = [recorder('issuer'), recorder('keys')];
+    await new Promise<void>((r) => issuerHost.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => keysHost.listen(0, '127.0.0.2', r));
+    const issuer = `http://127.0.0.1:${(issuerHost.address() as AddressInfo).port}`;
+    const keysUri = `http://127.0.0.2:${(keysHost.address() as AddressInfo).port}/jwks`;
+    const document = { issuer, jwks_uri: keysUri };
+    const dir = mkdtempSync(join(tmpdir(), 'jwks-bearer-'));
+    try {
+      const file = join(dir, 'token');
+      writeFileSync(file, 'projected-token\n');
+      const issuerEntry = {
+        name: 'cluster',
+        issuer,
+        audience: 'token-vendor',
+        bearerTokenFile: file,
+        ...(configured ? { jwksUri: keysUri } : {}),
+      };
+      sut = new WorkloadCallerAuthenticator(
+        new ConfigService(loadRuntimeSettings({ TOKEN_VENDOR_CONFIG: 'test.yaml' }), {
+          service: parseServiceConfig(
+            stringify({
+              environments: { uat: { tokenUrl: 'https://idp.example/connect/token' } },
+              clients: [{ clientId: 'a.client', environment: 'uat', secretEnv: 'A_SECRET' }],
+              callerIssuers: [issuerEntry],
+              callers: [deals],
+            }),
+            'test.yaml',
+          ),
+          secrets: new Map(),
+        }),
+        clock,
+      );
+
+      expect(nameOf(await sut.authenticate(await mint(600, 'deals-api', issuer)))).toBe(
+        'deals-service',
+      );
+      expect(seen).toEqual(
+        configured
+          ? [['keys/jwks', 'Bearer projected-token']]
+          : [
+              ['issuer/.well-known/openid-configuration', 'Bearer projected-token'],
+              ['keys/jwks', undefined],
+            ],
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await new Promise<void>((r) => issuerHost.close(() => r()));
+      await new Promise<void>((r) => keysHost.close(() => r()));
+    }
+  });
+
+  it('fetches the JWKS through HTTP_PROXY like the IdP calls (the same undici pools)', async () => {
+    const proxied: string[] = [];
+    const proxy = createServer((req, res) => {
+      proxied.push(`${req.method} ${req.url}`);
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(jwks));
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const saved = { HTTP_PROXY: process.env.HTTP_PROXY, NO_PROXY: process.env.NO_PROXY };
+    process.env.HTTP_PROXY = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    delete process.env.NO_PROXY;
+    try {
+      sut = new WorkloadCallerAuthenticator(config, clock);
+      expect(nameOf(await sut.authenticate(await mint()))).toBe('deals-service');
+
+      expect(proxied).toEqual([`GET ${jwksUri}`]);
+      expect(jwksFetches).toBe(0);
+    } finally {
+      await sut.onApplicationShutdown();
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      await new Promise<void>((r) => proxy.close(() => r()));
     }
   });
 

@@ -1,9 +1,10 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { hash } from 'node:crypto';
 import { decodeJwt, jwtVerify, type JWTPayload } from 'jose';
 import { CLOCK, type Clock } from '@app/clock';
 import { ConfigService, type CallerConfig, type CallerIssuerConfig } from '@app/config';
 import { CallerIssuerUnavailableError } from '@app/errors';
+import { IdpDispatchers } from '@app/upstream';
 import type { Caller } from './caller-registry';
 import { IssuerKeySet, IssuerKeysUnavailable } from './issuer-key-set';
 import { VerifiedTokenCache } from './verified-token.cache';
@@ -63,8 +64,10 @@ interface VerifiedEntry {
  * its SHA-256 until its `exp`, so a repeated request answers synchronously without an RSA check.
  */
 @Injectable()
-export class WorkloadCallerAuthenticator {
+export class WorkloadCallerAuthenticator implements OnApplicationShutdown {
   private readonly verified = new VerifiedTokenCache<VerifiedEntry>();
+  /** The IdP calls' pools: JWKS and discovery fetches honour HTTPS_PROXY / NO_PROXY too. */
+  private readonly dispatchers = new IdpDispatchers();
   private issuers = new Map<string, IssuerKeySet>();
   private issuersFrom?: readonly CallerIssuerConfig[];
   private callerIndex = new Map<string, CallerConfig>();
@@ -74,6 +77,10 @@ export class WorkloadCallerAuthenticator {
     private readonly config: ConfigService,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.dispatchers.close();
+  }
 
   /** Synchronous on a cache hit; a Promise when the token must be verified. */
   authenticate(token: string): WorkloadAuthentication | Promise<WorkloadAuthentication> {
@@ -164,7 +171,10 @@ export class WorkloadCallerAuthenticator {
         const known = this.issuers.get(issuer.issuer);
         const same = known !== undefined && sameIssuer(known.config, issuer);
         if (!same) changed = true;
-        next.set(issuer.issuer, same ? known : new IssuerKeySet(issuer, () => this.clock.now()));
+        next.set(
+          issuer.issuer,
+          same ? known : new IssuerKeySet(issuer, () => this.clock.now(), this.dispatchers.for()),
+        );
       }
       this.issuers = next;
       this.issuersFrom = service.callerIssuers;

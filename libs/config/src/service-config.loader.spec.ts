@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 import { ConfigError } from './config.error';
 import type { ServiceConfig } from './config.types';
 import { loadServiceConfigFile, parseServiceConfig } from './service-config.loader';
+import { insecureHttp, isKeySourceUrl } from './service-config.schema';
 
 const DIGEST_A = '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08';
 const DIGEST_B = '60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752';
@@ -592,6 +593,29 @@ describe('parseServiceConfig: callerIssuers and workload callers', () => {
   });
 
   it.each([
+    ['user and password', 'https://reader:pw-canary@cluster.example'],
+    ['a user only', 'https://pw-canary@cluster.example'],
+  ])('refuses an issuer URL carrying credentials (%s), without quoting them', (_n, issuer) => {
+    const issuers = [
+      { ...cluster, issuer },
+      { ...cluster, name: 'again', issuer, jwksUri: 'https://cluster.example/jwks' },
+    ];
+    let err: unknown;
+    try {
+      parseServiceConfig(base(issuers, [deals]), 'test.yaml');
+    } catch (e) {
+      err = e;
+    }
+
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems).toEqual([
+      'callerIssuers[0].issuer: must not hold credentials',
+      'callerIssuers[1].issuer: must not hold credentials',
+    ]);
+    expect((err as ConfigError).message).not.toContain('pw-canary');
+  });
+
+  it.each([
     [
       'a caller naming an issuer nobody configured',
       [cluster],
@@ -640,5 +664,50 @@ describe('parseServiceConfig: callerIssuers and workload callers', () => {
     expect(() => parseServiceConfig(base(issuers, callers), 'test.yaml')).toThrow(
       new ConfigError('test.yaml', problems),
     );
+  });
+});
+
+describe('one loopback rule for plain http:// (environments and caller issuers)', () => {
+  it.each([
+    ['http://127.0.0.1:8080/x', true],
+    ['http://127.0.0.2:8080/x', true],
+    ['http://127.255.255.254/x', true],
+    ['http://localhost/x', true],
+    ['http://LOCALHOST:9/x', true],
+    ['http://jwks.localhost/x', true],
+    ['http://[::1]:8080/x', true],
+    ['http://128.0.0.1/x', false],
+    ['http://127.0.0.1.example.com/x', false],
+    ['http://localhost.example.com/x', false],
+    ['http://[::ffff:127.0.0.1]/x', false],
+    ['http://[::2]/x', false],
+    ['http://kubernetes.default.svc/x', false],
+  ])('%s is loopback: %s', (url, loopback) => {
+    expect(isKeySourceUrl(url)).toBe(loopback);
+    expect(insecureHttp(url, false)).toBe(!loopback);
+  });
+
+  it('https is a key source on any host; other schemes and non-URLs never', () => {
+    expect(
+      ['https://kubernetes.default.svc/x', 'ftp://127.0.0.1/x', 'not a url'].map(isKeySourceUrl),
+    ).toEqual([true, false, false]);
+  });
+
+  it('accepts a caller-issuer jwksUri on any loopback name the environments accept', () => {
+    const sut = parseServiceConfig(
+      stringify({
+        environments: { uat: { tokenUrl: 'http://127.0.0.2:8080/token' } },
+        clients: [{ clientId: 'a.client', environment: 'uat', secretEnv: 'A_SECRET' }],
+        callerIssuers: [
+          { name: 'a', issuer: 'a', jwksUri: 'http://127.0.0.2:8080/jwks', audience: 'tv' },
+          { name: 'b', issuer: 'b', jwksUri: 'http://jwks.localhost:8080/jwks', audience: 'tv' },
+        ],
+      }),
+      'test.yaml',
+    );
+    expect(sut.callerIssuers.map((i) => i.jwksUri)).toEqual([
+      'http://127.0.0.2:8080/jwks',
+      'http://jwks.localhost:8080/jwks',
+    ]);
   });
 });

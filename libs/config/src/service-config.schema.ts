@@ -167,10 +167,8 @@ const KUBERNETES_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 export function isKeySourceUrl(value: string): boolean {
   if (!URL.canParse(value)) return false;
   const url = new URL(value);
-  return (
-    url.protocol === 'https:' ||
-    (url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname))
-  );
+  // The same loopback rule as the environments' http:// check (isLoopbackHost).
+  return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
 }
 
 const keySourceUrl = z
@@ -182,7 +180,14 @@ const keySourceUrl = z
 
 const callerIssuerSchema = z.strictObject({
   name: z.string().regex(ISSUER_NAME, 'must be a simple name'),
-  issuer: z.string().min(1).max(2048),
+  issuer: z
+    .string()
+    .min(1)
+    .max(2048)
+    // An issuer need not be a URL, but one that is must not carry a password (it is logged).
+    .refine((v) => !URL.canParse(v) || (!new URL(v).username && !new URL(v).password), {
+      message: 'must not hold credentials',
+    }),
   jwksUri: keySourceUrl.optional(),
   audience: z.string().min(1).max(256),
   /** Read at each JWKS fetch, not by the loader (the kubelet rotates it). */

@@ -108,12 +108,24 @@ export class IdpDiscovery implements OnApplicationBootstrap, OnApplicationShutdo
     if (!environment?.issuer) {
       throw new UpstreamUnavailableError('bad_status', 'the client is being reconfigured');
     }
-    const endpointOf = (found: DiscoveredIdp): string =>
-      (mtls ? found.mtlsTokenEndpoint : undefined) ?? found.tokenEndpoint;
+    // Checked at every request against the environment as configured now: a reload that turns
+    // allowInsecureHttp off must stop a document discovered while it was on (README
+    // "Identity providers").
+    const endpointOf = (found: DiscoveredIdp): string => {
+      const endpoint = (mtls ? found.mtlsTokenEndpoint : undefined) ?? found.tokenEndpoint;
+      if (insecureHttp(endpoint, environment.allowInsecureHttp)) {
+        throw new UpstreamUnavailableError(
+          'bad_answer',
+          `the discovered token endpoint of environment "${environment.name}" is http:// beyond loopback and allowInsecureHttp is off`,
+        );
+      }
+      return endpoint;
+    };
     const known = this.documents.get(keyOf(environment));
     if (known) return endpointOf(known);
+    let found: DiscoveredIdp;
     try {
-      return endpointOf(await this.discover(environment));
+      found = await this.discover(environment);
     } catch (e) {
       const why = e instanceof DiscoveryRefused ? 'is not usable' : 'could not be read';
       throw new UpstreamUnavailableError(
@@ -121,6 +133,7 @@ export class IdpDiscovery implements OnApplicationBootstrap, OnApplicationShutdo
         `the discovery document of environment "${environment.name}" ${why}`,
       );
     }
+    return endpointOf(found);
   }
 
   /** The last good document of an environment, if any (for tests and the admin view). */

@@ -1,6 +1,7 @@
 export type { AuthMethod, FetchOptions, IssuedToken, TokenRequest } from './token-request';
 export { OAuthClient } from './oauth.client';
 export { IdpDiscovery, DISCOVERY_REFRESH_MS, type DiscoveredIdp } from './idp-discovery';
+export { IdpDispatchers } from './idp-dispatchers';
 export { ASSERTION_LIFETIME_SECONDS, CLIENT_ASSERTION_TYPE } from './client-assertion';
 export { UpstreamModule } from './upstream.module';
 export { UPSTREAM_OBSERVER } from './upstream-observer';
