@@ -36,4 +36,4 @@ export {
   parseReport,
   type RejectionOutcome,
 } from './token-rejection.service';
-export type { SecretCandidates } from './secret-candidates';
+export { SecretCandidates, type Candidate, type RotationHistory } from './secret-candidates';

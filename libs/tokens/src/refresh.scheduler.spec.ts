@@ -12,6 +12,7 @@ import { LocalFleetChannel, MemoryTokenStore, type StoredToken } from '@app/toke
 import type { IssuedToken, OAuthClient, TokenRequest } from '@app/upstream';
 import { REJECTED_RETRY_MS } from './refresh-policy';
 import { MAX_CONCURRENT_REFRESHES, RefreshScheduler, WARM_SPREAD_MS } from './refresh.scheduler';
+import { SecretCandidates } from './secret-candidates';
 import { TokenCache } from './token-cache';
 import { TokenFetcher } from './token-fetcher';
 
@@ -143,7 +144,14 @@ describe('RefreshScheduler', () => {
   /** One replica: its own cache, fetcher and scheduler, sharing the store and the IdP. */
   function replica(config: ConfigService, random: () => number): Replica {
     const cache = new TokenCache(store, new LocalFleetChannel(), config, clock);
-    const fetcher = new TokenFetcher(config, idp as unknown as OAuthClient, cache, store, clock);
+    const fetcher = new TokenFetcher(
+      config,
+      idp as unknown as OAuthClient,
+      cache,
+      store,
+      clock,
+      new SecretCandidates(config, clock),
+    );
     const sut = new RefreshScheduler(config, cache, fetcher, clock, random, true);
     return { sut, cache, fetcher };
   }
@@ -381,7 +389,14 @@ describe('RefreshScheduler', () => {
       const disabled = new RefreshScheduler(
         config,
         ownCache,
-        new TokenFetcher(config, idp as unknown as OAuthClient, ownCache, store, clock),
+        new TokenFetcher(
+          config,
+          idp as unknown as OAuthClient,
+          ownCache,
+          store,
+          clock,
+          new SecretCandidates(config, clock),
+        ),
         clock,
         () => 0,
         false,

@@ -84,6 +84,32 @@ export class TokenSource implements OnModuleInit {
     return this.fetcher.obtain(client, knownExpiresAt);
   }
 
+  /**
+   * One token request with a secret not yet in use (a rotation candidate being tried); the
+   * token is stored like any other.
+   */
+  tryWithSecret(client: ClientConfig, secret: string): Promise<StoredToken> {
+    return this.fetcher.fetchWithSecret(client, secret);
+  }
+
+  /** Forget a held refusal of the IdP (after a secret or configuration change). */
+  clearRejection(clientKey: string): void {
+    this.fetcher.clearRejection(clientKey);
+  }
+
+  /** The client was removed: this replica's copy and any held refusal go. */
+  forget(client: ClientConfig): void {
+    this.cache.forget(client);
+    this.fetcher.clearRejection(client.key);
+  }
+
+  /** The client's scope or IdP changed: its token no longer fits and goes everywhere. */
+  discard(client: ClientConfig): Promise<void> {
+    const discarded = this.cache.discard(client);
+    this.fetcher.clearRejection(client.key);
+    return discarded;
+  }
+
   isFetching(client: ClientConfig): boolean {
     return this.fetcher.isFetching(client);
   }

@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { UpstreamModule } from '@app/upstream';
 import { ClientResolver } from './client-resolver';
 import { REFRESH_ENABLED, RefreshScheduler } from './refresh.scheduler';
+import { SecretCandidates } from './secret-candidates';
 import { TokenCache } from './token-cache';
 import { TokenFetcher } from './token-fetcher';
 import { TokenRejectionService } from './token-rejection.service';
@@ -20,6 +21,7 @@ import { TokensController } from './tokens.controller';
     TokenVendingService,
     TokenRejectionService,
     RefreshScheduler,
+    SecretCandidates,
   ],
   exports: [
     TokenCache,
@@ -28,6 +30,7 @@ import { TokensController } from './tokens.controller';
     TokenVendingService,
     ClientResolver,
     RefreshScheduler,
+    SecretCandidates,
   ],
 })
 export class TokensModule {
