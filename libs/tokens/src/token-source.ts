@@ -13,7 +13,7 @@ import {
 } from '@app/token-store';
 import { tokenFingerprint } from '@app/observability';
 import { TokenCache } from './token-cache';
-import { TokenFetcher } from './token-fetcher';
+import { TokenFetcher, type ObtainOptions } from './token-fetcher';
 
 /** What a fleet-wide revocation reached. */
 export interface Revocation {
@@ -80,8 +80,17 @@ export class TokenSource implements OnModuleInit {
   }
 
   /** A token that expires after `knownExpiresAt`: one fetch for the whole fleet. */
-  obtain(client: ClientConfig, knownExpiresAt = 0): Promise<StoredToken> {
-    return this.fetcher.obtain(client, knownExpiresAt);
+  obtain(
+    client: ClientConfig,
+    knownExpiresAt = 0,
+    options: ObtainOptions = {},
+  ): Promise<StoredToken> {
+    return this.fetcher.obtain(client, knownExpiresAt, options);
+  }
+
+  /** Calls `listener` with every token this replica takes as its copy (fetched or adopted). */
+  onAdopt(listener: (client: ClientConfig, token: StoredToken) => void): void {
+    this.cache.onAdopt(listener);
   }
 
   /**
