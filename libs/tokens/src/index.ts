@@ -1,4 +1,5 @@
 export { TokensModule } from './tokens.module';
+export { RefreshSwitchModule } from './refresh-switch.module';
 export {
   TokenVendingService,
   MAX_MIN_TTL_SECONDS,
