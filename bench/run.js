@@ -12,11 +12,14 @@ const hotPath = require('./phases/hot-path');
 const coldBurst = require('./phases/cold-burst');
 const scale = require('./phases/scale');
 const sdk = require('./phases/sdk');
+const invalidation = require('./phases/invalidation');
 
 function int(name, fallback) {
   const raw = process.env[name];
   return raw && /^\d+$/.test(raw) ? Number(raw) : fallback;
 }
+
+const ALL_PHASES = ['hot', 'cold', 'scale', 'sdk', 'invalidation'];
 
 const SETTINGS = {
   connections: int('BENCH_CONNECTIONS', 32),
@@ -28,7 +31,8 @@ const SETTINGS = {
   scale: (process.env.BENCH_SCALE ?? '1,100,1000,10000').split(',').map(Number),
   waveTimeoutSec: int('BENCH_WAVE_TIMEOUT_SECONDS', 60),
   sdkSimSeconds: int('BENCH_SDK_SIM_SECONDS', 60),
-  phases: (process.env.BENCH_PHASES ?? 'hot,cold,scale,sdk').split(','),
+  invalidations: int('BENCH_INVALIDATIONS', 100),
+  phases: (process.env.BENCH_PHASES ?? ALL_PHASES.join(',')).split(','),
 };
 
 const log = (line) => process.stdout.write(`${line}\n`);
@@ -326,6 +330,36 @@ const HOW_TO_READ = `## How to read this
   steady state) runs. p99 of ~1 s windows can hide one long stall per window; the "max"
   columns show it.`;
 
+function invalidationSection(m, r) {
+  return [
+    '## 5. Invalidation propagation (admin refresh → every replica serves the new token)',
+    '',
+    machineLine(m),
+    '',
+    `**p50 ${fmt.fixed(r.p50Ms, 1)} ms, p99 ${fmt.fixed(r.p99Ms, 1)} ms** from the admin refresh's ` +
+      `answer until all ${r.replicas} replicas serve the new token, over ${r.invalidations} ` +
+      `invalidations (each on the next replica in turn; every replica polled one request at a ` +
+      `time from the answer on, the time taken when its first answer with the new token arrived).`,
+    '',
+    table(
+      ['measure', 'value'],
+      [
+        ['invalidations', r.invalidations],
+        [
+          'propagation p50 / p99 / max (ms)',
+          `${fmt.fixed(r.p50Ms, 1)} / ${fmt.fixed(r.p99Ms, 1)} / ${fmt.fixed(r.maxMs, 1)}`,
+        ],
+        [
+          'admin refresh answer p50 / p99 (ms)',
+          `${fmt.fixed(r.adminP50Ms, 1)} / ${fmt.fixed(r.adminP99Ms, 1)}`,
+        ],
+        ['answers with the revoked token after the admin answer', r.staleAnswers],
+        ['IdP token requests (warm-up + one per refresh)', r.idpRequests],
+      ],
+    ),
+  ].join('\n');
+}
+
 async function main() {
   const startedAt = Date.now();
   const m = machineInfo();
@@ -363,6 +397,7 @@ async function main() {
   await phase('cold', 'Cold burst', coldBurst.run, coldSection);
   await phase('scale', 'Scale', scale.run, scaleSection);
   await phase('sdk', 'Caller SDK', sdk.run, sdkSection);
+  await phase('invalidation', 'Invalidation propagation', invalidation.run, invalidationSection);
   const totalSec = (Date.now() - startedAt) / 1000;
 
   const doc = [
@@ -377,7 +412,14 @@ async function main() {
     HOW_TO_READ,
     '',
   ].join('\n');
-  if (!interrupted) {
+  // A run of some phases only (BENCH_PHASES) prints its sections but keeps bench/results.md,
+  // which holds every phase of one run.
+  const partial = ALL_PHASES.some((p) => !SETTINGS.phases.includes(p));
+  if (partial && !interrupted) {
+    log(
+      `Partial run (BENCH_PHASES=${SETTINGS.phases.join(',')}): bench/results.md left as it was.`,
+    );
+  } else if (!interrupted) {
     writeFileSync(join(__dirname, 'results.md'), doc);
     log(`${HOW_TO_READ}\n\nWrote bench/results.md; total ${totalSec.toFixed(0)} s.`);
   }

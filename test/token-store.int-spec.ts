@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { ManualClock, SystemClock, type Clock } from '@app/clock';
+import { ClockSkew, ManualClock, SystemClock, type Clock } from '@app/clock';
 import {
   MemoryTokenStore,
   RedisKeys,
@@ -19,15 +19,17 @@ import { requiredTestRedisUrl } from './support/test-app';
 
 /**
  * One contract, two implementations: the Redis store against a real Redis server and the
- * memory store. Clock: the stores compute TTLs from their clock, so the Redis suite uses a
- * manual clock that starts at the real time (Redis expires keys in real time).
+ * memory store. Clock: a token's times are readings of the store user's monotonic clock (a
+ * manual clock here). The memory store keeps them as they are; the Redis store keeps the
+ * remaining life as the key's TTL, in Redis's own time, so time passes for it only in real time
+ * (`elapse`), and a token read back expires no later than written, a few ms earlier at most.
  */
 const ref = { environment: 'uat', clientId: 'deals.client' };
 const other = { environment: 'production', clientId: 'deals.client' };
 const ACCESS_TOKEN = 'eyJ.contract-suite-token-' + 'x'.repeat(40);
 
 function token(clock: Clock, lifetimeMs: number, accessToken = ACCESS_TOKEN): StoredToken {
-  const requestedAt = clock.now();
+  const requestedAt = clock.monotonic();
   return {
     accessToken,
     tokenType: 'Bearer',
@@ -37,9 +39,26 @@ function token(clock: Clock, lifetimeMs: number, accessToken = ACCESS_TOKEN): St
   };
 }
 
+/** The same token and lifetime; expiring no later than written, and less than 1 s earlier. */
+async function expectReadBack(
+  read: Promise<StoredToken | undefined>,
+  written: StoredToken,
+): Promise<void> {
+  const got = await read;
+  expect(got).toBeDefined();
+  const { expiresAt, requestedAt, ...rest } = got!;
+  const { expiresAt: wantExpiresAt, requestedAt: wantRequestedAt, ...wantRest } = written;
+  expect(rest).toEqual(wantRest);
+  expect(expiresAt - requestedAt).toBe(wantExpiresAt - wantRequestedAt);
+  expect(expiresAt).toBeLessThanOrEqual(wantExpiresAt);
+  expect(expiresAt).toBeGreaterThan(wantExpiresAt - 1000);
+}
+
 interface Harness {
   store: TokenStore & RefreshLock;
   clock: ManualClock;
+  /** Lets `ms` pass for the store: the manual clock, and for Redis real time too. */
+  elapse(ms: number): Promise<void>;
   /** Remaining TTL the backing store itself holds, in ms (undefined when absent). */
   ttlMs(r: typeof ref): Promise<number | undefined>;
   close(): Promise<void>;
@@ -59,6 +78,10 @@ async function redisHarness(): Promise<Harness & { raw: Redis; keys: RedisKeys; 
   return {
     store,
     clock,
+    async elapse(ms) {
+      await new Promise((r) => setTimeout(r, ms));
+      await clock.advance(ms);
+    },
     raw,
     keys,
     prefix,
@@ -81,9 +104,10 @@ function memoryHarness(): Harness {
   return {
     store,
     clock,
+    elapse: (ms) => clock.advance(ms),
     async ttlMs(r) {
       const t = await store.get(r);
-      return t ? t.expiresAt - clock.now() : undefined;
+      return t ? t.expiresAt - clock.monotonic() : undefined;
     },
     close: () => Promise.resolve(),
   };
@@ -108,7 +132,7 @@ describe.each([
   it('returns the stored token intact', async () => {
     const t = token(h.clock, 1_200_000);
     await expect(h.store.put(ref, t)).resolves.toBe(true);
-    await expect(h.store.get(ref)).resolves.toEqual(t);
+    await expectReadBack(h.store.get(ref), t);
     await expect(h.store.get(other)).resolves.toBeUndefined();
   });
 
@@ -122,8 +146,8 @@ describe.each([
   });
 
   it('never returns an expired token', async () => {
-    await h.store.put(ref, token(h.clock, 5_000));
-    await h.clock.advance(5_000);
+    await h.store.put(ref, token(h.clock, 300));
+    await h.elapse(300);
     await expect(h.store.get(ref)).resolves.toBeUndefined();
   });
 
@@ -141,11 +165,11 @@ describe.each([
     await expect(h.store.put(ref, later)).resolves.toBe(true);
     await expect(h.store.put(ref, earlier)).resolves.toBe(false);
     await expect(h.store.put(ref, same)).resolves.toBe(false);
-    await expect(h.store.get(ref)).resolves.toEqual(later);
+    await expectReadBack(h.store.get(ref), later);
 
     const newer = token(h.clock, 1_300_000, 'newer-token');
     await expect(h.store.put(ref, newer)).resolves.toBe(true);
-    await expect(h.store.get(ref)).resolves.toEqual(newer);
+    await expectReadBack(h.store.get(ref), newer);
   });
 
   it('deletes', async () => {
@@ -164,10 +188,10 @@ describe.each([
     const first = token(h.clock, 600_000, 'wide-token');
     await h.store.put(wide, first);
     await expect(h.store.get(narrow)).resolves.toBeUndefined();
-    await expect(h.store.get(wide)).resolves.toEqual(first);
+    await expectReadBack(h.store.get(wide), first);
     const second = token(h.clock, 700_000, 'narrow-token');
     await expect(h.store.put(narrow, second)).resolves.toBe(true);
-    await expect(h.store.get(narrow)).resolves.toEqual(second);
+    await expectReadBack(h.store.get(narrow), second);
     await expect(h.store.get(wide)).resolves.toBeUndefined();
   });
 
@@ -183,14 +207,14 @@ describe.each([
     await expect(h.store.put(ref, t)).resolves.toBe(false);
     const next = token(h.clock, 500_000, 'next-token');
     await expect(h.store.put(ref, next)).resolves.toBe(true);
-    await expect(h.store.get(ref)).resolves.toEqual(next);
+    await expectReadBack(h.store.get(ref), next);
   });
 
   it('revoking an older token leaves the stored newer one', async () => {
     const newer = token(h.clock, 600_000, 'newer-token');
     await h.store.put(ref, newer);
     await h.store.revoke(ref, tokenSha256('older-token'), newer.expiresAt - 1000);
-    await expect(h.store.get(ref)).resolves.toEqual(newer);
+    await expectReadBack(h.store.get(ref), newer);
   });
 
   it('grants one forced refresh per interval per client', async () => {
@@ -234,8 +258,8 @@ describe('RedisTokenStore at rest', () => {
     expect(raw).not.toContain(ACCESS_TOKEN);
     expect(raw).not.toContain('contract-suite-token');
     expect(raw).not.toContain('deals-read');
-    // `<expiry>|<envelope>|<shape>`: the shape is '' for a ref without one.
-    expect(raw).toMatch(/^\d+\|v1\.a\.[\w-]+\.[\w-]+\.[\w-]+\|$/);
+    // `<expiry in Redis time>|<lifetime ms>|<envelope>|<shape>`: shape '' for a ref without one.
+    expect(raw).toMatch(/^\d+\|60000\|v1\.a\.[\w-]+\.[\w-]+\.[\w-]+\|$/);
   });
 
   it('uses a fresh IV per write', async () => {
@@ -273,7 +297,7 @@ describe('RedisTokenStore at rest', () => {
       // Even an earlier-expiring token replaces the unreadable value (the fence ignores it).
       const replacement = token(h.clock, 60_000, 'replacement-token');
       await expect(otherKeys.put(ref, replacement)).resolves.toBe(true);
-      await expect(otherKeys.get(ref)).resolves.toEqual(replacement);
+      await expectReadBack(otherKeys.get(ref), replacement);
     } finally {
       client.disconnect();
       warn.mockRestore();
@@ -287,9 +311,9 @@ describe('RedisTokenStore at rest', () => {
     await waitUntilReady(client, 5_000);
     try {
       const rotated = new RedisTokenStore(client, new TokenCipher([keyB, keyA]), h.clock, h.prefix);
-      await expect(rotated.get(ref)).resolves.toEqual(t);
+      await expectReadBack(rotated.get(ref), t);
       await rotated.put(ref, token(h.clock, 120_000, 'after-rotation'));
-      expect(await h.raw.get(h.keys.token(ref))).toMatch(/^\d+\|v1\.b\./);
+      expect(await h.raw.get(h.keys.token(ref))).toMatch(/^\d+\|\d+\|v1\.b\./);
     } finally {
       client.disconnect();
     }
@@ -305,8 +329,9 @@ describe('RedisTokenStore at rest', () => {
         ),
     ],
     [
-      'a changed expiry prefix',
-      (v: string) => v.replace(/^(\d+)/, (n) => String(Number(n) + 1000)),
+      'a longer lifetime',
+      (v: string) =>
+        v.replace(/^(\d+)\|(\d+)\|/, (_m, e: string, l: string) => `${e}|${Number(l) + 1000}|`),
     ],
     ['an unknown format', () => 'not-a-token-value'],
     ['the old format without a shape', (v: string) => v.slice(0, v.lastIndexOf('|'))],
@@ -318,7 +343,7 @@ describe('RedisTokenStore at rest', () => {
     await expect(h.store.get(ref)).resolves.toBeUndefined();
     const next = token(h.clock, 30_000, 'next-token');
     await expect(h.store.put(ref, next)).resolves.toBe(true);
-    await expect(h.store.get(ref)).resolves.toEqual(next);
+    await expectReadBack(h.store.get(ref), next);
   });
 
   it('never returns a value moved to another client (client and environment are bound in)', async () => {
@@ -359,5 +384,112 @@ describe('RedisTokenStore at rest', () => {
     );
     expect(Date.now() - started).toBeLessThan(1_000);
     client.disconnect();
+  });
+});
+
+/**
+ * Which clock decides (README "Which clock decides what"): a writer sends a remaining life
+ * measured on its monotonic clock, Redis stamps the expiry in its own time, a reader gets the
+ * remaining life (PTTL). No replica's wall clock enters a stored token's life.
+ */
+describe('RedisTokenStore time', () => {
+  let h: Awaited<ReturnType<typeof redisHarness>>;
+  const extra: Redis[] = [];
+  beforeEach(async () => {
+    h = await redisHarness();
+  });
+  afterEach(async () => {
+    for (const c of extra.splice(0)) c.disconnect();
+    await h.close();
+  });
+
+  /** A second store on the same keys whose wall clock is `skewMs` off (its monotonic is not). */
+  async function writerWithWallSkew(
+    skewMs: number,
+  ): Promise<{ store: RedisTokenStore; clock: ManualClock }> {
+    const clock = new ManualClock(Date.now());
+    clock.skewWall(skewMs);
+    const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
+    extra.push(client);
+    await waitUntilReady(client, 5_000);
+    return { store: new RedisTokenStore(client, new TokenCipher([keyA]), clock, h.prefix), clock };
+  }
+
+  it.each([
+    ['5 minutes ahead', 300_000],
+    ['5 minutes behind', -300_000],
+  ])(
+    'a writer whose wall clock is %s stores the token for its real remaining life',
+    async (_c, skew) => {
+      const w = await writerWithWallSkew(skew);
+      const t = token(w.clock, 60_000, 'skewed-writer-token');
+      await expect(w.store.put(ref, t)).resolves.toBe(true);
+      const ttl = (await h.ttlMs(ref))!;
+      expect(ttl).toBeLessThanOrEqual(60_000);
+      expect(ttl).toBeGreaterThan(59_000);
+      // A correct reader: the same remaining life on its own monotonic clock.
+      const read = (await h.store.get(ref))!;
+      expect(read.accessToken).toBe('skewed-writer-token');
+      expect(read.expiresAt - h.clock.monotonic()).toBeLessThanOrEqual(60_000);
+      expect(read.expiresAt - h.clock.monotonic()).toBeGreaterThan(59_000);
+    },
+  );
+
+  it('the fence compares in Redis time: a writer 5 minutes ahead does not hold the slot against a later token', async () => {
+    const ahead = await writerWithWallSkew(300_000);
+    await expect(
+      ahead.store.put(ref, token(ahead.clock, 60_000, 'from-the-fast-clock')),
+    ).resolves.toBe(true);
+    const later = token(h.clock, 120_000, 'later-from-a-correct-clock');
+    await expect(h.store.put(ref, later)).resolves.toBe(true);
+    await expectReadBack(h.store.get(ref), later);
+    // ... and a writer 5 minutes behind cannot replace it with an earlier one.
+    const behind = await writerWithWallSkew(-300_000);
+    await expect(behind.store.put(ref, token(behind.clock, 90_000, 'earlier'))).resolves.toBe(
+      false,
+    );
+  });
+
+  it('a write that reaches Redis late counts the life from when it was sent, and one whose token died on the way is refused', async () => {
+    // The writer sent 3 s before Redis runs the write (a stalled process, a held connection):
+    // its send time in Redis's time says so (wall clock, skew measured as 0).
+    const clock = new ManualClock(Date.now());
+    clock.skewWall(-3_000);
+    const skew = new ClockSkew();
+    skew.record(0);
+    const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
+    extra.push(client);
+    await waitUntilReady(client, 5_000);
+    const late = new RedisTokenStore(client, new TokenCipher([keyA]), clock, h.prefix, skew);
+    await expect(late.put(ref, token(clock, 60_000, 'late-write'))).resolves.toBe(true);
+    const ttl = (await h.ttlMs(ref))!;
+    expect(ttl).toBeLessThanOrEqual(57_000);
+    expect(ttl).toBeGreaterThan(56_000);
+    await expect(late.put(other, token(clock, 2_000, 'died-on-the-way'))).resolves.toBe(false);
+    await expect(h.store.get(other)).resolves.toBeUndefined();
+  });
+
+  it('a TTL raised by hand does not give a token more than its authenticated lifetime', async () => {
+    const t = token(h.clock, 2_000, 'short-token');
+    await h.store.put(ref, t);
+    await h.raw.pexpire(h.keys.token(ref), 600_000);
+    const read = (await h.store.get(ref))!;
+    expect(read.expiresAt).toBeLessThanOrEqual(h.clock.monotonic() + 2_000);
+  });
+
+  it('records a revocation marker for the remaining life, whatever the revoker’s wall clock', async () => {
+    const behind = await writerWithWallSkew(-300_000);
+    const t = token(behind.clock, 60_000, 'revoked-by-a-slow-clock');
+    await behind.store.revoke(ref, tokenSha256(t.accessToken), t.expiresAt);
+    const ttl = await h.raw.pttl(h.keys.revoked(ref));
+    expect(ttl).toBeLessThanOrEqual(60_000);
+    expect(ttl).toBeGreaterThan(59_000);
+  });
+
+  it('gives Redis TIME as the reference time', async () => {
+    const before = Date.now();
+    const reference = await h.store.referenceTime();
+    expect(reference).toBeGreaterThanOrEqual(before - 1_000);
+    expect(reference).toBeLessThanOrEqual(Date.now() + 1_000);
   });
 });

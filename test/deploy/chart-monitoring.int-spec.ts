@@ -4,39 +4,29 @@
  * names is one the service exports.
  */
 import { parser } from '@prometheus-io/lezer-promql';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { SystemClock } from '@app/clock';
+import { MetricsService } from '@app/observability';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { stringify } from 'yaml';
 import { ALL_ON, K8sObject, Loose, ofKind, one, render } from './helm';
 
-const ROOT = join(__dirname, '..', '..');
-const METRICS_SOURCE = join(ROOT, 'libs', 'observability', 'src', 'metrics.service.ts');
-
-/**
- * Metrics the service gains with /metrics on its own port (the README's "Logs and
- * metrics"): the GET /tokens latency histogram, refused callers, the build.
- */
-const ADDED_METRICS: Record<string, string[]> = {
-  token_vendor_token_request_duration_seconds: ['outcome'],
-  token_vendor_auth_failures_total: ['reason'],
-  token_vendor_build_info: ['version', 'node'],
-};
 /** Labels Prometheus adds to every scraped series (ServiceMonitor target labels), and `le`. */
 const TARGET_LABELS = ['namespace', 'service', 'pod', 'instance', 'job', 'container', 'le'];
 const HISTOGRAM_SUFFIXES = ['_bucket', '_sum', '_count'];
 
-/** Metric names and their labels, as metrics.service.ts declares them. */
+/**
+ * Metric names and their labels, as the service's own MetricsService registers them (the real
+ * registry, not a reading of its source), beside prom-client's default ones.
+ */
 function declaredMetrics(): Map<string, string[]> {
-  const source = readFileSync(METRICS_SOURCE, 'utf8');
+  const service = new MetricsService(new SystemClock());
   const declared = new Map<string, string[]>();
-  const pattern = /name: '(token_vendor_\w+)',[\s\S]*?labelNames: \[([^\]]*)\]/g;
-  for (const [, name, labels] of source.matchAll(pattern)) {
-    declared.set(
-      name,
-      [...labels.matchAll(/'(\w+)'/g)].map((m) => m[1]),
-    );
+  for (const metric of service.registry.getMetricsAsArray()) {
+    const { name, labelNames } = metric as unknown as { name: string; labelNames?: string[] };
+    if (name.startsWith('token_vendor_')) declared.set(name, [...(labelNames ?? [])]);
   }
   return declared;
 }
@@ -79,7 +69,7 @@ describe('monitoring objects', () => {
   let allLabels: Set<string>;
 
   beforeAll(async () => {
-    known = new Map([...declaredMetrics(), ...Object.entries(ADDED_METRICS)]);
+    known = declaredMetrics();
     for (const name of await defaultMetricNames()) known.set(name, []);
     allLabels = new Set([...TARGET_LABELS, ...[...known.values()].flat()]);
   });

@@ -330,6 +330,8 @@ export interface FleetOptions {
   taps?: boolean;
   /** One Redis link per replica (each replica gets its own REDIS_URL, relayed to the fleet's Redis). */
   redisLinks?: boolean;
+  /** Extra environment of replica `index` (e.g. the test-only wall-clock offset), also on restart. */
+  replicaEnv?: (index: number) => NodeJS.ProcessEnv;
 }
 
 export interface TokenAnswer {
@@ -434,6 +436,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
         REDIS_KEY_PREFIX: keyPrefix,
         TOKEN_VENDOR_ENCRYPTION_KEYS: encryptionKeys,
         LOG_LEVEL: 'debug',
+        ...options.replicaEnv?.(i),
       },
     });
   let replicas: Replica[] = [];
@@ -495,6 +498,20 @@ export function expiryOf(raw: string): number {
   if (sep <= 0 || !Number.isSafeInteger(value))
     throw new Error('stored value has an unknown format');
   return value;
+}
+
+/**
+ * The expiry (Redis ms) a fenced token write stamps when it reaches Redis late: its send time
+ * in Redis's time plus the remaining life it carries (README "Which clock decides what");
+ * undefined for any other command. `args` as parseRespCommands gives them (EVALSHA sha 2 token
+ * revoked value sha256 ttl unreadable tie sentAt).
+ */
+export function fencedWriteExpiryOf(args: string[], tokenKey: string): number | undefined {
+  const i = args.indexOf(tokenKey);
+  if (i < 0 || args[i - 1] !== '2' || !args[i + 2]?.startsWith('|')) return undefined;
+  const ttl = Number(args[i + 4]);
+  const sentAt = Number(args[i + 7]);
+  return Number.isSafeInteger(ttl) && Number.isSafeInteger(sentAt) ? sentAt + ttl : undefined;
 }
 
 export async function getToken(

@@ -2,7 +2,7 @@ import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox
 import { killAllReplicas, type Replica } from '../support/replica';
 import {
   debugDump,
-  expiryOf,
+  fencedWriteExpiryOf,
   failuresOf,
   lockTtlMsFor,
   note,
@@ -222,15 +222,18 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
       // it stalls.
       const write = await waitFor(
         'the holder to send its token write',
-        () => parseRespCommands(link.held()).find((args) => args.includes(tokenKey)),
+        () =>
+          parseRespCommands(link.held()).find(
+            (args) => fencedWriteExpiryOf(args, tokenKey) !== undefined,
+          ),
         5_000,
         5,
       );
       holder.kill('SIGSTOP');
       paused = holder;
       const pausedAt = Date.now();
-      // The fenced write's value (`<expiry>|<envelope>|<shape>`) follows its two keys.
-      const lateExpiry = expiryOf(write.find((arg) => /^\d+\|v1\./.test(arg))!);
+      // The write carries a remaining life and its send time, not an expiry: what it would stamp.
+      const lateExpiry = fencedWriteExpiryOf(write, tokenKey)!;
       expect(lateExpiry).toBeGreaterThan(before);
 
       // Its lock runs out; another replica refreshes and stores a token expiring later.
@@ -250,9 +253,9 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
 
       // The late write reaches Redis now, and the holder resumes.
       const released = parseRespCommands(link.release());
-      expect(
-        released.some((args) => args.includes(tokenKey) && args.includes(String(lateExpiry))),
-      ).toBe(true);
+      expect(released.some((args) => fencedWriteExpiryOf(args, tokenKey) === lateExpiry)).toBe(
+        true,
+      );
       const pauseMs = Date.now() - pausedAt;
       holder.kill('SIGCONT');
       paused = undefined;

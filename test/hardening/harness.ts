@@ -28,6 +28,11 @@ export class OffsetClock implements Clock {
     return Date.now() + this.offsetMs;
   }
 
+  /** Moves with the offset too: advancing this clock is time passing, not a wall-clock step. */
+  monotonic(): number {
+    return performance.now() + this.offsetMs;
+  }
+
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason as Error);

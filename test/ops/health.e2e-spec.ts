@@ -14,10 +14,27 @@ const CALLER_KEY = 'health-caller-key-0001-aaaaaaaaaaaaaaaa';
 
 const LIVE_BODY = { status: 'ok', info: {}, error: {}, details: {} };
 
+/**
+ * The clock component (README "Which clock decides what"): against Redis's TIME, this process's
+ * correct clock is in sync (the measured skew is a few ms of noise); the memory store has no
+ * reference. It never fails readiness.
+ */
+function clockOf(kind: 'redis' | 'memory'): Record<string, unknown> {
+  if (kind === 'memory') return { status: 'up', reference: 'none' };
+  return {
+    status: 'up',
+    reference: 'redis',
+    state: 'in-sync',
+    skewSeconds: expect.any(Number) as unknown,
+    toleranceSeconds: 2,
+  };
+}
+
 function readyBody(kind: 'redis' | 'memory', state: 'up' | 'down'): Record<string, unknown> {
   const components = {
     configuration: { status: 'up', environments: 1, clients: 2, callers: 1 },
     tokenStore: { status: 'up', kind, state },
+    clock: clockOf(kind),
   };
   return { status: 'ok', info: components, error: {}, details: components };
 }

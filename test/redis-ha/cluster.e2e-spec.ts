@@ -101,7 +101,7 @@ describe('Redis Cluster', () => {
     for (const clientId of CLIENTS) {
       const key = `${replicas[0].keyPrefix}{uat/${clientId}}:token`;
       const value = await direct.get(key);
-      expect(value).toMatch(/^\d+\|v1\.t1\./);
+      expect(value).toMatch(/^\d+\|\d+\|v1\.t1\./);
       slots.add(Number(await direct.cluster('KEYSLOT', key)));
     }
     expect(slots.size).toBeGreaterThan(1);
@@ -113,14 +113,16 @@ describe('Redis Cluster', () => {
       nodes: cluster.ports.map((port) => ({ host: '127.0.0.1', port })),
     });
     await waitUntilReady(client, 10_000);
+    const clock = new SystemClock();
     const store = new RedisTokenStore(
       client,
       new TokenCipher([{ kid: 'x', key: randomBytes(32) }]),
-      new SystemClock(),
+      clock,
       `tv-fence-${Date.now()}:`,
     );
     const ref = { environment: 'uat', clientId: 'fence.client' };
-    const now = Date.now();
+    // A token's times are readings of the store user's monotonic clock.
+    const now = clock.monotonic();
     const token = (expiresIn: number, accessToken: string) => ({
       accessToken,
       tokenType: 'Bearer' as const,

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { CLOCK, type Clock } from '@app/clock';
+import { CLOCK, wallTimeOf, type Clock } from '@app/clock';
 import { ConfigError, ConfigService, type ClientConfig } from '@app/config';
 import { InvalidRequestError } from '@app/errors';
 import { secretFingerprint, secretFingerprintKey, tokenFingerprint } from '@app/observability';
@@ -49,7 +49,7 @@ export class AdminService {
     return {
       clientId: client.clientId,
       environment: client.environment,
-      expiresAt: new Date(token.expiresAt).toISOString(),
+      expiresAt: new Date(wallTimeOf(this.clock, token.expiresAt)).toISOString(),
       tokenFingerprint: tokenFingerprint(token.accessToken),
       revokedTokenFingerprint: revocation?.revokedFingerprint,
       revocationDurable: revocation?.durable ?? false,
@@ -70,7 +70,7 @@ export class AdminService {
 
   private describe(client: ClientConfig): AdminClientDto {
     const token = this.source.held(client);
-    const live = token && token.expiresAt > this.clock.now() ? token : undefined;
+    const live = token && token.expiresAt > this.clock.monotonic() ? token : undefined;
     const refresh = this.scheduler.state(client.key);
     const rotation = this.rotation.status(client.key);
     const secret = this.config.secretFor(client.key) ?? '';
@@ -78,10 +78,14 @@ export class AdminService {
       clientId: client.clientId,
       environment: client.environment,
       hasToken: live !== undefined,
-      expiresAt: live ? iso(live.expiresAt) : undefined,
+      expiresAt: live ? iso(wallTimeOf(this.clock, live.expiresAt)) : undefined,
       tokenFingerprint: live ? tokenFingerprint(live.accessToken) : undefined,
       lastRefreshAt: iso(refresh.lastRefreshAt),
-      nextRefreshAt: iso(refresh.nextRefreshAt),
+      nextRefreshAt: iso(
+        refresh.nextRefreshAt === undefined
+          ? undefined
+          : wallTimeOf(this.clock, refresh.nextRefreshAt),
+      ),
       lastError: refresh.lastError && { ...refresh.lastError, at: iso(refresh.lastError.at)! },
       secretFingerprint: secretFingerprint(secret, this.fingerprintKey),
       secretCandidatePending: rotation.candidatePending,

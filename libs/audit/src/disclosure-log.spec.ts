@@ -46,6 +46,25 @@ describe('DisclosureLog', () => {
     jest.useRealTimers();
   });
 
+  it('counts each workload of a JWT caller apart and names it on its lines', () => {
+    const podA = { workload: 'deals/deals-api', pod: 'deals-api-1', podUid: 'uid-1' };
+    const podB = { workload: 'deals/deals-api', pod: 'deals-api-2', podUid: 'uid-2' };
+    sut.served(disclosure({ presented: podA }));
+    sut.served(disclosure({ presented: podB }));
+    sut.served(disclosure({ presented: podA }));
+    sut.served(disclosure({ presented: podA }));
+    sut.served(disclosure({ presented: podB }));
+    expect(firsts().map((l) => [l.workload, l.pod, l.podUid])).toEqual([
+      ['deals/deals-api', 'deals-api-1', 'uid-1'],
+      ['deals/deals-api', 'deals-api-2', 'uid-2'],
+    ]);
+    sut.flush();
+    expect(summaries().map((l) => [l.pod, l.count])).toEqual([
+      ['deals-api-1', 2],
+      ['deals-api-2', 1],
+    ]);
+  });
+
   it('writes the first disclosure at once, with the request id and source', () => {
     sut.served(disclosure());
     expect(lines).toEqual([

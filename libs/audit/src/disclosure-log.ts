@@ -20,16 +20,29 @@ export interface Disclosure {
   environment: string;
   /** The short fingerprint of the token (never the token). */
   tokenFingerprint: string;
-  /** When the token expires (ms): its record is forgotten after that. */
+  /** When the token expires, on this process's monotonic clock: its record is forgotten then. */
   expiresAt: number;
   /** Whole seconds left, as answered. */
   expiresIn: number;
   /** The caller's address, when known. */
   source: string | undefined;
+  /**
+   * What a JWT caller's token named (workload, pod, pod uid: README "Callers without keys"),
+   * written on its lines; each workload's disclosures are counted apart.
+   */
+  presented?: PresentedOnLine;
+}
+
+/** A JWT caller's verified workload claims, as written on audit lines. */
+export interface PresentedOnLine {
+  readonly workload: string;
+  readonly pod?: string;
+  readonly podUid?: string;
 }
 
 interface Repeats {
   caller: string;
+  presented: PresentedOnLine | undefined;
   clientId: string;
   environment: string;
   tokenFingerprint: string;
@@ -68,7 +81,9 @@ export class DisclosureLog implements OnApplicationShutdown {
 
   served(d: Disclosure): void {
     // The expiry is in the key too: two tokens sharing a short fingerprint stay apart.
-    const key = `${d.caller}\n${d.environment}\n${d.clientId}\n${d.tokenFingerprint}\n${d.expiresAt}`;
+    const key =
+      `${d.caller}\n${d.environment}\n${d.clientId}\n${d.tokenFingerprint}\n${d.expiresAt}` +
+      (d.presented === undefined ? '' : `\n${JSON.stringify(d.presented)}`);
     const repeats = this.tracked.get(key);
     if (repeats !== undefined && !this.closed) {
       const now = this.clock.now();
@@ -84,6 +99,7 @@ export class DisclosureLog implements OnApplicationShutdown {
       msg: 'token request',
       requestId: d.requestId,
       caller: d.caller,
+      ...d.presented,
       clientId: d.clientId,
       environment: d.environment,
       outcome: 'served',
@@ -95,6 +111,7 @@ export class DisclosureLog implements OnApplicationShutdown {
     if (this.tracked.size >= MAX_TRACKED_DISCLOSURES) this.flush(true);
     this.tracked.set(key, {
       caller: d.caller,
+      presented: d.presented,
       clientId: d.clientId,
       environment: d.environment,
       tokenFingerprint: d.tokenFingerprint,
@@ -112,13 +129,14 @@ export class DisclosureLog implements OnApplicationShutdown {
    * expired tokens (all keys with `forgetAll`).
    */
   flush(forgetAll = false): void {
-    const now = this.clock.now();
+    const now = this.clock.monotonic();
     for (const [key, r] of this.tracked) {
       if (r.count > 0) {
         this.audit.write({
           msg: 'token disclosures repeated',
           requestId: undefined,
           caller: r.caller,
+          ...r.presented,
           clientId: r.clientId,
           environment: r.environment,
           outcome: 'served',

@@ -26,7 +26,7 @@ export class FailedAuthLimiter {
   retryAfterSeconds(source: string): number {
     const window = this.current(source);
     if (!window || window.failures < FAILED_AUTH_LIMIT) return 0;
-    return Math.ceil((window.startedAt + FAILED_AUTH_WINDOW_MS - this.clock.now()) / 1000);
+    return Math.ceil((window.startedAt + FAILED_AUTH_WINDOW_MS - this.clock.monotonic()) / 1000);
   }
 
   recordFailure(source: string): void {
@@ -36,12 +36,12 @@ export class FailedAuthLimiter {
       return;
     }
     if (this.windows.size >= FAILED_AUTH_MAX_SOURCES) this.evictOldest();
-    this.windows.set(source, { startedAt: this.clock.now(), failures: 1 });
+    this.windows.set(source, { startedAt: this.clock.monotonic(), failures: 1 });
   }
 
   private current(source: string): Window | undefined {
     const window = this.windows.get(source);
-    if (window && this.clock.now() - window.startedAt >= FAILED_AUTH_WINDOW_MS) {
+    if (window && this.clock.monotonic() - window.startedAt >= FAILED_AUTH_WINDOW_MS) {
       this.windows.delete(source);
       return undefined;
     }

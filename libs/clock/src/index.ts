@@ -1,4 +1,5 @@
-export { CLOCK, SystemClock } from './clock';
+export { CLOCK, SystemClock, TEST_WALL_CLOCK_OFFSET_ENV, wallTimeOf } from './clock';
 export type { Clock } from './clock';
+export { CLOCK_SKEW, CLOCK_SKEW_TOLERANCE_MS, ClockSkew } from './clock-skew';
 export { ManualClock } from './manual-clock';
 export { ClockModule } from './clock.module';

@@ -5,9 +5,14 @@ interface Sleeper {
   resolve: () => void;
 }
 
-/** A clock that only moves when a test says so; sleepers wake as time passes them. */
+/**
+ * A clock that only moves when a test says so; sleepers wake as time passes them. Its monotonic
+ * reading is the same number as its wall time until a test skews the wall clock (`skewWall`),
+ * so tests can state expiries as dates.
+ */
 export class ManualClock implements Clock {
   private current: number;
+  private wallSkew = 0;
   private sleepers: Sleeper[] = [];
 
   constructor(start = Date.UTC(2026, 10, 27, 10, 0, 0)) {
@@ -15,7 +20,16 @@ export class ManualClock implements Clock {
   }
 
   now(): number {
+    return this.current + this.wallSkew;
+  }
+
+  monotonic(): number {
     return this.current;
+  }
+
+  /** Moves the wall clock only (a clock set wrong, an NTP step); monotonic time does not jump. */
+  skewWall(ms: number): void {
+    this.wallSkew += ms;
   }
 
   sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -9,7 +9,7 @@ import {
 } from '@nestjs/terminus';
 import { Public } from '@app/auth';
 import { ConfigService } from '@app/config';
-import { TOKEN_STORE, type TokenStore } from '@app/token-store';
+import { ClockSkewMonitor, TOKEN_STORE, type TokenStore } from '@app/token-store';
 
 /**
  * Liveness: the process answers (nothing else). Readiness: configuration and keys are loaded,
@@ -26,6 +26,7 @@ export class HealthController {
     private readonly indicator: HealthIndicatorService,
     private readonly config: ConfigService,
     @Inject(TOKEN_STORE) private readonly store: TokenStore,
+    private readonly clockSkew: ClockSkewMonitor,
   ) {}
 
   @Get('live')
@@ -41,7 +42,11 @@ export class HealthController {
     summary: 'Readiness: configuration and keys loaded; names each dependency and its state',
   })
   ready(): Promise<HealthCheckResult> {
-    return this.health.check([() => this.configuration(), () => this.tokenStore()]);
+    return this.health.check([
+      () => this.configuration(),
+      () => this.tokenStore(),
+      () => this.clock(),
+    ]);
   }
 
   private configuration(): HealthIndicatorResult {
@@ -51,6 +56,15 @@ export class HealthController {
       clients: service.clients.length,
       callers: service.callers.length,
     });
+  }
+
+  /**
+   * This replica's wall clock against Redis's: shown, never failed on (token lifetimes do not
+   * depend on it; README "Which clock decides what").
+   */
+  private async clock(): Promise<HealthIndicatorResult> {
+    const report = await this.clockSkew.measure();
+    return this.indicator.check('clock').up({ ...report });
   }
 
   private async tokenStore(): Promise<HealthIndicatorResult> {

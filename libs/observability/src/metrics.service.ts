@@ -1,5 +1,5 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { CLOCK, type Clock } from '@app/clock';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { CLOCK, CLOCK_SKEW, type Clock, type ClockSkew } from '@app/clock';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { UpstreamAttempt } from '@app/upstream';
 import { buildVersion } from './build-info';
@@ -125,7 +125,17 @@ export class MetricsService {
     registers: [this.registry],
   });
 
-  constructor(@Inject(CLOCK) clock: Clock) {
+  constructor(@Inject(CLOCK) clock: Clock, @Optional() @Inject(CLOCK_SKEW) skew?: ClockSkew) {
+    new Gauge({
+      name: 'token_vendor_clock_skew_seconds',
+      help: "This replica's wall clock minus Redis's (TIME), as last measured; absent until measured and with the memory store.",
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const offset = skew?.offsetMs;
+        if (offset !== undefined) this.set(offset / 1000);
+      },
+    });
     const held = (): Iterable<HeldTokenSample> => this.heldTokens();
     new Gauge({
       name: 'token_vendor_token_ttl_seconds',
@@ -134,7 +144,7 @@ export class MetricsService {
       registers: [this.registry],
       collect() {
         this.reset();
-        const now = clock.now();
+        const now = clock.monotonic();
         for (const t of held()) {
           this.set(
             { client_id: t.clientId, environment: t.environment },

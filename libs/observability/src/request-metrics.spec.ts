@@ -20,7 +20,7 @@ describe('tokenRequestOutcome', () => {
 });
 
 describe('requestMetricsHook', () => {
-  const clock = { now: () => 0, sleep: () => Promise.resolve() };
+  const clock = { now: () => 0, monotonic: () => 0, sleep: () => Promise.resolve() };
   const answer = (
     sut: (req: FastifyRequest, reply: FastifyReply, done: () => void) => void,
     request: { method: string; url?: string; authorization?: string },

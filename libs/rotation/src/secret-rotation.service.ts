@@ -106,7 +106,7 @@ export class SecretRotationService {
         digest,
         seenAt: this.clock.now(),
         attempts: 0,
-        nextTryAt: this.clock.now(),
+        nextTryAt: this.clock.monotonic(),
       };
       this.candidates.propose(client.key, candidate);
       this.logger.log({
@@ -115,7 +115,7 @@ export class SecretRotationService {
         clientId: client.clientId,
       });
     }
-    if (this.clock.now() >= candidate.nextTryAt) await this.tryCandidate(client, candidate);
+    if (this.clock.monotonic() >= candidate.nextTryAt) await this.tryCandidate(client, candidate);
   }
 
   /** The IdP accepted the candidate: it becomes the secret in use. */
@@ -163,8 +163,9 @@ export class SecretRotationService {
         at: this.clock.now(),
       };
       this.candidates.refused(client, candidate, lastError);
+      // A backoff: on the monotonic clock, so a wall-clock step neither skips nor stalls it.
       candidate.nextTryAt =
-        this.clock.now() +
+        this.clock.monotonic() +
         Math.min(CANDIDATE_RETRY_CAP_MS, CANDIDATE_RETRY_BASE_MS * 2 ** (candidate.attempts - 1));
       // One line, no secret: ops see the refusal; the working secret stays in use.
       this.logger.warn({
@@ -172,7 +173,7 @@ export class SecretRotationService {
         environment: client.environment,
         clientId: client.clientId,
         error: code,
-        retryInMs: candidate.nextTryAt - this.clock.now(),
+        retryInMs: candidate.nextTryAt - this.clock.monotonic(),
       });
     }
   }

@@ -18,8 +18,11 @@ export const FLEET_MEMBER_TTL_MS = 2_000;
 /** What replicas tell each other. `from` is the sender's replica id. */
 export type FleetMessage =
   | { type: 'heartbeat'; from: string }
-  /** A token was revoked (admin refresh, downstream rejection): drop copies of it. */
-  | { type: 'revoked'; from: string; id: string; client: string; sha: string; expiresAt: number }
+  /**
+   * A token was revoked (admin refresh, downstream rejection): drop copies of it. Its remaining
+   * life when sent, not an expiry: no clock reading of one process means anything in another.
+   */
+  | { type: 'revoked'; from: string; id: string; client: string; sha: string; expiresInMs: number }
   /** Reload configuration and secrets (each replica reads its own files). */
   | { type: 'reload'; from: string; id: string }
   /** A replica's answer to a request (`id`): what it did. */
@@ -52,7 +55,7 @@ export interface FleetAck {
  */
 export interface FleetChannel {
   readonly replicaId: string;
-  /** Monotonic milliseconds (performance.now()). */
+  /** Monotonic milliseconds (Clock.monotonic). */
   monotonicNow(): number;
   /** Whether every message sent since `since` (monotonic ms) has reached this replica. */
   confirmedSince(since: number): boolean;
@@ -139,11 +142,16 @@ abstract class RequestingFleetChannel {
 
 /** One replica without Redis: every message reaches the whole "fleet" (itself) at once. */
 export class LocalFleetChannel extends RequestingFleetChannel implements FleetChannel {
-  monotonicNow(): number {
-    return performance.now();
+  constructor(private readonly clock: () => number = () => performance.now()) {
+    super();
   }
 
-  confirmedSince(_since: number): boolean {
+  monotonicNow(): number {
+    return this.clock();
+  }
+
+  /** Always: nothing can be lost on the way from this replica to itself. */
+  confirmedSince(_since?: number): boolean {
     return true;
   }
 

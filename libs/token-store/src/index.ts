@@ -6,7 +6,7 @@ export { MemoryTokenStore } from './memory-token.store';
 export { RedisTokenStore } from './redis-token.store';
 export { TokenCipher } from './token-cipher';
 export { tokenSha256 } from './token-sha256';
-export { laterToken, replaces } from './later-token';
+export { EXPIRY_TIE_MS, laterToken, replaces } from './later-token';
 export { RedisKeys } from './redis-keys';
 export {
   FLEET_CHANNEL,
@@ -20,3 +20,8 @@ export {
   waitUntilReady,
 } from './redis-client.factory';
 export { TokenStoreModule } from './token-store.module';
+export {
+  ClockSkewMonitor,
+  CLOCK_SKEW_CHECK_INTERVAL_MS,
+  type ClockSkewReport,
+} from './clock-skew.monitor';

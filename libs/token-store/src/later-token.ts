@@ -1,6 +1,12 @@
 import type { StoredToken } from './token-store';
 
 /**
+ * Expiries measured through Redis (remaining lives counted from before each read or write)
+ * agree only to within round trips: closer than this (ms) they are the same expiry.
+ */
+export const EXPIRY_TIE_MS = 250;
+
+/**
  * "Keep the later token", in one place: of two tokens the one that expires later (the first
  * on a tie, so a held copy is not replaced by an equal one). The fenced write in Redis applies
  * the same rule in Lua (redis-token.store.ts).

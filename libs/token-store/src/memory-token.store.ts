@@ -13,7 +13,8 @@ import {
 /**
  * The store for a single replica without Redis (demo, development). Same semantics as the
  * Redis store: expired entries are never returned, the write is fenced, revoked tokens are
- * refused, and a token is returned only to the shape that stored it.
+ * refused, and a token is returned only to the shape that stored it. Its own process is the
+ * only clock here, so every time in it is monotonic (Clock.monotonic).
  */
 export class MemoryTokenStore implements TokenStore, RefreshLock {
   readonly kind = 'memory';
@@ -27,7 +28,7 @@ export class MemoryTokenStore implements TokenStore, RefreshLock {
   get(ref: TokenRef): Promise<StoredToken | undefined> {
     const key = formatClientRef(ref);
     const entry = this.tokens.get(key);
-    if (entry && entry.token.expiresAt <= this.clock.now()) {
+    if (entry && entry.token.expiresAt <= this.clock.monotonic()) {
       this.tokens.delete(key);
       return Promise.resolve(undefined);
     }
@@ -35,7 +36,7 @@ export class MemoryTokenStore implements TokenStore, RefreshLock {
   }
 
   put(ref: TokenRef, token: StoredToken): Promise<boolean> {
-    const now = this.clock.now();
+    const now = this.clock.monotonic();
     if (token.expiresAt <= now) return Promise.resolve(false);
     if (this.revokedUntil(ref, tokenSha256(token.accessToken)) !== undefined) {
       return Promise.resolve(false);
@@ -70,23 +71,23 @@ export class MemoryTokenStore implements TokenStore, RefreshLock {
   claimForcedRefresh(ref: ClientRef, intervalMs: number): Promise<boolean> {
     const key = formatClientRef(ref);
     const until = this.forced.get(key);
-    if (until !== undefined && until > this.clock.now()) return Promise.resolve(false);
-    this.forced.set(key, this.clock.now() + intervalMs);
+    if (until !== undefined && until > this.clock.monotonic()) return Promise.resolve(false);
+    this.forced.set(key, this.clock.monotonic() + intervalMs);
     return Promise.resolve(true);
   }
 
   acquireLock(ref: TokenRef, owner: string, ttlMs: number): Promise<boolean> {
     const held = this.locks.get(formatClientRef(ref));
-    if (held && held.until > this.clock.now()) return Promise.resolve(false);
-    this.locks.set(formatClientRef(ref), { owner, until: this.clock.now() + ttlMs });
+    if (held && held.until > this.clock.monotonic()) return Promise.resolve(false);
+    this.locks.set(formatClientRef(ref), { owner, until: this.clock.monotonic() + ttlMs });
     return Promise.resolve(true);
   }
 
   extendLock(ref: TokenRef, owner: string, ttlMs: number): Promise<boolean> {
     const held = this.locks.get(formatClientRef(ref));
-    if (!held || held.owner !== owner || held.until <= this.clock.now())
+    if (!held || held.owner !== owner || held.until <= this.clock.monotonic())
       return Promise.resolve(false);
-    held.until = this.clock.now() + ttlMs;
+    held.until = this.clock.monotonic() + ttlMs;
     return Promise.resolve(true);
   }
 
@@ -98,15 +99,20 @@ export class MemoryTokenStore implements TokenStore, RefreshLock {
 
   isLocked(ref: TokenRef): Promise<boolean> {
     const held = this.locks.get(formatClientRef(ref));
-    return Promise.resolve(held !== undefined && held.until > this.clock.now());
+    return Promise.resolve(held !== undefined && held.until > this.clock.monotonic());
   }
 
   ping(): Promise<void> {
     return Promise.resolve();
   }
 
+  /** No shared clock to compare with: this process is the only one. */
+  referenceTime(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+
   private revokedUntil(ref: ClientRef, sha: string): number | undefined {
     const until = this.revoked.get(formatClientRef(ref))?.get(sha);
-    return until !== undefined && until > this.clock.now() ? until : undefined;
+    return until !== undefined && until > this.clock.monotonic() ? until : undefined;
   }
 }

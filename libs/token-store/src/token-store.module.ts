@@ -7,7 +7,7 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
-import { CLOCK, type Clock } from '@app/clock';
+import { CLOCK, CLOCK_SKEW, type Clock, type ClockSkew } from '@app/clock';
 import { ConfigService } from '@app/config';
 import type { Cluster, Redis } from 'ioredis';
 import { MemoryTokenStore } from './memory-token.store';
@@ -27,6 +27,7 @@ import {
   type FleetChannel,
 } from './fleet-channel';
 import { RedisKeys } from './redis-keys';
+import { ClockSkewMonitor } from './clock-skew.monitor';
 
 /**
  * Provides TOKEN_STORE: Redis when the environment names one, otherwise memory (one replica
@@ -43,11 +44,12 @@ import { RedisKeys } from './redis-keys';
     },
     {
       provide: TOKEN_STORE,
-      inject: [ConfigService, CLOCK, REDIS_CLIENT],
+      inject: [ConfigService, CLOCK, REDIS_CLIENT, CLOCK_SKEW],
       useFactory: (
         config: ConfigService,
         clock: Clock,
         redis: Redis | Cluster | null,
+        skew: ClockSkew,
       ): TokenStore => {
         if (!redis) {
           new Logger('TokenStore').warn(
@@ -60,21 +62,31 @@ import { RedisKeys } from './redis-keys';
           new TokenCipher(config.runtime.encryptionKeys),
           clock,
           config.runtime.keyPrefix,
+          skew,
         );
       },
     },
+    ClockSkewMonitor,
     // The store implements the lock too (same keys, same slot); it is its own seam.
     { provide: REFRESH_LOCK, useExisting: TOKEN_STORE },
     {
       provide: FLEET_CHANNEL,
-      inject: [ConfigService, REDIS_CLIENT],
-      useFactory: (config: ConfigService, redis: Redis | Cluster | null): FleetChannel =>
+      inject: [ConfigService, REDIS_CLIENT, CLOCK],
+      useFactory: (
+        config: ConfigService,
+        redis: Redis | Cluster | null,
+        clock: Clock,
+      ): FleetChannel =>
         redis
-          ? new RedisFleetChannel(redis, new RedisKeys(config.runtime.keyPrefix).fleetChannel())
-          : new LocalFleetChannel(),
+          ? new RedisFleetChannel(
+              redis,
+              new RedisKeys(config.runtime.keyPrefix).fleetChannel(),
+              () => clock.monotonic(),
+            )
+          : new LocalFleetChannel(() => clock.monotonic()),
     },
   ],
-  exports: [TOKEN_STORE, REFRESH_LOCK, REDIS_CLIENT, FLEET_CHANNEL],
+  exports: [TOKEN_STORE, REFRESH_LOCK, REDIS_CLIENT, FLEET_CHANNEL, ClockSkewMonitor],
 })
 export class TokenStoreModule implements OnModuleInit, OnApplicationShutdown {
   constructor(

@@ -1,11 +1,16 @@
-/** A held access token: what the store keeps per (environment, client). */
+/**
+ * A held access token: what the store keeps per (environment, client). Its times are
+ * readings of THIS process's monotonic clock (Clock.monotonic): they mean nothing in another
+ * process, so the Redis store keeps the remaining life (a TTL in Redis's own time) instead and
+ * turns it back into these on read. Shown as a date only through wallTimeOf.
+ */
 export interface StoredToken {
   readonly accessToken: string;
   readonly tokenType: 'Bearer';
   readonly scope?: string;
-  /** Clock ms when the request that obtained it was sent. */
+  /** Monotonic ms when the request that obtained it was sent (its life counts from here). */
   readonly requestedAt: number;
-  /** Clock ms when it stops being valid. */
+  /** Monotonic ms when it stops being valid. */
   readonly expiresAt: number;
 }
 
@@ -68,6 +73,7 @@ export interface TokenStore {
   delete(ref: TokenRef): Promise<void>;
   /**
    * Revokes a token for the whole fleet: its SHA-256 (hex) is recorded until `expiresAt`
+   * (monotonic, as in StoredToken)
    * (later writes of it are refused) and the stored value is removed if it is that token.
    */
   revoke(ref: ClientRef, tokenSha256: string, expiresAt: number): Promise<void>;
@@ -80,6 +86,11 @@ export interface TokenStore {
   claimForcedRefresh(ref: ClientRef, intervalMs: number): Promise<boolean>;
   /** Cheap liveness check of the backing store, for readiness. */
   ping(): Promise<void>;
+  /**
+   * The fleet's reference clock (Redis `TIME`), wall ms; undefined when there is none (the
+   * memory store). Used to measure this replica's wall-clock skew, never a token's life.
+   */
+  referenceTime(): Promise<number | undefined>;
   readonly kind: 'redis' | 'memory';
 }
 

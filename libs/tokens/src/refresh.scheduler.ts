@@ -29,9 +29,12 @@ export const REFRESH_ENABLED = Symbol('REFRESH_ENABLED');
 
 /** What the admin view and metrics show of each client's refresh. */
 export interface RefreshState {
+  /** Wall-clock ms (a stamp for display). */
   lastRefreshAt?: number;
+  /** `at`: wall-clock ms (a stamp for display). */
   lastError?: { code: string; message: string; at: number };
   consecutiveFailures: number;
+  /** Monotonic ms (the schedule runs on it; shown through wallTimeOf). */
   nextRefreshAt?: number;
 }
 
@@ -74,7 +77,7 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
       if (!this.queue.dueAt(client.key)) {
         this.queue.schedule(
           client.key,
-          this.clock.now() + Math.floor(this.random() * WARM_SPREAD_MS),
+          this.clock.monotonic() + Math.floor(this.random() * WARM_SPREAD_MS),
         );
       }
     }
@@ -95,7 +98,7 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
     if (this.stopped || !this.enabled) return;
     const slots = MAX_CONCURRENT_REFRESHES - this.running;
     if (slots <= 0) return;
-    const keys = this.queue.popDue(this.clock.now(), slots);
+    const keys = this.queue.popDue(this.clock.monotonic(), slots);
     // A finished refresh frees its slot for the next due token at once, not at the next tick:
     // a start-up wave of thousands of clients is not throttled by the tick interval.
     await Promise.all(keys.map((key) => this.refresh(key).then(() => this.runDue())));
@@ -121,7 +124,7 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
       const current = laterToken(this.tokens.held(client), shared);
       if (
         current &&
-        this.clock.now() < refreshDueAt(current, this.config.service.refresh.ratio, 0) - 1 &&
+        this.clock.monotonic() < refreshDueAt(current, this.config.service.refresh.ratio, 0) - 1 &&
         this.queue.dueAt(key)
       ) {
         return;
@@ -165,7 +168,7 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
       e instanceof UpstreamRejectedError
         ? REJECTED_RETRY_MS
         : retryDelayMs(failures, this.random());
-    this.queue.schedule(client.key, this.clock.now() + delay);
+    this.queue.schedule(client.key, this.clock.monotonic() + delay);
     this.logger.warn({
       msg: 'token refresh failed',
       environment: client.environment,

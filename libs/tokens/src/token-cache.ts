@@ -33,7 +33,8 @@ export const OUTAGE_PROBE_INTERVAL_MS = 200;
 
 /** This replica's copy of a token, with what it was checked against. */
 interface Copy {
-  readonly token: StoredToken;
+  /** Replaced by a later reading of the same token (a closer lower bound of its expiry). */
+  token: StoredToken;
   readonly sha: string;
   readonly shape: string;
   /** Monotonic ms since which this copy is known not revoked. */
@@ -237,7 +238,7 @@ export class TokenCache {
     if (!marks) return false;
     const until = marks.get(sha);
     if (until === undefined) return false;
-    if (until > this.clock.now()) return true;
+    if (until > this.clock.monotonic()) return true;
     marks.delete(sha);
     return false;
   }
@@ -250,6 +251,9 @@ export class TokenCache {
     const held = current?.shape === shape ? current : undefined;
     if (held?.sha === sha) {
       held.checkedAt = Math.max(held.checkedAt, checkedAt);
+      // Each read of the same token gives a lower bound of its expiry (its remaining life from
+      // Redis, counted from before the read): the latest bound is the closest, and still safe.
+      if (token.expiresAt > held.token.expiresAt) held.token = token;
       return;
     }
     if (held && !replaces(token, held.token)) return;

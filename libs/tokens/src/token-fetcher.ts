@@ -1,11 +1,17 @@
 import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
 import { MetricsService } from '@app/observability';
 import { randomUUID } from 'node:crypto';
-import { CLOCK, type Clock } from '@app/clock';
+import { CLOCK, wallTimeOf, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig, type EnvironmentConfig } from '@app/config';
 import { UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
 import { DEFAULT_MAX_ATTEMPTS, OAuthClient, RETRY_POLICY } from '@app/upstream';
-import { REFRESH_LOCK, type RefreshLock, type StoredToken, type TokenRef } from '@app/token-store';
+import {
+  EXPIRY_TIE_MS,
+  REFRESH_LOCK,
+  type RefreshLock,
+  type StoredToken,
+  type TokenRef,
+} from '@app/token-store';
 import { SecretCandidates } from './secret-candidates';
 import { SingleFlight } from './single-flight';
 import { TokenCache } from './token-cache';
@@ -102,11 +108,11 @@ export class TokenFetcher implements OnApplicationShutdown {
     options: ObtainOptions,
   ): Promise<StoredToken> {
     const held = this.rejections.get(client.key);
-    if (held && this.clock.now() - held.at < REJECTION_HOLD_MS) throw held.error;
+    if (held && this.clock.monotonic() - held.at < REJECTION_HOLD_MS) throw held.error;
     const environment = this.environmentOf(client);
     const ttl = lockTtlMs(environment);
     // Past this, a holder that keeps its lock alive but never delivers is not waited for.
-    const giveUpWaitingAt = this.clock.now() + ttl * 2 + HOLDER_PATIENCE_MS;
+    const giveUpWaitingAt = this.clock.monotonic() + ttl * 2 + HOLDER_PATIENCE_MS;
     // Redis just failed (down or slow): no caller waits on it again; the lock is skipped. A
     // background refresh has no caller: it tries the lock (a lock-less refresh of one replica
     // while the others hold the lock was the flaky fleet test's second IdP request).
@@ -129,7 +135,7 @@ export class TokenFetcher implements OnApplicationShutdown {
         return this.fetchUnderLock(client, environment, owner, ttl, knownExpiresAt);
       if (theirs) return theirs;
       // The store failed while waiting (an outage now, not a stale mark): fetch directly.
-      if (!this.cache.storeAvailable || this.clock.now() >= giveUpWaitingAt) {
+      if (!this.cache.storeAvailable || this.clock.monotonic() >= giveUpWaitingAt) {
         return this.fetchAndSave(client, environment, false);
       }
       // The lock expired without a new token (its holder died): try to take it.
@@ -164,7 +170,7 @@ export class TokenFetcher implements OnApplicationShutdown {
     try {
       // Another replica may have finished just before we took the lock.
       const shared = await this.cache.shared(client);
-      if (shared && shared.expiresAt > knownExpiresAt) return shared;
+      if (shared && expiresLater(shared, knownExpiresAt)) return shared;
       // Under the lock the write completes before the lock is released, so the replicas
       // waiting for it find the token and the IdP sees one request.
       return await this.fetchAndSave(client, environment, true, lockLost.signal);
@@ -176,7 +182,7 @@ export class TokenFetcher implements OnApplicationShutdown {
         clientId: client.clientId,
       });
       const theirs = await this.cache.shared(client);
-      if (theirs && theirs.expiresAt > knownExpiresAt) return theirs;
+      if (theirs && expiresLater(theirs, knownExpiresAt)) return theirs;
       throw new UpstreamUnavailableError(
         'timeout',
         'the refresh was taken over by another replica',
@@ -200,11 +206,11 @@ export class TokenFetcher implements OnApplicationShutdown {
     ttl: number,
     owner: string,
   ): Promise<StoredToken | 'lock-taken' | undefined> {
-    const until = this.clock.now() + ttl;
-    while (this.clock.now() < until) {
+    const until = this.clock.monotonic() + ttl;
+    while (this.clock.monotonic() < until) {
       await this.clock.sleep(LOCK_POLL_INTERVAL_MS);
       const shared = await this.cache.shared(client);
-      if (shared && shared.expiresAt > knownExpiresAt) return shared;
+      if (shared && expiresLater(shared, knownExpiresAt)) return shared;
       if (!this.cache.storeAvailable) return undefined;
       const locked = await this.lock
         .acquireLock(this.cache.refOf(client), owner, ttl)
@@ -243,7 +249,7 @@ export class TokenFetcher implements OnApplicationShutdown {
           // fall through: report the refusal of the secret in use
         }
       }
-      this.rejections.set(client.key, { at: this.clock.now(), error: e });
+      this.rejections.set(client.key, { at: this.clock.monotonic(), error: e });
       throw e;
     }
   }
@@ -293,7 +299,7 @@ export class TokenFetcher implements OnApplicationShutdown {
       environment: client.environment,
       clientId: client.clientId,
       lifetimeSeconds: issued.lifetimeSeconds,
-      expiresAt: new Date(token.expiresAt).toISOString(),
+      expiresAt: new Date(wallTimeOf(this.clock, token.expiresAt)).toISOString(),
     });
     return token;
   }
@@ -304,4 +310,14 @@ export class TokenFetcher implements OnApplicationShutdown {
       throw new UpstreamUnavailableError('bad_status', 'the client is being reconfigured');
     return environment;
   }
+}
+
+/**
+ * Whether `token` is a newer token than the one that expires at `knownExpiresAt`: later by more
+ * than EXPIRY_TIE_MS. Two readings of the same token from Redis differ by their round trips
+ * (each is its remaining life counted from before the read), so a bare `>` would take a
+ * re-read of the known token for a new one.
+ */
+function expiresLater(token: StoredToken, knownExpiresAt: number): boolean {
+  return token.expiresAt > knownExpiresAt + EXPIRY_TIE_MS;
 }

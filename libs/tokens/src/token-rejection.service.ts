@@ -55,7 +55,7 @@ export class TokenRejectionService {
         environment: client.environment,
         outcome,
       });
-      const answer = toVendedToken(client, token, this.clock.now());
+      const answer = toVendedToken(client, token, this.clock);
       this.writeAudit(caller, clientId, client.environment, outcome, requestId, {
         tokenFingerprint: tokenFingerprint(token.accessToken),
       });

@@ -47,7 +47,11 @@ export class TokenSource implements OnModuleInit {
 
   onModuleInit(): void {
     this.fleet.onRequest('revoked', (message) => {
-      const held = this.cache.revokeLocally(message.client, message.sha, message.expiresAt);
+      // A sender of the previous version sends no remaining life: keep the mark for a day, the
+      // longest any token is believed to live.
+      const left = Number.isFinite(message.expiresInMs) ? message.expiresInMs : 86_400_000;
+      const until = this.fleet.monotonicNow() + left;
+      const held = this.cache.revokeLocally(message.client, message.sha, until);
       return Promise.resolve({ outcome: held ? 'dropped' : 'not-held' });
     });
   }
@@ -145,7 +149,12 @@ export class TokenSource implements OnModuleInit {
       });
     }
     const replicas = await this.fleet
-      .request({ type: 'revoked', client: client.key, sha, expiresAt: token.expiresAt })
+      .request({
+        type: 'revoked',
+        client: client.key,
+        sha,
+        expiresInMs: Math.max(0, Math.ceil(token.expiresAt - this.fleet.monotonicNow())),
+      })
       .catch(() => [] as FleetAck[]);
     this.logger.log({
       msg: 'token revoked for the fleet',
@@ -200,7 +209,8 @@ export class TokenSource implements OnModuleInit {
     // A new token too short to be served (below refresh.minTtlSeconds) replaces nothing: the
     // old one stays, and the answer says nothing was revoked.
     const minTtlMs = this.config.service.refresh.minTtlSeconds * 1000;
-    if (token.expiresAt - this.clock.now() < minTtlMs) return { token, revocation: undefined };
+    if (token.expiresAt - this.clock.monotonic() < minTtlMs)
+      return { token, revocation: undefined };
     const revocation = await this.revoke(client, current);
     // The new token replaces the old even when it expires earlier (the fence kept the old one).
     await this.cache.save(client, token);

@@ -290,6 +290,33 @@ describe('TokenVendingService', () => {
     expect(idp.requests).toHaveLength(1);
   });
 
+  it('serves the token a concurrent request fetched while its own store read missed it', async () => {
+    // The cold-burst race: a request looks for this replica's copy (none yet), then reads the
+    // store; the read is answered before the fetched token is written, but by the time it
+    // returns the token is this replica's copy. That copy is young and lasts long enough: it
+    // is served, not taken for "too young to replace" (503 too_short).
+    const readStore = store.get.bind(store);
+    let landed!: () => void;
+    const adopted = new Promise<void>((resolve) => (landed = resolve));
+    cache.onAdopt(() => landed());
+
+    const first = vend();
+    for (let turn = 0; turn < 1_000 && idp.requests.length === 0; turn++) await Promise.resolve();
+    expect(idp.requests).toHaveLength(1); // the fetch is in flight; no copy yet
+    expect(cache.held(apiClient())).toBeUndefined();
+    jest.spyOn(store, 'get').mockImplementation(async (ref) => {
+      const answer = await readStore(ref); // the store as it was before the write...
+      await adopted; // ...answered after the fetched token became this replica's copy
+      return answer;
+    });
+
+    const [a, b] = await Promise.all([first, vend()]);
+
+    expect([a.access_token, b.access_token]).toEqual([tokenOf(1), tokenOf(1)]);
+    expect(b.expires_in).toBe(LIFETIME_SECONDS);
+    expect(idp.requests).toHaveLength(1);
+  });
+
   it.each([
     ['a negative number', '-1'],
     ['a fraction', '1.5'],

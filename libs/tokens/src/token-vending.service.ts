@@ -66,7 +66,7 @@ export class TokenVendingService {
       const token = this.isUsable(local, minTtl.seconds * 1000)
         ? local
         : await this.tokenFor(client, minTtl);
-      const body = toVendedToken(client, token, this.clock.now());
+      const body = toVendedToken(client, token, this.clock);
       this.metrics?.tokenRequests.inc({
         client_id: clientId,
         environment: client.environment,
@@ -82,6 +82,7 @@ export class TokenVendingService {
         expiresAt: token.expiresAt,
         expiresIn: body.expires_in,
         source,
+        presented: caller.presented,
       });
       return body;
     } catch (e) {
@@ -102,7 +103,7 @@ export class TokenVendingService {
   /** Strictly unexpired as well: with minTtl 0 a token is not served at its expiry instant. */
   private isUsable(token: StoredToken | undefined, minTtlMs: number): token is StoredToken {
     if (token === undefined) return false;
-    const now = this.clock.now();
+    const now = this.clock.monotonic();
     return token.expiresAt > now && token.expiresAt - now >= minTtlMs;
   }
 
@@ -132,8 +133,8 @@ export class TokenVendingService {
     // would only issue another one as short, once per request.
     if (
       held &&
-      held.expiresAt > this.clock.now() &&
-      this.clock.now() - held.requestedAt < MIN_REFETCH_INTERVAL_MS
+      held.expiresAt > this.clock.monotonic() &&
+      this.clock.monotonic() - held.requestedAt < MIN_REFETCH_INTERVAL_MS
     ) {
       throw this.tooShort(held, minTtl);
     }

@@ -1,3 +1,4 @@
+import type { Clock } from '@app/clock';
 import type { ClientConfig } from '@app/config';
 import type { StoredToken } from '@app/token-store';
 
@@ -12,12 +13,18 @@ export interface VendedToken {
   environment: string;
 }
 
-export function toVendedToken(client: ClientConfig, token: StoredToken, now: number): VendedToken {
+/**
+ * The answer for a held token. Both times come from its remaining life on this replica's
+ * monotonic clock; `expires_at` is that remaining life added to this replica's wall clock, for
+ * display only (README "Which clock decides what").
+ */
+export function toVendedToken(client: ClientConfig, token: StoredToken, clock: Clock): VendedToken {
+  const remainingMs = token.expiresAt - clock.monotonic();
   const body: VendedToken = {
     access_token: token.accessToken,
     token_type: 'Bearer',
-    expires_in: Math.floor((token.expiresAt - now) / 1000),
-    expires_at: new Date(token.expiresAt).toISOString(),
+    expires_in: Math.floor(remainingMs / 1000),
+    expires_at: new Date(clock.now() + remainingMs).toISOString(),
     client_id: client.clientId,
     environment: client.environment,
   };

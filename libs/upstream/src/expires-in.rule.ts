@@ -30,7 +30,8 @@ const DECIMAL_STRING = /^\d+(\.\d+)?$/;
  *    The JWT signature is not checked: we are not its audience.
  *
  * @param expiresIn the answer's `expires_in` as parsed from JSON (undefined when absent)
- * @param requestedAtMs clock ms when the request was sent
+ * @param requestedAtMs wall-clock ms when the request was sent (the fleet's reference time when
+ *   known: it is compared with `exp`, which the IdP stamped by its wall clock)
  * @throws UpstreamUnavailableError('bad_answer') when the rule rejects the answer
  */
 export function resolveLifetimeSeconds(

@@ -1,4 +1,4 @@
-import { CLOCK, type Clock } from '@app/clock';
+import { CLOCK, CLOCK_SKEW, type Clock, type ClockSkew } from '@app/clock';
 import {
   UpstreamRejectedError,
   UpstreamUnavailableError,
@@ -63,6 +63,12 @@ type AttemptResult =
  * strict validation; whatever it throws is a domain error whose message carries neither the
  * secret, nor a token, nor the IdP's body. It caches nothing: that is the token store's job.
  */
+/** When a token request was sent, on both clocks (see TokenAnswerContext). */
+interface SentAt {
+  requestedAt: number;
+  requestedAtWall: number;
+}
+
 @Injectable()
 export class OAuthClient implements OnApplicationShutdown {
   private readonly logger = new Logger(OAuthClient.name);
@@ -72,6 +78,7 @@ export class OAuthClient implements OnApplicationShutdown {
     @Inject(CLOCK) private readonly clock: Clock,
     @Optional() @Inject(UPSTREAM_OBSERVER) private readonly observer?: UpstreamObserver,
     @Optional() private readonly discovery?: IdpDiscovery,
+    @Optional() @Inject(CLOCK_SKEW) private readonly skew?: ClockSkew,
   ) {}
 
   /**
@@ -93,12 +100,17 @@ export class OAuthClient implements OnApplicationShutdown {
     for (let attempt = 1; ; attempt++) {
       opts.signal?.throwIfAborted();
       const started = performance.now();
-      // Taken right before sending: the token's life is counted from here, not from the answer.
-      const requestedAt = this.clock.now();
+      // Taken right before sending: the token's life is counted from here, not from the answer,
+      // on the monotonic clock; the wall reading (corrected by this replica's measured skew)
+      // is for comparing with a JWT's `exp` and for a client assertion's `iat`/`exp`.
+      const sentAt = {
+        requestedAt: this.clock.monotonic(),
+        requestedAtWall: this.skew ? this.skew.referenceNow(this.clock) : this.clock.now(),
+      };
       // Built per attempt: a client assertion carries a fresh jti and iat each time.
-      const http = await this.buildRequest(req, requestedAt);
+      const http = await this.buildRequest(req, sentAt.requestedAtWall);
       const trace = this.beginTrace({ ...where, attempt });
-      const result = await this.attempt(req, http, requestedAt, opts.signal, trace?.headers);
+      const result = await this.attempt(req, http, sentAt, opts.signal, trace?.headers);
       this.notify(
         {
           ...where,
@@ -178,7 +190,7 @@ export class OAuthClient implements OnApplicationShutdown {
   private async attempt(
     req: ResolvedTokenRequest,
     http: TokenHttpRequest,
-    requestedAt: number,
+    sentAt: SentAt,
     callerSignal: AbortSignal | undefined,
     traceHeaders: Record<string, string> | undefined,
   ): Promise<AttemptResult> {
@@ -223,14 +235,14 @@ export class OAuthClient implements OnApplicationShutdown {
         detail: `network error (${networkCause(err)})`,
       };
     }
-    return this.interpret(response, body, req, requestedAt);
+    return this.interpret(response, body, req, sentAt);
   }
 
   private interpret(
     response: Response,
     body: string | undefined,
     req: TokenRequest,
-    requestedAt: number,
+    sentAt: SentAt,
   ): AttemptResult {
     const { status } = response;
     if (status === 200) {
@@ -243,7 +255,7 @@ export class OAuthClient implements OnApplicationShutdown {
       }
       try {
         const token = parseTokenResponse(body, {
-          requestedAt,
+          ...sentAt,
           ...(req.scope ? { requestedScope: req.scope } : {}),
         });
         return { kind: 'ok', status, token };

@@ -38,9 +38,12 @@ export interface IssuedToken {
   tokenType: 'Bearer';
   /** The scope the IdP granted (the answer's `scope`), else the requested one. */
   scope?: string;
-  /** Clock ms when the successful request was SENT: expiry is counted from here (CONTRACT §7). */
+  /**
+   * Monotonic clock ms when the successful request was SENT: expiry is counted from here
+   * (README "Which clock decides what").
+   */
   requestedAt: number;
-  /** Clock ms: requestedAt + lifetimeSeconds * 1000. */
+  /** Monotonic clock ms: requestedAt + lifetimeSeconds * 1000. */
   expiresAt: number;
   /** Whole seconds, after the expires_in rule (expires-in.rule.ts). */
   lifetimeSeconds: number;

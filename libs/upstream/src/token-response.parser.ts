@@ -13,8 +13,13 @@ export const MAX_ACCESS_TOKEN_LENGTH = 16 * 1024;
 const PRINTABLE_NO_SPACE = /^[\x21-\x7E]+$/;
 
 export interface TokenAnswerContext {
-  /** Clock ms when the request was sent. */
+  /** Monotonic clock ms when the request was sent: the token's life counts from here. */
   requestedAt: number;
+  /**
+   * Wall-clock ms (the fleet's reference time when known) when the request was sent: what a
+   * JWT's `exp`, stamped by the IdP's wall clock, is compared with. Default: requestedAt.
+   */
+  requestedAtWall?: number;
   /** The scope we asked for: reported when the IdP does not say which scope it granted. */
   requestedScope?: string;
 }
@@ -53,7 +58,11 @@ export function parseTokenResponse(body: string, ctx: TokenAnswerContext): Issue
     throw badAnswer('the scope is not a string');
   }
 
-  const lifetimeSeconds = resolveLifetimeSeconds(answer.expires_in, accessToken, ctx.requestedAt);
+  const lifetimeSeconds = resolveLifetimeSeconds(
+    answer.expires_in,
+    accessToken,
+    ctx.requestedAtWall ?? ctx.requestedAt,
+  );
   const scope = grantedScope || ctx.requestedScope;
   return {
     accessToken,
