@@ -8,8 +8,9 @@ import { ConfigModule, type LoadedConfiguration } from '@app/config';
 import { DomainExceptionFilter } from '@app/errors';
 import { HealthModule } from '@app/health';
 import { ObservabilityModule, TelemetryModule } from '@app/observability';
+import { RotationModule } from '@app/rotation';
 import { TokenStoreModule } from '@app/token-store';
-import { TokensModule } from '@app/tokens';
+import { RefreshSwitchModule, TokensModule } from '@app/tokens';
 import { ScheduleModule } from '@nestjs/schedule';
 
 export interface TokenVendorModuleOptions {
@@ -36,7 +37,10 @@ export class TokenVendorModule {
         ObservabilityModule.forRoot({ logStream: options.logStream }),
         TokenStoreModule,
         AuthModule,
-        TokensModule.forRoot({ refresh: options.refresh }),
+        RefreshSwitchModule.forRoot(options.refresh),
+        TokensModule,
+        // Secret rotation and reload run whether or not the admin API is used.
+        RotationModule,
         HealthModule,
         AdminModule,
       ],

@@ -16,7 +16,7 @@ import {
   type ConfigSnapshot,
 } from '@app/config';
 import { FLEET_CHANNEL, type FleetAck, type FleetChannel } from '@app/token-store';
-import { RefreshScheduler, TokenCache, TokenFetcher } from '@app/tokens';
+import { RefreshScheduler, TokenSource } from '@app/tokens';
 import { SecretRotationService } from './secret-rotation.service';
 
 export interface CallerKeysResult {
@@ -55,8 +55,7 @@ export class ConfigReloader implements OnApplicationBootstrap, OnApplicationShut
 
   constructor(
     private readonly config: ConfigService,
-    private readonly cache: TokenCache,
-    private readonly fetcher: TokenFetcher,
+    private readonly tokens: TokenSource,
     private readonly scheduler: RefreshScheduler,
     private readonly rotation: SecretRotationService,
     @Inject(FLEET_CHANNEL) private readonly fleet: FleetChannel,
@@ -140,14 +139,8 @@ export class ConfigReloader implements OnApplicationBootstrap, OnApplicationShut
     }
     this.config.replace({ service: next.service, secrets });
 
-    for (const key of removed) {
-      this.cache.forget(before.get(key)!);
-      this.fetcher.clearRejection(key);
-    }
-    for (const key of changed) {
-      void this.cache.discard(after.get(key)!);
-      this.fetcher.clearRejection(key);
-    }
+    for (const key of removed) this.tokens.forget(before.get(key)!);
+    for (const key of changed) void this.tokens.discard(after.get(key)!);
     this.rotation.retain(new Set(after.keys()));
     for (const [client, secret] of candidates) void this.rotation.offer(client, secret);
     this.scheduler.warmAll();

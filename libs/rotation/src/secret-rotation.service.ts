@@ -1,5 +1,4 @@
-import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import { MetricsService } from '@app/observability';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { CLOCK, type Clock } from '@app/clock';
 import {
@@ -11,22 +10,13 @@ import {
   type ClientConfig,
 } from '@app/config';
 import { DomainError } from '@app/errors';
-import { TokenFetcher, type SecretCandidates } from '@app/tokens';
+import { SecretCandidates, TokenSource, type Candidate } from '@app/tokens';
 
 /** A rejected candidate is tried again after this, doubling up to the cap. */
 export const CANDIDATE_RETRY_BASE_MS = 5_000;
 export const CANDIDATE_RETRY_CAP_MS = 5 * 60_000;
 /** Secret sources checked at once. */
 export const CHECK_CONCURRENCY = 16;
-
-export interface Candidate {
-  readonly secret: string;
-  readonly digest: string;
-  readonly seenAt: number;
-  attempts: number;
-  nextTryAt: number;
-  lastError?: { code: string; message: string; at: number };
-}
 
 /** What the admin view and metrics show of a client's rotation. */
 export interface RotationStatus {
@@ -41,28 +31,21 @@ export interface RotationStatus {
  * token (which is then stored like any other) before it replaces the one in use. If the IdP
  * refuses it, the working secret stays in use, valid tokens keep being served, and the
  * refusal shows in the admin view and the log; the candidate is retried with backoff, and
- * also the moment the secret in use starts being refused (see TokenFetcher).
+ * also the moment the secret in use starts being refused (the fetcher asks SecretCandidates).
  */
 @Injectable()
-export class SecretRotationService implements SecretCandidates {
+export class SecretRotationService {
   private readonly logger = new Logger('SecretRotation');
-  private readonly candidates = new Map<string, Candidate>();
-  private readonly history = new Map<
-    string,
-    { lastRotationAt?: number; lastRotationError?: Candidate['lastError'] }
-  >();
   private readonly tries = new Map<string, Promise<void>>();
   /** Identity (inode, size, mtime) of each secret file when last read. */
   private readonly fileIdentities = new Map<string, string>();
 
   constructor(
     private readonly config: ConfigService,
-    private readonly fetcher: TokenFetcher,
+    private readonly tokens: TokenSource,
+    private readonly candidates: SecretCandidates,
     @Inject(CLOCK) private readonly clock: Clock,
-    @Optional() private readonly metrics?: MetricsService,
-  ) {
-    fetcher.useSecretCandidates(this);
-  }
+  ) {}
 
   /** Re-reads every client's secret source; starts a try for each one that changed. */
   async checkAll(env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -73,7 +56,7 @@ export class SecretRotationService implements SecretCandidates {
       for (let client = clients.shift(); client; client = clients.shift()) {
         // An unchanged file still gets its pending candidate retried when the backoff allows.
         const secret =
-          (await this.currentSecretOf(client, env)) ?? this.candidates.get(client.key)?.secret;
+          (await this.currentSecretOf(client, env)) ?? this.candidates.pending(client.key)?.secret;
         if (secret !== undefined) checks.push(this.offer(client, secret));
       }
     };
@@ -112,11 +95,11 @@ export class SecretRotationService implements SecretCandidates {
   async offer(client: ClientConfig, secret: string): Promise<void> {
     const inUse = this.config.secretFor(client.key);
     if (secret === inUse) {
-      this.candidates.delete(client.key);
+      this.candidates.withdraw(client.key);
       return;
     }
     const digest = digestOf(secret);
-    let candidate = this.candidates.get(client.key);
+    let candidate = this.candidates.pending(client.key);
     if (!candidate || candidate.digest !== digest) {
       candidate = {
         secret,
@@ -125,7 +108,7 @@ export class SecretRotationService implements SecretCandidates {
         attempts: 0,
         nextTryAt: this.clock.monotonic(),
       };
-      this.candidates.set(client.key, candidate);
+      this.candidates.propose(client.key, candidate);
       this.logger.log({
         msg: 'new client secret seen; trying it',
         environment: client.environment,
@@ -135,30 +118,15 @@ export class SecretRotationService implements SecretCandidates {
     if (this.clock.monotonic() >= candidate.nextTryAt) await this.tryCandidate(client, candidate);
   }
 
-  candidateFor(client: ClientConfig): string | undefined {
-    return this.candidates.get(client.key)?.secret;
-  }
-
-  adopt(client: ClientConfig, secret: string): void {
-    this.config.replaceSecret(client.key, secret);
-    this.fetcher.clearRejection(client.key);
-    this.candidates.delete(client.key);
-    this.history.set(client.key, { lastRotationAt: this.clock.now() });
-    this.metrics?.secretRotations.inc({
-      client_id: client.clientId,
-      environment: client.environment,
-      outcome: 'adopted',
-    });
-    this.logger.log({
-      msg: 'client secret rotated',
-      environment: client.environment,
-      clientId: client.clientId,
-    });
+  /** The IdP accepted the candidate: it becomes the secret in use. */
+  private adopt(client: ClientConfig, secret: string): void {
+    this.candidates.adopt(client, secret);
+    this.tokens.clearRejection(client.key);
   }
 
   status(clientKey: string): RotationStatus {
-    const candidate = this.candidates.get(clientKey);
-    const history = this.history.get(clientKey);
+    const candidate = this.candidates.pending(clientKey);
+    const history = this.candidates.historyOf(clientKey);
     return {
       candidatePending: candidate !== undefined,
       candidateSeenAt: candidate?.seenAt,
@@ -169,8 +137,7 @@ export class SecretRotationService implements SecretCandidates {
 
   /** Forget candidates of clients that no longer exist (after a reload). */
   retain(clientKeys: ReadonlySet<string>): void {
-    for (const key of this.candidates.keys()) if (!clientKeys.has(key)) this.candidates.delete(key);
-    for (const key of this.history.keys()) if (!clientKeys.has(key)) this.history.delete(key);
+    this.candidates.retain(clientKeys);
     for (const key of this.fileIdentities.keys())
       if (!clientKeys.has(key)) this.fileIdentities.delete(key);
   }
@@ -186,8 +153,8 @@ export class SecretRotationService implements SecretCandidates {
   private async attempt(client: ClientConfig, candidate: Candidate): Promise<void> {
     candidate.attempts++;
     try {
-      await this.fetcher.fetchWithSecret(client, candidate.secret);
-      if (this.candidates.get(client.key) === candidate) this.adopt(client, candidate.secret);
+      await this.tokens.tryWithSecret(client, candidate.secret);
+      if (this.candidates.pending(client.key) === candidate) this.adopt(client, candidate.secret);
     } catch (e) {
       const code = e instanceof DomainError ? e.code : 'error';
       const lastError = {
@@ -195,16 +162,7 @@ export class SecretRotationService implements SecretCandidates {
         message: e instanceof DomainError ? e.message : 'unexpected error',
         at: this.clock.now(),
       };
-      candidate.lastError = lastError;
-      this.metrics?.secretRotations.inc({
-        client_id: client.clientId,
-        environment: client.environment,
-        outcome: 'refused',
-      });
-      this.history.set(client.key, {
-        ...this.history.get(client.key),
-        lastRotationError: lastError,
-      });
+      this.candidates.refused(client, candidate, lastError);
       // A backoff: on the monotonic clock, so a wall-clock step neither skips nor stalls it.
       candidate.nextTryAt =
         this.clock.monotonic() +

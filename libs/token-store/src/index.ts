@@ -1,31 +1,20 @@
-export {
-  TOKEN_STORE,
-  REFRESH_LOCK,
-  StoreUnavailableError,
-  formatClientRef,
-  parseClientRef,
-} from './token-store';
-export type { ClientRef, RefreshLock, StoredToken, TokenRef, TokenStore } from './token-store';
+// The door: what other libraries, the app and the suites use. Specs beside the code reach the
+// rest by relative path.
+export { TOKEN_STORE, REFRESH_LOCK, StoreUnavailableError, parseClientRef } from './token-store';
+export type { RefreshLock, StoredToken, TokenRef, TokenStore } from './token-store';
 export { MemoryTokenStore } from './memory-token.store';
 export { RedisTokenStore } from './redis-token.store';
-export { TokenCipher, TokenDecryptionError } from './token-cipher';
+export { TokenCipher } from './token-cipher';
 export { tokenSha256 } from './token-sha256';
 export { EXPIRY_TIE_MS, laterToken, replaces } from './later-token';
 export { RedisKeys } from './redis-keys';
 export {
   FLEET_CHANNEL,
-  FLEET_CONFIRM_WINDOW_MS,
-  FLEET_ACK_TIMEOUT_MS,
-  FLEET_HEARTBEAT_INTERVAL_MS,
   LocalFleetChannel,
-  RedisFleetChannel,
   type FleetChannel,
-  type FleetMessage,
   type FleetAck,
-  type FleetRequest,
 } from './fleet-channel';
 export {
-  REDIS_CLIENT,
   REDIS_COMMAND_TIMEOUT_MS,
   createRedisClient,
   waitUntilReady,

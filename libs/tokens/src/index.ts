@@ -1,39 +1,9 @@
+// The door: what other libraries, the app and the end-to-end suites use. Specs beside the code
+// reach the rest by relative path.
 export { TokensModule } from './tokens.module';
-export {
-  TokenVendingService,
-  MAX_MIN_TTL_SECONDS,
-  MIN_REFETCH_INTERVAL_MS,
-  type TokenQuery,
-} from './token-vending.service';
-export { TokenCache, RECHECK_TRUST_MS } from './token-cache';
-export { TokenSource, type Revocation } from './token-source';
-export { tokenRequestShape } from './token-request-shape';
-export {
-  TokenFetcher,
-  lockTtlMs,
-  HOLDER_PATIENCE_MS,
-  LOCK_POLL_INTERVAL_MS,
-  REJECTION_HOLD_MS,
-  type ObtainOptions,
-} from './token-fetcher';
-export {
-  RefreshScheduler,
-  RANDOM,
-  REFRESH_ENABLED,
-  REFRESH_TICK_MS,
-  MAX_CONCURRENT_REFRESHES,
-  WARM_SPREAD_MS,
-  type RefreshState,
-} from './refresh.scheduler';
-export { refreshDueAt, retryDelayMs, REFRESH_JITTER, REJECTED_RETRY_MS } from './refresh-policy';
-export { DueQueue } from './due-queue';
-export { ClientResolver } from './client-resolver';
-export { SingleFlight } from './single-flight';
-export { toVendedToken, type VendedToken } from './vended-token';
-export { VendedTokenDto, TokenRejectionDto } from './vended-token.dto';
-export {
-  TokenRejectionService,
-  parseReport,
-  type RejectionOutcome,
-} from './token-rejection.service';
-export type { SecretCandidates } from './secret-candidates';
+export { RefreshSwitchModule } from './refresh-switch.module';
+export { TokenSource } from './token-source';
+export { RefreshScheduler, REFRESH_ENABLED } from './refresh.scheduler';
+export { SecretCandidates, type Candidate } from './secret-candidates';
+export { MAX_MIN_TTL_SECONDS, MIN_REFETCH_INTERVAL_MS } from './token-vending.service';
+export { REJECTION_HOLD_MS } from './token-fetcher';

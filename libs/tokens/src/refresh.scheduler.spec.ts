@@ -12,8 +12,10 @@ import { LocalFleetChannel, MemoryTokenStore, type StoredToken } from '@app/toke
 import type { IssuedToken, OAuthClient, TokenRequest } from '@app/upstream';
 import { REJECTED_RETRY_MS } from './refresh-policy';
 import { MAX_CONCURRENT_REFRESHES, RefreshScheduler, WARM_SPREAD_MS } from './refresh.scheduler';
+import { SecretCandidates } from './secret-candidates';
 import { TokenCache } from './token-cache';
 import { TokenFetcher } from './token-fetcher';
+import { TokenSource } from './token-source';
 
 const LIFETIME_S = 1_200;
 const LIFETIME_MS = LIFETIME_S * 1_000;
@@ -142,9 +144,18 @@ describe('RefreshScheduler', () => {
 
   /** One replica: its own cache, fetcher and scheduler, sharing the store and the IdP. */
   function replica(config: ConfigService, random: () => number): Replica {
-    const cache = new TokenCache(store, new LocalFleetChannel(), config, clock);
-    const fetcher = new TokenFetcher(config, idp as unknown as OAuthClient, cache, store, clock);
-    const sut = new RefreshScheduler(config, cache, fetcher, clock, random, true);
+    const fleet = new LocalFleetChannel();
+    const cache = new TokenCache(store, fleet, config, clock);
+    const fetcher = new TokenFetcher(
+      config,
+      idp as unknown as OAuthClient,
+      cache,
+      store,
+      clock,
+      new SecretCandidates(config, clock),
+    );
+    const source = new TokenSource(cache, fetcher, store, fleet, config, clock);
+    const sut = new RefreshScheduler(config, source, clock, random, true);
     return { sut, cache, fetcher };
   }
 
@@ -377,11 +388,19 @@ describe('RefreshScheduler', () => {
     });
 
     it('does nothing when disabled, and does not follow adopted tokens', async () => {
-      const ownCache = new TokenCache(store, new LocalFleetChannel(), config, clock);
+      const ownFleet = new LocalFleetChannel();
+      const ownCache = new TokenCache(store, ownFleet, config, clock);
+      const ownFetcher = new TokenFetcher(
+        config,
+        idp as unknown as OAuthClient,
+        ownCache,
+        store,
+        clock,
+        new SecretCandidates(config, clock),
+      );
       const disabled = new RefreshScheduler(
         config,
-        ownCache,
-        new TokenFetcher(config, idp as unknown as OAuthClient, ownCache, store, clock),
+        new TokenSource(ownCache, ownFetcher, store, ownFleet, config, clock),
         clock,
         () => 0,
         false,

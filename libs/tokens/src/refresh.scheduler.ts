@@ -14,8 +14,7 @@ import { MetricsService } from '@app/observability';
 import { laterToken, type StoredToken } from '@app/token-store';
 import { DueQueue } from './due-queue';
 import { REJECTED_RETRY_MS, refreshDueAt, retryDelayMs } from './refresh-policy';
-import { TokenCache } from './token-cache';
-import { TokenFetcher } from './token-fetcher';
+import { TokenSource } from './token-source';
 
 /** How often the scheduler looks at its queue; the work per tick is only what is due. */
 export const REFRESH_TICK_MS = 250;
@@ -55,14 +54,13 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
 
   constructor(
     private readonly config: ConfigService,
-    private readonly cache: TokenCache,
-    private readonly fetcher: TokenFetcher,
+    private readonly tokens: TokenSource,
     @Inject(CLOCK) private readonly clock: Clock,
     @Optional() @Inject(RANDOM) private readonly random: () => number = Math.random,
     @Optional() @Inject(REFRESH_ENABLED) private readonly enabled: boolean = true,
     @Optional() private readonly metrics?: MetricsService,
   ) {
-    if (enabled) cache.onAdopt((client, token) => this.scheduleFor(client, token));
+    if (enabled) tokens.onAdopt((client, token) => this.scheduleFor(client, token));
   }
 
   onApplicationBootstrap(): void {
@@ -122,8 +120,8 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
     this.running++;
     try {
       // Another replica may already have refreshed: adopting its token re-schedules us.
-      const shared = await this.cache.shared(client);
-      const current = laterToken(this.cache.held(client), shared);
+      const shared = await this.tokens.shared(client);
+      const current = laterToken(this.tokens.held(client), shared);
       if (
         current &&
         this.clock.monotonic() < refreshDueAt(current, this.config.service.refresh.ratio, 0) - 1 &&
@@ -131,7 +129,7 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
       ) {
         return;
       }
-      const token = await this.fetcher.obtain(client, current?.expiresAt ?? 0, {
+      const token = await this.tokens.obtain(client, current?.expiresAt ?? 0, {
         background: true,
       });
       this.metrics?.refreshes.inc({ client_id: client.clientId, environment: client.environment });

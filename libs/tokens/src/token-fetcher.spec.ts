@@ -16,6 +16,7 @@ import {
   type TokenRef,
 } from '@app/token-store';
 import type { IssuedToken, OAuthClient, TokenRequest } from '@app/upstream';
+import { SecretCandidates } from './secret-candidates';
 import { TokenCache } from './token-cache';
 import {
   HOLDER_PATIENCE_MS,
@@ -147,14 +148,23 @@ describe('TokenFetcher', () => {
   let store: FlakyStore;
 
   /** One replica: its own cache and fetcher in front of the shared store. */
-  function replica(): { fetcher: TokenFetcher; cache: TokenCache } {
+  function replica(): { fetcher: TokenFetcher; cache: TokenCache; candidates: SecretCandidates } {
     const cache = new TokenCache(store, new LocalFleetChannel(), config, clock);
-    const fetcher = new TokenFetcher(config, idp as unknown as OAuthClient, cache, store, clock);
-    return { fetcher, cache };
+    const candidates = new SecretCandidates(config, clock);
+    const fetcher = new TokenFetcher(
+      config,
+      idp as unknown as OAuthClient,
+      cache,
+      store,
+      clock,
+      candidates,
+    );
+    return { fetcher, cache, candidates };
   }
 
   let sut: TokenFetcher;
   let cache: TokenCache;
+  let candidates: SecretCandidates;
 
   beforeEach(() => {
     for (const level of ['log', 'warn', 'error', 'debug', 'verbose'] as const) {
@@ -167,7 +177,7 @@ describe('TokenFetcher', () => {
     config = new ConfigService(RUNTIME, { service, secrets: new Map([[client.key, SECRET]]) });
     idp = new FakeIdp(clock);
     store = new FlakyStore(clock);
-    ({ fetcher: sut, cache } = replica());
+    ({ fetcher: sut, cache, candidates } = replica());
   });
 
   afterEach(() => jest.restoreAllMocks());
@@ -469,6 +479,49 @@ describe('TokenFetcher', () => {
 
       await expect(sut.obtain(client)).resolves.toMatchObject({ accessToken: 'at-2' });
       expect(idp.count).toBe(2);
+    });
+
+    describe('while a newer secret is pending (rotation)', () => {
+      const ROTATED = 'fetcher-spec-rotated-secret';
+
+      beforeEach(() => {
+        const seenAt = clock.now();
+        candidates.propose(client.key, {
+          secret: ROTATED,
+          digest: 'digest-of-rotated',
+          seenAt,
+          attempts: 0,
+          nextTryAt: seenAt,
+        });
+      });
+
+      it('tries the candidate at once and adopts it when the IdP accepts it', async () => {
+        idp.respond = (request, token) =>
+          request.secret === ROTATED ? Promise.resolve(token) : Promise.reject(rejection);
+
+        const token = await settle(clock, sut.obtain(client));
+
+        expect(token.accessToken).toBe('at-2');
+        expect(idp.requests.map((request) => request.secret)).toEqual([SECRET, ROTATED]);
+        expect(config.secretFor(client.key)).toBe(ROTATED);
+        expect(candidates.pending(client.key)).toBeUndefined();
+        expect(candidates.historyOf(client.key)).toEqual({ lastRotationAt: clock.now() });
+        // Adopted and no refusal held: the next fetch goes straight out with the new secret.
+        await expect(settle(clock, sut.obtain(client, token.expiresAt))).resolves.toMatchObject({
+          accessToken: 'at-3',
+        });
+        expect(idp.requests.map((request) => request.secret)).toEqual([SECRET, ROTATED, ROTATED]);
+      });
+
+      it('keeps the secret in use and holds the refusal when the candidate is refused too', async () => {
+        await expect(settle(clock, sut.obtain(client))).rejects.toBe(rejection);
+
+        expect(idp.requests.map((request) => request.secret)).toEqual([SECRET, ROTATED]);
+        expect(config.secretFor(client.key)).toBe(SECRET);
+        expect(candidates.candidateFor(client)).toBe(ROTATED);
+        await expect(sut.obtain(client)).rejects.toBe(rejection);
+        expect(idp.count).toBe(2);
+      });
     });
 
     it('is not held after an unavailable IdP (that is retried by the caller)', async () => {

@@ -12,7 +12,7 @@ import {
   type StoredToken,
   type TokenRef,
 } from '@app/token-store';
-import type { SecretCandidates } from './secret-candidates';
+import { SecretCandidates } from './secret-candidates';
 import { SingleFlight } from './single-flight';
 import { TokenCache } from './token-cache';
 
@@ -67,15 +67,9 @@ export class TokenFetcher implements OnApplicationShutdown {
     private readonly cache: TokenCache,
     @Inject(REFRESH_LOCK) private readonly lock: RefreshLock,
     @Inject(CLOCK) private readonly clock: Clock,
+    private readonly candidates: SecretCandidates,
     @Optional() private readonly metrics?: MetricsService,
   ) {}
-
-  private candidates?: SecretCandidates;
-
-  /** Rotation registers itself here (a setter, not injection: rotation itself uses the fetcher). */
-  useSecretCandidates(candidates: SecretCandidates): void {
-    this.candidates = candidates;
-  }
 
   /**
    * A token that expires after `knownExpiresAt` (0 when none is known): fetched by this
@@ -244,11 +238,11 @@ export class TokenFetcher implements OnApplicationShutdown {
     } catch (e) {
       if (!(e instanceof UpstreamRejectedError) || signal?.aborted) throw e;
       // The secret in use is refused: if ops mounted a newer one, this is the moment to use it.
-      const candidate = this.candidates?.candidateFor(client);
+      const candidate = this.candidates.candidateFor(client);
       if (candidate !== undefined && candidate !== secret) {
         try {
           const token = await this.fetchWithSecret(client, candidate, environment, waitForStore);
-          this.candidates?.adopt(client, candidate);
+          this.candidates.adopt(client, candidate);
           this.rejections.delete(client.key);
           return token;
         } catch {

@@ -13,7 +13,7 @@ import {
 } from '@app/token-store';
 import { tokenFingerprint } from '@app/observability';
 import { TokenCache } from './token-cache';
-import { TokenFetcher } from './token-fetcher';
+import { TokenFetcher, type ObtainOptions } from './token-fetcher';
 
 /** What a fleet-wide revocation reached. */
 export interface Revocation {
@@ -84,8 +84,43 @@ export class TokenSource implements OnModuleInit {
   }
 
   /** A token that expires after `knownExpiresAt`: one fetch for the whole fleet. */
-  obtain(client: ClientConfig, knownExpiresAt = 0): Promise<StoredToken> {
-    return this.fetcher.obtain(client, knownExpiresAt);
+  obtain(
+    client: ClientConfig,
+    knownExpiresAt = 0,
+    options: ObtainOptions = {},
+  ): Promise<StoredToken> {
+    return this.fetcher.obtain(client, knownExpiresAt, options);
+  }
+
+  /** Calls `listener` with every token this replica takes as its copy (fetched or adopted). */
+  onAdopt(listener: (client: ClientConfig, token: StoredToken) => void): void {
+    this.cache.onAdopt(listener);
+  }
+
+  /**
+   * One token request with a secret not yet in use (a rotation candidate being tried); the
+   * token is stored like any other.
+   */
+  tryWithSecret(client: ClientConfig, secret: string): Promise<StoredToken> {
+    return this.fetcher.fetchWithSecret(client, secret);
+  }
+
+  /** Forget a held refusal of the IdP (after a secret or configuration change). */
+  clearRejection(clientKey: string): void {
+    this.fetcher.clearRejection(clientKey);
+  }
+
+  /** The client was removed: this replica's copy and any held refusal go. */
+  forget(client: ClientConfig): void {
+    this.cache.forget(client);
+    this.fetcher.clearRejection(client.key);
+  }
+
+  /** The client's scope or IdP changed: its token no longer fits and goes everywhere. */
+  discard(client: ClientConfig): Promise<void> {
+    const discarded = this.cache.discard(client);
+    this.fetcher.clearRejection(client.key);
+    return discarded;
   }
 
   isFetching(client: ClientConfig): boolean {

@@ -28,6 +28,7 @@ import {
 import { OAuthClient, type IssuedToken, type TokenRequest } from '@app/upstream';
 import { ClientResolver } from './client-resolver';
 import { TokenCache } from './token-cache';
+import { SecretCandidates } from './secret-candidates';
 import { TokenSource } from './token-source';
 import { REJECTION_HOLD_MS, TokenFetcher } from './token-fetcher';
 import { TokenVendingService } from './token-vending.service';
@@ -146,6 +147,7 @@ describe('TokenVendingService', () => {
         ClientResolver,
         TokenCache,
         TokenFetcher,
+        SecretCandidates,
         TokenSource,
         TokenVendingService,
         { provide: AuditLog, useValue: new AuditLog(createAuditLogger(auditRoot())) },

@@ -1,7 +1,8 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { UpstreamModule } from '@app/upstream';
 import { ClientResolver } from './client-resolver';
-import { REFRESH_ENABLED, RefreshScheduler } from './refresh.scheduler';
+import { RefreshScheduler } from './refresh.scheduler';
+import { SecretCandidates } from './secret-candidates';
 import { TokenCache } from './token-cache';
 import { TokenFetcher } from './token-fetcher';
 import { TokenRejectionService } from './token-rejection.service';
@@ -9,6 +10,10 @@ import { TokenSource } from './token-source';
 import { TokenVendingService } from './token-vending.service';
 import { TokensController } from './tokens.controller';
 
+/**
+ * Getting tokens: vending, the one token source, proactive refresh, rejection reports. Not
+ * global: rotation and the admin API import it (one instance: Nest shares a static module).
+ */
 @Module({
   imports: [UpstreamModule],
   controllers: [TokensController],
@@ -20,24 +25,9 @@ import { TokensController } from './tokens.controller';
     TokenVendingService,
     TokenRejectionService,
     RefreshScheduler,
+    SecretCandidates,
   ],
-  exports: [
-    TokenCache,
-    TokenFetcher,
-    TokenSource,
-    TokenVendingService,
-    ClientResolver,
-    RefreshScheduler,
-  ],
+  // What rotation and the admin API use; the rest is this module's own.
+  exports: [TokenSource, RefreshScheduler, SecretCandidates],
 })
-export class TokensModule {
-  /** `refresh: false` turns proactive refresh off (focused tests of the request path). */
-  static forRoot(options: { refresh?: boolean } = {}): DynamicModule {
-    return {
-      module: TokensModule,
-      // Rotation and the admin API build on the fetcher, cache and scheduler of this one instance.
-      global: true,
-      providers: [{ provide: REFRESH_ENABLED, useValue: options.refresh ?? true }],
-    };
-  }
-}
+export class TokensModule {}
