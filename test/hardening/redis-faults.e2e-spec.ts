@@ -235,7 +235,11 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
     // And reads from it again: the stored token is what a second replica-less read serves.
     const served = await get(HELD[0]);
     expectStatus(served, 200);
-    expect(Date.parse(served.json().expires_at)).toBe(Date.parse(refresh.json().expiresAt));
+    // The same token: shown times are derived per answer from the monotonic remaining life
+    // (README "Which clock decides what"), so two views of one instant may differ by a ms.
+    expect(
+      Math.abs(Date.parse(served.json().expires_at) - Date.parse(refresh.json().expiresAt)),
+    ).toBeLessThanOrEqual(2);
     expect(svc.logs.lines.some((l) => l.includes('token store available again'))).toBe(true);
     await expectAlive(svc.url);
   });
