@@ -4,7 +4,20 @@ import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'helm/**', '**/*.mjs', '**/*.js'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'coverage/**',
+      'helm/**',
+      '**/*.mjs',
+      '**/*.js',
+      // The bench and the scripts are plain JavaScript run by plain node, type-checked through
+      // bench/tsconfig.json and scripts/tsconfig.json (checkJs): linted like the TypeScript.
+      '!bench/**/*.js',
+      '!scripts/**/*.js',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   prettier,
@@ -31,7 +44,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.spec.ts', '**/*.e2e-spec.ts', 'test/**/*.ts', 'bench/**/*.ts'],
+    files: ['**/*.spec.ts', '**/*.spec.js', '**/*.e2e-spec.ts', 'test/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',
@@ -40,6 +53,20 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-return': 'off',
       '@typescript-eslint/unbound-method': 'off',
       '@typescript-eslint/no-non-null-assertion': 'off',
+    },
+  },
+  {
+    // CommonJS run by plain node: `require` is how these files import, and
+    // `const { join } = require('node:path')` is their `import { join } from 'node:path'`
+    // (which unbound-method would read as a method taken off an object). They are type-checked
+    // (checkJs), so the core rules TypeScript already enforces (no-undef and the like) are
+    // handed to it as for the .ts files.
+    files: ['bench/**/*.js', 'scripts/**/*.js'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: {
+      ...tseslint.configs.eslintRecommended.rules,
+      '@typescript-eslint/no-require-imports': 'off',
+      '@typescript-eslint/unbound-method': 'off',
     },
   },
 );

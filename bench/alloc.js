@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 'use strict';
 // `node bench/alloc.js`: how much garbage one cache-hit request leaves behind, token-vendor
 // beside the floor and the ceiling of the hot-path benchmark. Each server runs with
@@ -23,6 +24,7 @@ const CONNECTIONS = 32;
  * Collections so far in a `--trace-gc` output: how many young-generation ones, the MB every
  * collection freed (size before minus size after, all kinds), and the heap size after the
  * last one.
+ * @param {string} path
  */
 function collections(path) {
   let scavenges = 0;
@@ -41,6 +43,11 @@ function collections(path) {
   return { scavenges, freedMb, heapMb };
 }
 
+/**
+ * @param {string} url
+ * @param {Record<string, string>} headers
+ * @param {string} tracePath
+ */
 async function measure(url, headers, tracePath) {
   await autocannon({ url, headers, connections: CONNECTIONS, amount: WARMUP_REQUESTS });
   const before = collections(tracePath);
@@ -58,10 +65,11 @@ async function measure(url, headers, tracePath) {
   };
 }
 
+/** @param {string} work */
 async function main(work) {
   const m = machineInfo();
   const redis = await svc.startRedis(work);
-  const trace = (name) => join(work, `${name}.trace`);
+  const trace = (/** @type {string} */ name) => join(work, `${name}.trace`);
   const { auth, vendor, floor, ceiling, nest } = await startHotServers(work, redis, [], {
     name: 'alloc',
     vendor: { nodeArgs: ['--trace-gc'], stdoutPath: trace('vendor') },
@@ -70,6 +78,7 @@ async function main(work) {
   });
   const path = TOKEN_PATH;
 
+  /** @type {string[][]} */
   const rows = [];
   for (const [label, url, name] of [
     ['ceiling: node:http + key check, from memory', ceiling.url, 'ceiling'],

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // The comparison servers of the hot-path benchmark: plain node:http, no framework.
 //
@@ -10,6 +11,8 @@
 const http = require('node:http');
 const {
   referenceSettings,
+  redisSource,
+  reportListening,
   isKnownCaller,
   vendedBody,
   parseStored,
@@ -19,15 +22,28 @@ const mode = process.env.BARE_MODE;
 const settings = referenceSettings();
 const tokenPath = `/tokens/${settings.clientId}`;
 
-let redis;
+/**
+ * The floor's Redis connection and the key it reads per request (the ceiling has none).
+ * @type {{ redis: import('ioredis').Redis, key: string } | undefined}
+ */
+let floor;
 if (mode === 'floor') {
   const { Redis } = require('ioredis');
-  redis = new Redis(settings.redisUrl, { commandTimeout: 1000, maxRetriesPerRequest: 1 });
-  redis.on('error', () => undefined);
+  const source = redisSource(settings);
+  floor = {
+    redis: new Redis(source.url, { commandTimeout: 1000, maxRetriesPerRequest: 1 }),
+    key: source.key,
+  };
+  floor.redis.on('error', () => undefined);
 } else if (mode !== 'ceiling') {
   throw new Error('BARE_MODE must be floor or ceiling');
 }
 
+/**
+ * @param {http.ServerResponse} res
+ * @param {number} status
+ * @param {object} body
+ */
 function send(res, status, body) {
   const text = JSON.stringify(body);
   res.writeHead(status, {
@@ -39,9 +55,14 @@ function send(res, status, body) {
   res.end(text);
 }
 
+/**
+ * @param {http.IncomingMessage} req
+ * @param {http.ServerResponse} res
+ */
 async function handle(req, res) {
-  const q = req.url.indexOf('?');
-  const path = q < 0 ? req.url : req.url.slice(0, q);
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
   if (path !== tokenPath) {
     send(res, 404, { error: 'unknown_client', message: 'No such client.' });
     return;
@@ -51,13 +72,13 @@ async function handle(req, res) {
     return;
   }
   let token = settings.memory;
-  if (redis) {
-    const raw = await redis.get(settings.redisKey);
-    if (raw === null) {
-      send(res, 503, { error: 'upstream_unavailable', message: 'No token.' });
-      return;
-    }
-    token = parseStored(raw);
+  if (floor) {
+    const raw = await floor.redis.get(floor.key);
+    token = raw === null ? undefined : parseStored(raw);
+  }
+  if (token === undefined) {
+    send(res, 503, { error: 'upstream_unavailable', message: 'No token.' });
+    return;
   }
   send(res, 200, vendedBody(settings, token, Date.now()));
 }
@@ -66,12 +87,12 @@ const server = http.createServer((req, res) => {
   handle(req, res).catch(() => send(res, 500, { error: 'internal_error' }));
 });
 server.keepAliveTimeout = 72_000; // as Fastify's default
-server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
+server.listen(0, '127.0.0.1', () => reportListening(server.address()));
 
 function shutdown() {
   server.close();
   server.closeAllConnections();
-  if (redis) redis.disconnect();
+  if (floor) floor.redis.disconnect();
   process.exit(0);
 }
 process.once('SIGTERM', shutdown);

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // The framework reference of the hot-path benchmark: the smallest NestJS app on Fastify that
 // does what the floor does (bench/bare-server.js BARE_MODE=floor): a global guard with the
@@ -23,18 +24,25 @@ const { FastifyAdapter } = require('@nestjs/platform-fastify');
 const { Redis } = require('ioredis');
 const {
   referenceSettings,
+  redisSource,
+  reportListening,
   isKnownCaller,
   vendedBody,
   parseStored,
 } = require('./lib/reference-answer');
 
+/** @typedef {import('@nestjs/platform-fastify').NestFastifyApplication} NestFastifyApplication */
+/** @typedef {import('fastify').FastifyRequest<{ Params: { clientId: string } }>} TokenRequest */
+
 const settings = referenceSettings();
-const redis = new Redis(settings.redisUrl, { commandTimeout: 1000, maxRetriesPerRequest: 1 });
+const source = redisSource(settings);
+const redis = new Redis(source.url, { commandTimeout: 1000, maxRetriesPerRequest: 1 });
 redis.on('error', () => undefined);
 
 class CallerKeyGuard {
+  /** @param {import('@nestjs/common').ExecutionContext} context */
   canActivate(context) {
-    const request = context.switchToHttp().getRequest();
+    const request = /** @type {TokenRequest} */ (context.switchToHttp().getRequest());
     if (isKnownCaller(request.headers.authorization, settings.digests)) return true;
     throw new UnauthorizedException();
   }
@@ -42,19 +50,18 @@ class CallerKeyGuard {
 Injectable()(CallerKeyGuard);
 
 class TokensController {
+  /** @param {TokenRequest} request */
   async getToken(request) {
     if (request.params.clientId !== settings.clientId) throw new ServiceUnavailableException();
-    const raw = await redis.get(settings.redisKey);
+    const raw = await redis.get(source.key);
     if (raw === null) throw new ServiceUnavailableException();
     return vendedBody(settings, parseStored(raw), Date.now());
   }
 }
 Req()(TokensController.prototype, 'getToken', 0);
-Get(':clientId')(
-  TokensController.prototype,
-  'getToken',
-  Object.getOwnPropertyDescriptor(TokensController.prototype, 'getToken'),
-);
+const getToken = Object.getOwnPropertyDescriptor(TokensController.prototype, 'getToken');
+if (!getToken) throw new Error('TokensController.prototype has no getToken');
+Get(':clientId')(TokensController.prototype, 'getToken', getToken);
 Controller('tokens')(TokensController);
 
 class ReferenceModule {}
@@ -63,11 +70,14 @@ Module({
   providers: [{ provide: APP_GUARD, useClass: CallerKeyGuard }],
 })(ReferenceModule);
 
+/** @type {NestFastifyApplication | undefined} */
 let app;
 async function main() {
-  app = await NestFactory.create(ReferenceModule, new FastifyAdapter({ skipMiddie: true }), {
-    logger: false,
-  });
+  app = /** @type {NestFastifyApplication} */ (
+    await NestFactory.create(ReferenceModule, new FastifyAdapter({ skipMiddie: true }), {
+      logger: false,
+    })
+  );
   // The same Cache-Control / Pragma as the bare servers' answers.
   app
     .getHttpAdapter()
@@ -77,7 +87,7 @@ async function main() {
       done();
     });
   await app.listen(0, '127.0.0.1');
-  process.send({ port: app.getHttpServer().address().port });
+  reportListening(/** @type {import('node:http').Server} */ (app.getHttpServer()).address());
 }
 
 function shutdown() {
@@ -88,7 +98,7 @@ process.once('SIGTERM', shutdown);
 process.once('SIGINT', shutdown);
 process.on('disconnect', shutdown); // the bench died: do not outlive it
 
-main().catch((error) => {
+main().catch((/** @type {Error} */ error) => {
   process.stderr.write(`nest reference server failed: ${error.stack}\n`);
   process.exit(1);
 });

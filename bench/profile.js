@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 'use strict';
 // `node bench/profile.js`: where does token-vendor spend CPU on the cache-hit hot path?
 // Runs the vendor (production entry point, LOG_LEVEL=info, stdout to /dev/null) under
@@ -17,6 +18,10 @@ const { startHotServers, TOKEN_PATH } = require('./lib/hot-servers');
 const DURATION_SEC = Number(process.env.BENCH_DURATION_SECONDS ?? 10);
 const TOP = Number(process.env.PROFILE_TOP ?? 25);
 
+/** @typedef {import('node:inspector').Profiler.Profile} CpuProfile */
+/** @typedef {import('node:inspector').Profiler.ProfileNode} ProfileNode */
+
+/** @param {string} url */
 function category(url) {
   if (!url) return '(native / V8)';
   if (url.startsWith('node:')) return 'node core';
@@ -29,25 +34,44 @@ function category(url) {
   return url;
 }
 
+/** @param {CpuProfile} profile */
 function summarize(profile) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  /** @param {number} id */
+  const nodeOf = (id) => {
+    const node = byId.get(id);
+    if (!node) throw new Error(`the profile has no node ${id}`);
+    return node;
+  };
+  /** @type {Map<number, number>} */
   const parent = new Map();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  /** @type {Map<number, number>} */
   const selfUs = new Map();
-  profile.samples.forEach((id, i) =>
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)),
+  (profile.samples ?? []).forEach((id, i) =>
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas?.[i] ?? 0)),
   );
   const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
-  const urlOf = (node) => node.callFrame.url.replace(/^file:\/\//, '');
-  const special = (node) => !node.callFrame.url && node.callFrame.functionName.startsWith('(');
-  /** The nearest frame (itself included) whose url satisfies `test`. */
+  const urlOf = (/** @type {ProfileNode} */ node) => node.callFrame.url.replace(/^file:\/\//, '');
+  const special = (/** @type {ProfileNode} */ node) =>
+    !node.callFrame.url && node.callFrame.functionName.startsWith('(');
+  /**
+   * The nearest frame (itself included) whose url satisfies `test`.
+   * @param {number} id
+   * @param {(url: string) => boolean} test
+   */
   const nearest = (id, test) => {
-    for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
-      const node = byId.get(cur);
+    for (
+      let cur = /** @type {number | undefined} */ (id);
+      cur !== undefined;
+      cur = parent.get(cur)
+    ) {
+      const node = nodeOf(cur);
       if (node.callFrame.url && test(urlOf(node))) return node;
     }
     return undefined;
   };
+  /** @param {ProfileNode} node */
   const label = (node) => {
     const f = node.callFrame;
     const short = urlOf(node)
@@ -55,12 +79,21 @@ function summarize(profile) {
       .replace(procs.ROOT + '/', '');
     return `${f.functionName || '(anonymous)'}${short ? ` ${short}:${f.lineNumber + 1}` : ''}`;
   };
+  /** @typedef {Map<string, number>} Tally */
+  /** @type {Tally} */
   const fns = new Map();
+  /** @type {Tally} */
   const cats = new Map();
+  /** @type {Tally} */
   const owners = new Map();
+  /**
+   * @param {Tally} m
+   * @param {string} k
+   * @param {number} us
+   */
   const add = (m, k, us) => m.set(k, (m.get(k) ?? 0) + us);
   for (const [id, us] of selfUs) {
-    const node = byId.get(id);
+    const node = nodeOf(id);
     if (special(node)) {
       for (const m of [fns, cats, owners]) add(m, node.callFrame.functionName, us);
       continue;
@@ -77,7 +110,11 @@ function summarize(profile) {
     const owner = nearest(id, (u) => !u.startsWith('node:'));
     add(owners, owner ? category(urlOf(owner)) : '(node core only)', us);
   }
-  const pct = (us) => `${((us / total) * 100).toFixed(1)} %`;
+  const pct = (/** @type {number} */ us) => `${((us / total) * 100).toFixed(1)} %`;
+  /**
+   * @param {Tally} m
+   * @param {number} n
+   */
   const sorted = (m, n) =>
     [...m.entries()]
       .sort((a, b) => b[1] - a[1])
@@ -91,6 +128,7 @@ function summarize(profile) {
   };
 }
 
+/** @param {string} work */
 async function main(work) {
   const m = machineInfo();
   const redis = await svc.startRedis(work);
@@ -110,7 +148,9 @@ async function main(work) {
   await procs.stop(vendor.child, 15_000);
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error('no .cpuprofile written');
-  const s = summarize(JSON.parse(readFileSync(join(profDir, file), 'utf8')));
+  /** @type {unknown} */
+  const profile = JSON.parse(readFileSync(join(profDir, file), 'utf8'));
+  const s = summarize(/** @type {CpuProfile} */ (profile));
   console.log(machineLine(m));
   console.log(
     `\nProfiled token-vendor: ${Math.round(result.requests.average)} req/s under --cpu-prof ` +

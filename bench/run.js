@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 'use strict';
 // `npm run bench`: see bench/README.md. Prints the tables and writes bench/results.md.
 const os = require('node:os');
@@ -14,6 +15,16 @@ const scale = require('./phases/scale');
 const sdk = require('./phases/sdk');
 const invalidation = require('./phases/invalidation');
 
+/** @typedef {import('./types/bench').BenchSettings} BenchSettings */
+/** @typedef {import('./types/bench').PhaseContext} PhaseContext */
+/** @typedef {import('./types/bench').Log} Log */
+/** @typedef {import('./lib/report').MachineInfo} MachineInfo */
+
+/**
+ * An integer setting from the environment, `fallback` when unset or not a whole number.
+ * @param {string} name
+ * @param {number} fallback
+ */
 function int(name, fallback) {
   const raw = process.env[name];
   return raw && /^\d+$/.test(raw) ? Number(raw) : fallback;
@@ -21,6 +32,7 @@ function int(name, fallback) {
 
 const ALL_PHASES = ['hot', 'cold', 'scale', 'sdk', 'invalidation'];
 
+/** @type {BenchSettings} */
 const SETTINGS = {
   connections: int('BENCH_CONNECTIONS', 32),
   warmupSec: int('BENCH_WARMUP_SECONDS', 2),
@@ -35,7 +47,11 @@ const SETTINGS = {
   phases: (process.env.BENCH_PHASES ?? ALL_PHASES.join(',')).split(','),
 };
 
-const log = (line) => process.stdout.write(`${line}\n`);
+/** @type {Log} */
+const log = (line) => {
+  process.stdout.write(`${line}\n`);
+};
+/** @type {string | undefined} */
 let work;
 
 async function cleanup() {
@@ -48,13 +64,17 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, () => {
     interrupted = true;
     log(`\n${signal}: stopping every process the bench started...`);
-    cleanup().finally(() => process.exit(130));
+    void cleanup().finally(() => process.exit(130));
   });
 }
 
+/**
+ * @param {MachineInfo} m
+ * @param {Awaited<ReturnType<typeof hotPath.run>>} hot
+ */
 function hotSection(m, hot) {
   const { median: med, ratios } = hot;
-  const row = (k) => [
+  const row = (/** @type {keyof typeof med} */ k) => [
     med[k].label,
     fmt.int(med[k].rps),
     fmt.fixed(med[k].p50, 0),
@@ -131,6 +151,10 @@ function hotSection(m, hot) {
   ].join('\n');
 }
 
+/**
+ * @param {MachineInfo} m
+ * @param {Awaited<ReturnType<typeof coldBurst.run>>} c
+ */
 function coldSection(m, c) {
   const others = Object.entries(c.statuses)
     .filter(([s]) => s !== '200')
@@ -179,6 +203,10 @@ function coldSection(m, c) {
   ].join('\n');
 }
 
+/**
+ * @param {MachineInfo} m
+ * @param {Awaited<ReturnType<typeof scale.run>>} rows
+ */
 function scaleSection(m, rows) {
   const partial = rows.filter((r) => r.timedOut);
   return [
@@ -244,6 +272,10 @@ function scaleSection(m, rows) {
   ].join('\n');
 }
 
+/**
+ * @param {MachineInfo} m
+ * @param {Awaited<ReturnType<typeof sdk.run>>} r
+ */
 function sdkSection(m, r) {
   const within = r.with.vendorRequests <= r.target;
   const perCaller = r.with.vendorRequests / r.callers;
@@ -330,6 +362,10 @@ const HOW_TO_READ = `## How to read this
   steady state) runs. p99 of ~1 s windows can hide one long stall per window; the "max"
   columns show it.`;
 
+/**
+ * @param {MachineInfo} m
+ * @param {Awaited<ReturnType<typeof invalidation.run>>} r
+ */
 function invalidationSection(m, r) {
   return [
     '## 5. Invalidation propagation (admin refresh → every replica serves the new token)',
@@ -374,9 +410,21 @@ async function main() {
   work = mkdtempSync(join(os.tmpdir(), 'token-vendor-bench-'));
   const redis = await svc.startRedis(work);
   log(`Throwaway redis-server at ${redis.url}; working files in ${work}`);
+  /** @type {PhaseContext} */
   const ctx = { work, redis };
+  /** @type {string[]} */
   const sections = [];
+  /** @type {string[]} */
   const failures = [];
+  /**
+   * Runs one phase (unless BENCH_PHASES leaves it out) and renders its section; a phase that
+   * fails gets a section saying so, and the others still run.
+   * @template R
+   * @param {string} key
+   * @param {string} title
+   * @param {(ctx: PhaseContext, settings: BenchSettings, log: Log) => Promise<R>} fn
+   * @param {(m: MachineInfo, result: R) => string} render
+   */
   const phase = async (key, title, fn, render) => {
     if (!SETTINGS.phases.includes(key) || interrupted) return;
     log(`\n== ${title}`);
@@ -385,8 +433,9 @@ async function main() {
       const text = render(m, result);
       sections.push(text);
       log(`\n${text}\n`);
-    } catch (e) {
+    } catch (caught) {
       if (interrupted) return;
+      const e = caught instanceof Error ? caught : new Error(String(caught));
       const text = `## ${title}\n\n${machineLine(m)}\n\n**Failed:** ${e.message}`;
       sections.push(text);
       failures.push(title);
@@ -431,7 +480,7 @@ main()
     await cleanup();
     process.exit(ok ? 0 : 1);
   })
-  .catch(async (e) => {
+  .catch(async (/** @type {Error} */ e) => {
     log(`bench failed: ${e.stack ?? e.message}`);
     await cleanup();
     process.exit(1);

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 'use strict';
 // `node bench/tracing.js`: what W3C trace context and OpenTelemetry cost a cache-hit
 // GET /tokens. Three cases, interleaved round by round on the same build: tracing off with no
@@ -21,6 +22,11 @@ const CONNECTIONS = 32;
 const CLIENT_ID = 'bench.client';
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
+/** @typedef {import('./lib/services').RunningVendor} RunningVendor */
+/** @typedef {{ rps: number, p99: number, cpuPerRequest: number }} Measured */
+/** @typedef {[name: string, vendor: RunningVendor, headers: Record<string, string>]} Case */
+
+/** @param {number | undefined} pid */
 function cpuMicros(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
@@ -31,16 +37,25 @@ async function startDiscardingReceiver() {
   let spans = 0;
   const server = createServer((req, res) => {
     let bytes = 0;
-    req.on('data', (c) => (bytes += c.length));
+    req.on('data', (/** @type {Buffer} */ c) => (bytes += c.length));
     req.on('end', () => {
       if (bytes > 0) spans += 1;
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  return { endpoint: `http://127.0.0.1:${server.address().port}`, exports: () => spans, server };
+  await new Promise((r) => server.listen(0, '127.0.0.1', () => r(undefined)));
+  return {
+    endpoint: `http://127.0.0.1:${procs.listeningPort(server)}`,
+    exports: () => spans,
+    server,
+  };
 }
 
+/**
+ * @param {RunningVendor} vendor
+ * @param {Record<string, string>} headers
+ * @returns {Promise<Measured>}
+ */
 async function measure(vendor, headers) {
   const url = `${vendor.url}/tokens/${CLIENT_ID}`;
   const before = cpuMicros(vendor.child.pid);
@@ -54,7 +69,8 @@ async function measure(vendor, headers) {
   };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (/** @type {number[]} */ xs) =>
+  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 procs.runScript('token-vendor-tracing-', async (work) => {
   const redis = await svc.startRedis(work);
@@ -90,8 +106,9 @@ procs.runScript('token-vendor-tracing-', async (work) => {
         nodeArgs: [baseMain], // node runs the first script; the usual main.js is only an argument
       })
     : undefined;
+  /** @type {Case[]} */
   const cases = [
-    ...(base ? [['build before tracing (reference)', base, auth]] : []),
+    ...(base ? [/** @type {Case} */ (['build before tracing (reference)', base, auth])] : []),
     ['off, no traceparent', off, auth],
     ['off, traceparent passed on', off, { ...auth, traceparent: TRACEPARENT }],
     ['on, traceparent (server span exported)', on, { ...auth, traceparent: TRACEPARENT }],
@@ -104,7 +121,7 @@ procs.runScript('token-vendor-tracing-', async (work) => {
       amount: 5000,
     });
   }
-  const results = cases.map(() => []);
+  const results = cases.map(() => /** @type {Measured[]} */ ([]));
   for (let round = 0; round < ROUNDS; round++) {
     for (let i = 0; i < cases.length; i++) results[i].push(await measure(cases[i][1], cases[i][2]));
   }

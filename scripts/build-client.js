@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // Builds the caller SDK (@token-vendor/client, libs/client) into dist/client: compiled JS, .d.ts,
 // its package.json and README, so `npm install dist/client` works in another project.
 const { cpSync, rmSync } = require('node:fs');

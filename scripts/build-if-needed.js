@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // `npm start` on a fresh clone: build once, and again only when a source is newer than the build
 // (the apps and the caller SDK, dist/client).
 const { existsSync, statSync, readdirSync } = require('node:fs');
@@ -12,6 +13,11 @@ const outputs = [
   'dist/client/index.js',
 ].map((p) => join(root, p));
 
+/**
+ * The newest modification time (ms) of a .ts file under `dir`.
+ * @param {string} dir
+ * @returns {number}
+ */
 function newestSource(dir) {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // `npm run caller-key -- <caller-name>`: mints a caller key (256 random bits) and prints it ONCE,
 // with its SHA-256 in each form the configuration takes (inline keySha256, or a keySha256File
 // in the chart's caller-digests Secret). The key itself is stored nowhere by us.
@@ -21,6 +22,10 @@ configuration; the key goes to the calling service and is stored nowhere else.
   -h, --help     print this help
 `;
 
+/**
+ * @param {string[]} argv the arguments after the script's name
+ * @returns {number} the exit code
+ */
 function main(argv) {
   if (argv.includes('-h') || argv.includes('--help')) {
     process.stdout.write(USAGE);

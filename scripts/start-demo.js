@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // `npm start`: the sandbox IdP and the service with config/demo.yaml, then a curl line that works.
 // `npm run start:dev`: the same with the service in watch mode (rebuilt and restarted on save).
 // SANDBOX_PORT and PORT move the two; the demo configuration follows SANDBOX_PORT.
@@ -16,6 +17,24 @@ const DEMO_CALLER_KEY = 'demo-caller-key-not-secret'; // the demo caller's key; 
 /** First start in watch mode compiles with webpack first: give it longer. */
 const READY_TIMEOUT_MS = { once: 30_000, watch: 180_000 };
 
+/**
+ * The parts of config/demo.yaml this script rewrites (the rest is written back as it was).
+ * @typedef {object} DemoConfig
+ * @property {Record<string, { tokenUrl: string }>} environments
+ * @property {{ issuer?: string, jwksUri?: string }[]} [callerIssuers]
+ * @property {{ secretFile?: string }[]} clients
+ */
+
+/**
+ * A process the demo starts: its command, arguments, and environment (added to this one's).
+ * @typedef {{ command: string, args: string[], env: Record<string, string> }} Launch
+ */
+
+/**
+ * A port number from the environment variable `name`, as the string it was given.
+ * @param {string} name
+ * @param {string} value
+ */
 function port(name, value) {
   if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
     throw new Error(`${name} must be a port number (1-65535), got ${JSON.stringify(value)}`);
@@ -26,9 +45,13 @@ function port(name, value) {
 /**
  * config/demo.yaml with its sandbox URLs on `sandboxPort` and its secret files made absolute
  * (they are relative to config/), written into `dir`; returns its path.
+ * @param {string} dir
+ * @param {string} sandboxPort
  */
 function writeDemoConfig(dir, sandboxPort) {
-  const config = parse(readFileSync(DEMO_CONFIG, 'utf8'));
+  /** @type {unknown} */
+  const parsed = parse(readFileSync(DEMO_CONFIG, 'utf8'));
+  const config = /** @type {DemoConfig} */ (parsed);
   for (const environment of Object.values(config.environments)) {
     const url = new URL(environment.tokenUrl);
     if (url.hostname === '127.0.0.1' && url.port === DEMO_SANDBOX_PORT) url.port = sandboxPort;
@@ -36,9 +59,10 @@ function writeDemoConfig(dir, sandboxPort) {
   }
   // The sandbox is also the demo's workload issuer (callers without keys).
   for (const issuer of config.callerIssuers ?? []) {
-    for (const field of ['issuer', 'jwksUri']) {
-      if (!issuer[field]) continue;
-      const url = new URL(issuer[field]);
+    for (const field of /** @type {const} */ (['issuer', 'jwksUri'])) {
+      const value = issuer[field];
+      if (!value) continue;
+      const url = new URL(value);
       if (url.hostname === '127.0.0.1' && url.port === DEMO_SANDBOX_PORT) url.port = sandboxPort;
       issuer[field] = url.toString().replace(/\/$/, '');
     }
@@ -53,7 +77,12 @@ function writeDemoConfig(dir, sandboxPort) {
   return path;
 }
 
-/** What the demo starts: commands, arguments and environment of the sandbox and the service. */
+/**
+ * What the demo starts: commands, arguments and environment of the sandbox and the service.
+ * @param {NodeJS.ProcessEnv} env
+ * @param {string[]} argv
+ * @param {() => string} workDir a folder for a rewritten configuration (made when first asked)
+ */
 function demoPlan(env, argv, workDir) {
   const watch = argv.includes('--watch');
   const sandboxPort = port('SANDBOX_PORT', env.SANDBOX_PORT || DEMO_SANDBOX_PORT);
@@ -83,6 +112,12 @@ function demoPlan(env, argv, workDir) {
   };
 }
 
+/**
+ * Polls `url` until it answers 2xx; throws after `timeoutMs`.
+ * @param {string} url
+ * @param {string} what
+ * @param {number} timeoutMs
+ */
 async function waitFor(url, what, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -97,18 +132,31 @@ async function waitFor(url, what, timeoutMs) {
   throw new Error(`${what} did not become ready at ${url}`);
 }
 
+/**
+ * Resolves once `child` has exited (at once if it already has).
+ * @param {import('node:child_process').ChildProcess} child
+ * @returns {Promise<void>}
+ */
+function exited(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
 function main() {
+  /** @type {import('node:child_process').ChildProcess[]} */
   const children = [];
   let stopping = false;
+  /** @type {string | undefined} */
   let tmp;
   const workDir = () => (tmp ??= mkdtempSync(join(tmpdir(), 'token-vendor-demo-')));
 
+  /** @param {number} code */
   function stop(code) {
     stopping = true;
     // Each child leads its own process group: the watcher's compiled service goes too.
     for (const child of children) {
       try {
-        process.kill(-child.pid, 'SIGTERM');
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
       } catch {
         // already gone
       }
@@ -118,11 +166,13 @@ function main() {
       process.exit(code);
     };
     setTimeout(exit, 2_000).unref();
-    Promise.all(
-      children.map((c) => new Promise((r) => (c.exitCode !== null ? r() : c.on('exit', r)))),
-    ).then(exit);
+    void Promise.all(children.map(exited)).then(exit);
   }
 
+  /**
+   * @param {string} name
+   * @param {Launch} launch
+   */
   function start(name, { command, args, env }) {
     const child = spawn(command, args, {
       cwd: root,
@@ -164,7 +214,7 @@ Or as a workload without a key (a projected-ServiceAccount-shaped token from the
 
 API description: http://127.0.0.1:${plan.servicePort}/docs   Stop with Ctrl-C.
 `);
-  })().catch((e) => {
+  })().catch((/** @type {Error} */ e) => {
     console.error(e.message);
     stop(1);
   });

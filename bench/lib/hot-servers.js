@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // The servers of the hot path, started one way for `npm run bench` (phases/hot-path.js),
 // `node bench/profile.js` and `node bench/alloc.js`: a sandbox IdP knowing one client, a
@@ -16,11 +17,55 @@ const ENVIRONMENT = 'bench';
 const SCOPE = 'read';
 const TOKEN_PATH = `/tokens/${CLIENT_ID}`;
 
+/** @typedef {import('./procs').BenchChild} BenchChild */
+/** @typedef {import('./services').ReferenceMode} ReferenceMode */
+/** @typedef {import('./services').RunningReference} RunningReference */
+/** @typedef {import('./reference-answer').VendedTokenBody} VendedTokenBody */
+
+/**
+ * @typedef {object} HotServerOptions
+ * @property {string} name
+ * @property {Partial<import('./services').VendorOptions>} [vendor]
+ * @property {boolean} [references]
+ * @property {(mode: ReferenceMode) => { execArgv?: string[], stdoutPath?: string }} [referenceOptions]
+ */
+
+/**
+ * @typedef {object} HotServers
+ * @property {{ authorization: string }} auth the caller key's header
+ * @property {{ authorization: string }} jwtAuth the workload JWT's header
+ * @property {import('./services').RunningSandbox} sandbox
+ * @property {import('./services').RunningVendor} vendor
+ */
+
+/** @typedef {Record<ReferenceMode, RunningReference>} ReferenceServers */
+
+/**
+ * @overload
+ * @param {string} work
+ * @param {import('./services').RunningRedis} redis
+ * @param {BenchChild[]} started
+ * @param {HotServerOptions & { references: true }} options
+ * @returns {Promise<HotServers & ReferenceServers>}
+ */
+/**
+ * @overload
+ * @param {string} work
+ * @param {import('./services').RunningRedis} redis
+ * @param {BenchChild[]} started
+ * @param {HotServerOptions} options
+ * @returns {Promise<HotServers>}
+ */
 /**
  * `started` collects every child as it starts, so the caller can stop them even when a later
  * start fails. Options: `name` (file and key prefix), `vendor` (startVendor options: nodeArgs,
  * stdoutPath, env), `references` (also start the reference servers: floor, ceiling, nest),
  * `referenceOptions` (startReference options: execArgv, stdoutPath, as a function of the mode).
+ * @param {string} work
+ * @param {import('./services').RunningRedis} redis
+ * @param {BenchChild[]} started
+ * @param {HotServerOptions} options
+ * @returns {Promise<HotServers & Partial<ReferenceServers>>}
  */
 async function startHotServers(work, redis, started, options) {
   const {
@@ -55,7 +100,9 @@ async function startHotServers(work, redis, started, options) {
   });
   if (minted.status !== 200)
     throw new Error(`the sandbox minted no workload token: ${minted.text}`);
-  const jwtAuth = { authorization: `Bearer ${minted.json.token}` };
+  const jwtAuth = {
+    authorization: `Bearer ${/** @type {{ token: string }} */ (minted.json).token}`,
+  };
   const vendor = await svc.startVendor(work, `${name}-vendor`, {
     configPath,
     redisUrl: redis.url,
@@ -70,10 +117,11 @@ async function startHotServers(work, redis, started, options) {
     'the vendor to hold the token',
     async () => {
       const r = await svc.http(`${vendor.url}${TOKEN_PATH}`, { headers: auth });
-      return r.status === 200 && r.json;
+      return r.status === 200 && /** @type {VendedTokenBody} */ (r.json);
     },
     { timeoutMs: 30_000, alive: [vendor.child] },
   );
+  /** @type {HotServers & Partial<ReferenceServers>} */
   const servers = { auth, jwtAuth, sandbox, vendor };
   if (!references) return servers;
 
@@ -102,13 +150,17 @@ async function startHotServers(work, redis, started, options) {
     BARE_SCOPE: SCOPE,
   };
   const fromRedis = { BARE_REDIS_URL: redis.url, BARE_REDIS_KEY: floorKey };
+  /** @type {Record<ReferenceMode, Record<string, string>>} */
   const envByMode = {
     floor: fromRedis,
     ceiling: { BARE_TOKEN: JSON.stringify(token) },
     // The NestJS reference reads the same Redis value as the floor.
     nest: fromRedis,
   };
-  for (const [mode, env] of Object.entries(envByMode)) {
+  // Object.entries widens the keys to string; they are envByMode's, the reference modes.
+  for (const [mode, env] of /** @type {[ReferenceMode, Record<string, string>][]} */ (
+    Object.entries(envByMode)
+  )) {
     const options = referenceOptions(mode);
     servers[mode] = await svc.startReference(work, mode, { ...sharedEnv, ...env }, options);
     started.push(servers[mode].child);

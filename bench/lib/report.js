@@ -1,6 +1,9 @@
+// @ts-check
 'use strict';
 // Machine description and Markdown tables.
 const os = require('node:os');
+
+/** @typedef {ReturnType<typeof machineInfo>} MachineInfo */
 
 function machineInfo() {
   const cpus = os.cpus();
@@ -19,6 +22,7 @@ function machineInfo() {
   };
 }
 
+/** @param {MachineInfo} m */
 function machineLine(m) {
   return (
     `Machine: ${m.cores} cores (${m.model}), ${m.memGiB} GiB, Node ${m.node}, ${m.platform}; ` +
@@ -26,11 +30,18 @@ function machineLine(m) {
   );
 }
 
-/** A Markdown table from a header row and data rows (cells are stringified). */
+/** @typedef {string | number | undefined} Cell */
+
+/**
+ * A Markdown table from a header row and data rows (cells are stringified).
+ * @param {string[]} header
+ * @param {Cell[][]} rows
+ */
 function table(header, rows) {
   const cells = [header, ...rows].map((r) => r.map((c) => (c === undefined ? '–' : String(c))));
   const widths = header.map((_, i) => Math.max(3, ...cells.map((r) => r[i].length)));
-  const line = (r) => `| ${r.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  const line = (/** @type {string[]} */ r) =>
+    `| ${r.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   return [
     line(cells[0]),
     `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`,
@@ -38,21 +49,30 @@ function table(header, rows) {
   ].join('\n');
 }
 
+/** @param {number[]} values */
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** Cells of the tables: undefined (shown as "–") when there is no figure. */
 const fmt = {
+  /** @param {number | undefined} n */
   int: (n) =>
     n === undefined || Number.isNaN(n) ? undefined : Math.round(n).toLocaleString('en-US'),
+  /** @param {number | undefined} n */
   fixed: (n, d = 1) => (n === undefined || Number.isNaN(n) ? undefined : n.toFixed(d)),
+  /** @param {number | undefined} n */
   ratio: (n) => (n === undefined || Number.isNaN(n) ? undefined : `${n.toFixed(2)}×`),
+  /** @param {number | undefined} n */
   pct: (n) => (n === undefined || Number.isNaN(n) ? undefined : `${(n * 100).toFixed(0)} %`),
+  /** @param {number | undefined} bytes */
   mib: (bytes) => (bytes === undefined ? undefined : (bytes / 2 ** 20).toFixed(1)),
+  /** @param {number | undefined} bytes */
   kib: (bytes) =>
     bytes === undefined || Number.isNaN(bytes) ? undefined : (bytes / 1024).toFixed(2),
+  /** @param {number | undefined} seconds */
   ms: (seconds) => (seconds === undefined ? undefined : (seconds * 1000).toFixed(1)),
 };
 

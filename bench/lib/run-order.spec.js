@@ -1,13 +1,20 @@
+// @ts-check
 'use strict';
 // Unit spec of the hot path's run order (plain JavaScript, like the rest of bench/; run by the
 // unit project of jest.config.js).
 const { williamsRows, orderOfRound } = require('./run-order');
 
-/** How often each ordered pair (a right before b) and each (item, place) occur over the rows. */
+/**
+ * How often each ordered pair (a right before b) and each (item, place) occur over the rows.
+ * @param {number[][]} rows
+ */
 function counts(rows) {
+  /** @type {Map<string, number>} */
   const pairs = new Map();
+  /** @type {Map<string, number>} */
   const places = new Map();
-  const bump = (map, key) => map.set(key, (map.get(key) ?? 0) + 1);
+  const bump = (/** @type {Map<string, number>} */ map, /** @type {string} */ key) =>
+    map.set(key, (map.get(key) ?? 0) + 1);
   for (const row of rows) {
     row.forEach((item, place) => {
       bump(places, `${item}@${place}`);

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // Starting the processes under test: a throwaway redis-server, the sandbox IdP, token-vendor
 // replicas (the production entry point), and the bare node:http floor/ceiling servers.
@@ -8,10 +9,24 @@ const { execFile } = require('node:child_process');
 const { Redis } = require('ioredis');
 const { ROOT, freePort, start, stop, waitFor, sleep } = require('./procs');
 
+/** @typedef {import('./procs').BenchChild} BenchChild */
+/** @typedef {import('./procs').ChildEnv} ChildEnv */
+
 const VENDOR_MAIN = join(ROOT, 'dist/apps/token-vendor/main.js');
 const SANDBOX_MAIN = join(ROOT, 'dist/apps/identity-sandbox/main.js');
 
-/** GET/POST a loopback URL; JSON answers are parsed. */
+/**
+ * An answer to `http()`: `json` is the parsed body (undefined when it is not JSON), of a shape
+ * the caller names where it reads it.
+ * @typedef {{ status: number, headers: Headers, text: string, json: unknown }} HttpAnswer
+ */
+
+/**
+ * GET/POST a loopback URL; JSON answers are parsed.
+ * @param {string} url
+ * @param {{ method?: string, headers?: Record<string, string>, body?: unknown }} [request]
+ * @returns {Promise<HttpAnswer>}
+ */
 async function http(url, { method = 'GET', headers = {}, body } = {}) {
   const res = await fetch(url, {
     method,
@@ -20,6 +35,7 @@ async function http(url, { method = 'GET', headers = {}, body } = {}) {
     signal: AbortSignal.timeout(30_000),
   });
   const text = await res.text();
+  /** @type {unknown} */
   let json;
   try {
     json = JSON.parse(text);
@@ -29,7 +45,13 @@ async function http(url, { method = 'GET', headers = {}, body } = {}) {
   return { status: res.status, headers: res.headers, text, json };
 }
 
-/** redis-server on a free loopback port, nothing persisted. Never the shared 6379. */
+/** @typedef {{ url: string, port: number, child: BenchChild }} RunningRedis */
+
+/**
+ * redis-server on a free loopback port, nothing persisted. Never the shared 6379.
+ * @param {string} workDir
+ * @returns {Promise<RunningRedis>}
+ */
 async function startRedis(workDir) {
   const port = await freePort();
   const child = start(
@@ -73,7 +95,36 @@ async function startRedis(workDir) {
   return { url, port, child };
 }
 
-/** The sandbox IdP as its own process, with `clients` written to a JSON file. */
+/**
+ * A client the sandbox IdP knows (apps/identity-sandbox SANDBOX_CLIENTS).
+ * @typedef {{ clientId: string, secret: string, scopes?: string[] }} SandboxClient
+ */
+
+/**
+ * The sandbox's counters (GET /_sandbox/stats): token requests, tokens issued, requests
+ * answered with the configured fault.
+ * @typedef {{ tokenRequests: number, issued: number, faulted: number }} SandboxStats
+ */
+
+/**
+ * @typedef {object} RunningSandbox
+ * @property {string} url
+ * @property {string} tokenUrl
+ * @property {BenchChild} child
+ * @property {() => Promise<SandboxStats>} stats
+ * @property {() => Promise<HttpAnswer>} reset
+ * @property {(fault: { mode: string, retryAfter?: number }) => Promise<HttpAnswer>} setFault
+ * @property {() => Promise<HttpAnswer>} clearFault
+ */
+
+/**
+ * The sandbox IdP as its own process, with `clients` written to a JSON file.
+ * @param {string} workDir
+ * @param {string} name
+ * @param {SandboxClient[]} clients
+ * @param {ChildEnv} [extraEnv]
+ * @returns {Promise<RunningSandbox>}
+ */
 async function startSandbox(workDir, name, clients, extraEnv = {}) {
   const port = await freePort();
   const clientsFile = join(workDir, `${name}.clients.json`);
@@ -97,14 +148,17 @@ async function startSandbox(workDir, name, clients, extraEnv = {}) {
     url,
     tokenUrl: `${url}/connect/token`,
     child,
-    stats: async () => (await http(`${url}/_sandbox/stats`)).json,
+    stats: async () => /** @type {SandboxStats} */ ((await http(`${url}/_sandbox/stats`)).json),
     reset: () => http(`${url}/_sandbox/reset`, { method: 'POST', body: {} }),
     setFault: (fault) => http(`${url}/_sandbox/fault`, { method: 'POST', body: fault }),
     clearFault: () => http(`${url}/_sandbox/fault`, { method: 'DELETE' }),
   };
 }
 
-/** A caller key and its SHA-256 (what the configuration holds). */
+/**
+ * A caller key and its SHA-256 (what the configuration holds).
+ * @returns {{ key: string, sha256: string }}
+ */
 function mintCallerKey() {
   const key = randomBytes(32).toString('base64url');
   return { key, sha256: createHash('sha256').update(key, 'utf8').digest('hex') };
@@ -115,8 +169,21 @@ function encryptionKeys() {
 }
 
 /**
+ * @typedef {object} VendorConfig
+ * @property {string} tokenUrl
+ * @property {number} [timeoutMs]
+ * @property {string} environment
+ * @property {{ clientId: string, secretFile: string, scope?: string }[]} clients
+ * @property {string} callerSha256
+ * @property {{ issuer: string, subject: string }} [workloadIssuer]
+ * @property {number} [minTtlSeconds]
+ */
+
+/**
  * The vendor's YAML configuration: one environment, `clients` (all reading the same secret
  * file), one admin caller allowed every client; `minTtlSeconds` for IdPs with short tokens.
+ * @param {string} path
+ * @param {VendorConfig} config
  */
 function writeVendorConfig(
   path,
@@ -170,9 +237,37 @@ function writeVendorConfig(
 }
 
 /**
+ * @typedef {object} VendorOptions
+ * @property {string} configPath
+ * @property {string} redisUrl
+ * @property {string} keyPrefix
+ * @property {string} encryptionKeys
+ * @property {string[]} [nodeArgs] Node's flags (before the entry point)
+ * @property {string} [logLevel]
+ * @property {ChildEnv} [env]
+ * @property {string} [stdoutPath]
+ * @property {boolean} [waitReady] false: resolve once started, before /health/ready answers
+ */
+
+/**
+ * @typedef {object} RunningVendor
+ * @property {string} name
+ * @property {string} url
+ * @property {number} port
+ * @property {string} metricsUrl
+ * @property {BenchChild} child
+ * @property {number} startedAt
+ * @property {number} [readyAt]
+ */
+
+/**
  * One token-vendor replica: the production entry point, Redis, generated encryption keys,
  * LOG_LEVEL=info (audit log and metrics on, as in production), stdout to `stdoutPath`
  * (default /dev/null); `env` adds or overrides environment variables (for experiments).
+ * @param {string} workDir
+ * @param {string} name
+ * @param {VendorOptions} opts
+ * @returns {Promise<RunningVendor>}
  */
 async function startVendor(workDir, name, opts) {
   const port = await freePort();
@@ -196,22 +291,31 @@ async function startVendor(workDir, name, opts) {
   });
   const url = `http://127.0.0.1:${port}`;
   const metricsUrl = `http://127.0.0.1:${metricsPort}`;
+  /** @type {RunningVendor} */
   const vendor = { name, url, port, metricsUrl, child, startedAt };
   if (opts.waitReady !== false) await waitVendorReady(vendor);
   return vendor;
 }
 
+/**
+ * Waits for the replica's readiness and notes when it came (`readyAt`).
+ * @param {RunningVendor} vendor
+ * @returns {Promise<RunningVendor & { readyAt: number }>}
+ */
 async function waitVendorReady(vendor, timeoutMs = 120_000) {
   await waitFor(
     `${vendor.name} /health/ready`,
     async () => (await http(`${vendor.url}/health/ready`)).status === 200,
     { timeoutMs, intervalMs: 50, alive: [vendor.child] },
   );
-  vendor.readyAt = Date.now();
-  return vendor;
+  return Object.assign(vendor, { readyAt: Date.now() });
 }
 
-/** A full GC in a process started with `--inspect=127.0.0.1:<port>` (see gc-helper.js). */
+/**
+ * A full GC in a process started with `--inspect=127.0.0.1:<port>` (see gc-helper.js).
+ * @param {number} inspectorPort
+ * @returns {Promise<void>}
+ */
 function collectGarbage(inspectorPort) {
   return new Promise((resolve, reject) => {
     execFile(
@@ -224,16 +328,33 @@ function collectGarbage(inspectorPort) {
   });
 }
 
-/** The script of each reference server of the hot path. */
+/** @typedef {'floor' | 'ceiling' | 'nest'} ReferenceMode */
+
+/**
+ * The script of each reference server of the hot path.
+ * @type {Record<ReferenceMode, string>}
+ */
 const REFERENCE_SCRIPTS = {
   floor: 'bare-server.js',
   ceiling: 'bare-server.js',
   nest: 'nest-reference-server.js',
 };
 
+/** @typedef {{ name: ReferenceMode, url: string, child: BenchChild }} RunningReference */
+
+/**
+ * The message a reference server sends its parent once listening.
+ * @typedef {{ port: number }} ListeningMessage
+ */
+
 /**
  * A reference server of the hot path (floor, ceiling: bare node:http; nest: the NestJS
  * reference), forked with IPC; resolves with its URL.
+ * @param {string} workDir
+ * @param {ReferenceMode} mode
+ * @param {ChildEnv} env
+ * @param {{ execArgv?: string[], stdoutPath?: string }} [options]
+ * @returns {Promise<RunningReference>}
  */
 async function startReference(workDir, mode, env, { execArgv = [], stdoutPath } = {}) {
   const child = start(`${mode}-server`, join(__dirname, '..', REFERENCE_SCRIPTS[mode]), [], {
@@ -243,9 +364,10 @@ async function startReference(workDir, mode, env, { execArgv = [], stdoutPath } 
     ipc: true,
     execArgv,
   });
+  /** @type {number} */
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${mode} server did not start`)), 15_000);
-    child.once('message', (m) => {
+    child.once('message', (/** @type {ListeningMessage} */ m) => {
       clearTimeout(timer);
       resolve(m.port);
     });

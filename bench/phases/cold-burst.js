@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // Phase 2: a cold burst. Three replicas on one Redis; a client no replica has a token for;
 // 1,000 concurrent callers spread over the replicas. How many requests does the IdP see?
@@ -18,26 +19,50 @@ const { waitFor, stop, sleep } = require('../lib/procs');
 const { parseMetrics, sum } = require('../lib/metrics');
 const { median } = require('../lib/report');
 
+/** @typedef {import('../types/bench').BenchSettings} BenchSettings */
+/** @typedef {import('../types/bench').PhaseContext} PhaseContext */
+/** @typedef {import('../types/bench').Log} Log */
+/** @typedef {import('../lib/procs').BenchChild} BenchChild */
+
+/**
+ * A client's entry in the admin view (GET /admin/clients), the fields this phase reads.
+ * @typedef {{ hasToken: boolean, lastError?: { at: string }, nextRefreshAt?: string }} AdminClientView
+ */
+
 const CLIENT_ID = 'cold.client';
 const ENVIRONMENT = 'cold';
 /** The burst must end before any replica's next scheduled retry: this much room is required. */
 const RETRY_MARGIN_MS = 2_500;
 
+/**
+ * One GET over `agent`; resolves (never rejects) with the status, or the error's code, and
+ * how long it took.
+ * @param {http.Agent} agent
+ * @param {string} url
+ * @param {Record<string, string>} headers
+ * @returns {Promise<{ status: number | string, ms: number }>}
+ */
 function request(agent, url, headers) {
   return new Promise((resolve) => {
     const t0 = performance.now();
     const req = http.get(url, { agent, headers }, (res) => {
       res.resume();
-      res.on('end', () => resolve({ status: res.statusCode, ms: performance.now() - t0 }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0 }));
     });
-    req.on('error', (e) =>
+    req.on('error', (/** @type {NodeJS.ErrnoException} */ e) =>
       resolve({ status: `error ${e.code ?? e.message}`, ms: performance.now() - t0 }),
     );
   });
 }
 
+/**
+ * @param {PhaseContext} ctx
+ * @param {BenchSettings} settings
+ * @param {Log} log
+ */
 async function run(ctx, settings, log) {
   const { work, redis } = ctx;
+  /** @type {BenchChild[]} */
   const started = [];
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: Infinity });
   try {
@@ -86,8 +111,12 @@ async function run(ctx, settings, log) {
         request(agent, `${replicas[i % replicas.length].url}/health/live`, {}),
       ),
     );
-    const openSockets = Object.values(agent.freeSockets).reduce((n, list) => n + list.length, 0);
+    const openSockets = Object.values(agent.freeSockets).reduce(
+      (n, list) => n + (list?.length ?? 0),
+      0,
+    );
 
+    /** @type {(number | undefined)[]} */
     const firstFailureAt = replicas.map(() => undefined);
     const settled = await waitFor(
       'every replica to fail its warm-up and have its next retry far enough away',
@@ -95,7 +124,9 @@ async function run(ctx, settings, log) {
         const views = await Promise.all(
           replicas.map(
             async (r) =>
-              (await svc.http(`${r.url}/admin/clients`, { headers: auth })).json.clients[0],
+              /** @type {{ clients: AdminClientView[] }} */ (
+                (await svc.http(`${r.url}/admin/clients`, { headers: auth })).json
+              ).clients[0],
           ),
         );
         const now = Date.now();
@@ -110,7 +141,13 @@ async function run(ctx, settings, log) {
             v.nextRefreshAt &&
             Date.parse(v.nextRefreshAt) - now > RETRY_MARGIN_MS,
         );
-        return ok && { views, at: now };
+        // Every view has its nextRefreshAt now (checked just above).
+        return (
+          ok && {
+            views: /** @type {(AdminClientView & { nextRefreshAt: string })[]} */ (views),
+            at: now,
+          }
+        );
       },
       { timeoutMs: 90_000, intervalMs: 50, alive: started },
     );
@@ -135,6 +172,7 @@ async function run(ctx, settings, log) {
     await sleep(500);
     const stats = await sandbox.stats();
 
+    /** @type {Record<string, number>} */
     const statuses = {};
     for (const a of answers) statuses[a.status] = (statuses[a.status] ?? 0) + 1;
     const waits = { replica: 0, fleet: 0 };
@@ -160,7 +198,9 @@ async function run(ctx, settings, log) {
       waits,
       upstreamOk: upstream,
       faultedDuringWarm,
-      secondsToAllWarmFailures: (Math.max(...firstFailureAt) - startedAt) / 1000,
+      // Every entry is set: the wait above ended only once every replica had failed.
+      secondsToAllWarmFailures:
+        (Math.max(.../** @type {number[]} */ (firstFailureAt)) - startedAt) / 1000,
       secondsToFire: (settled.at - startedAt) / 1000,
       nextRetryInMs,
     };

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // Phase 1: cache-hit GET /tokens/:clientId throughput and latency, token-vendor beside the
 // floor (key check + one Redis GET), the ceiling (key check, answer from memory) and the
@@ -12,13 +13,40 @@ const { median } = require('../lib/report');
 const { startHotServers, TOKEN_PATH } = require('../lib/hot-servers');
 const { orderOfRound } = require('../lib/run-order');
 
+/** @typedef {import('../types/bench').BenchSettings} BenchSettings */
+/** @typedef {import('../types/bench').PhaseContext} PhaseContext */
+/** @typedef {import('../types/bench').Log} Log */
+/** @typedef {import('../lib/procs').BenchChild} BenchChild */
+/** @typedef {'floor' | 'ceiling' | 'nest' | 'vendor' | 'vendorJwt'} TargetKey */
+/** @typedef {{ user: number, total: number }} CpuPerRequest */
+/** @typedef {import('autocannon').Result & { cpuPerRequest: CpuPerRequest }} MeasuredRun */
+/** @typedef {ReturnType<typeof summarize>} RunSummary */
+/**
+ * A target's medians over the rounds (and each round's figures).
+ * @typedef {object} MedianRow
+ * @property {string} label
+ * @property {number} rps
+ * @property {number} p50
+ * @property {number} p99
+ * @property {number} cpuUs
+ * @property {number} cpuUserUs
+ * @property {number[]} cpuRuns
+ * @property {number} non2xx
+ * @property {number} errors
+ * @property {number[]} runs
+ * @property {{ keys: string, bodyBytes: number, headerCount: number }} shape
+ */
+
 const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
-/** CPU time the process has used so far (user, system), in µs, all its threads included. */
+/**
+ * CPU time the process has used so far (user, system), in µs, all its threads included.
+ * @param {number | undefined} pid
+ */
 function cpuMicros(pid) {
   // Fields after the command name: state is 0, utime 11, stime 12 (see proc(5)).
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  const toMicros = (ticks) => (Number(ticks) * 1e6) / CLOCK_TICKS_PER_SECOND;
+  const toMicros = (/** @type {string} */ ticks) => (Number(ticks) * 1e6) / CLOCK_TICKS_PER_SECOND;
   return { user: toMicros(fields[11]), system: toMicros(fields[12]) };
 }
 
@@ -26,12 +54,20 @@ function cpuMicros(pid) {
  * One run: a warm-up, then the measured load. The server's CPU time is read around the
  * measured part only, so `cpuPerRequest` is what one answered request cost the server process
  * (JavaScript, GC threads and the kernel's socket work), whatever else the machine was doing.
+ * @param {string} url
+ * @param {Record<string, string>} headers
+ * @param {BenchSettings} settings
+ * @param {number | undefined} pid
+ * @returns {Promise<MeasuredRun>}
  */
 async function cannon(url, headers, settings, pid) {
   const options = { url, headers, connections: settings.connections, pipelining: 1 };
   await autocannon({ ...options, duration: settings.warmupSec });
   const before = cpuMicros(pid);
-  const result = await autocannon({ ...options, duration: settings.durationSec });
+  // cpuPerRequest is set below, once the load is over.
+  const result = /** @type {MeasuredRun} */ (
+    await autocannon({ ...options, duration: settings.durationSec })
+  );
   const after = cpuMicros(pid);
   const answered = result.requests.total;
   result.cpuPerRequest = {
@@ -41,6 +77,7 @@ async function cannon(url, headers, settings, pid) {
   return result;
 }
 
+/** @param {MeasuredRun} result */
 function summarize(result) {
   return {
     cpuUs: result.cpuPerRequest.total,
@@ -54,8 +91,14 @@ function summarize(result) {
   };
 }
 
+/**
+ * @param {PhaseContext} ctx
+ * @param {BenchSettings} settings
+ * @param {Log} log
+ */
 async function run(ctx, settings, log) {
   const { work, redis } = ctx;
+  /** @type {BenchChild[]} */
   const started = [];
   try {
     const { auth, jwtAuth, sandbox, vendor, floor, ceiling, nest } = await startHotServers(
@@ -70,6 +113,10 @@ async function run(ctx, settings, log) {
     );
     const path = TOKEN_PATH;
 
+    /**
+     * @type {{ key: TargetKey, label: string, url: string, pid: number | undefined,
+     *   headers?: Record<string, string> }[]}
+     */
     const targets = [
       {
         key: 'floor',
@@ -105,12 +152,15 @@ async function run(ctx, settings, log) {
     ];
 
     // Same answer shape everywhere (the vendor adds security and request-id headers).
+    /** @type {Record<string, { keys: string, bodyBytes: number, headerCount: number }>} */
     const shapes = {};
     for (const t of targets) {
       const r = await svc.http(`${t.url}${path}`, { headers: t.headers ?? auth });
       if (r.status !== 200) throw new Error(`${t.key} answered ${r.status}: ${r.text}`);
       shapes[t.key] = {
-        keys: Object.keys(r.json).sort().join(','),
+        keys: Object.keys(/** @type {object} */ (r.json))
+          .sort()
+          .join(','),
         bodyBytes: Buffer.byteLength(r.text),
         headerCount: [...r.headers.keys()].length,
       };
@@ -120,6 +170,7 @@ async function run(ctx, settings, log) {
     }
     const idpBefore = (await sandbox.stats()).tokenRequests;
 
+    /** @type {Record<string, RunSummary[]>} */
     const runs = Object.fromEntries(targets.map((t) => [t.key, []]));
     for (let round = 1; round <= settings.rounds; round++) {
       // A balanced order (see lib/run-order.js): every server at every place, and right after
@@ -139,7 +190,8 @@ async function run(ctx, settings, log) {
     }
     const idpDuring = (await sandbox.stats()).tokenRequests - idpBefore;
 
-    const med = {};
+    // Filled for every target key just below.
+    const med = /** @type {Record<TargetKey, MedianRow>} */ ({});
     for (const t of targets) {
       const r = runs[t.key];
       med[t.key] = {

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // Phase 5: invalidation propagation. Three replicas on one Redis; an operator's
 // `POST /admin/clients/:clientId/refresh` on one replica, in turn on each; the time from the
@@ -11,26 +12,46 @@ const svc = require('../lib/services');
 const { stop } = require('../lib/procs');
 const { median } = require('../lib/report');
 
+/** @typedef {import('../types/bench').BenchSettings} BenchSettings */
+/** @typedef {import('../types/bench').PhaseContext} PhaseContext */
+/** @typedef {import('../types/bench').Log} Log */
+/** @typedef {import('../lib/procs').BenchChild} BenchChild */
+/** @typedef {import('../lib/services').RunningVendor} RunningVendor */
+
 const CLIENT_ID = 'invalidated.client';
 const ENVIRONMENT = 'inval';
 /** A replica that has not served the new token this long after the admin answer fails the phase. */
 const GIVE_UP_MS = 5_000;
 
+/**
+ * @param {number[]} sorted
+ * @param {number} p
+ */
 function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-const fingerprintOf = (token) => createHash('sha256').update(token, 'utf8').digest('hex');
+const fingerprintOf = (/** @type {string} */ token) =>
+  createHash('sha256').update(token, 'utf8').digest('hex');
 
+/**
+ * @param {RunningVendor} replica
+ * @param {Record<string, string>} auth
+ * @returns {Promise<string>}
+ */
 async function tokenOf(replica, auth) {
   const res = await svc.http(`${replica.url}/tokens/${CLIENT_ID}`, { headers: auth });
   if (res.status !== 200) throw new Error(`${replica.name}: GET /tokens answered ${res.status}`);
-  return res.json.access_token;
+  return /** @type {import('../lib/reference-answer').VendedTokenBody} */ (res.json).access_token;
 }
 
 /**
  * Polls `replica` until it serves a token whose SHA-256 starts with `fingerprint`; resolves
  * with the time that answer arrived and how many answers carried `revokedFingerprint` first.
+ * @param {RunningVendor} replica
+ * @param {Record<string, string>} auth
+ * @param {string} fingerprint
+ * @param {string | undefined} revokedFingerprint
  */
 async function untilServing(replica, auth, fingerprint, revokedFingerprint) {
   const deadline = performance.now() + GIVE_UP_MS;
@@ -44,8 +65,14 @@ async function untilServing(replica, auth, fingerprint, revokedFingerprint) {
   }
 }
 
+/**
+ * @param {PhaseContext} ctx
+ * @param {BenchSettings} settings
+ * @param {Log} log
+ */
 async function run(ctx, settings, log) {
   const { work, redis } = ctx;
+  /** @type {BenchChild[]} */
   const started = [];
   try {
     const caller = svc.mintCallerKey();
@@ -97,7 +124,8 @@ async function run(ctx, settings, log) {
       });
       const answeredAt = performance.now();
       if (res.status !== 200) throw new Error(`admin refresh answered ${res.status}: ${res.text}`);
-      const { tokenFingerprint, revokedTokenFingerprint } = res.json;
+      const { tokenFingerprint, revokedTokenFingerprint } =
+        /** @type {{ tokenFingerprint: string, revokedTokenFingerprint?: string }} */ (res.json);
       const served = await Promise.all(
         replicas.map((r) => untilServing(r, auth, tokenFingerprint, revokedTokenFingerprint)),
       );

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // Phase 3: memory and event-loop delay as the number of configured clients grows. For each N,
 // a fresh sandbox that knows the N clients and one fresh replica configured with them (all
@@ -10,7 +11,46 @@ const { join } = require('node:path');
 const { randomBytes } = require('node:crypto');
 const svc = require('../lib/services');
 const { assertAlive, stop, sleep } = require('../lib/procs');
-const { parseMetrics, value, seriesCount } = require('../lib/metrics');
+const { parseMetrics, value, requiredValue, seriesCount } = require('../lib/metrics');
+const { fmt } = require('../lib/report');
+
+/** @typedef {import('../types/bench').BenchSettings} BenchSettings */
+/** @typedef {import('../types/bench').PhaseContext} PhaseContext */
+/** @typedef {import('../types/bench').Log} Log */
+/** @typedef {import('../lib/procs').BenchChild} BenchChild */
+
+/**
+ * What `run` shares with each N: the context, one caller, one secret file, one set of keys.
+ * @typedef {PhaseContext & { caller: { key: string, sha256: string }, secret: string,
+ *   secretFile: string, keys: string }} ScaleContext
+ */
+
+/**
+ * One row of the scale table (bench/run.js scaleSection).
+ * @typedef {object} ScaleRow
+ * @property {number} n configured clients
+ * @property {number} held tokens held when the wave ended (or its window closed)
+ * @property {number} rss bytes, after a full GC
+ * @property {number} heapUsed bytes, after a full GC
+ * @property {number | undefined} tokensPerSecond
+ * @property {number | undefined} cpuShare
+ * @property {number} secondsStartToReady
+ * @property {number} secondsStartToAllHeld
+ * @property {number} secondsReadyToAllHeld
+ * @property {number} lagP99MaxSec
+ * @property {number} lagMaxSec
+ * @property {number} scrapes
+ * @property {boolean} timedOut
+ * @property {number} issued
+ * @property {number | undefined} startupLagMaxSec
+ * @property {number} steadyLagP99MaxSec
+ * @property {number} steadyLagMaxSec
+ * @property {number} scrapeMs
+ * @property {number} scrapeBytes
+ * @property {number} [projectedSecondsStartToAllHeld] when timed out: from the warm rate
+ * @property {number} [rssPerClient] (value at N − value at 1) ÷ (N − 1)
+ * @property {number} [heapPerClient]
+ */
 
 const ENVIRONMENT = 'scale';
 /** How often /metrics is scraped during the wave (each scrape resets the lag histogram). */
@@ -18,11 +58,13 @@ const SCRAPE_EVERY_MS = 1_000;
 const STEADY_SAMPLES = 4;
 const STEADY_EVERY_MS = 1_500;
 
+/** @param {number} n */
 function clientIds(n) {
   const width = String(n).length;
   return Array.from({ length: n }, (_, i) => `scale-${String(i + 1).padStart(width, '0')}.client`);
 }
 
+/** @param {import('../lib/services').RunningVendor} vendor */
 async function scrape(vendor) {
   const t0 = performance.now();
   const r = await svc.http(`${vendor.metricsUrl}/metrics`);
@@ -35,15 +77,23 @@ async function scrape(vendor) {
     bytes: r.text.length,
     lagP99: value(m, 'nodejs_eventloop_lag_p99_seconds'),
     lagMax: value(m, 'nodejs_eventloop_lag_max_seconds'),
-    cpu: value(m, 'process_cpu_seconds_total'),
-    rss: value(m, 'process_resident_memory_bytes'),
-    heapUsed: value(m, 'nodejs_heap_size_used_bytes'),
+    cpu: requiredValue(m, 'process_cpu_seconds_total'),
+    rss: requiredValue(m, 'process_resident_memory_bytes'),
+    heapUsed: requiredValue(m, 'nodejs_heap_size_used_bytes'),
     held: seriesCount(m, 'token_vendor_token_ttl_seconds'),
   };
 }
 
+/**
+ * @param {ScaleContext} ctx
+ * @param {number} n
+ * @param {BenchSettings} settings
+ * @param {Log} log
+ * @returns {Promise<ScaleRow>}
+ */
 async function one(ctx, n, settings, log) {
   const { work, redis, caller, secret, secretFile, keys } = ctx;
+  /** @type {BenchChild[]} */
   const started = [];
   try {
     const ids = clientIds(n);
@@ -74,8 +124,7 @@ async function one(ctx, n, settings, log) {
     started.push(vendor.child);
 
     // Readiness (the process listens; the warm-up was scheduled at bootstrap, just before).
-    await svc.waitVendorReady(vendor, 120_000);
-    const readyAt = vendor.readyAt;
+    const { readyAt } = await svc.waitVendorReady(vendor, 120_000);
     const startup = await scrape(vendor); // resets the lag histogram: start-up is not the wave
     const scrapes = [];
     let lastScrape = Date.now();
@@ -132,6 +181,7 @@ async function one(ctx, n, settings, log) {
       await sleep(STEADY_EVERY_MS);
       steady.push(await scrape(vendor));
     }
+    /** @type {ScaleRow} */
     const result = {
       n,
       held: last.held,
@@ -143,15 +193,15 @@ async function one(ctx, n, settings, log) {
       scrapeMs: Math.max(...steady.map((s) => s.ms)),
       scrapeBytes: mem.bytes,
     };
-    if (timedOut) {
+    if (timedOut && wave.tokensPerSecond !== undefined) {
       result.projectedSecondsStartToAllHeld = wave.secondsStartToReady + n / wave.tokensPerSecond;
     }
     log(
       `  scale N=${n}: ready ${wave.secondsStartToReady.toFixed(1)} s, ` +
         (timedOut
           ? `window of ${settings.waveTimeoutSec} s over with ${last.held} of ${n} held ` +
-            `(${wave.tokensPerSecond.toFixed(1)} tokens/s → all held after ~${result.projectedSecondsStartToAllHeld.toFixed(0)} s)`
-          : `all held after ${wave.secondsStartToAllHeld.toFixed(1)} s (${wave.tokensPerSecond.toFixed(1)} tokens/s)`) +
+            `(${fmt.fixed(wave.tokensPerSecond)} tokens/s → all held after ~${fmt.fixed(result.projectedSecondsStartToAllHeld, 0)} s)`
+          : `all held after ${wave.secondsStartToAllHeld.toFixed(1)} s (${fmt.fixed(wave.tokensPerSecond)} tokens/s)`) +
         `, RSS ` +
         `${(result.rss / 2 ** 20).toFixed(1)} MiB, lag p99 max ${(wave.lagP99MaxSec * 1000).toFixed(1)} ms`,
     );
@@ -161,6 +211,11 @@ async function one(ctx, n, settings, log) {
   }
 }
 
+/**
+ * @param {PhaseContext} ctx
+ * @param {BenchSettings} settings
+ * @param {Log} log
+ */
 async function run(ctx, settings, log) {
   const caller = svc.mintCallerKey();
   const secret = randomBytes(24).toString('base64url');

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // Phase 4: the caller SDK (@token-vendor/client, built into dist/client).
 //  a. What a cache hit costs: `await getToken()` on a held token, in this process.
@@ -11,6 +12,12 @@ const { randomBytes } = require('node:crypto');
 const svc = require('../lib/services');
 const { ROOT, stop } = require('../lib/procs');
 
+/** @typedef {import('../types/bench').BenchSettings} BenchSettings */
+/** @typedef {import('../types/bench').PhaseContext} PhaseContext */
+/** @typedef {import('../types/bench').Log} Log */
+/** @typedef {import('../lib/procs').BenchChild} BenchChild */
+/** @typedef {import('@token-vendor/client').TokenVendorClient} TokenVendorClient */
+
 const HIT_CLIENT = 'hit.client';
 const SIM_CLIENT = 'sim.client';
 const ENVIRONMENT = 'sdk';
@@ -22,11 +29,18 @@ const VENDOR_REFRESH_SECONDS = (SIM_TOKEN_SECONDS * 3) / 4;
 const HIT_BATCH = 500;
 const HIT_BATCHES = 2_000;
 
+/**
+ * @param {number[]} sorted
+ * @param {number} p
+ */
 function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-/** ns per `await getToken()` on a held token, per batch of HIT_BATCH calls. */
+/**
+ * ns per `await getToken()` on a held token, per batch of HIT_BATCH calls.
+ * @param {TokenVendorClient} client
+ */
 async function cacheHitCost(client) {
   await client.getToken(HIT_CLIENT, { environment: ENVIRONMENT });
   for (let i = 0; i < 200_000; i++) await client.getToken(HIT_CLIENT, { environment: ENVIRONMENT });
@@ -49,11 +63,15 @@ async function cacheHitCost(client) {
  * SIM_CALLERS callers, each ticking every SIM_CALLERS / SIM_CALLS_PER_SECOND s; `call` is what
  * one downstream call does to get its token. A caller whose previous call has not finished
  * skips the tick (counted): a stalled vendor must not pile up work in the bench.
+ * @param {number} seconds
+ * @param {(caller: number) => () => Promise<unknown>} callFor
  */
 async function simulate(seconds, callFor) {
   const intervalMs = (SIM_CALLERS * 1000) / SIM_CALLS_PER_SECOND;
   const stats = { calls: 0, failed: 0, skipped: 0 };
+  /** @type {NodeJS.Timeout[]} */
   const timers = [];
+  /** @type {Set<Promise<unknown>>} */
   const inFlight = new Set();
   for (let c = 0; c < SIM_CALLERS; c++) {
     const call = callFor(c);
@@ -92,11 +110,22 @@ async function simulate(seconds, callFor) {
   return stats;
 }
 
+/**
+ * @param {PhaseContext} ctx
+ * @param {BenchSettings} settings
+ * @param {Log} log
+ */
 async function run(ctx, settings, log) {
   const { work, redis } = ctx;
+  /** @type {BenchChild[]} */
   const started = [];
   try {
-    const { createTokenVendorClient } = require(join(ROOT, 'dist/client'));
+    // The built package (dist/client), typed by its sources (libs/client).
+    /** @type {unknown} */
+    const built = require(join(ROOT, 'dist/client'));
+    const { createTokenVendorClient } = /** @type {typeof import('@token-vendor/client')} */ (
+      built
+    );
     const caller = svc.mintCallerKey();
     const secret = randomBytes(24).toString('base64url');
     const secretFile = join(work, 'sdk.secret');
@@ -171,7 +200,7 @@ async function run(ctx, settings, log) {
     const withoutSdk = await simulate(seconds, () => async () => {
       withoutRequests++;
       const res = await fetch(tokenPath, { headers: auth, signal: AbortSignal.timeout(10_000) });
-      const body = await res.json();
+      const body = /** @type {{ access_token?: unknown }} */ (await res.json());
       if (res.status !== 200 || typeof body.access_token !== 'string')
         throw new Error(`${res.status}`);
     });
@@ -189,7 +218,7 @@ async function run(ctx, settings, log) {
       without: { ...withoutSdk, vendorRequests: withoutRequests },
     };
   } finally {
-    await stop(started);
+    await Promise.all(started.map((c) => stop(c)));
   }
 }
 
