@@ -66,6 +66,11 @@ export class CallerBearerStrategy {
     this.found = undefined;
     this.failure = undefined;
     this.attempt.authenticate(request);
+    return this.settle();
+  }
+
+  /** What the attempt called back with (read in a method of its own: the callbacks set it). */
+  private settle(): BearerCredential | undefined {
     const { found, failure } = this;
     this.found = undefined;
     this.failure = undefined;

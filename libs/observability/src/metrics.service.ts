@@ -175,7 +175,8 @@ export class MetricsService {
   /** One `GET /tokens` answered with a token: `tokenRequests{outcome="served"}`, added at the next read. */
   countServed(clientId: string, environment: string): void {
     let byClientId = this.servedPending.get(environment);
-    if (byClientId === undefined) this.servedPending.set(environment, (byClientId = new Map()));
+    if (byClientId === undefined)
+      this.servedPending.set(environment, (byClientId = new Map<string, number>()));
     byClientId.set(clientId, (byClientId.get(clientId) ?? 0) + 1);
   }
 

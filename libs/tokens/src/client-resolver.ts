@@ -27,7 +27,8 @@ export class ClientResolver {
     if (hit !== undefined) return hit;
     const client = this.check(caller, clientId, environment);
     let byClientId = known.get(environmentKey);
-    if (byClientId === undefined) known.set(environmentKey, (byClientId = new Map()));
+    if (byClientId === undefined)
+      known.set(environmentKey, (byClientId = new Map<string, ClientConfig>()));
     byClientId.set(clientId, client);
     return client;
   }
@@ -35,9 +36,11 @@ export class ClientResolver {
   private resolvedFor(caller: Caller): ResolvedClients {
     const service = this.config.service;
     let byCaller = this.resolved.get(service);
-    if (byCaller === undefined) this.resolved.set(service, (byCaller = new WeakMap()));
+    if (byCaller === undefined)
+      this.resolved.set(service, (byCaller = new WeakMap<Caller, ResolvedClients>()));
     let known = byCaller.get(caller);
-    if (known === undefined) byCaller.set(caller, (known = new Map()));
+    if (known === undefined)
+      byCaller.set(caller, (known = new Map<string, Map<string, ClientConfig>>()));
     return known;
   }
 
