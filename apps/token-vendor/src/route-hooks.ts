@@ -8,11 +8,8 @@ type RouteHookName = 'preParsing' | 'onResponse';
  */
 export function addRouteHook(route: RouteOptions, name: RouteHookName, hook: unknown): void {
   const hooks = route as unknown as Record<RouteHookName, unknown>;
-  const existing = hooks[name];
-  hooks[name] =
-    existing === undefined
-      ? [hook]
-      : Array.isArray(existing)
-        ? [...existing, hook]
-        : [existing, hook];
+  const existing: unknown = hooks[name];
+  const before: unknown[] =
+    existing === undefined ? [] : Array.isArray(existing) ? (existing as unknown[]) : [existing];
+  hooks[name] = before.concat([hook]);
 }
