@@ -157,6 +157,12 @@ describe('ClientResolver', () => {
       expect(() => sut.resolve(caller('everything'), 'shared.client', undefined)).toThrow(
         InvalidRequestError,
       );
+      // An empty environment is not "no environment": it stays a bad request.
+      for (const environment of ['', undefined, '']) {
+        const ask = () => sut.resolve(caller('uat-only'), 'uat-only.client', environment);
+        if (environment === undefined) expect(ask().environment).toBe('uat');
+        else expect(ask).toThrow(InvalidRequestError);
+      }
     });
 
     it('forgets them when the configuration is reloaded: a withdrawn right is refused at once', () => {

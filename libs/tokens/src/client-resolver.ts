@@ -22,7 +22,7 @@ export class ClientResolver {
 
   resolve(caller: Caller, clientId: string, environment: string | undefined): ClientConfig {
     const known = this.resolvedFor(caller);
-    const environmentKey = environment ?? '';
+    const environmentKey = environment ?? NO_ENVIRONMENT;
     const hit = known.get(environmentKey)?.get(clientId);
     if (hit !== undefined) return hit;
     const client = this.check(caller, clientId, environment);
@@ -39,8 +39,7 @@ export class ClientResolver {
     if (byCaller === undefined)
       this.resolved.set(service, (byCaller = new WeakMap<Caller, ResolvedClients>()));
     let known = byCaller.get(caller);
-    if (known === undefined)
-      byCaller.set(caller, (known = new Map<string, Map<string, ClientConfig>>()));
+    if (known === undefined) byCaller.set(caller, (known = new Map() as ResolvedClients));
     return known;
   }
 
@@ -71,5 +70,8 @@ export class ClientResolver {
   }
 }
 
-/** Resolved clients by environment asked for ('' when none was) and client id. */
-type ResolvedClients = Map<string, Map<string, ClientConfig>>;
+/** The key of requests that named no environment (any string could be a request's). */
+const NO_ENVIRONMENT = Symbol('no environment');
+
+/** Resolved clients by environment asked for (NO_ENVIRONMENT when none was) and client id. */
+type ResolvedClients = Map<string | typeof NO_ENVIRONMENT, Map<string, ClientConfig>>;
