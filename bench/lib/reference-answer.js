@@ -3,7 +3,7 @@
 // What the reference servers of the hot path (bench/bare-server.js, bench/nest-reference-server.js)
 // do per request besides serving it: the same caller-key check as token-vendor and the same
 // JSON answer, so the servers differ only in what they are built on.
-const { createHash, timingSafeEqual } = require('node:crypto');
+const { hash, timingSafeEqual } = require('node:crypto');
 
 /**
  * The answer of `GET /tokens/:clientId` (README "Getting a token").
@@ -109,7 +109,7 @@ function isKnownCaller(authorization, digests) {
   if (typeof authorization !== 'string') return false;
   const match = /^bearer +(\S+)$/i.exec(authorization);
   if (!match) return false;
-  const digest = createHash('sha256').update(match[1], 'utf8').digest();
+  const digest = hash('sha256', match[1], 'buffer');
   let found = false;
   for (const known of digests) if (timingSafeEqual(digest, known) && !found) found = true;
   return found;

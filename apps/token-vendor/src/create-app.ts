@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import {
   accessLogHook,
+  isTokenRequestRoute,
   MetricsServer,
   MetricsService,
   PinoNestLogger,
@@ -13,8 +14,10 @@ import {
   requestIdOf,
   requestMetricsHook,
   ROOT_LOGGER,
+  tokenRequestDurationHook,
 } from '@app/observability';
-import { authenticateBeforeBodyHook } from './authenticate-before-body';
+import { authenticateBeforeBodyHook, takesBody } from './authenticate-before-body';
+import { addRouteHook } from './route-hooks';
 import { isSwaggerUiPath, securityHeaderSets, type SecurityHeaderSets } from './security-headers';
 import { TokenVendorModule, type TokenVendorModuleOptions } from './token-vendor.module';
 
@@ -95,13 +98,21 @@ export async function createTokenVendorApp(
   const logger = app.get<Logger>(ROOT_LOGGER);
   app.useLogger(new PinoNestLogger(logger));
   const fastify = app.getHttpAdapter().getInstance();
+  const metrics = app.get(MetricsService);
   fastify.addHook('onResponse', accessLogHook(logger));
-  fastify.addHook('onResponse', requestMetricsHook(app.get(MetricsService)));
+  fastify.addHook('onResponse', requestMetricsHook(metrics));
   registerRequestHooks(app, headers);
   const tracing = app.get(RequestTracing);
   fastify.addHook('onRequest', tracing.onRequest);
   if (tracing.enabled) fastify.addHook('onResponse', tracing.onResponse);
-  fastify.addHook('preParsing', authenticateBeforeBodyHook(app));
+  // Hooks that concern some routes only are attached to those routes as Nest registers them
+  // (at init, after this), so the cache-hit GET /tokens runs no hook that has nothing to do.
+  const authenticateBeforeBody = authenticateBeforeBodyHook(app);
+  const tokenRequestDuration = tokenRequestDurationHook(metrics);
+  fastify.addHook('onRoute', (route) => {
+    if (takesBody(route.method)) addRouteHook(route, 'preParsing', authenticateBeforeBody);
+    if (isTokenRequestRoute(route)) addRouteHook(route, 'onResponse', tokenRequestDuration);
+  });
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApiConfig()), {
     jsonDocumentUrl: 'docs-json',
   });

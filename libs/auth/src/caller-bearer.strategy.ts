@@ -36,7 +36,14 @@ interface StrategyAttempt {
  */
 @Injectable()
 export class CallerBearerStrategy {
-  private readonly strategy: BearerStrategy<VerifyFunction>;
+  /**
+   * The one attempt object, reused: the strategy and its verify function answer synchronously,
+   * so one request's attempt is over before the next begins, and a fresh attempt with three
+   * closures per request would only be garbage.
+   */
+  private readonly attempt: StrategyAttempt;
+  private found: BearerCredential | undefined;
+  private failure: Error | undefined;
 
   constructor(registry: CallerRegistry) {
     const verify: VerifyFunction = (bearer, done) => {
@@ -44,24 +51,31 @@ export class CallerBearerStrategy {
       const caller = registry.authenticate(bearer);
       done(null, caller === undefined ? false : { kind: 'key', caller });
     };
-    this.strategy = new BearerStrategy(verify);
+    this.attempt = Object.create(new BearerStrategy(verify)) as StrategyAttempt;
+    this.attempt.success = (credential) => {
+      this.found = credential;
+    };
+    this.attempt.fail = () => undefined;
+    this.attempt.error = (err) => {
+      this.failure = err instanceof Error ? err : new Error(String(err));
+    };
   }
 
   /** The caller of the request's key, or its JWT; undefined when there is no valid key. */
   authenticate(request: BearerRequest): BearerCredential | undefined {
-    let caller: BearerCredential | undefined;
-    let failure: Error | undefined;
-    const attempt = Object.create(this.strategy) as StrategyAttempt;
-    attempt.success = (found) => {
-      caller = found;
-    };
-    attempt.fail = () => undefined;
-    attempt.error = (err) => {
-      failure = err instanceof Error ? err : new Error(String(err));
-    };
-    attempt.authenticate(request);
+    this.found = undefined;
+    this.failure = undefined;
+    this.attempt.authenticate(request);
+    return this.settle();
+  }
+
+  /** What the attempt called back with (read in a method of its own: the callbacks set it). */
+  private settle(): BearerCredential | undefined {
+    const { found, failure } = this;
+    this.found = undefined;
+    this.failure = undefined;
     if (failure !== undefined) throw failure;
-    return caller;
+    return found;
   }
 }
 

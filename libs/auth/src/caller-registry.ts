@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { ConfigService, type CallerConfig } from '@app/config';
 
 /** What a JWT caller presented, for the audit lines of its requests (verified claims only). */
@@ -25,7 +25,8 @@ export class CallerRegistry {
 
   authenticate(key: string): Caller | undefined {
     if (key.length === 0) return undefined;
-    const digest = createHash('sha256').update(key, 'utf8').digest();
+    // One-shot hash: no Hash object per request (this runs on every key caller's request).
+    const digest = hash('sha256', key, 'buffer');
     let found: Caller | undefined;
     for (const caller of this.config.service.callers) {
       for (const known of caller.keyDigests) {

@@ -16,7 +16,11 @@ export {
 } from './metrics.service';
 export { MetricsServer } from './metrics.server';
 export { RequestTracing } from './request-tracing';
-export { requestMetricsHook, tokenRequestOutcome, TOKENS_ROUTE } from './request-metrics';
+export {
+  isTokenRequestRoute,
+  requestMetricsHook,
+  tokenRequestDurationHook,
+} from './request-metrics';
 export { TelemetryModule } from './telemetry.module';
 export { buildVersion } from './build-info';
 export { PinoNestLogger } from './pino-nest.logger';

@@ -1,7 +1,13 @@
 import { Registry } from 'prom-client';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { MetricsService } from './metrics.service';
-import { requestMetricsHook, tokenRequestOutcome, TOKENS_ROUTE } from './request-metrics';
+import {
+  isTokenRequestRoute,
+  requestMetricsHook,
+  tokenRequestDurationHook,
+  tokenRequestOutcome,
+  TOKENS_ROUTE,
+} from './request-metrics';
 
 describe('tokenRequestOutcome', () => {
   it.each([
@@ -19,7 +25,7 @@ describe('tokenRequestOutcome', () => {
   });
 });
 
-describe('requestMetricsHook', () => {
+describe('request metrics hooks', () => {
   const clock = { now: () => 0, monotonic: () => 0, sleep: () => Promise.resolve() };
   const answer = (
     sut: (req: FastifyRequest, reply: FastifyReply, done: () => void) => void,
@@ -44,13 +50,22 @@ describe('requestMetricsHook', () => {
       return { ...v.labels, ...(metricName ? { metric: metricName } : {}), value: v.value };
     });
 
-  it('times GET /tokens only, by outcome, in seconds', async () => {
+  it('attaches the duration hook to GET /tokens/:clientId only', () => {
+    expect(isTokenRequestRoute({ method: 'GET', url: TOKENS_ROUTE })).toBe(true);
+    expect(isTokenRequestRoute({ method: 'HEAD', url: TOKENS_ROUTE })).toBe(false);
+    expect(isTokenRequestRoute({ method: 'POST', url: `${TOKENS_ROUTE}/rejections` })).toBe(false);
+    expect(isTokenRequestRoute({ method: 'GET', url: '/admin/clients' })).toBe(false);
+    expect(isTokenRequestRoute({ method: ['GET', 'POST'], url: TOKENS_ROUTE })).toBe(false);
+  });
+
+  it('times the token route by outcome, in seconds; the global hook times nothing', async () => {
     const metrics = new MetricsService(clock);
-    const sut = requestMetricsHook(metrics);
-    answer(sut, { method: 'GET', url: TOKENS_ROUTE, authorization: 'Bearer k' }, 200);
-    answer(sut, { method: 'GET', url: TOKENS_ROUTE, authorization: 'Bearer k' }, 503);
-    answer(sut, { method: 'GET', url: '/admin/clients', authorization: 'Bearer k' }, 200);
-    answer(sut, { method: 'POST', url: TOKENS_ROUTE, authorization: 'Bearer k' }, 200);
+    const timed = tokenRequestDurationHook(metrics);
+    answer(timed, { method: 'GET', url: TOKENS_ROUTE, authorization: 'Bearer k' }, 200);
+    answer(timed, { method: 'GET', url: TOKENS_ROUTE, authorization: 'Bearer k' }, 503);
+    const global = requestMetricsHook(metrics);
+    answer(global, { method: 'GET', url: TOKENS_ROUTE, authorization: 'Bearer k' }, 200);
+    answer(global, { method: 'GET', url: '/admin/clients', authorization: 'Bearer k' }, 200);
     const found = (
       await values(metrics.registry, 'token_vendor_token_request_duration_seconds')
     ).filter((v) => v.metric !== 'token_vendor_token_request_duration_seconds_bucket');

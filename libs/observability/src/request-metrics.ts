@@ -19,22 +19,38 @@ export function tokenRequestOutcome(status: number): TokenRequestOutcome {
   return OUTCOME_BY_STATUS[status] ?? 'error';
 }
 
+type ResponseHook = (request: FastifyRequest, reply: FastifyReply, done: () => void) => void;
+
 /**
- * A Fastify `onResponse` hook: `token_vendor_token_request_duration_seconds{outcome}` for
- * `GET /tokens`, and `token_vendor_auth_failures_total{reason}` for every 401 and 429 (on any
- * route). Labels are fixed words: no client id, so request text cannot create series.
+ * A Fastify `onResponse` hook for every request: `token_vendor_auth_failures_total{reason}` for
+ * every 401 and 429 (on any route). Labels are fixed words: no client id, so request text
+ * cannot create series.
  */
-export function requestMetricsHook(
-  metrics: MetricsService,
-): (request: FastifyRequest, reply: FastifyReply, done: () => void) => void {
+export function requestMetricsHook(metrics: MetricsService): ResponseHook {
   return (request, reply, done) => {
     const status = reply.statusCode;
-    if (request.method === 'GET' && request.routeOptions.url === TOKENS_ROUTE)
-      metrics.observeTokenRequest(tokenRequestOutcome(status), reply.elapsedTime / 1000);
     if (status === 401 || status === 429)
       metrics.authFailures.inc({ reason: authFailureReason(request, status) });
     done();
   };
+}
+
+/**
+ * A route-level `onResponse` hook for `GET /tokens/:clientId` only (attached when the route is
+ * registered, see `isTokenRequestRoute`):
+ * `token_vendor_token_request_duration_seconds{outcome}`. Attached to the one route rather than
+ * asking every request for its route: Fastify builds a new `routeOptions` object on each read.
+ */
+export function tokenRequestDurationHook(metrics: MetricsService): ResponseHook {
+  return (_request, reply, done) => {
+    metrics.observeTokenRequest(tokenRequestOutcome(reply.statusCode), reply.elapsedTime / 1000);
+    done();
+  };
+}
+
+/** Whether a route being registered is `GET /tokens/:clientId` (not its automatic HEAD). */
+export function isTokenRequestRoute(route: { method: string | string[]; url: string }): boolean {
+  return route.method === 'GET' && route.url === TOKENS_ROUTE;
 }
 
 function authFailureReason(request: FastifyRequest, status: number): AuthFailureReason {

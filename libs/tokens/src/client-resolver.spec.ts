@@ -146,4 +146,50 @@ describe('ClientResolver', () => {
       code: 'unknown_client',
     });
   });
+
+  describe('answers it has given before (kept per configuration)', () => {
+    it('answers the same client again, with and without environment', () => {
+      const first = sut.resolve(caller('uat-only'), 'uat-only.client', undefined);
+      expect(sut.resolve(caller('uat-only'), 'uat-only.client', undefined)).toBe(first);
+      const production = sut.resolve(caller('everything'), 'shared.client', 'production');
+      expect(production.environment).toBe('production');
+      expect(sut.resolve(caller('everything'), 'shared.client', 'eu').environment).toBe('eu');
+      expect(() => sut.resolve(caller('everything'), 'shared.client', undefined)).toThrow(
+        InvalidRequestError,
+      );
+      // An empty environment is not "no environment": it stays a bad request.
+      for (const environment of ['', undefined, '']) {
+        const ask = () => sut.resolve(caller('uat-only'), 'uat-only.client', environment);
+        if (environment === undefined) expect(ask().environment).toBe('uat');
+        else expect(ask).toThrow(InvalidRequestError);
+      }
+    });
+
+    it('forgets them when the configuration is reloaded: a withdrawn right is refused at once', () => {
+      const who = caller('shared-anywhere');
+      expect(sut.resolve(who, 'shared.client', 'uat').environment).toBe('uat');
+      const narrowed = CONFIG_TEXT.replace(
+        'clients:\n      - shared.client\n',
+        'clients:\n      - eu/shared.client\n',
+      );
+      expect(narrowed).not.toBe(CONFIG_TEXT);
+      const service = parseServiceConfig(narrowed, 'test.yaml');
+      config.replace({ service, secrets: config.current.secrets });
+      const reloaded = config.service.callers.find((c) => c.name === 'shared-anywhere')!;
+      expect(() => sut.resolve(reloaded, 'shared.client', 'uat')).toThrow(UnknownClientError);
+      expect(sut.resolve(reloaded, 'shared.client', undefined).environment).toBe('eu');
+    });
+
+    it('forgets them when the callers alone are replaced (caller key files re-read)', () => {
+      expect(sut.resolve(caller('everything'), 'uat-only.client', undefined).clientId).toBe(
+        'uat-only.client',
+      );
+      config.replaceCallers(
+        config.service.callers.map((c) => (c.name === 'everything' ? { ...c, clients: [] } : c)),
+      );
+      expect(() => sut.resolve(caller('everything'), 'uat-only.client', undefined)).toThrow(
+        UnknownClientError,
+      );
+    });
+  });
 });

@@ -11,9 +11,39 @@ import { InvalidRequestError, UnknownClientError } from '@app/errors';
  */
 @Injectable()
 export class ClientResolver {
+  /**
+   * Answers already given, per configuration (replaced whole on reload, never mutated) and per
+   * caller: a cache hit skips the checks below on the hot path. Only successes are kept, so
+   * the entries are bounded by the configured clients, whatever the requests ask for.
+   */
+  private readonly resolved = new WeakMap<object, WeakMap<Caller, ResolvedClients>>();
+
   constructor(private readonly config: ConfigService) {}
 
   resolve(caller: Caller, clientId: string, environment: string | undefined): ClientConfig {
+    const known = this.resolvedFor(caller);
+    const environmentKey = environment ?? NO_ENVIRONMENT;
+    const hit = known.get(environmentKey)?.get(clientId);
+    if (hit !== undefined) return hit;
+    const client = this.check(caller, clientId, environment);
+    let byClientId = known.get(environmentKey);
+    if (byClientId === undefined)
+      known.set(environmentKey, (byClientId = new Map<string, ClientConfig>()));
+    byClientId.set(clientId, client);
+    return client;
+  }
+
+  private resolvedFor(caller: Caller): ResolvedClients {
+    const service = this.config.service;
+    let byCaller = this.resolved.get(service);
+    if (byCaller === undefined)
+      this.resolved.set(service, (byCaller = new WeakMap<Caller, ResolvedClients>()));
+    let known = byCaller.get(caller);
+    if (known === undefined) byCaller.set(caller, (known = new Map() as ResolvedClients));
+    return known;
+  }
+
+  private check(caller: Caller, clientId: string, environment: string | undefined): ClientConfig {
     if (!CLIENT_ID.test(clientId)) throw new InvalidRequestError('The client id is malformed.');
     if (environment !== undefined) {
       if (
@@ -39,3 +69,9 @@ export class ClientResolver {
     return allowed[0];
   }
 }
+
+/** The key of requests that named no environment (any string could be a request's). */
+const NO_ENVIRONMENT = Symbol('no environment');
+
+/** Resolved clients by environment asked for (NO_ENVIRONMENT when none was) and client id. */
+type ResolvedClients = Map<string | typeof NO_ENVIRONMENT, Map<string, ClientConfig>>;

@@ -67,11 +67,7 @@ export class TokenVendingService {
         ? local
         : await this.tokenFor(client, minTtl);
       const body = toVendedToken(client, token, this.clock);
-      this.metrics?.tokenRequests.inc({
-        client_id: clientId,
-        environment: client.environment,
-        outcome: 'served',
-      });
+      this.metrics?.countServed(clientId, client.environment);
       // A caller's first receipt of this token is audited now; its repeats are summed.
       this.disclosures.served({
         requestId,
