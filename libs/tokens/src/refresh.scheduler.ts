@@ -7,13 +7,13 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { Interval } from '@nestjs/schedule';
-import { CLOCK, type Clock } from '@app/clock';
+import { CLOCK, backoffDelayMs, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig } from '@app/config';
 import { DomainError, UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
 import { MetricsService } from '@app/observability';
 import { laterToken, type StoredToken } from '@app/token-store';
 import { DueQueue } from './due-queue';
-import { REJECTED_RETRY_MS, refreshDueAt, retryDelayMs } from './refresh-policy';
+import { REFRESH_BACKOFF, REJECTED_RETRY_MS, refreshDueAt } from './refresh-policy';
 import { TokenSource } from './token-source';
 
 /** How often the scheduler looks at its queue; the work per tick is only what is due. */
@@ -167,7 +167,7 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
     const delay =
       e instanceof UpstreamRejectedError
         ? REJECTED_RETRY_MS
-        : retryDelayMs(failures, this.random());
+        : backoffDelayMs(REFRESH_BACKOFF, failures, this.random);
     this.queue.schedule(client.key, this.clock.monotonic() + delay);
     this.logger.warn({
       msg: 'token refresh failed',

@@ -1,4 +1,4 @@
-import { CLOCK, type Clock } from '@app/clock';
+import { CLOCK, backoffDelayMs, type Clock } from '@app/clock';
 import {
   ConfigError,
   ConfigService,
@@ -18,7 +18,7 @@ import {
 import { fetch } from 'undici';
 import { IdpDispatchers } from './idp-dispatchers';
 import { readBodyText } from './response-body';
-import { backoffDelayMs } from './retry-policy';
+import { RETRY_POLICY } from './retry-policy';
 
 /** How often a discovered document is read again (keys and endpoints move rarely). */
 export const DISCOVERY_REFRESH_MS = 60 * 60_000;
@@ -164,7 +164,7 @@ export class IdpDiscovery implements OnApplicationBootstrap, OnApplicationShutdo
   private async retryUntilFound(environment: EnvironmentConfig): Promise<void> {
     for (let attempt = 1; !this.stopping.signal.aborted; attempt++) {
       try {
-        await this.clock.sleep(Math.max(500, backoffDelayMs(attempt)), this.stopping.signal);
+        await this.clock.sleep(Math.max(500, backoffDelayMs(RETRY_POLICY.backoff, attempt)), this.stopping.signal);
         if (this.documents.has(keyOf(environment))) return; // found on demand meanwhile
         await this.discover(environment);
         this.logger.log({ msg: 'IdP discovered', environment: environment.name });

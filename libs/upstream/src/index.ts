@@ -27,7 +27,6 @@ export type { ErrorAnswer } from './error-response.classifier';
 export {
   DEFAULT_MAX_ATTEMPTS,
   RETRY_POLICY,
-  backoffDelayMs,
   honoursRetryAfter,
   isRetryableStatus,
   parseRetryAfterMs,
