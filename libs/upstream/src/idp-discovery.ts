@@ -164,7 +164,10 @@ export class IdpDiscovery implements OnApplicationBootstrap, OnApplicationShutdo
   private async retryUntilFound(environment: EnvironmentConfig): Promise<void> {
     for (let attempt = 1; !this.stopping.signal.aborted; attempt++) {
       try {
-        await this.clock.sleep(Math.max(500, backoffDelayMs(RETRY_POLICY.backoff, attempt)), this.stopping.signal);
+        await this.clock.sleep(
+          Math.max(500, backoffDelayMs(RETRY_POLICY.backoff, attempt)),
+          this.stopping.signal,
+        );
         if (this.documents.has(keyOf(environment))) return; // found on demand meanwhile
         await this.discover(environment);
         this.logger.log({ msg: 'IdP discovered', environment: environment.name });
