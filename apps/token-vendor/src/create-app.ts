@@ -14,6 +14,7 @@ import {
   requestMetricsHook,
   ROOT_LOGGER,
 } from '@app/observability';
+import { errorBody } from '@app/errors';
 import { authenticateBeforeBodyHook } from './authenticate-before-body';
 import { isSwaggerUiPath, securityHeaderSets, type SecurityHeaderSets } from './security-headers';
 import { TokenVendorModule, type TokenVendorModuleOptions } from './token-vendor.module';
@@ -82,7 +83,7 @@ export async function createTokenVendorApp(
         .code(400)
         .headers(headers.api)
         .header('X-Request-Id', request.id)
-        .send({ error: 'invalid_request', message: 'The request is malformed.' });
+        .send(errorBody('invalid_request', 'The request is malformed.'));
     },
   });
   const app = await NestFactory.create<NestFastifyApplication>(
@@ -172,9 +173,12 @@ function registerRequestHooks(app: NestFastifyApplication, headers: SecurityHead
       .headers(isSwaggerUiPath(request.url) ? headers.swaggerUi : headers.api)
       .header('X-Request-Id', request.id);
     if (!closing) return done();
-    void reply.code(503).header('Connection', 'close').header('Retry-After', '1').send({
-      error: 'shutting_down',
-      message: 'This replica is shutting down; retry and another will answer.',
-    });
+    void reply
+      .code(503)
+      .header('Connection', 'close')
+      .header('Retry-After', '1')
+      .send(
+        errorBody('shutting_down', 'This replica is shutting down; retry and another will answer.'),
+      );
   });
 }

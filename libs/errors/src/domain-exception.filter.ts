@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError } from './domain-errors';
+import { errorBody } from './error-body';
 
 interface ErrorAnswer {
   status: number;
@@ -53,7 +54,7 @@ export class DomainExceptionFilter implements ExceptionFilter {
       .header('Cache-Control', 'no-store')
       .header('Pragma', 'no-cache')
       .status(answer.status)
-      .send({ error: answer.error, message: answer.message });
+      .send(errorBody(answer.error, answer.message));
   }
 
   private toAnswer(exception: unknown, requestId: string): ErrorAnswer {
