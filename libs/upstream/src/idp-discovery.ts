@@ -1,4 +1,4 @@
-import { CLOCK, backoffDelayMs, type Clock } from '@app/clock';
+import { CLOCK, PeriodicTask, backoffDelayMs, type Clock } from '@app/clock';
 import {
   ConfigError,
   ConfigService,
@@ -62,7 +62,9 @@ export class IdpDiscovery implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly documents = new Map<string, DiscoveredIdp>();
   private readonly inFlight = new Map<string, Promise<DiscoveredIdp>>();
   private readonly stopping = new AbortController();
-  private refreshTimer?: NodeJS.Timeout;
+  private readonly refresher = new PeriodicTask('IdP discovery refresh', DISCOVERY_REFRESH_MS, () =>
+    this.refreshAll(),
+  );
 
   constructor(
     @Inject(CLOCK) private readonly clock: Clock,
@@ -89,13 +91,12 @@ export class IdpDiscovery implements OnApplicationBootstrap, OnApplicationShutdo
       }),
     );
     if (problems.length > 0) throw new ConfigError(this.config.runtime.configPath, problems);
-    this.refreshTimer = setInterval(() => void this.refreshAll(), DISCOVERY_REFRESH_MS);
-    this.refreshTimer.unref();
+    this.refresher.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.stopping.abort(new Error('shutting down'));
-    clearInterval(this.refreshTimer);
+    this.refresher.stop();
     await this.dispatchers.close();
   }
 
