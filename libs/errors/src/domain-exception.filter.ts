@@ -18,7 +18,7 @@ interface ErrorAnswer {
   wwwAuthenticate?: string;
 }
 
-/** Framework errors (404 route, 413 body, bad JSON) keep their status with a contract-shaped body. */
+/** Framework errors (404 route, 413 body, bad JSON) keep their status with the error JSON body. */
 const HTTP_STATUS_CODES: Record<number, string> = {
   400: 'invalid_request',
   401: 'unauthorized',
@@ -31,8 +31,9 @@ const HTTP_STATUS_CODES: Record<number, string> = {
 };
 
 /**
- * The one place where errors become HTTP answers. Domain errors map to the contract's table;
- * anything unknown becomes a generic 500 carrying only the request id, never internals.
+ * The one place where errors become HTTP answers. Domain errors map to the README's error
+ * table ("API"); anything unknown becomes a generic 500 carrying only the request id, never
+ * internals.
  */
 @Catch()
 export class DomainExceptionFilter implements ExceptionFilter {

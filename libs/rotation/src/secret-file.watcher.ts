@@ -13,7 +13,7 @@ import { SecretRotationService } from './secret-rotation.service';
 /**
  * How often secret files are re-read. Polling (re-reading content and comparing) is what sees
  * a Kubernetes Secret update: the kubelet swaps a `..data` symlink to a new timestamped
- * folder, which a watch on the file itself misses. Well under the 10 s the contract allows.
+ * folder, which a watch on the file itself misses (README "Rotation and reload").
  */
 export const SECRET_POLL_INTERVAL_MS = 2_000;
 
