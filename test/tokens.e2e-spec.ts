@@ -78,7 +78,7 @@ describe('GET /tokens/:clientId (e2e)', () => {
     return key === undefined ? r : r.set('Authorization', `Bearer ${key}`);
   };
 
-  it('answers 200 with the contract body and no-store headers, then serves the cached token', async () => {
+  it('answers 200 with the documented body and no-store headers, then serves the cached token', async () => {
     idp.resetStats();
     const before = Date.now();
     const first = await get('/tokens/deals.client').expect(200);

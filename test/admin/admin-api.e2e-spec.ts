@@ -14,8 +14,9 @@ import {
 import { get, sleep, waitFor } from './load';
 
 /**
- * The admin API (contract §6 "Operations"): only admin callers, never a secret or a token in
- * its answers, a forced refresh that costs exactly one IdP request, `Cache-Control: no-store`.
+ * The admin API (README "API", the operations table): only admin callers, never a secret or a
+ * token in its answers, a forced refresh that costs exactly one IdP request, `Cache-Control:
+ * no-store`.
  */
 const SECRET_DEALS = 'admin-api-deals-secret-0001';
 const SECRET_SHARED = 'admin-api-shared-secret-0002';
@@ -28,7 +29,7 @@ const UNAUTHORIZED = {
   error: 'unauthorized',
   message: 'A valid caller key is required (Authorization: Bearer <key>).',
 };
-/** The fields the admin view documents (AdminClientDto, contract §6). */
+/** The fields the admin view documents (AdminClientDto, README "API"). */
 const DOCUMENTED_FIELDS = [
   'clientId',
   'environment',

@@ -25,7 +25,7 @@ const SECRETS: Record<string, string> = {
   'wrong.client': 'audit-wrong-configured-0004',
 };
 const KEY_CALLER = 'audit-caller-key-0001-aaaaaaaaaaaaaaaaaaaa';
-/** The audit field carrying the token fingerprint (contract: "a short fingerprint of the token"). */
+/** The audit field carrying the token fingerprint (README "Logs and metrics"). */
 const TOKEN_FIELD = 'tokenFingerprint';
 
 type AuditLine = Record<string, unknown>;

@@ -12,9 +12,9 @@ import {
 import { get, post, waitFor } from './load';
 
 /**
- * Configuration reload (contract §5, §6 "Operations"): POST /admin/reload and SIGHUP re-read
- * the file; a new client serves, a removed one is unknown; an invalid file is refused with a
- * message naming the field and the running configuration keeps serving.
+ * Configuration reload (README "Rotation and reload", "API" operations): POST /admin/reload
+ * and SIGHUP re-read the file; a new client serves, a removed one is unknown; an invalid file
+ * is refused with a message naming the field and the running configuration keeps serving.
  */
 const SECRETS: Record<string, string> = {
   'keep.client': 'reload-keep-secret-0001',

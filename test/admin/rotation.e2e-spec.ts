@@ -14,7 +14,8 @@ import { CallerLoad, get, sleep, waitFor } from './load';
 
 /**
  * Secret rotation through a Kubernetes-style Secret volume (the kubelet's `..data` symlink
- * swap), contract §7 "Rotation": a changed secret is seen within 10 s without restart, tried
+ * swap), README "Rotation and reload": a changed secret is seen without restart (asserted
+ * within 10 s here), tried
  * against the IdP before adoption, and a secret the IdP refuses never replaces the working one.
  * Tokens live 8 s (refresh at half-life) so refreshes happen while the tests run.
  */

@@ -144,6 +144,42 @@ describe('workload JWT callers beside key callers (e2e)', () => {
     expect(app.logs.lines.filter((l) => l.includes(token.split('.')[2]))).toEqual([]);
   });
 
+  it("audits a JWT caller's rejection reports with the same caller fields as its token requests", async () => {
+    const token = await deals({ pod: { name: 'deals-api-rejector', uid: 'pod-uid-0002' } });
+    const report = (clientId: string): Promise<SimpleResponse> =>
+      httpRequest(`${app.url}/tokens/${clientId}/rejections`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        // Names no token ever served: answered with the current one, the IdP not asked.
+        body: JSON.stringify({ token_sha256: sha256Hex('a token nobody served') }),
+      });
+
+    expect((await tokenFor(token, CLIENT_A)).status).toBe(200);
+    expect((await tokenFor(token, CLIENT_B)).status).toBe(404);
+    const reported = await report(CLIENT_A);
+    expect(reported.status).toBe(200);
+    expect(reported.json()).toMatchObject({ client_id: CLIENT_A, environment: 'uat' });
+    expect((await report(CLIENT_B)).status).toBe(404);
+
+    const lines = audit().filter((l) => l.pod === 'deals-api-rejector');
+    expect(
+      lines.map((l) => [l.msg, l.clientId, l.outcome, l.caller, l.workload, l.pod, l.podUid]),
+    ).toEqual([
+      ...[
+        ['token request', CLIENT_A, 'served'],
+        ['token request', CLIENT_B, 'unknown_client'],
+        ['token rejection report', CLIENT_A, 'not_current'],
+        ['token rejection report', CLIENT_B, 'unknown_client'],
+      ].map((line) => [
+        ...line,
+        'deals-service',
+        'deals/deals-api',
+        'deals-api-rejector',
+        'pod-uid-0002',
+      ]),
+    ]);
+  });
+
   it('verifies a token once and answers its repeats from the verified-token cache', async () => {
     const token = await deals();
     const fetchesBefore = idp.workloadIssuer.jwksRequests().length;

@@ -26,7 +26,7 @@ export const CLIENT = 'chaos.client';
 export const TOKEN_LIFE_SECONDS = 20;
 const REFRESH_RATIO = 0.5;
 const TIMEOUT_MS = 1_000;
-/** The contract: a revoked token is served by no replica more than this after its revocation. */
+/** README "The chaos run": no replica serves a revoked token this long after its revocation. */
 export const PROPAGATION_MS = 1_000;
 /** The OAuth client's attempts per fetch (token-fetcher.ts). */
 const ATTEMPTS_PER_FETCH = 3;

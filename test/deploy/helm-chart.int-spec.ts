@@ -20,7 +20,7 @@ import {
 const CLIENT_SECRETS_DIR = '/var/run/secrets/token-vendor/clients';
 const CALLER_DIGESTS_DIR = '/var/run/secrets/token-vendor/callers';
 const METRICS_PORT = 9464;
-/** The service drains for up to ~10 s after SIGTERM (contract §7). */
+/** The service drains for up to ~10 s after SIGTERM (README "Shutdown"). */
 const DRAIN_SECONDS = 10;
 const OPTIONAL_KINDS = [
   'HorizontalPodAutoscaler',

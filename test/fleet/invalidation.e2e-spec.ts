@@ -34,7 +34,7 @@ const CLIENTS = [
 ];
 const WIDE = 'deals-read deals-write';
 const NARROW = 'deals-read';
-/** The contract: an invalidated token is served by no replica more than this later. */
+/** README "Fleet-wide invalidation": an invalidated token is served by no replica 1 s later. */
 const PROPAGATION_MS = 1_000;
 
 describe('fleet: one truth (invalidation, operator actions, rejection reports, configuration binding)', () => {
@@ -196,7 +196,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     expect([limited.status, limited.body.access_token]).toEqual([200, fresh]);
     expect(tapRecords(REJECT_CLIENT).length - before).toBe(1);
 
-    // Malformed or unknown bodies: the contract's 400, and no IdP request.
+    // Malformed or unknown bodies: 400 (README "API", rejection reports), and no IdP request.
     for (const body of [
       {},
       { token_sha256: sha256Of(fresh).toUpperCase() },

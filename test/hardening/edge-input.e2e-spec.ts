@@ -16,12 +16,12 @@ import {
 } from './harness';
 
 /**
- * Malformed and hostile input on the path, the query, the headers and the body (README: "the
- * contract's 4xx JSON, never a 500; bodies over 16 KiB refused (413)"). Property-based with
- * fast-check (fixed seeds, bounded runs) plus hand-picked cases; the process must answer
- * afterwards.
+ * Malformed and hostile input on the path, the query, the headers and the body (README
+ * "Security and failure behaviour": a 4xx in the error JSON, never a 500; bodies over 16 KiB
+ * refused (413)). Property-based with fast-check (fixed seeds, bounded runs) plus hand-picked
+ * cases; the process must answer afterwards.
  *
- * Answers the app itself writes must be the contract's `{"error","message"}` JSON with
+ * Answers the app itself writes must be the `{"error","message"}` JSON of README "API" with
  * no-store. Answers of Node's HTTP parser (a request line or header it cannot parse, headers
  * over 16 KiB) never reach the app: for those only the status is asserted (400 or 431).
  */
@@ -30,8 +30,11 @@ const KEY = 'edge-input-caller-key-0001-aaaaaaaaaaaa';
 const ADMIN_KEY = 'edge-input-admin-key-0002-bbbbbbbbbbbb';
 const CONFIGURED = 'ok.client';
 const SEED = 20261127;
-/** The statuses the contract allows for a bad request (403 is /admin for non-admins). */
-const CONTRACT_4XX = [400, 401, 403, 404, 413, 429, 431];
+/**
+ * A bad request's statuses: README "API"'s error table (403 is /admin for non-admins), and 431
+ * (Node's parser, above).
+ */
+const DOCUMENTED_4XX = [400, 401, 403, 404, 413, 429, 431];
 const MALFORMED = 'The client id is malformed.';
 const BAD_MIN_TTL = `minTtl must be a whole number of seconds from 0 to ${MAX_MIN_TTL_SECONDS}.`;
 const UNKNOWN_CLIENT = 'No such client is available to this caller.';
@@ -136,11 +139,11 @@ describe('edge input on path, query, headers and body (e2e)', () => {
     await idp?.close();
   });
 
-  /** Never a 500; a 4xx is one the contract allows, in the contract's JSON shape. */
-  const expectContractAnswer = (res: SimpleResponse): void => {
+  /** Never a 500; a 4xx is one listed above, in the error JSON shape. */
+  const expectDocumentedAnswer = (res: SimpleResponse): void => {
     expect(res.status).not.toBeGreaterThanOrEqual(500);
     if (res.status === 200) return;
-    expect(CONTRACT_4XX).toContain(res.status);
+    expect(DOCUMENTED_4XX).toContain(res.status);
     expectErrorShape(res);
     const { error } = res.json();
     const codes: Record<number, string[]> = {
@@ -178,7 +181,7 @@ describe('edge input on path, query, headers and body (e2e)', () => {
             return; // a lone surrogate has no UTF-8 form: not a request anyone can send
           }
           const res = await call(svc.url, `/tokens/${encoded}`, { key: KEY });
-          expectContractAnswer(res);
+          expectDocumentedAnswer(res);
           if (id === '') expectError(res, 404, 'not_found', 'No such endpoint.');
           else if (!CLIENT_ID.test(id)) expectError(res, 400, 'invalid_request', MALFORMED);
           else if (id === CONFIGURED) expect(res.json().client_id).toBe(CONFIGURED);
@@ -198,7 +201,7 @@ describe('edge input on path, query, headers and body (e2e)', () => {
             .join('')
             .replace(/[\ud800-\udfff]/g, '');
           const res = await call(svc.url, `/tokens/${path}`, { key: KEY });
-          expectContractAnswer(res);
+          expectDocumentedAnswer(res);
         }),
         { numRuns: 150, seed: SEED + 1 },
       );
@@ -276,7 +279,7 @@ describe('edge input on path, query, headers and body (e2e)', () => {
       ],
       ['HTTP/0.9', 'GET /tokens/ok.client\r\n\r\n'],
     ])(
-      'raw request with %s: refused (parser 400 or a contract 4xx), the process answers',
+      'raw request with %s: refused (parser 400 or a documented 4xx), the process answers',
       async (_case, bytes) => {
         const res = await rawRequest(svc.port, bytes);
         // HTTP/0.9-style lines reach the app (no key: 401); everything else stops at the parser.
@@ -363,7 +366,7 @@ describe('edge input on path, query, headers and body (e2e)', () => {
             return;
           }
           const res = await call(svc.url, `/tokens/${CONFIGURED}?${query}`, { key: KEY });
-          expectContractAnswer(res);
+          expectDocumentedAnswer(res);
           const expected = oracle(pairs);
           if (expected.status === -1) {
             expect([200, 400]).toContain(res.status);
@@ -510,7 +513,7 @@ describe('edge input on path, query, headers and body (e2e)', () => {
             extra[n] = v;
           }
           const res = await call(svc.url, `/tokens/${CONFIGURED}`, { key: KEY, headers: extra });
-          expectContractAnswer(res);
+          expectDocumentedAnswer(res);
           expectStatus(res, 200);
         }),
         { numRuns: 100, seed: SEED + 4 },
@@ -692,7 +695,7 @@ describe('edge input on path, query, headers and body (e2e)', () => {
           });
           expect(res.status).toBeLessThan(500);
           // 415 is Fastify's answer to a content type it has no parser for (see the report).
-          if (res.status !== 415 && m !== 'HEAD') expectContractAnswer(res);
+          if (res.status !== 415 && m !== 'HEAD') expectDocumentedAnswer(res);
           if (res.status === 415) expectError(res, 415, 'invalid_request');
         }),
         { numRuns: 150, seed: SEED + 5 },

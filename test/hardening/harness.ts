@@ -179,7 +179,7 @@ export function call(
   });
 }
 
-/** The contract's error shape, whatever the code: JSON, exactly two strings, no-store. */
+/** The error shape of README "API", whatever the code: JSON, exactly two strings, no-store. */
 export function expectErrorShape(res: SimpleResponse): void {
   expect(res.headers['content-type']).toMatch(/^application\/json/);
   let body: unknown;
@@ -188,7 +188,7 @@ export function expectErrorShape(res: SimpleResponse): void {
   expect(res.headers['cache-control']).toBe('no-store');
 }
 
-/** The contract's error answer: JSON, exactly `{error, message}`, no-store. */
+/** The error answer of README "API": JSON, exactly `{error, message}`, no-store. */
 export function expectError(
   res: SimpleResponse,
   status: number,

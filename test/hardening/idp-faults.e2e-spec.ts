@@ -17,12 +17,13 @@ import {
 } from './harness';
 
 /**
- * The IdP fault table (README "Security and failure behaviour", contract §6/§7), against the
- * sandbox over HTTP, the service built as main.ts builds it, on the shared Redis (own prefix).
+ * The IdP fault table (README "Security and failure behaviour"), against the sandbox over HTTP,
+ * the service built as main.ts builds it, on the shared Redis (own prefix).
  *
- * Cold (no token held): the contract's status and JSON body, the IdP attempts the retry policy
- * allows (3 for network errors, timeouts, 5xx, 429; 1 for refusals and bad answers), nothing
- * cached, the process alive, and after the fault clears the next request fetches a NEW token.
+ * Cold (no token held): the documented status and JSON body (README "API"), the IdP attempts
+ * the retry policy allows (3 for network errors, timeouts, 5xx, 429; 1 for refusals and bad
+ * answers), nothing cached, the process alive, and after the fault clears the next request
+ * fetches a NEW token.
  * Warm (a valid token held): the held token keeps being served with no IdP call, and a forced
  * refresh during the fault (POST /admin/.../refresh) neither replaces nor loses it.
  *

@@ -19,8 +19,8 @@ import {
 } from './harness';
 
 /**
- * Contract §7 "Logs": no secret, caller key or access token ever appears in a log line, an
- * error body or a metric label; Redis holds tokens only encrypted.
+ * README "Security and failure behaviour": no secret, caller key or access token ever appears
+ * in a log line, an error body or a metric label; Redis holds tokens only encrypted.
  *
  * A broad scenario at debug level with a canary for every secret (client secrets in files
  * and in the environment, caller keys, a wrong key, the encryption key, and every token the

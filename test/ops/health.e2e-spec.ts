@@ -4,7 +4,7 @@ import { startRedisServer, type ThrowawayRedis } from '../support/redis-server';
 import { startTestApp, type RunningTestApp } from '../support/test-app';
 
 /**
- * /health/live and /health/ready (contract §6 "Operations", README "Health"): no caller key
+ * /health/live and /health/ready (README "Health"): no caller key
  * needed; readiness names every dependency and its state, and a Redis outage is reported
  * (`tokenStore.state: 'down'`) without failing readiness — Redis is shared by every replica,
  * so failing on it would take the whole fleet out of the Service at once.

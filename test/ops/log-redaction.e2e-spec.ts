@@ -10,10 +10,10 @@ import { AUDIT_TEXT_MAX_LENGTH } from '@app/audit';
 import { startTestApp, type RunningTestApp } from '../support/test-app';
 
 /**
- * "No secret, caller key or access token is written to a log line" (contract §7 "Logs",
- * README "Logs and metrics"), at LOG_LEVEL=debug (startTestApp's default): requests carrying
- * every kind of secret a caller or an operator could send, plus the secrets and tokens the
- * service itself handles, and a scan of every line the service wrote.
+ * "No secret, caller key or access token is written to a log line" (README "Security and
+ * failure behaviour", "Logs and metrics"), at LOG_LEVEL=debug (startTestApp's default):
+ * requests carrying every kind of secret a caller or an operator could send, plus the secrets
+ * and tokens the service itself handles, and a scan of every line the service wrote.
  */
 const SECRET_POST = 'redact-client-secret-post-0001-ZZZ';
 const SECRET_BASIC = 'redact-client:secret basic+0002%ZZZ';
@@ -135,7 +135,7 @@ describe('log redaction (e2e, LOG_LEVEL=debug)', () => {
     await idp?.close();
   });
 
-  it('answered each scripted request as the contract says', () => {
+  it('answered each scripted request as the README says', () => {
     expect(statuses).toEqual({
       'query access_token': 400,
       'served post': 200,

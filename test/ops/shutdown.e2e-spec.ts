@@ -14,7 +14,7 @@ import {
 import { testEncryptionKeys } from '../support/test-app';
 
 /**
- * SIGTERM on the production entry point (contract §7 "Shutdown", README "Shutdown"): stop
+ * SIGTERM on the production entry point (README "Shutdown"): stop
  * accepting (new requests get 503 or a refused connection, never a hang), let in-flight
  * requests finish, release held refresh locks, exit 0 within the drain (DRAIN_TIMEOUT_MS,
  * 10 s, in main.ts). Real processes (`node dist/apps/token-vendor/main.js`) on a throwaway
@@ -304,7 +304,7 @@ describe('shutdown on SIGTERM (real processes)', () => {
     }
   }, 20_000);
 
-  it('answers a request arriving during the drain with a contract-shaped 503 (no-store, {error, message})', () => {
+  it('answers a request arriving during the drain with a 503 in the error shape (no-store, {error, message})', () => {
     // README "API": Cache-Control no-store and Pragma no-cache "on every answer, errors
     // included"; errors are `{"error": "<code>", "message": "<text>"}`.
     expect(drainAnswer).toMatch(/^HTTP\/1\.1 503 /);

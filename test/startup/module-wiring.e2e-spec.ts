@@ -47,7 +47,6 @@ describe('module wiring', () => {
       'InternalCoreModule',
       'ObservabilityModule',
       'RefreshSwitchModule',
-      'ScheduleModule',
       'TelemetryModule',
       'TokenStoreModule',
     ]);

@@ -16,6 +16,7 @@ import {
   ROOT_LOGGER,
   tokenRequestDurationHook,
 } from '@app/observability';
+import { errorBody } from '@app/errors';
 import { authenticateBeforeBodyHook, takesBody } from './authenticate-before-body';
 import { addRouteHook } from './route-hooks';
 import { isSwaggerUiPath, securityHeaderSets, type SecurityHeaderSets } from './security-headers';
@@ -25,7 +26,8 @@ import { TokenVendorModule, type TokenVendorModuleOptions } from './token-vendor
 export const BODY_LIMIT_BYTES = 16 * 1024;
 /**
  * Far longer than any valid client id (200), so long ids reach our validation and get the
- * contract's 400 instead of the router's 414; Node's 16 KiB header limit bounds the URL anyway.
+ * documented 400 (README "API") instead of the router's 414; Node's 16 KiB header limit bounds
+ * the URL anyway.
  */
 export const MAX_PARAM_LENGTH = 16 * 1024;
 
@@ -76,16 +78,16 @@ export async function createTokenVendorApp(
     // No Nest middleware is used (logging is a pino root logger plus an onResponse hook), so
     // @fastify/middie's per-request hook would only find nothing to run.
     skipMiddie: true,
-    // Our own contract-shaped 503 while draining (see registerRequestHooks).
+    // Our own 503 in the error JSON while draining (README "Shutdown"; see registerRequestHooks).
     return503OnClosing: false,
-    // Errors Fastify raises before routing (a bad percent-encoding in the URL): the contract's
-    // JSON, never Fastify's default body, which echoes the URL and its query string.
+    // Errors Fastify raises before routing (a bad percent-encoding in the URL): the error JSON
+    // of README "API", never Fastify's default body, which echoes the URL and its query string.
     frameworkErrors: (_error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       void reply
         .code(400)
         .headers(headers.api)
         .header('X-Request-Id', request.id)
-        .send({ error: 'invalid_request', message: 'The request is malformed.' });
+        .send(errorBody('invalid_request', 'The request is malformed.'));
     },
   });
   const app = await NestFactory.create<NestFastifyApplication>(
@@ -168,7 +170,8 @@ function openApiConfig(): ReturnType<DocumentBuilder['build']> {
  * - security headers: one prepared set per answer, picked by path (see security-headers.ts),
  *   and the request id (the caller's sane `X-Request-Id`, else a fresh one) as `X-Request-Id`;
  * - during the drain after SIGTERM, a request that still arrives (on a kept-alive connection)
- *   gets a contract-shaped 503 and `Connection: close`, so the caller moves to another replica.
+ *   gets a 503 in the error JSON and `Connection: close` (README "Shutdown"), so the caller
+ *   moves to another replica.
  *   Connections that go idle are reaped by main.ts, so keep-alives cannot hold the drain open.
  */
 function registerRequestHooks(app: NestFastifyApplication, headers: SecurityHeaderSets): void {
@@ -183,9 +186,12 @@ function registerRequestHooks(app: NestFastifyApplication, headers: SecurityHead
       .headers(isSwaggerUiPath(request.url) ? headers.swaggerUi : headers.api)
       .header('X-Request-Id', request.id);
     if (!closing) return done();
-    void reply.code(503).header('Connection', 'close').header('Retry-After', '1').send({
-      error: 'shutting_down',
-      message: 'This replica is shutting down; retry and another will answer.',
-    });
+    void reply
+      .code(503)
+      .header('Connection', 'close')
+      .header('Retry-After', '1')
+      .send(
+        errorBody('shutting_down', 'This replica is shutting down; retry and another will answer.'),
+      );
   });
 }

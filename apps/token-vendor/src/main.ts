@@ -1,4 +1,5 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { PeriodicTask } from '@app/clock';
 import { ConfigError, loadConfiguration } from '@app/config';
 import { createTokenVendorApp, listenTokenVendor } from './create-app';
 
@@ -46,8 +47,8 @@ async function shutdown(app: NestFastifyApplication, signal: string): Promise<vo
   deadline.unref();
   // Keep-alive connections that go idle during the drain would hold the close open: reap them.
   const server = app.getHttpServer();
-  const reaper = setInterval(() => server.closeIdleConnections(), 100);
-  reaper.unref();
+  // Not stopped: it ends with the process, which exits right after the close.
+  new PeriodicTask('idle connection reaper', 100, () => server.closeIdleConnections()).start();
   try {
     await app.close();
     log('shut down cleanly');

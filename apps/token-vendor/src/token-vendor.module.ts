@@ -11,7 +11,6 @@ import { ObservabilityModule, TelemetryModule } from '@app/observability';
 import { RotationModule } from '@app/rotation';
 import { TokenStoreModule } from '@app/token-store';
 import { RefreshSwitchModule, TokensModule } from '@app/tokens';
-import { ScheduleModule } from '@nestjs/schedule';
 
 export interface TokenVendorModuleOptions {
   configuration: LoadedConfiguration;
@@ -32,7 +31,6 @@ export class TokenVendorModule {
       imports: [
         ConfigModule.forRoot(options.configuration),
         ClockModule.forRoot(options.clock),
-        ScheduleModule.forRoot(),
         TelemetryModule,
         ObservabilityModule.forRoot({ logStream: options.logStream }),
         TokenStoreModule,

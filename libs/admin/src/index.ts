@@ -1,2 +1,1 @@
 export { AdminModule } from './admin.module';
-export { AdminService } from './admin.service';

@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { CLOCK, type Clock } from '@app/clock';
+import { CLOCK, PeriodicTask, type Clock } from '@app/clock';
 import { AuditLog } from './audit-log';
 
 /** Repeats are summed for at most this long before their summary line is written. */
@@ -68,15 +68,18 @@ interface Repeats {
 @Injectable()
 export class DisclosureLog implements OnApplicationShutdown {
   private readonly tracked = new Map<string, Repeats>();
-  private readonly timer: NodeJS.Timeout;
+  private readonly summaries = new PeriodicTask(
+    'disclosure summaries',
+    DISCLOSURE_SUMMARY_INTERVAL_MS,
+    () => this.flush(),
+  );
   private closed = false;
 
   constructor(
     private readonly audit: AuditLog,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {
-    this.timer = setInterval(() => this.flush(), DISCLOSURE_SUMMARY_INTERVAL_MS);
-    this.timer.unref();
+    this.summaries.start();
   }
 
   served(d: Disclosure): void {
@@ -160,7 +163,7 @@ export class DisclosureLog implements OnApplicationShutdown {
    * the last counts are written and any later disclosure is written one by one.
    */
   onApplicationShutdown(): void {
-    clearInterval(this.timer);
+    this.summaries.stop();
     this.flush(true);
     this.closed = true;
   }

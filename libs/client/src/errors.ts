@@ -59,7 +59,7 @@ export class VendorUnreachableError extends TokenVendorError {
   }
 }
 
-/** The service answered something that is not the contract's body (a proxy's page, truncated JSON). */
+/** The service answered something that is not its documented body (a proxy's page, cut JSON). */
 export class BadAnswerError extends TokenVendorError {}
 
 /** The SDK's options are wrong (no credential, two credentials, a bad base URL). */

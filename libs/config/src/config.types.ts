@@ -160,7 +160,7 @@ export interface EncryptionKey {
   readonly key: Buffer;
 }
 
-/** What the process environment says (contract §4). */
+/** What the process environment says (README "Environment"). */
 export interface RuntimeSettings {
   readonly port: number;
   readonly host: string;

@@ -18,7 +18,7 @@ function problemsOf(env: NodeJS.ProcessEnv, defaults: { configPath?: string } = 
 }
 
 describe('loadRuntimeSettings', () => {
-  it('applies the contract §4 defaults', () => {
+  it('applies the README "Environment" defaults', () => {
     const sut = loadRuntimeSettings({ ...CONFIG });
 
     expect(sut).toEqual({

@@ -13,7 +13,7 @@ export const DEFAULT_KEY_PREFIX = 'token-vendor:';
 export const DEFAULT_METRICS_PORT = 9464;
 
 /**
- * Reads the process environment (contract §4). Every problem is collected into one
+ * Reads the process environment (README "Environment"). Every problem is collected into one
  * ConfigError naming the variables; values of secret variables are never quoted.
  */
 export function loadRuntimeSettings(

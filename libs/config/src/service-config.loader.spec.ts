@@ -38,7 +38,10 @@ interface Raw {
   [field: string]: unknown;
 }
 
-/** The contract §5 example, with a second environment and client to exercise every field. */
+/**
+ * The README example ("The configuration file"), with a second environment and client to
+ * exercise every field.
+ */
 function fullConfig(): Raw {
   return {
     environments: {
@@ -92,7 +95,7 @@ function withChange(change: (c: Raw) => void): Raw {
 }
 
 describe('parseServiceConfig', () => {
-  it('parses the contract example and applies every default', () => {
+  it('parses the README example and applies every default', () => {
     const sut = parse(fullConfig());
 
     expect(sut).toEqual({

@@ -1,5 +1,5 @@
 /**
- * Domain errors: plain Error subclasses thrown by the libraries, mapped to the contract's
+ * Domain errors: plain Error subclasses thrown by the libraries, mapped to the README's
  * HTTP answers in one place (DomainExceptionFilter). Messages never carry secrets, caller
  * keys, tokens or the IdP's raw error bodies.
  */

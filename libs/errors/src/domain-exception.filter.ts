@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError } from './domain-errors';
+import { errorBody } from './error-body';
 
 interface ErrorAnswer {
   status: number;
@@ -17,7 +18,7 @@ interface ErrorAnswer {
   wwwAuthenticate?: string;
 }
 
-/** Framework errors (404 route, 413 body, bad JSON) keep their status with a contract-shaped body. */
+/** Framework errors (404 route, 413 body, bad JSON) keep their status with the error JSON body. */
 const HTTP_STATUS_CODES: Record<number, string> = {
   400: 'invalid_request',
   401: 'unauthorized',
@@ -30,8 +31,9 @@ const HTTP_STATUS_CODES: Record<number, string> = {
 };
 
 /**
- * The one place where errors become HTTP answers. Domain errors map to the contract's table;
- * anything unknown becomes a generic 500 carrying only the request id, never internals.
+ * The one place where errors become HTTP answers. Domain errors map to the README's error
+ * table ("API"); anything unknown becomes a generic 500 carrying only the request id, never
+ * internals.
  */
 @Catch()
 export class DomainExceptionFilter implements ExceptionFilter {
@@ -53,7 +55,7 @@ export class DomainExceptionFilter implements ExceptionFilter {
       .header('Cache-Control', 'no-store')
       .header('Pragma', 'no-cache')
       .status(answer.status)
-      .send({ error: answer.error, message: answer.message });
+      .send(errorBody(answer.error, answer.message));
   }
 
   private toAnswer(exception: unknown, requestId: string): ErrorAnswer {

@@ -1,7 +1,8 @@
 import { ApiProperty } from '@nestjs/swagger';
+import type { ErrorBody } from './error-body';
 
 /** Every error answer of the API: `{"error": "<code>", "message": "<text>"}`. */
-export class ErrorBodyDto {
+export class ErrorBodyDto implements ErrorBody {
   @ApiProperty({
     example: 'unknown_client',
     enum: [

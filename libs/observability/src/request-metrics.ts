@@ -14,7 +14,7 @@ const OUTCOME_BY_STATUS: Readonly<Record<number, TokenRequestOutcome>> = {
   503: 'upstream_unavailable',
 };
 
-/** The outcome word of a `GET /tokens` answer, from its status (the contract's error table). */
+/** The outcome word of a `GET /tokens` answer, from its status (README "API", the error table). */
 export function tokenRequestOutcome(status: number): TokenRequestOutcome {
   return OUTCOME_BY_STATUS[status] ?? 'error';
 }

@@ -5,6 +5,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { stat } from 'node:fs/promises';
+import { PeriodicTask } from '@app/clock';
 import { ConfigService } from '@app/config';
 import { ConfigReloader } from './config-reloader';
 import { SecretRotationService } from './secret-rotation.service';
@@ -12,7 +13,7 @@ import { SecretRotationService } from './secret-rotation.service';
 /**
  * How often secret files are re-read. Polling (re-reading content and comparing) is what sees
  * a Kubernetes Secret update: the kubelet swaps a `..data` symlink to a new timestamped
- * folder, which a watch on the file itself misses. Well under the 10 s the contract allows.
+ * folder, which a watch on the file itself misses (README "Rotation and reload").
  */
 export const SECRET_POLL_INTERVAL_MS = 2_000;
 
@@ -26,7 +27,9 @@ export const SECRET_POLL_INTERVAL_MS = 2_000;
 @Injectable()
 export class SecretFileWatcher implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('SecretFileWatcher');
-  private timer?: NodeJS.Timeout;
+  private readonly poller = new PeriodicTask('secret file poll', SECRET_POLL_INTERVAL_MS, () =>
+    this.check(),
+  );
   private checking = false;
   private checkingCallerKeys = false;
   /** Identity (inode, size, mtime) of each caller key file when last checked. */
@@ -46,12 +49,11 @@ export class SecretFileWatcher implements OnApplicationBootstrap, OnApplicationS
     // The files as loaded at start are the baseline: only a later change triggers a reload.
     await this.checkCallerKeyFiles();
     this.reloader.warnAboutCallersWithoutCredentials();
-    this.timer = setInterval(() => void this.check(), SECRET_POLL_INTERVAL_MS);
-    this.timer.unref();
+    this.poller.start();
   }
 
   onApplicationShutdown(): void {
-    clearInterval(this.timer);
+    this.poller.stop();
   }
 
   /**

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { CLOCK, type Clock } from '@app/clock';
+import { CLOCK, backoffDelayMs, type BackoffPolicy, type Clock } from '@app/clock';
 import {
   ConfigService,
   maxCredentialBytes,
@@ -15,6 +15,12 @@ import { SecretCandidates, TokenSource, type Candidate } from '@app/tokens';
 /** A rejected candidate is tried again after this, doubling up to the cap. */
 export const CANDIDATE_RETRY_BASE_MS = 5_000;
 export const CANDIDATE_RETRY_CAP_MS = 5 * 60_000;
+/** One candidate per client is retried: no herd to spread, so no jitter. */
+export const CANDIDATE_BACKOFF: BackoffPolicy = {
+  baseMs: CANDIDATE_RETRY_BASE_MS,
+  capMs: CANDIDATE_RETRY_CAP_MS,
+  jitter: 'none',
+};
 /** Secret sources checked at once. */
 export const CHECK_CONCURRENCY = 16;
 
@@ -165,8 +171,7 @@ export class SecretRotationService {
       this.candidates.refused(client, candidate, lastError);
       // A backoff: on the monotonic clock, so a wall-clock step neither skips nor stalls it.
       candidate.nextTryAt =
-        this.clock.monotonic() +
-        Math.min(CANDIDATE_RETRY_CAP_MS, CANDIDATE_RETRY_BASE_MS * 2 ** (candidate.attempts - 1));
+        this.clock.monotonic() + backoffDelayMs(CANDIDATE_BACKOFF, candidate.attempts);
       // One line, no secret: ops see the refusal; the working secret stays in use.
       this.logger.warn({
         msg: 'new client secret refused; keeping the secret in use',

@@ -5,7 +5,14 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { CLOCK, CLOCK_SKEW, CLOCK_SKEW_TOLERANCE_MS, type Clock, type ClockSkew } from '@app/clock';
+import {
+  CLOCK,
+  CLOCK_SKEW,
+  CLOCK_SKEW_TOLERANCE_MS,
+  PeriodicTask,
+  type Clock,
+  type ClockSkew,
+} from '@app/clock';
 import { TOKEN_STORE, type TokenStore } from './token-store';
 
 /** How often the skew is measured besides readiness probes (each probe measures too). */
@@ -39,7 +46,11 @@ export interface ClockSkewReport {
 @Injectable()
 export class ClockSkewMonitor implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Clock');
-  private readonly stop = new AbortController();
+  private readonly remeasure = new PeriodicTask(
+    'clock skew measurement',
+    CLOCK_SKEW_CHECK_INTERVAL_MS,
+    () => this.measure(),
+  );
   private reportedSkewed = false;
 
   constructor(
@@ -63,11 +74,11 @@ export class ClockSkewMonitor implements OnApplicationBootstrap, OnApplicationSh
       }),
     ]);
     clearTimeout(timer);
-    void this.loop(CLOCK_SKEW_CHECK_INTERVAL_MS);
+    this.remeasure.start();
   }
 
   onApplicationShutdown(): void {
-    this.stop.abort(new Error('shutting down'));
+    this.remeasure.stop();
   }
 
   /** Measures now (a failed or too slow measurement keeps the last one) and reports. */
@@ -113,19 +124,6 @@ export class ClockSkewMonitor implements OnApplicationBootstrap, OnApplicationSh
         msg: "this replica's wall clock agrees with Redis's again",
         skewSeconds: Math.round(offsetMs) / 1000,
       });
-    }
-  }
-
-  private async loop(firstDelayMs: number): Promise<void> {
-    let delay = firstDelayMs;
-    while (!this.stop.signal.aborted) {
-      try {
-        await this.clock.sleep(delay, this.stop.signal);
-      } catch {
-        return;
-      }
-      await this.measure();
-      delay = CLOCK_SKEW_CHECK_INTERVAL_MS;
     }
   }
 }

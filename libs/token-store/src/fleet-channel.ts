@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Cluster, type Redis } from 'ioredis';
+import { PeriodicTask } from '@app/clock';
 
 /** How often a replica sends itself a heartbeat through the fleet channel. */
 export const FLEET_HEARTBEAT_INTERVAL_MS = 150;
@@ -173,7 +174,11 @@ export class RedisFleetChannel extends RequestingFleetChannel implements FleetCh
   private readonly logger = new Logger('FleetChannel');
   private readonly subscriber: Redis | Cluster;
   private readonly heard = new Map<string, number>();
-  private readonly timer: NodeJS.Timeout;
+  private readonly heartbeat = new PeriodicTask(
+    'fleet heartbeat',
+    FLEET_HEARTBEAT_INTERVAL_MS,
+    () => this.beat(),
+  );
   /** When our own heartbeat last came back (monotonic), and since when without a gap. */
   private lastConfirmed = Number.NEGATIVE_INFINITY;
   private confirmedFrom = Number.POSITIVE_INFINITY;
@@ -196,8 +201,7 @@ export class RedisFleetChannel extends RequestingFleetChannel implements FleetCh
     this.subscriber.subscribe(channel).catch((e: Error) => {
       this.logger.warn({ err: { message: e.message } }, 'fleet channel: subscribe failed');
     });
-    this.timer = setInterval(() => this.beat(), FLEET_HEARTBEAT_INTERVAL_MS);
-    this.timer.unref();
+    this.heartbeat.start();
     this.beat();
   }
 
@@ -223,7 +227,7 @@ export class RedisFleetChannel extends RequestingFleetChannel implements FleetCh
 
   async close(): Promise<void> {
     this.closed = true;
-    clearInterval(this.timer);
+    this.heartbeat.stop();
     await this.subscriber.quit().catch(() => this.subscriber.disconnect());
   }
 

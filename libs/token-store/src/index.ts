@@ -20,8 +20,4 @@ export {
   waitUntilReady,
 } from './redis-client.factory';
 export { TokenStoreModule } from './token-store.module';
-export {
-  ClockSkewMonitor,
-  CLOCK_SKEW_CHECK_INTERVAL_MS,
-  type ClockSkewReport,
-} from './clock-skew.monitor';
+export { ClockSkewMonitor } from './clock-skew.monitor';

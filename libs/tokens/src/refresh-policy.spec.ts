@@ -1,11 +1,12 @@
 import fc from 'fast-check';
+import { backoffDelayMs } from '@app/clock';
 import type { StoredToken } from '@app/token-store';
 import {
+  REFRESH_BACKOFF,
   REFRESH_JITTER,
   RETRY_BASE_MS,
   RETRY_CAP_MS,
   refreshDueAt,
-  retryDelayMs,
 } from './refresh-policy';
 
 const REQUESTED_AT = Date.UTC(2026, 10, 27, 10, 0, 0);
@@ -76,8 +77,9 @@ describe('refreshDueAt', () => {
   });
 });
 
-describe('retryDelayMs', () => {
-  const sut = retryDelayMs;
+describe('refresh backoff', () => {
+  const sut = (failures: number, random: number): number =>
+    backoffDelayMs(REFRESH_BACKOFF, failures, () => random);
 
   it.each([
     // failures, random, delay

@@ -1,3 +1,4 @@
+import type { BackoffPolicy } from '@app/clock';
 import type { StoredToken } from '@app/token-store';
 
 /** Share of the refresh point that jitter may pull earlier, so clients do not refresh together. */
@@ -6,6 +7,12 @@ export const REFRESH_JITTER = 0.1;
 export const RETRY_BASE_MS = 1_000;
 /** ...doubling up to this. */
 export const RETRY_CAP_MS = 60_000;
+/** Failed refreshes wait in [half, full] of the capped step: never hot, still spread. */
+export const REFRESH_BACKOFF: BackoffPolicy = {
+  baseMs: RETRY_BASE_MS,
+  capMs: RETRY_CAP_MS,
+  jitter: 'equal',
+};
 /** After the IdP refused the credentials, the next try waits this long (not retried hot). */
 export const REJECTED_RETRY_MS = 5 * 60_000;
 
@@ -16,10 +23,4 @@ export const REJECTED_RETRY_MS = 5 * 60_000;
 export function refreshDueAt(token: StoredToken, ratio: number, random: number): number {
   const lifetime = token.expiresAt - token.requestedAt;
   return token.requestedAt + Math.floor(lifetime * ratio * (1 - REFRESH_JITTER * random));
-}
-
-/** Capped exponential backoff with jitter in [half, full] of the step. */
-export function retryDelayMs(failures: number, random: number): number {
-  const step = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** Math.max(0, failures - 1));
-  return Math.floor(step / 2 + (step / 2) * random);
 }

@@ -179,6 +179,8 @@ describe('RefreshScheduler', () => {
       config = configOf(serviceWith(3));
       ({ sut } = replica(config, sequence(0, 0.5, ALMOST_ONE, 0.5)));
     });
+    // onApplicationBootstrap starts the real tick timer: the tests drive runDue themselves.
+    afterEach(() => sut.onApplicationShutdown());
 
     it('schedules every client within WARM_SPREAD_MS of start-up', () => {
       sut.onApplicationBootstrap();

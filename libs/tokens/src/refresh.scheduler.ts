@@ -6,14 +6,13 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { Interval } from '@nestjs/schedule';
-import { CLOCK, type Clock } from '@app/clock';
+import { CLOCK, PeriodicTask, backoffDelayMs, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig } from '@app/config';
 import { DomainError, UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
 import { MetricsService } from '@app/observability';
 import { laterToken, type StoredToken } from '@app/token-store';
 import { DueQueue } from './due-queue';
-import { REJECTED_RETRY_MS, refreshDueAt, retryDelayMs } from './refresh-policy';
+import { REFRESH_BACKOFF, REJECTED_RETRY_MS, refreshDueAt } from './refresh-policy';
 import { TokenSource } from './token-source';
 
 /** How often the scheduler looks at its queue; the work per tick is only what is due. */
@@ -51,6 +50,7 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
   private readonly states = new Map<string, RefreshState>();
   private running = 0;
   private stopped = false;
+  private readonly ticker = new PeriodicTask('token refresh', REFRESH_TICK_MS, () => this.tick());
 
   constructor(
     private readonly config: ConfigService,
@@ -64,11 +64,14 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
   }
 
   onApplicationBootstrap(): void {
-    if (this.enabled) this.warmAll();
+    if (!this.enabled) return;
+    this.warmAll();
+    this.ticker.start();
   }
 
   onApplicationShutdown(): void {
     this.stopped = true;
+    this.ticker.stop();
   }
 
   /** Schedules every configured client soon (spread), so tokens are held before anyone asks. */
@@ -88,7 +91,6 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
     return { ...state, nextRefreshAt: this.queue.dueAt(clientKey) };
   }
 
-  @Interval('token-refresh', REFRESH_TICK_MS)
   tick(): void {
     void this.runDue();
   }
@@ -167,7 +169,7 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
     const delay =
       e instanceof UpstreamRejectedError
         ? REJECTED_RETRY_MS
-        : retryDelayMs(failures, this.random());
+        : backoffDelayMs(REFRESH_BACKOFF, failures, this.random);
     this.queue.schedule(client.key, this.clock.monotonic() + delay);
     this.logger.warn({
       msg: 'token refresh failed',

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
 import { MetricsService } from '@app/observability';
 import { randomUUID } from 'node:crypto';
-import { CLOCK, wallTimeOf, type Clock } from '@app/clock';
+import { CLOCK, PeriodicTask, wallTimeOf, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig, type EnvironmentConfig } from '@app/config';
 import { UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
 import { DEFAULT_MAX_ATTEMPTS, OAuthClient, RETRY_POLICY } from '@app/upstream';
@@ -155,18 +155,17 @@ export class TokenFetcher implements OnApplicationShutdown {
     // lost (this process stalled past its life and another replica took over), stop fetching:
     // the fleet must send the IdP one request per refresh.
     const lockLost = new AbortController();
-    const watchdog = setInterval(
-      () => {
+    const watchdog = new PeriodicTask(
+      'refresh lock extension',
+      Math.max(100, Math.floor(ttl / 3)),
+      () =>
         this.lock
           .extendLock(ref, owner, ttl)
           .then((held) => {
             if (!held) lockLost.abort(new Error('refresh lock lost'));
           })
-          .catch(() => undefined);
-      },
-      Math.max(100, Math.floor(ttl / 3)),
-    );
-    watchdog.unref();
+          .catch(() => undefined),
+    ).start();
     try {
       // Another replica may have finished just before we took the lock.
       const shared = await this.cache.shared(client);
@@ -188,7 +187,7 @@ export class TokenFetcher implements OnApplicationShutdown {
         'the refresh was taken over by another replica',
       );
     } finally {
-      clearInterval(watchdog);
+      watchdog.stop();
       this.heldLocks.delete(client.key);
       await this.lock.releaseLock(ref, owner).catch(() => undefined);
     }

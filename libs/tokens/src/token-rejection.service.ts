@@ -3,11 +3,12 @@ import { CLOCK, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig } from '@app/config';
 import type { Caller } from '@app/auth';
 import { AuditLog } from '@app/audit';
-import { DomainError, InvalidRequestError, UnknownClientError } from '@app/errors';
+import { InvalidRequestError, UnknownClientError } from '@app/errors';
 import { MetricsService, tokenFingerprint } from '@app/observability';
 import { tokenSha256, type StoredToken } from '@app/token-store';
 import { ClientResolver } from './client-resolver';
 import { TokenSource } from './token-source';
+import { optionalQueryString, outcomeOf, writeTokenRequestAudit } from './token-request-audit';
 import { toVendedToken, type VendedToken } from './vended-token';
 
 /** The one field of a rejection report: SHA-256 of the refused token, lowercase hex. */
@@ -42,11 +43,9 @@ export class TokenRejectionService {
     requestId?: string,
   ): Promise<VendedToken> {
     let client: ClientConfig | undefined;
-    const environment = typeof query.environment === 'string' ? query.environment : undefined;
+    let environment: string | undefined;
     try {
-      if (query.environment !== undefined && environment === undefined) {
-        throw new InvalidRequestError('environment may be given once.');
-      }
+      environment = optionalQueryString(query.environment, 'environment');
       client = this.resolver.resolve(caller, clientId, environment);
       const rejected = parseReport(body);
       const { token, outcome } = await this.answer(client, rejected);
@@ -65,7 +64,7 @@ export class TokenRejectionService {
         caller,
         clientId,
         client?.environment ?? environment,
-        e instanceof DomainError ? e.code : 'error',
+        outcomeOf(e),
         requestId,
         { reason: e instanceof UnknownClientError ? e.reason : undefined },
       );
@@ -102,15 +101,11 @@ export class TokenRejectionService {
     requestId: string | undefined,
     extra: Record<string, string | undefined>,
   ): void {
-    this.audit.write({
-      msg: 'token rejection report',
-      requestId,
-      caller: caller.name,
-      clientId: clientId.length > 200 ? '(too long)' : clientId,
-      environment,
-      outcome,
-      ...extra,
-    });
+    writeTokenRequestAudit(
+      this.audit,
+      { msg: 'token rejection report', requestId, caller, clientId, environment, outcome },
+      extra,
+    );
   }
 }
 

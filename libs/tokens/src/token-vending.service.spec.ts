@@ -161,7 +161,7 @@ describe('TokenVendingService', () => {
 
   afterEach(() => jest.restoreAllMocks());
 
-  it('fetches on a cold cache and answers the contract body', async () => {
+  it('fetches on a cold cache and answers the documented body', async () => {
     const body = await vend();
 
     expect(idp.requests).toEqual([

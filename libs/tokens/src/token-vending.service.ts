@@ -2,17 +2,13 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { CLOCK, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig } from '@app/config';
 import type { Caller } from '@app/auth';
-import {
-  DomainError,
-  InvalidRequestError,
-  UnknownClientError,
-  UpstreamUnavailableError,
-} from '@app/errors';
+import { InvalidRequestError, UnknownClientError, UpstreamUnavailableError } from '@app/errors';
 import { AuditLog, DisclosureLog } from '@app/audit';
 import { MetricsService, tokenFingerprint } from '@app/observability';
 import { laterToken, type StoredToken } from '@app/token-store';
 import { ClientResolver } from './client-resolver';
 import { TokenSource } from './token-source';
+import { optionalQueryString, outcomeOf, writeTokenRequestAudit } from './token-request-audit';
 import { toVendedToken, type VendedToken } from './vended-token';
 
 /** Upper bound of `minTtl`: a day, the longest lifetime the upstream client accepts. */
@@ -58,7 +54,7 @@ export class TokenVendingService {
     let client: ClientConfig | undefined;
     let environment: string | undefined;
     try {
-      environment = optionalString(query.environment, 'environment');
+      environment = optionalQueryString(query.environment, 'environment');
       const minTtl = this.parseMinTtl(query.minTtl);
       client = this.resolver.resolve(caller, clientId, environment);
       // The common case, this replica's copy, is answered without another async step.
@@ -158,7 +154,7 @@ export class TokenVendingService {
   }
 
   private parseMinTtl(raw: unknown): { seconds: number; explicit: boolean } {
-    const text = optionalString(raw, 'minTtl');
+    const text = optionalQueryString(raw, 'minTtl');
     if (text === undefined)
       return { seconds: this.config.service.refresh.minTtlSeconds, explicit: false };
     if (!/^\d{1,6}$/.test(text) || Number(text) > MAX_MIN_TTL_SECONDS) {
@@ -188,25 +184,12 @@ export class TokenVendingService {
       environment: known ? environment : '(unknown)',
       outcome,
     });
-    this.audit.write({
-      msg: 'token request',
-      requestId,
-      caller: caller.name,
-      // A JWT caller's workload (namespace/serviceAccount or sub, pod): README "Callers without keys".
-      ...caller.presented,
-      // A malformed id is not echoed: it is attacker-controlled text.
-      clientId: outcome === 'invalid_request' && clientId.length > 200 ? '(too long)' : clientId,
-      environment,
-      outcome,
-      ...extra,
-    });
+    writeTokenRequestAudit(
+      this.audit,
+      { msg: 'token request', requestId, caller, clientId, environment, outcome },
+      extra,
+    );
   }
-}
-
-function optionalString(value: unknown, name: string): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw new InvalidRequestError(`${name} may be given once.`);
-  return value;
 }
 
 function minTtlTooLong(token: StoredToken, minTtlSeconds: number): InvalidRequestError {
@@ -214,8 +197,4 @@ function minTtlTooLong(token: StoredToken, minTtlSeconds: number): InvalidReques
   return new InvalidRequestError(
     `minTtl (${minTtlSeconds} s) is longer than this client's tokens live (${lifetime} s).`,
   );
-}
-
-function outcomeOf(e: unknown): string {
-  return e instanceof DomainError ? e.code : 'error';
 }

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import type { VendedToken } from './vended-token';
 
-/** OpenAPI description of the token answer (contract §6). */
+/** OpenAPI description of the token answer (README "API"). */
 export class VendedTokenDto implements VendedToken {
   @ApiProperty({
     description: 'The access token to send to the API.',

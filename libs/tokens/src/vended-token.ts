@@ -2,7 +2,7 @@ import type { Clock } from '@app/clock';
 import type { ClientConfig } from '@app/config';
 import type { StoredToken } from '@app/token-store';
 
-/** The body of a successful GET /tokens/:clientId (contract §6). */
+/** The body of a successful GET /tokens/:clientId (README "API"). */
 export interface VendedToken {
   access_token: string;
   token_type: 'Bearer';

@@ -1,4 +1,4 @@
-import { CLOCK, type Clock } from '@app/clock';
+import { CLOCK, PeriodicTask, backoffDelayMs, type Clock } from '@app/clock';
 import {
   ConfigError,
   ConfigService,
@@ -18,7 +18,7 @@ import {
 import { fetch } from 'undici';
 import { IdpDispatchers } from './idp-dispatchers';
 import { readBodyText } from './response-body';
-import { backoffDelayMs } from './retry-policy';
+import { RETRY_POLICY } from './retry-policy';
 
 /** How often a discovered document is read again (keys and endpoints move rarely). */
 export const DISCOVERY_REFRESH_MS = 60 * 60_000;
@@ -62,7 +62,9 @@ export class IdpDiscovery implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly documents = new Map<string, DiscoveredIdp>();
   private readonly inFlight = new Map<string, Promise<DiscoveredIdp>>();
   private readonly stopping = new AbortController();
-  private refreshTimer?: NodeJS.Timeout;
+  private readonly refresher = new PeriodicTask('IdP discovery refresh', DISCOVERY_REFRESH_MS, () =>
+    this.refreshAll(),
+  );
 
   constructor(
     @Inject(CLOCK) private readonly clock: Clock,
@@ -89,13 +91,12 @@ export class IdpDiscovery implements OnApplicationBootstrap, OnApplicationShutdo
       }),
     );
     if (problems.length > 0) throw new ConfigError(this.config.runtime.configPath, problems);
-    this.refreshTimer = setInterval(() => void this.refreshAll(), DISCOVERY_REFRESH_MS);
-    this.refreshTimer.unref();
+    this.refresher.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.stopping.abort(new Error('shutting down'));
-    clearInterval(this.refreshTimer);
+    this.refresher.stop();
     await this.dispatchers.close();
   }
 
@@ -164,7 +165,10 @@ export class IdpDiscovery implements OnApplicationBootstrap, OnApplicationShutdo
   private async retryUntilFound(environment: EnvironmentConfig): Promise<void> {
     for (let attempt = 1; !this.stopping.signal.aborted; attempt++) {
       try {
-        await this.clock.sleep(Math.max(500, backoffDelayMs(attempt)), this.stopping.signal);
+        await this.clock.sleep(
+          Math.max(500, backoffDelayMs(RETRY_POLICY.backoff, attempt)),
+          this.stopping.signal,
+        );
         if (this.documents.has(keyOf(environment))) return; // found on demand meanwhile
         await this.discover(environment);
         this.logger.log({ msg: 'IdP discovered', environment: environment.name });

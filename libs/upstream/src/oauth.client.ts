@@ -1,4 +1,4 @@
-import { CLOCK, CLOCK_SKEW, type Clock, type ClockSkew } from '@app/clock';
+import { CLOCK, CLOCK_SKEW, backoffDelayMs, type Clock, type ClockSkew } from '@app/clock';
 import {
   UpstreamRejectedError,
   UpstreamUnavailableError,
@@ -15,7 +15,6 @@ import { readBodyText } from './response-body';
 import {
   DEFAULT_MAX_ATTEMPTS,
   RETRY_POLICY,
-  backoffDelayMs,
   honoursRetryAfter,
   parseRetryAfterMs,
 } from './retry-policy';
@@ -156,7 +155,7 @@ export class OAuthClient implements OnApplicationShutdown {
         );
       }
 
-      const delayMs = retryAfterMs ?? backoffDelayMs(attempt);
+      const delayMs = retryAfterMs ?? backoffDelayMs(RETRY_POLICY.backoff, attempt);
       this.logger.warn({ msg: 'Token request failed; retrying', ...failure, delayMs });
       await this.clock.sleep(delayMs, opts.signal);
     }

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
+import { backoffDelayMs } from '@app/clock';
 import {
   DEFAULT_MAX_ATTEMPTS,
   RETRY_POLICY,
-  backoffDelayMs as sut,
   honoursRetryAfter,
   isRetryableStatus,
   parseRetryAfterMs,
@@ -14,14 +14,16 @@ describe('retry policy', () => {
   it('has the documented defaults', () => {
     expect(DEFAULT_MAX_ATTEMPTS).toBe(3);
     expect(RETRY_POLICY).toEqual({
-      baseDelayMs: 250,
-      maxDelayMs: 4000,
+      backoff: { baseMs: 250, capMs: 4000, jitter: 'full' },
       maxRetryAfterMs: 30_000,
       defaultRetryAfterSeconds: 5,
     });
   });
 
-  describe('backoffDelayMs', () => {
+  describe('backoff', () => {
+    const sut = (attempt: number, random?: () => number): number =>
+      backoffDelayMs(RETRY_POLICY.backoff, attempt, random);
+
     it.each<[number, number]>([
       [1, 250],
       [2, 500],

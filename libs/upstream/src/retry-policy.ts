@@ -1,34 +1,20 @@
+import type { BackoffPolicy } from '@app/clock';
+
 /** Attempts per fetchToken call, the first one included. */
 export const DEFAULT_MAX_ATTEMPTS = 3;
 
 export const RETRY_POLICY = {
-  /** First backoff ceiling; doubles with every retry. */
-  baseDelayMs: 250,
-  /** Backoff ceiling never grows beyond this. */
-  maxDelayMs: 4_000,
+  /**
+   * Capped exponential backoff with full jitter: a ceiling of 250 ms doubling up to 4 s, the
+   * wait uniform below it. Full jitter spreads the retries of many replicas that failed at the
+   * same moment, so they do not hit a recovering IdP in step.
+   */
+  backoff: { baseMs: 250, capMs: 4_000, jitter: 'full' } satisfies BackoffPolicy,
   /** A Retry-After up to this long is waited out; a longer one ends the retries at once. */
   maxRetryAfterMs: 30_000,
   /** Retry-After we tell our callers when the IdP did not give one. */
   defaultRetryAfterSeconds: 5,
 } as const;
-
-/**
- * Capped exponential backoff with full jitter (the AWS "Exponential Backoff And Jitter"
- * scheme): uniform in [0, min(cap, base * 2^(attempt-1))). Full jitter spreads the retries of
- * many replicas that failed at the same moment, so they do not hit a recovering IdP in step.
- *
- * @param attempt 1-based number of the attempt that just failed
- * @param random a uniform [0, 1) source, injectable for tests
- */
-export function backoffDelayMs(attempt: number, random: () => number = Math.random): number {
-  const exponent = Math.max(0, Math.floor(attempt) - 1);
-  // Clamping the exponent keeps 2^n finite for silly attempt numbers.
-  const ceiling = Math.min(
-    RETRY_POLICY.maxDelayMs,
-    RETRY_POLICY.baseDelayMs * 2 ** Math.min(exponent, 30),
-  );
-  return Math.floor(random() * ceiling);
-}
 
 /** Statuses worth another attempt: the IdP is overloaded or broken, not refusing us. */
 export function isRetryableStatus(status: number): boolean {
