@@ -1,4 +1,5 @@
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
+import { EXPIRY_TIE_MS } from '@app/token-store';
 import { killAllReplicas, type Replica } from '../support/replica';
 import {
   debugDump,
@@ -40,13 +41,6 @@ const MIN_TTL = 1;
 const TIMEOUT_MS = 500;
 const LOCK_TTL_MS = lockTtlMsFor(TIMEOUT_MS);
 const SLOW_MS = 250;
-
-// KNOWN FLAKE, not understood yet (see CHANGELOG "Known issues" and the session notes): about
-// one run in four, "holder paused with its token write in flight" finds the take-over's stored
-// expiry ~2-3 s *before* the late write's, as if some replica fetched while the holder still held
-// the lock. One retry, with the first attempt's errors logged, keeps CI from landing nothing on
-// it; a behaviour that is really broken still fails both attempts. Remove once the cause is found.
-jest.retryTimes(1, { logErrorsBeforeRetry: true });
 
 describe('fleet: the refresh lock holder stalls or dies', () => {
   let idp: RunningSandbox;
@@ -223,6 +217,14 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
           f.redisLinks[indexOf(f, record.replica)].hold();
         },
       );
+      // The token the holder's refresh replaces, which `before` is not always: the fleet
+      // refreshes this client every ~2.75 s (a quarter of its life), so `before` may have been
+      // read while the previous refresh, whose IdP request went out before this test listened on
+      // the tap, was still on its way to Redis. That refresh wrote under its lock and released
+      // the lock only after its write, so it landed before the holder took the lock; from the
+      // holder's IdP request until its lock expires no other replica writes.
+      const replaced = (await f.storedExpiry(FENCED_CLIENT))!;
+      expect(replaced).toBeGreaterThanOrEqual(before);
       const link = f.redisLinks[indexOf(f, held.replica)];
       const holder = byName(f, held.replica);
       // It gets the IdP's answer and sends its fenced write, which stays in the relay; then
@@ -241,7 +243,7 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
       const pausedAt = Date.now();
       // The write carries a remaining life and its send time, not an expiry: what it would stamp.
       const lateExpiry = fencedWriteExpiryOf(write, tokenKey)!;
-      expect(lateExpiry).toBeGreaterThan(before);
+      expect(lateExpiry).toBeGreaterThan(replaced);
 
       // Its lock runs out; another replica refreshes and stores a token expiring later.
       const takeover = await nextTapRequest(
@@ -252,10 +254,21 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
       );
       const stored = await waitFor(
         'the take-over token in Redis',
-        newerThan(f, FENCED_CLIENT, before),
+        newerThan(f, FENCED_CLIENT, replaced),
         5_000,
         10,
       );
+      // It is the take-over replica's token: the expiry it obtained, in its wall time, is the
+      // one Redis stamped, up to its measured skew (README "Which clock decides what").
+      const takenOver = await waitFor(
+        'the take-over replica to log its token',
+        () =>
+          obtainedLines(byName(f, takeover.replica), FENCED_CLIENT).find(
+            (line) => line.time >= takeover.at,
+          ),
+        5_000,
+      );
+      expect(Math.abs(takenOver.expiresAt - stored)).toBeLessThan(EXPIRY_TIE_MS);
       expect(stored).toBeGreaterThan(lateExpiry);
 
       // The late write reaches Redis now, and the holder resumes.
@@ -285,7 +298,11 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
       expect(takeover.at - held.at).toBeLessThan(LOCK_TTL_MS + 1_000);
       expect(await f.storedExpiry(FENCED_CLIENT)).toBe(stored); // refused: the take-over's token stays
       expect(watcher.distinct()).not.toContain(lateExpiry);
-      expect(watcher.distinct()).toEqual([before, stored]);
+      // Only the token the refresh replaced (after the one in flight at the start, if any) and
+      // the take-over's were ever stored.
+      expect(watcher.distinct()).toEqual(
+        replaced === before ? [before, stored] : [before, replaced, stored],
+      );
       expect(watcher.regressions()).toEqual([]);
       expect(watcher.errors).toBe(0);
       expect(holder.alive).toBe(true);
