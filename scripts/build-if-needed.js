@@ -2,7 +2,7 @@
 // @ts-check
 // `npm start` on a fresh clone: build once, and again only when a source is newer than the build
 // (the apps and the caller SDK, dist/client).
-const { existsSync, statSync, readdirSync } = require('node:fs');
+const { existsSync, statSync, readdirSync, utimesSync } = require('node:fs');
 const { join } = require('node:path');
 const { execSync } = require('node:child_process');
 
@@ -33,4 +33,8 @@ const sources = Math.max(newestSource(join(root, 'apps')), newestSource(join(roo
 if (built < sources) {
   console.log('Building token-vendor and the identity sandbox...');
   execSync('npm run build', { cwd: root, stdio: 'inherit' });
+  // webpack leaves an output it would write unchanged (the sandbox after a libs-only change)
+  // with its old time: mark every output as built now, or each later run would build again.
+  const now = new Date();
+  for (const output of outputs) utimesSync(output, now, now);
 }
