@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { ClockSkew, ManualClock, SystemClock, type Clock } from '@app/clock';
+import { ClockSkew, SystemClock, type Clock } from '@app/clock';
 import {
   MemoryTokenStore,
   RedisKeys,
@@ -16,6 +16,7 @@ import {
 } from '@app/token-store';
 import { Logger } from '@nestjs/common';
 import { requiredTestRedisUrl } from './support/test-app';
+import { TestClock } from './support/clock';
 
 /**
  * One contract, two implementations: the Redis store against a real Redis server and the
@@ -56,7 +57,7 @@ async function expectReadBack(
 
 interface Harness {
   store: TokenStore & RefreshLock;
-  clock: ManualClock;
+  clock: TestClock;
   /** Lets `ms` pass for the store: the manual clock, and for Redis real time too. */
   elapse(ms: number): Promise<void>;
   /** Remaining TTL the backing store itself holds, in ms (undefined when absent). */
@@ -68,7 +69,7 @@ const keyA = { kid: 'a', key: randomBytes(32) };
 const keyB = { kid: 'b', key: randomBytes(32) };
 
 async function redisHarness(): Promise<Harness & { raw: Redis; keys: RedisKeys; prefix: string }> {
-  const clock = new ManualClock(Date.now());
+  const clock = new TestClock({ start: Date.now() });
   const prefix = `tv-store-test-${randomUUID()}:`;
   const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
   const raw = new Redis(requiredTestRedisUrl());
@@ -99,7 +100,7 @@ async function redisHarness(): Promise<Harness & { raw: Redis; keys: RedisKeys; 
 }
 
 function memoryHarness(): Harness {
-  const clock = new ManualClock(Date.now());
+  const clock = new TestClock({ start: Date.now() });
   const store = new MemoryTokenStore(clock);
   return {
     store,
@@ -406,8 +407,8 @@ describe('RedisTokenStore time', () => {
   /** A second store on the same keys whose wall clock is `skewMs` off (its monotonic is not). */
   async function writerWithWallSkew(
     skewMs: number,
-  ): Promise<{ store: RedisTokenStore; clock: ManualClock }> {
-    const clock = new ManualClock(Date.now());
+  ): Promise<{ store: RedisTokenStore; clock: TestClock }> {
+    const clock = new TestClock({ start: Date.now() });
     clock.skewWall(skewMs);
     const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
     extra.push(client);
@@ -453,7 +454,7 @@ describe('RedisTokenStore time', () => {
   it('a write that reaches Redis late counts the life from when it was sent, and one whose token died on the way is refused', async () => {
     // The writer sent 3 s before Redis runs the write (a stalled process, a held connection):
     // its send time in Redis's time says so (wall clock, skew measured as 0).
-    const clock = new ManualClock(Date.now());
+    const clock = new TestClock({ start: Date.now() });
     clock.skewWall(-3_000);
     const skew = new ClockSkew();
     skew.record(0);

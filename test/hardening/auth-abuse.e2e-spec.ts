@@ -1,15 +1,8 @@
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { FAILED_AUTH_LIMIT, FAILED_AUTH_WINDOW_MS } from '@app/auth';
 import type { SimpleResponse } from '../support/http';
-import {
-  OffsetClock,
-  call,
-  expectAlive,
-  expectError,
-  startVendor,
-  type Vendor,
-  expectStatus,
-} from './harness';
+import { call, expectAlive, expectError, startVendor, type Vendor, expectStatus } from './harness';
+import { TestClock } from '../support/clock';
 
 /**
  * Abuse of caller authentication (README "Callers", the 429 row of the error table): failed
@@ -31,7 +24,7 @@ const TOO_MANY = 'Too many failed authentications from this source; retry later.
 describe('failed authentication limits and enumeration (e2e)', () => {
   let idp: RunningSandbox;
   let svc: Vendor;
-  const clock = new OffsetClock();
+  const clock = new TestClock({ start: 'system', sleeps: 'real' });
 
   beforeAll(async () => {
     idp = await startIdentitySandbox({
@@ -173,11 +166,11 @@ describe('failed authentication limits and enumeration (e2e)', () => {
     for (let i = 0; i < FAILED_AUTH_LIMIT; i++) expect401(await bad(source));
     const first = expect429(await bad(source));
     expect(first).toBeGreaterThanOrEqual(FAILED_AUTH_WINDOW_MS / 1000 - 2);
-    clock.advance(30_000);
+    await clock.advance(30_000);
     const later = expect429(await bad(source));
     expect(later).toBeLessThanOrEqual(first - 29);
     expect(later).toBeGreaterThanOrEqual(first - 31);
-    clock.advance(later * 1000);
+    await clock.advance(later * 1000);
     // A fresh window: failures count again from zero.
     for (let i = 0; i < FAILED_AUTH_LIMIT; i++) expect401(await bad(source));
     expect429(await bad(source));

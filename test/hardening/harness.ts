@@ -20,43 +20,6 @@ import {
  * and the Redis URL can point at a throwaway redis-server.
  */
 
-/** System time plus an offset the test can move forward; sleeps are real timers. */
-export class OffsetClock implements Clock {
-  offsetMs = 0;
-
-  now(): number {
-    return Date.now() + this.offsetMs;
-  }
-
-  /** Moves with the offset too: advancing this clock is time passing, not a wall-clock step. */
-  monotonic(): number {
-    return performance.now() + this.offsetMs;
-  }
-
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason as Error);
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        reject(signal?.reason as Error);
-      };
-      const timer = setTimeout(
-        () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-        Math.max(0, ms),
-      );
-      timer.unref();
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  advance(ms: number): void {
-    this.offsetMs += ms;
-  }
-}
-
 export interface VendorOptions {
   environments: Record<string, { tokenUrl: string; timeoutMs?: number }>;
   clients: TestClient[];

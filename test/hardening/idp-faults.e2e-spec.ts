@@ -6,7 +6,6 @@ import { MIN_REFETCH_INTERVAL_MS, REJECTION_HOLD_MS } from '@app/tokens';
 import { DEFAULT_MAX_ATTEMPTS, MAX_LIFETIME_SECONDS } from '@app/upstream';
 import type { SimpleResponse } from '../support/http';
 import {
-  OffsetClock,
   call,
   expectAlive,
   expectError,
@@ -15,6 +14,7 @@ import {
   type Vendor,
   expectStatus,
 } from './harness';
+import { TestClock } from '../support/clock';
 
 /**
  * The IdP fault table (README "Security and failure behaviour", contract §6/§7), against the
@@ -258,7 +258,7 @@ describe('IdP fault table (e2e)', () => {
   let svc: Vendor;
   let redis: Redis;
   let keys: RedisKeys;
-  const clock = new OffsetClock();
+  const clock = new TestClock({ start: 'system', sleeps: 'real' });
   /** Every access token any answer carried: "a NEW token" means not in here. */
   const seen = new Set<string>();
 
@@ -318,7 +318,7 @@ describe('IdP fault table (e2e)', () => {
   const expectStoredExpiry = async (clientId: string, shownMs: number): Promise<void> => {
     const stored = await storedExpiry(clientId);
     expect(stored).toBeDefined();
-    expect(Math.abs(stored! - (shownMs - clock.offsetMs))).toBeLessThanOrEqual(250);
+    expect(Math.abs(stored! - (shownMs - clock.advancedMs))).toBeLessThanOrEqual(250);
   };
   /**
    * Moves the service's clock forward (wall and monotonic) and Redis's stored lives with it,
@@ -328,7 +328,7 @@ describe('IdP fault table (e2e)', () => {
    * lifetime.
    */
   const advance = async (ms: number): Promise<void> => {
-    clock.advance(ms);
+    await clock.advance(ms);
     // Time passes for Redis too: the stored tokens' remaining lives shrink by as much.
     for (const key of await redis.keys(`${svc.keyPrefix}*:token`)) {
       const left = await redis.pttl(key);
