@@ -15,8 +15,7 @@ import {
   type TokenStore,
 } from '@app/token-store';
 import { Logger } from '@nestjs/common';
-import { requiredTestRedisUrl } from './support/test-app';
-import { TestClock } from './support/clock';
+import { requireTestRedisUrl, TestClock } from './support';
 
 /**
  * One contract, two implementations: the Redis store against a real Redis server and the
@@ -71,8 +70,8 @@ const keyB = { kid: 'b', key: randomBytes(32) };
 async function redisHarness(): Promise<Harness & { raw: Redis; keys: RedisKeys; prefix: string }> {
   const clock = new TestClock({ start: Date.now() });
   const prefix = `tv-store-test-${randomUUID()}:`;
-  const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
-  const raw = new Redis(requiredTestRedisUrl());
+  const client = createRedisClient({ mode: 'standalone', url: requireTestRedisUrl() }) as Redis;
+  const raw = new Redis(requireTestRedisUrl());
   const keys = new RedisKeys(prefix);
   const store = new RedisTokenStore(client, new TokenCipher([keyA]), clock, prefix);
   await waitUntilReady(client, 5_000);
@@ -276,7 +275,7 @@ describe('RedisTokenStore at rest', () => {
   it('counts a value under an unknown key id as absent (logged once), and the next write replaces it', async () => {
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     await h.store.put(ref, token(h.clock, 600_000));
-    const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
+    const client = createRedisClient({ mode: 'standalone', url: requireTestRedisUrl() }) as Redis;
     await waitUntilReady(client, 5_000);
     try {
       const otherKeys = new RedisTokenStore(client, new TokenCipher([keyB]), h.clock, h.prefix);
@@ -308,7 +307,7 @@ describe('RedisTokenStore at rest', () => {
   it('decrypts values of a retired key while a new key encrypts (key rotation)', async () => {
     const t = token(h.clock, 60_000);
     await h.store.put(ref, t);
-    const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
+    const client = createRedisClient({ mode: 'standalone', url: requireTestRedisUrl() }) as Redis;
     await waitUntilReady(client, 5_000);
     try {
       const rotated = new RedisTokenStore(client, new TokenCipher([keyB, keyA]), h.clock, h.prefix);
@@ -410,7 +409,7 @@ describe('RedisTokenStore time', () => {
   ): Promise<{ store: RedisTokenStore; clock: TestClock }> {
     const clock = new TestClock({ start: Date.now() });
     clock.skewWall(skewMs);
-    const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
+    const client = createRedisClient({ mode: 'standalone', url: requireTestRedisUrl() }) as Redis;
     extra.push(client);
     await waitUntilReady(client, 5_000);
     return { store: new RedisTokenStore(client, new TokenCipher([keyA]), clock, h.prefix), clock };
@@ -458,7 +457,7 @@ describe('RedisTokenStore time', () => {
     clock.skewWall(-3_000);
     const skew = new ClockSkew();
     skew.record(0);
-    const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
+    const client = createRedisClient({ mode: 'standalone', url: requireTestRedisUrl() }) as Redis;
     extra.push(client);
     await waitUntilReady(client, 5_000);
     const late = new RedisTokenStore(client, new TokenCipher([keyA]), clock, h.prefix, skew);

@@ -15,10 +15,7 @@ import {
   createTokenVendorClient,
   type TokenVendorClientOptions,
 } from '@token-vendor/client';
-import { freePort } from '../support/redis-server';
-import { httpRequest } from '../support/http';
-import { startTestApp, type RunningTestApp } from '../support/test-app';
-import { TestClock } from '../support/clock';
+import { freePort, httpRequest, type InProcessService, startService, TestClock } from '../support';
 
 /**
  * The caller SDK against the real service (built as main.ts builds it, on a real Redis) and the
@@ -32,7 +29,7 @@ const KEY_ADMIN = 'caller-key-admin-0003-cccccccccccccccccc';
 
 describe('@token-vendor/client against the service (e2e)', () => {
   let idp: RunningSandbox;
-  let svc: RunningTestApp;
+  let svc: InProcessService;
 
   beforeAll(async () => {
     idp = await startIdentitySandbox({
@@ -45,7 +42,7 @@ describe('@token-vendor/client against the service (e2e)', () => {
       ],
       expiresIn: 1200,
     });
-    svc = await startTestApp({
+    svc = await startService({
       scheduler: false,
       redis: true,
       environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 2000 } },
@@ -255,7 +252,7 @@ describe('@token-vendor/client against the service (e2e)', () => {
     it('429 after repeated failed authentications, not retried', async () => {
       // Its own service instance: the failed-auth limit is per source address, and every
       // test here calls from 127.0.0.1.
-      const locked = await startTestApp({
+      const locked = await startService({
         scheduler: false,
         environments: { uat: { tokenUrl: idp.tokenUrl } },
         clients: [{ clientId: 'deals.client', environment: 'uat', secret: SECRET }],

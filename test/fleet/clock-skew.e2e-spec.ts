@@ -1,17 +1,7 @@
-import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
+import type { RunningSandbox } from '@app/identity-sandbox';
 import { TEST_WALL_CLOCK_OFFSET_ENV } from '@app/clock';
-import { killAllReplicas, type Replica } from '../support/replica';
-import {
-  failuresOf,
-  note,
-  sandboxClients,
-  sleep,
-  startFleet,
-  summarize,
-  waitFor,
-  type Fleet,
-  type TokenAnswer,
-} from './fleet';
+import { failuresOf, note, summarize, useFleet } from './fleet';
+import { type Fleet, type Replica, sleep, type TokenAnswer, waitFor } from '../support';
 
 /**
  * One clock for the fleet (README "Which clock decides what"): three replicas on one Redis,
@@ -78,29 +68,22 @@ async function skewMetric(replica: Replica): Promise<number | undefined> {
 
 describe('fleet: one replica wall clock 5 minutes ahead, one 5 minutes behind', () => {
   let idp: RunningSandbox;
-  let fleet: Fleet | undefined;
-
-  beforeAll(async () => {
-    idp = await startIdentitySandbox({ clients: sandboxClients([CLIENT]), expiresIn: EXPIRES_IN });
-    fleet = await startFleet({
-      sandbox: idp,
+  let fleet: Fleet;
+  useFleet(
+    {
       clientIds: [CLIENT],
+      expiresIn: EXPIRES_IN,
       timeoutMs: 500,
       refresh: { ratio: RATIO, minTtlSeconds: MIN_TTL },
       replicaEnv: (i) => ({
         [TEST_WALL_CLOCK_OFFSET_ENV]: String([0, SKEW_MS, -SKEW_MS][i]),
       }),
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await killAllReplicas();
-    await idp?.close();
-  });
+    },
+    (suite) => ({ idp, fleet } = suite),
+  );
 
   it('shows each replica its skew against Redis in /health/ready (ready all the same) and the metric, and logs it once', async () => {
-    const [r1, r2, r3] = fleet!.replicas;
+    const [r1, r2, r3] = fleet.replicas;
     for (const [replica, expected, state] of [
       [r1, 0, 'in-sync'],
       [r2, SKEW_MS / 1000, 'skewed'],
@@ -125,7 +108,7 @@ describe('fleet: one replica wall clock 5 minutes ahead, one 5 minutes behind', 
       expect(Math.abs(metric! - expected)).toBeLessThan(1);
     }
     // Probed again and again: still one line per skewed replica, none for the correct one.
-    for (let i = 0; i < 3; i++) for (const r of fleet!.replicas) await readyBody(r);
+    for (let i = 0; i < 3; i++) for (const r of fleet.replicas) await readyBody(r);
     const skewLines = (r: Replica) =>
       r.entries().filter((e) => String(e.msg).includes("wall clock disagrees with Redis's"));
     expect(skewLines(r1)).toHaveLength(0);
@@ -135,7 +118,7 @@ describe('fleet: one replica wall clock 5 minutes ahead, one 5 minutes behind', 
   });
 
   it('over several token lifetimes: no dead token, expires_in never above the real remaining life by more than 1 s, and the IdP requests of correct clocks', async () => {
-    const f = fleet!;
+    const f = fleet;
     await waitFor('the warm-up token', () => f.storedExpiry(CLIENT), 10_000);
     const before = idp.stats().tokenRequests;
     const results: TimedAnswer[] = [];
@@ -175,7 +158,7 @@ describe('fleet: one replica wall clock 5 minutes ahead, one 5 minutes behind', 
   }, 60_000);
 
   it('a replica paused (SIGSTOP) for longer than a token lives serves no dead token when resumed', async () => {
-    const f = fleet!;
+    const f = fleet;
     const paused = f.replicas[0];
     const first = await timedGet(f, paused);
     expect(first.status).toBe(200);

@@ -1,5 +1,4 @@
-import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { killAllReplicas } from '../support/replica';
+import type { RunningSandbox } from '@app/identity-sandbox';
 import {
   burst,
   debugDump,
@@ -8,14 +7,11 @@ import {
   note,
   obtainedLines,
   retriedAttempts,
-  sandboxClients,
-  sleep,
-  startFleet,
   startLoad,
   summarize,
-  waitFor,
-  type Fleet,
+  useFleet,
 } from './fleet';
+import { type Fleet, sleep, waitFor } from '../support';
 
 /**
  * The IdP failing under a fleet of three processes. Tokens live ~7 s (expires_in 8; the JWT's
@@ -33,25 +29,16 @@ const TIMEOUT_MS = 1000;
 
 describe('fleet: identity provider outage', () => {
   let idp: RunningSandbox;
-  let fleet: Fleet | undefined;
-
-  beforeAll(async () => {
-    idp = await startIdentitySandbox({ clients: sandboxClients([CLIENT]), expiresIn: EXPIRES_IN });
-    fleet = await startFleet({
-      sandbox: idp,
+  let fleet: Fleet;
+  useFleet(
+    {
       clientIds: [CLIENT],
+      expiresIn: EXPIRES_IN,
       timeoutMs: TIMEOUT_MS,
       refresh: { ratio: 0.3, minTtlSeconds: MIN_TTL },
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await killAllReplicas();
-    await idp?.close();
-  });
-
-  afterEach(() => idp.clearFault());
+    },
+    (suite) => ({ idp, fleet } = suite),
+  );
 
   /** Waits until a token newer than the one stored now is in Redis; resolves with its expiry. */
   async function nextStoredToken(f: Fleet, timeoutMs = 15_000): Promise<number> {
@@ -68,7 +55,7 @@ describe('fleet: identity provider outage', () => {
   }
 
   it('keeps serving while the IdP answers 503 for most of the token life, and stores a new token soon after it recovers', async () => {
-    const f = fleet!;
+    const f = fleet;
     await waitFor('the warm-up token', () => f.storedExpiry(CLIENT), 10_000);
     // Start the outage right after a refresh, so it covers most of one token's life.
     const expiresAt = await nextStoredToken(f);
@@ -105,7 +92,7 @@ describe('fleet: identity provider outage', () => {
   }, 60_000);
 
   it('answers a 360-request burst for a token that expired during the outage with ONE IdP request', async () => {
-    const f = fleet!;
+    const f = fleet;
     await waitFor('a token in Redis', () => f.storedExpiry(CLIENT), 10_000);
     idp.setFault({ mode: 'status_503' });
     await sleep(100); // a refresh answered just before the fault may still be storing its token

@@ -1,16 +1,13 @@
-import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { killAllReplicas, type Replica } from '../support/replica';
+import { postJson, useFleet } from './fleet';
 import {
-  postJson,
-  sandboxClients,
-  sha256Of,
-  sleep,
-  startFleet,
-  waitFor,
   type Fleet,
+  type Replica,
+  sha256Hex,
+  sleep,
   type TapRecord,
   type TokenAnswer,
-} from './fleet';
+  waitFor,
+} from '../support';
 
 /**
  * One fleet, one truth: 3 replicas (production entry point) on one Redis, each reaching the IdP
@@ -38,44 +35,22 @@ const NARROW = 'deals-read';
 const PROPAGATION_MS = 1_000;
 
 describe('fleet: one truth (invalidation, operator actions, rejection reports, configuration binding)', () => {
-  let idp: RunningSandbox;
   let fleet: Fleet;
-
-  beforeAll(async () => {
-    idp = await startIdentitySandbox({
-      clients: sandboxClients(CLIENTS).map((c) => ({
-        ...c,
-        scopes: ['deals-read', 'deals-write'],
-      })),
-      expiresIn: 1200,
-    });
-    fleet = await startFleet({
-      sandbox: idp,
+  useFleet(
+    {
       clientIds: CLIENTS,
+      expiresIn: 1200,
+      sandboxScopes: ['deals-read', 'deals-write'],
       timeoutMs: 2_000,
       refresh: { ratio: 0.75, minTtlSeconds: 30, minRejectionIntervalSeconds: 30 },
       scopes: { [SCOPED_CLIENT]: WIDE },
       admin: true,
       taps: true,
       redisLinks: true,
-    });
-    await waitFor(
-      'the warm-up tokens',
-      async () => (await Promise.all(CLIENTS.map((c) => fleet.storedExpiry(c)))).every(Boolean),
-      15_000,
-    );
-  }, 60_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await killAllReplicas();
-    await idp?.close();
-  });
-
-  afterEach(() => {
-    for (const link of fleet?.redisLinks ?? []) link.release();
-    for (const r of fleet?.replicas ?? []) r.kill('SIGCONT');
-  });
+      warm: true,
+    },
+    (suite) => ({ fleet } = suite),
+  );
 
   const tapRecords = (clientId: string): TapRecord[] =>
     fleet.taps.flatMap((t) => t.records).filter((r) => r.clientId === clientId);
@@ -132,7 +107,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     expect(res.body).toMatchObject({
       clientId: ADMIN_CLIENT,
       revocationDurable: true,
-      revokedTokenFingerprint: sha256Of(old).slice(0, 8),
+      revokedTokenFingerprint: sha256Hex(old).slice(0, 8),
     });
     // The answer says what it reached: both other replicas, each of which held the old token.
     expect((res.body.replicas as { outcome: string }[]).map((r) => r.outcome)).toEqual([
@@ -141,7 +116,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     ]);
     const fresh = await agreedToken(ADMIN_CLIENT);
     expect(fresh).not.toBe(old);
-    expect(sha256Of(fresh).slice(0, 8)).toBe(res.body.tokenFingerprint);
+    expect(sha256Hex(fresh).slice(0, 8)).toBe(res.body.tokenFingerprint);
     // No answer to a request sent 1 s after the refresh started carried the old token...
     expect(servedAfter(answers, old, sentAt + PROPAGATION_MS)).toEqual([]);
     // ...in fact none sent after the admin answer did (the message had reached them).
@@ -161,7 +136,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
 
     const sentAt = Date.now();
     const res = await postJson(r2, `/tokens/${REJECT_CLIENT}/rejections`, {
-      token_sha256: sha256Of(old),
+      token_sha256: sha256Hex(old),
     });
     await sleep(PROPAGATION_MS + 300);
     const answers = await load.stop();
@@ -186,12 +161,12 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
 
     // The old token reported again (a slow caller): the current token, no IdP request.
     const again = await postJson(r3, `/tokens/${REJECT_CLIENT}/rejections`, {
-      token_sha256: sha256Of(old),
+      token_sha256: sha256Hex(old),
     });
     expect([again.status, again.body.access_token]).toEqual([200, fresh]);
     // The new token reported within the interval: still the current token (rate limited).
     const limited = await postJson(r1, `/tokens/${REJECT_CLIENT}/rejections`, {
-      token_sha256: sha256Of(fresh),
+      token_sha256: sha256Hex(fresh),
     });
     expect([limited.status, limited.body.access_token]).toEqual([200, fresh]);
     expect(tapRecords(REJECT_CLIENT).length - before).toBe(1);
@@ -199,10 +174,10 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     // Malformed or unknown bodies: the contract's 400, and no IdP request.
     for (const body of [
       {},
-      { token_sha256: sha256Of(fresh).toUpperCase() },
+      { token_sha256: sha256Hex(fresh).toUpperCase() },
       { token_sha256: 'abc' },
-      { token_sha256: sha256Of(fresh), extra: 1 },
-      [sha256Of(fresh)],
+      { token_sha256: sha256Hex(fresh), extra: 1 },
+      [sha256Hex(fresh)],
       'not json',
     ]) {
       const bad = await postJson(r1, `/tokens/${REJECT_CLIENT}/rejections`, body);
@@ -353,7 +328,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
       const named = held;
       reports.push(
         postJson(replicas[i % 3], `/tokens/${STORM_CLIENT}/rejections`, {
-          token_sha256: sha256Of(named),
+          token_sha256: sha256Hex(named),
         }).then((res) => {
           statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
           if (res.status === 200) held = res.body.access_token as string;

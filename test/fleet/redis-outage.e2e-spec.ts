@@ -1,17 +1,6 @@
-import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { startRedisServer, type ThrowawayRedis } from '../support/redis-server';
-import { killAllReplicas, type Replica } from '../support/replica';
-import {
-  failuresOf,
-  note,
-  sandboxClients,
-  sleep,
-  startFleet,
-  startLoad,
-  summarize,
-  waitFor,
-  type Fleet,
-} from './fleet';
+import type { RunningSandbox } from '@app/identity-sandbox';
+import { failuresOf, note, startLoad, summarize, useFleet } from './fleet';
+import { type Fleet, type Replica, sleep, type ThrowawayRedis, waitFor } from '../support';
 
 /**
  * Redis dies under load and comes back on the same port. The fleet runs on a throwaway
@@ -33,29 +22,23 @@ async function tokenStoreState(replica: Replica): Promise<{ status: number; stat
 describe('fleet: Redis outage under load', () => {
   let idp: RunningSandbox;
   let redis: ThrowawayRedis;
-  let fleet: Fleet | undefined;
-
-  beforeAll(async () => {
-    idp = await startIdentitySandbox({ clients: sandboxClients([CLIENT]), expiresIn: EXPIRES_IN });
-    redis = await startRedisServer();
-    fleet = await startFleet({
-      sandbox: idp,
+  let fleet: Fleet;
+  useFleet(
+    {
       clientIds: [CLIENT],
+      expiresIn: EXPIRES_IN,
       timeoutMs: 500,
       refresh: { ratio: RATIO, minTtlSeconds: MIN_TTL },
-      redisUrl: redis.url,
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await killAllReplicas();
-    await redis?.stop();
-    await idp?.close();
-  });
+      ownRedis: true,
+    },
+    (suite) => {
+      ({ idp, fleet } = suite);
+      redis = suite.redis!;
+    },
+  );
 
   it('keeps serving from the replicas while Redis is down, and writes to it again once it is back, without a restart', async () => {
-    const f = fleet!;
+    const f = fleet;
     const storedExpiry = (): Promise<number | undefined> =>
       f.storedExpiry(CLIENT).catch(() => undefined);
     const first = await waitFor('the warm-up token', storedExpiry, 10_000);

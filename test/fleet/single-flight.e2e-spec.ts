@@ -1,17 +1,6 @@
-import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { killAllReplicas } from '../support/replica';
-import {
-  burst,
-  note,
-  obtainedLines,
-  retriedAttempts,
-  sandboxClients,
-  sleep,
-  startFleet,
-  summarize,
-  waitFor,
-  type Fleet,
-} from './fleet';
+import type { RunningSandbox } from '@app/identity-sandbox';
+import { burst, note, obtainedLines, retriedAttempts, summarize, useFleet } from './fleet';
+import { type Fleet, sleep, waitFor } from '../support';
 
 /**
  * Single flight across a fleet: three token-vendor processes (the production entry point) on
@@ -24,28 +13,21 @@ const MIN_TTL = 1;
 
 describe('fleet: single flight (3 processes, one Redis)', () => {
   let idp: RunningSandbox;
-  let fleet: Fleet | undefined;
-
-  beforeAll(async () => {
-    idp = await startIdentitySandbox({ clients: sandboxClients(CLIENTS), expiresIn: EXPIRES_IN });
-    fleet = await startFleet({
-      sandbox: idp,
+  let fleet: Fleet;
+  useFleet(
+    {
       clientIds: CLIENTS,
+      expiresIn: EXPIRES_IN,
       // Generous: the sandbox shares the test process with the bursts, whose sending can hold up
       // its answers; an attempt that times out is retried (another IdP request, same flight).
       timeoutMs: 2000,
       refresh: { ratio: 0.5, minTtlSeconds: MIN_TTL },
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await killAllReplicas();
-    await idp?.close();
-  });
+    },
+    (suite) => ({ idp, fleet } = suite),
+  );
 
   it('warms every client once for the whole fleet, and every replica serves that token', async () => {
-    const f = fleet!;
+    const f = fleet;
     // Each replica schedules its warm-up within 2 s of start (WARM_SPREAD_MS): wait for every
     // client's token to be in Redis, then past the last possible warm-up of any replica.
     await waitFor(
@@ -71,7 +53,7 @@ describe('fleet: single flight (3 processes, one Redis)', () => {
   }, 30_000);
 
   it('answers a 360-request burst over 3 replicas for a too-short token with ONE IdP request', async () => {
-    const f = fleet!;
+    const f = fleet;
     const clientId = 'beta.client';
     const before = await f.getToken(f.replicas[0], clientId);
     expect(before.status).toBe(200);

@@ -1,15 +1,6 @@
-import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { killAllReplicas } from '../support/replica';
-import {
-  failuresOf,
-  note,
-  sandboxClients,
-  startFleet,
-  startLoad,
-  summarize,
-  waitFor,
-  type Fleet,
-} from './fleet';
+import type { RunningSandbox } from '@app/identity-sandbox';
+import { failuresOf, note, startLoad, summarize, useFleet } from './fleet';
+import { type Fleet, waitFor } from '../support';
 
 /**
  * Proactive refresh under steady load: three processes, tokens living ~3 s (expires_in 4, the
@@ -26,27 +17,20 @@ const RATE = 20;
 
 describe('fleet: steady load over several token lifetimes', () => {
   let idp: RunningSandbox;
-  let fleet: Fleet | undefined;
-
-  beforeAll(async () => {
-    idp = await startIdentitySandbox({ clients: sandboxClients([CLIENT]), expiresIn: EXPIRES_IN });
-    fleet = await startFleet({
-      sandbox: idp,
+  let fleet: Fleet;
+  useFleet(
+    {
       clientIds: [CLIENT],
+      expiresIn: EXPIRES_IN,
       timeoutMs: 500,
       refresh: { ratio: RATIO, minTtlSeconds: MIN_TTL },
       taps: true,
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await killAllReplicas();
-    await idp?.close();
-  });
+    },
+    (suite) => ({ idp, fleet } = suite),
+  );
 
   it('serves every request, never below minTtl, with about one IdP request per refresh period for the whole fleet', async () => {
-    const f = fleet!;
+    const f = fleet;
     await waitFor('the warm-up token', () => f.storedExpiry(CLIENT), 10_000);
     // The service believes the smaller of expires_in and the JWT's exp (whole seconds) counted
     // from when it sent the request: a token lives 3 s here, rarely 4.

@@ -7,31 +7,44 @@ export interface SimpleResponse {
   json(): any; // eslint-disable-line @typescript-eslint/no-explicit-any -- test bodies are asserted field by field
 }
 
+export interface HttpRequestOptions {
+  method?: string;
+  headers?: Record<string, string | string[]>;
+  /** Sent as `Authorization: Bearer <key>` unless `headers` carry their own authorization. */
+  key?: string;
+  /** The source address (127.0.0.x), so tests can play several callers' machines against one server. */
+  localAddress?: string;
+  body?: string;
+  /** The request fails after this long instead of hanging the test (default 30 s). */
+  timeoutMs?: number;
+}
+
 /**
- * A GET or POST from a chosen loopback source address (127.0.0.x), so tests can play several
- * callers' machines against one server.
+ * The tests' one HTTP client: one request to `url`, its whole answer. The path is sent verbatim
+ * (no WHATWG URL normalisation, which would turn `/tokens/..` or `/tokens/%2e%2e` into `/`).
  */
 export function httpRequest(
   url: string,
-  options: {
-    method?: string;
-    headers?: Record<string, string | string[]>;
-    localAddress?: string;
-    body?: string;
-  } = {},
+  options: HttpRequestOptions = {},
 ): Promise<SimpleResponse> {
+  const origin = /^(https?:\/\/[^/?#]+)(.*)$/.exec(url);
+  if (!origin) throw new Error(`not an absolute http URL: ${url}`);
+  const { hostname, port } = new URL(origin[1]);
+  const path = origin[2] || '/';
+  const headers: Record<string, string | string[]> = { ...options.headers };
+  const hasAuthorization = Object.keys(headers).some((h) => h.toLowerCase() === 'authorization');
+  if (options.key !== undefined && !hasAuthorization)
+    headers.authorization = `Bearer ${options.key}`;
+  const method = options.method ?? 'GET';
+  const timeoutMs = options.timeoutMs ?? 30_000;
   return new Promise((resolve, reject) => {
     const req = request(
-      url,
-      {
-        method: options.method ?? 'GET',
-        headers: options.headers,
-        localAddress: options.localAddress,
-      },
+      { hostname, port, path, method, headers, localAddress: options.localAddress },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
+          clearTimeout(timer);
           const text = Buffer.concat(chunks).toString('utf8');
           resolve({
             status: res.statusCode ?? 0,
@@ -43,7 +56,14 @@ export function httpRequest(
         res.on('error', reject);
       },
     );
-    req.on('error', reject);
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Error(`${method} ${path.slice(0, 100)}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
     if (options.body !== undefined) req.write(options.body);
     req.end();
   });

@@ -1,0 +1,50 @@
+// The test harness's door (README "How the pieces fit"): specs and suite helpers import from here.
+export { TestClock, type TestClockOptions } from './clock';
+export {
+  secretPathOf,
+  serviceEnvironment,
+  sha256Hex,
+  testEncryptionKeys,
+  writeServiceConfig,
+  type ServiceConfigSpec,
+  type StoreSettings,
+  type TestCaller,
+  type TestClient,
+  type TestEnvironment,
+} from './config';
+export { ConnectProxy } from './connect-proxy';
+export {
+  CALLER_KEY,
+  ENVIRONMENT,
+  expiryOf,
+  jsonOrRaw,
+  sandboxClients,
+  secretOf,
+  type Fleet,
+  type FleetOptions,
+  type IdpTap,
+  type RedisLink,
+  type TapRecord,
+  type TokenAnswer,
+} from './fleet';
+export { httpRequest, type HttpRequestOptions, type SimpleResponse } from './http';
+export { K8sSecretVolume } from './k8s-secret-volume';
+export { REPLICA_ENTRY, killAllReplicas, runningReplicas, type Replica } from './process';
+export {
+  askRedis,
+  freePort,
+  requireTestRedisUrl,
+  startRedisServer,
+  THROWAWAY_REDIS_ARGS,
+  type ThrowawayRedis,
+} from './redis-server';
+export * from './redis-topologies';
+export {
+  CapturedLogs,
+  startService,
+  type InProcessOptions,
+  type InProcessService,
+  type ProcessOptions,
+} from './service';
+export * from './test-pki';
+export { sleep, waitFor } from './wait';
