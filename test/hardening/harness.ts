@@ -1,6 +1,6 @@
 import { createServer, request as httpRaw, type IncomingHttpHeaders, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
-import { httpRequest, type SimpleResponse } from '../support';
+import { connect } from 'node:net';
+import { closeServer, httpRequest, listenOnLoopback, type SimpleResponse } from '../support';
 
 /**
  * Assertions and raw-socket tools of the hardening suites; they start the service with
@@ -180,17 +180,12 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return {
     tokenUrl: `http://127.0.0.1:${port}${targetUrl.pathname}`,
     tokens,
     requestHeaders,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
+    close: () => closeServer(server),
   };
 }
 

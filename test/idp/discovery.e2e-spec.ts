@@ -1,5 +1,4 @@
-import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '@app/config';
 import {
@@ -11,6 +10,8 @@ import { IdpDiscovery } from '@app/upstream';
 import { get, post } from '../admin/load';
 import {
   clientKeyPair,
+  closeServer,
+  freePort,
   type InProcessService,
   startService,
   type TestCaller,
@@ -274,17 +275,3 @@ describe('discovery (e2e)', () => {
     expect(idp.stats()).toMatchObject({ tokenRequests: 1, issued: 1 });
   });
 });
-
-/** A loopback port nothing listens on (taken, then released). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-function closeServer(server: Server): Promise<void> {
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
-}

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
-import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, createServer as createNetServer, type Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import {
   writeServiceConfig,
   type ServiceConfigSpec,
 } from './config';
-import { httpRequest } from './http';
+import { closeServer, httpRequest, listenOnLoopback } from './http';
 import { killAllReplicas, runningReplicas, startReplica, type Replica } from './process';
 import { requireTestRedisUrl } from './redis-server';
 
@@ -115,16 +115,11 @@ export async function startIdpTap(
       events.emit('request', record);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  tapPort = (server.address() as AddressInfo).port;
+  tapPort = await listenOnLoopback(server);
   return {
     tokenUrl: `http://127.0.0.1:${tapPort}/connect/token`,
     records,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: () => closeServer(server),
   };
 }
 
@@ -211,8 +206,7 @@ export async function startRedisLink(upstreamUrl: string): Promise<RedisLink> {
     client.on('close', end);
     toRedis.on('close', end);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return {
     url: `redis://127.0.0.1:${port}`,
     hold: () => {

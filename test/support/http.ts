@@ -1,4 +1,5 @@
-import { request } from 'node:http';
+import { request, type Server } from 'node:http';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 
 export interface SimpleResponse {
   status: number;
@@ -67,4 +68,16 @@ export function httpRequest(
     if (options.body !== undefined) req.write(options.body);
     req.end();
   });
+}
+
+/** Listens on a free loopback port (127.0.0.1:0) and resolves with it: the tests' servers. */
+export async function listenOnLoopback(server: NetServer): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+/** Closes a test's HTTP server at once, open (keep-alive) connections included. */
+export function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
 }

@@ -27,7 +27,13 @@ export {
   type TapRecord,
   type TokenAnswer,
 } from './fleet';
-export { httpRequest, type HttpRequestOptions, type SimpleResponse } from './http';
+export {
+  closeServer,
+  httpRequest,
+  listenOnLoopback,
+  type HttpRequestOptions,
+  type SimpleResponse,
+} from './http';
 export { K8sSecretVolume } from './k8s-secret-volume';
 export { REPLICA_ENTRY, killAllReplicas, runningReplicas, type Replica } from './process';
 export {
