@@ -1,5 +1,5 @@
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { lockTtlMsFor, postJson } from '../fleet/fleet';
+import { lockTtlMsFor, postJson, startLoad } from '../fleet/fleet';
 import {
   CALLER_KEY,
   type Fleet,
@@ -231,7 +231,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     };
 
     const startedAt = Date.now();
-    const load = startChaosLoad(f, running, options.ratePerSecond ?? 30);
+    const load = startLoad(f, running, CLIENT, options.ratePerSecond ?? 30, 10_000);
     await sleep(1_000);
     while (Date.now() - startedAt < options.durationMs) {
       const kind = pick(FAULT_KINDS);
@@ -345,39 +345,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 /** An answer to a caller's request, with when it arrived. */
 export interface ChaosAnswer extends TokenAnswer {
   answeredAt: number;
-}
-
-/**
- * Steady caller load: `ratePerSecond` requests per second, round-robin over `targets()` (the
- * replicas running now), without waiting for answers.
- */
-function startChaosLoad(
-  fleet: Fleet,
-  targets: () => Replica[],
-  ratePerSecond: number,
-): { stop(): Promise<ChaosAnswer[]> } {
-  const answers: ChaosAnswer[] = [];
-  const pending = new Set<Promise<void>>();
-  let n = 0;
-  const timer = setInterval(
-    () => {
-      const list = targets();
-      if (list.length === 0) return;
-      const p = fleet.getToken(list[n++ % list.length], CLIENT, '', 10_000).then((a) => {
-        answers.push({ ...a, answeredAt: Date.now() });
-        pending.delete(p);
-      });
-      pending.add(p);
-    },
-    Math.round(1000 / ratePerSecond),
-  );
-  return {
-    async stop() {
-      clearInterval(timer);
-      while (pending.size > 0) await Promise.all([...pending]);
-      return answers.sort((a, b) => a.at - b.at);
-    },
-  };
 }
 
 /** The checks of a run, from what the callers saw and what the run did. */

@@ -28,7 +28,12 @@ export function lockTtlMsFor(timeoutMs: number): number {
   return lockTtlMs({ timeoutMs });
 }
 
-export interface FleetSuiteOptions extends Omit<FleetOptions, 'run' | 'sandbox' | 'redis'> {
+export interface FleetSuiteOptions extends Omit<
+  FleetOptions,
+  'run' | 'sandbox' | 'redis' | 'clientIds' | 'timeoutMs'
+> {
+  /** The IdP timeout of the fleet's environment (default 500 ms: a lock TTL of 3.5 s). */
+  timeoutMs?: number;
   /** The sandbox IdP's token life (`expires_in`, seconds). */
   expiresIn: number;
   /** The scopes the sandbox grants every client (default `deals-read`). */
@@ -39,6 +44,7 @@ export interface FleetSuiteOptions extends Omit<FleetOptions, 'run' | 'sandbox' 
   warm?: boolean;
 }
 
+/** What useFleet started: set before the first test runs (undefined while describe blocks are read). */
 export interface FleetSuite {
   idp: RunningSandbox;
   fleet: Fleet;
@@ -47,26 +53,34 @@ export interface FleetSuite {
 }
 
 /**
- * The fleet suites' one setup, called inside their describe: before all tests, the sandbox IdP,
+ * The fleet suites' one setup, called inside their describe: a fleet serving `clientIds`. Before
+ * all tests, the sandbox IdP,
  * a throwaway Redis when asked, the fleet (startService `run: 'fleet'`) and its warm-up; after
  * each test, no IdP fault, no held Redis link, no paused replica; after all, everything stopped.
- * `started` receives what was started, once it is up.
+ * Returns what it started (filled in before the first test); `started`, when given, also
+ * receives it once it is up.
  */
-export function useFleet(options: FleetSuiteOptions, started: (suite: FleetSuite) => void): void {
+export function useFleet(
+  clientIds: string[],
+  options: FleetSuiteOptions,
+  started?: (suite: FleetSuite) => void,
+): FleetSuite {
   const { expiresIn, sandboxScopes, ownRedis, warm, ...fleetOptions } = options;
-  let suite: Partial<FleetSuite> = {};
+  const suite = {} as Partial<FleetSuite>;
 
   beforeAll(async () => {
     suite.idp = await startIdentitySandbox({
-      clients: sandboxClients(options.clientIds).map((c) =>
+      clients: sandboxClients(clientIds).map((c) =>
         sandboxScopes ? { ...c, scopes: sandboxScopes } : c,
       ),
       expiresIn,
     });
     if (ownRedis) suite.redis = await startRedisServer();
     const fleet = await startService({
+      timeoutMs: 500,
       ...fleetOptions,
       run: 'fleet',
+      clientIds,
       sandbox: suite.idp,
       redis: suite.redis?.url,
     });
@@ -74,11 +88,10 @@ export function useFleet(options: FleetSuiteOptions, started: (suite: FleetSuite
     if (warm)
       await waitFor(
         'the warm-up tokens',
-        async () =>
-          (await Promise.all(options.clientIds.map((c) => fleet.storedExpiry(c)))).every(Boolean),
+        async () => (await Promise.all(clientIds.map((c) => fleet.storedExpiry(c)))).every(Boolean),
         15_000,
       );
-    started(suite as FleetSuite);
+    started?.(suite as FleetSuite);
   }, 60_000);
 
   afterEach(() => {
@@ -92,8 +105,8 @@ export function useFleet(options: FleetSuiteOptions, started: (suite: FleetSuite
     await killAllReplicas();
     await suite.redis?.stop();
     await suite.idp?.close();
-    suite = {};
   });
+  return suite as FleetSuite;
 }
 
 /** Resolves with the next token request a replica sends for `clientId` (taps only), and runs `then` synchronously on it. */
@@ -200,10 +213,15 @@ export function burst(
 // ---------------------------------------------------------------------------------------------
 // Steady load.
 
+/** A caller's answer under load, with when it arrived. */
+export interface LoadAnswer extends TokenAnswer {
+  answeredAt: number;
+}
+
 export interface Load {
-  readonly results: TokenAnswer[];
-  /** Stops sending and resolves with every answer once the last one is in. */
-  stop(): Promise<TokenAnswer[]>;
+  readonly results: LoadAnswer[];
+  /** Stops sending and resolves with every answer, by sending time, once the last one is in. */
+  stop(): Promise<LoadAnswer[]>;
 }
 
 /**
@@ -215,8 +233,9 @@ export function startLoad(
   targets: () => Replica[],
   clientId: string,
   ratePerSecond: number,
+  timeoutMs?: number,
 ): Load {
-  const results: TokenAnswer[] = [];
+  const results: LoadAnswer[] = [];
   const pending = new Set<Promise<void>>();
   let n = 0;
   const timer = setInterval(
@@ -224,8 +243,8 @@ export function startLoad(
       const list = targets();
       if (list.length === 0) return;
       const replica = list[n++ % list.length];
-      const p = fleet.getToken(replica, clientId).then((r) => {
-        results.push(r);
+      const p = fleet.getToken(replica, clientId, '', timeoutMs).then((r) => {
+        results.push({ ...r, answeredAt: Date.now() });
         pending.delete(p);
       });
       pending.add(p);

@@ -48,8 +48,8 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
   let idp: RunningSandbox;
   let fleet: Fleet | undefined;
   useFleet(
+    CLIENTS,
     {
-      clientIds: CLIENTS,
       expiresIn: EXPIRES_IN,
       timeoutMs: TIMEOUT_MS,
       refresh: { ratio: 0.25, minTtlSeconds: MIN_TTL },
