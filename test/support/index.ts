@@ -2,12 +2,10 @@
 export { TestClock, type TestClockOptions } from './clock';
 export {
   secretPathOf,
-  serviceEnvironment,
   sha256Hex,
   testEncryptionKeys,
   writeServiceConfig,
   type ServiceConfigSpec,
-  type StoreSettings,
   type TestCaller,
   type TestClient,
   type TestEnvironment,
@@ -16,14 +14,10 @@ export { ConnectProxy } from './connect-proxy';
 export {
   CALLER_KEY,
   ENVIRONMENT,
-  expiryOf,
   jsonOrRaw,
   sandboxClients,
-  secretOf,
   type Fleet,
   type FleetOptions,
-  type IdpTap,
-  type RedisLink,
   type TapRecord,
   type TokenAnswer,
 } from './fleet';
@@ -35,13 +29,12 @@ export {
   type SimpleResponse,
 } from './http';
 export { K8sSecretVolume } from './k8s-secret-volume';
-export { REPLICA_ENTRY, killAllReplicas, runningReplicas, type Replica } from './process';
+export { killAllReplicas, type Replica } from './process';
 export {
   askRedis,
   freePort,
   requireTestRedisUrl,
   startRedisServer,
-  THROWAWAY_REDIS_ARGS,
   type ThrowawayRedis,
 } from './redis-server';
 export * from './redis-topologies';
