@@ -1,4 +1,3 @@
-
 import {
   FAILED_AUTH_LIMIT,
   FAILED_AUTH_MAX_SOURCES,

@@ -1,4 +1,3 @@
-
 import type { ClientConfig } from '@app/config';
 import type { StoredToken } from '@app/token-store';
 import { toVendedToken } from './vended-token';
