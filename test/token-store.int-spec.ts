@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { ClockSkew, ManualClock, SystemClock, type Clock } from '@app/clock';
+import { ClockSkew, SystemClock, type Clock } from '@app/clock';
 import {
   MemoryTokenStore,
   RedisKeys,
@@ -15,7 +15,7 @@ import {
   type TokenStore,
 } from '@app/token-store';
 import { Logger } from '@nestjs/common';
-import { requiredTestRedisUrl } from './support/test-app';
+import { requireTestRedisUrl, TestClock } from './support';
 
 /**
  * One contract, two implementations: the Redis store against a real Redis server and the
@@ -56,7 +56,7 @@ async function expectReadBack(
 
 interface Harness {
   store: TokenStore & RefreshLock;
-  clock: ManualClock;
+  clock: TestClock;
   /** Lets `ms` pass for the store: the manual clock, and for Redis real time too. */
   elapse(ms: number): Promise<void>;
   /** Remaining TTL the backing store itself holds, in ms (undefined when absent). */
@@ -68,10 +68,10 @@ const keyA = { kid: 'a', key: randomBytes(32) };
 const keyB = { kid: 'b', key: randomBytes(32) };
 
 async function redisHarness(): Promise<Harness & { raw: Redis; keys: RedisKeys; prefix: string }> {
-  const clock = new ManualClock(Date.now());
+  const clock = new TestClock({ start: Date.now() });
   const prefix = `tv-store-test-${randomUUID()}:`;
-  const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
-  const raw = new Redis(requiredTestRedisUrl());
+  const client = createRedisClient({ mode: 'standalone', url: requireTestRedisUrl() }) as Redis;
+  const raw = new Redis(requireTestRedisUrl());
   const keys = new RedisKeys(prefix);
   const store = new RedisTokenStore(client, new TokenCipher([keyA]), clock, prefix);
   await waitUntilReady(client, 5_000);
@@ -99,7 +99,7 @@ async function redisHarness(): Promise<Harness & { raw: Redis; keys: RedisKeys; 
 }
 
 function memoryHarness(): Harness {
-  const clock = new ManualClock(Date.now());
+  const clock = new TestClock({ start: Date.now() });
   const store = new MemoryTokenStore(clock);
   return {
     store,
@@ -275,7 +275,7 @@ describe('RedisTokenStore at rest', () => {
   it('counts a value under an unknown key id as absent (logged once), and the next write replaces it', async () => {
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     await h.store.put(ref, token(h.clock, 600_000));
-    const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
+    const client = createRedisClient({ mode: 'standalone', url: requireTestRedisUrl() }) as Redis;
     await waitUntilReady(client, 5_000);
     try {
       const otherKeys = new RedisTokenStore(client, new TokenCipher([keyB]), h.clock, h.prefix);
@@ -307,7 +307,7 @@ describe('RedisTokenStore at rest', () => {
   it('decrypts values of a retired key while a new key encrypts (key rotation)', async () => {
     const t = token(h.clock, 60_000);
     await h.store.put(ref, t);
-    const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
+    const client = createRedisClient({ mode: 'standalone', url: requireTestRedisUrl() }) as Redis;
     await waitUntilReady(client, 5_000);
     try {
       const rotated = new RedisTokenStore(client, new TokenCipher([keyB, keyA]), h.clock, h.prefix);
@@ -406,10 +406,10 @@ describe('RedisTokenStore time', () => {
   /** A second store on the same keys whose wall clock is `skewMs` off (its monotonic is not). */
   async function writerWithWallSkew(
     skewMs: number,
-  ): Promise<{ store: RedisTokenStore; clock: ManualClock }> {
-    const clock = new ManualClock(Date.now());
+  ): Promise<{ store: RedisTokenStore; clock: TestClock }> {
+    const clock = new TestClock({ start: Date.now() });
     clock.skewWall(skewMs);
-    const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
+    const client = createRedisClient({ mode: 'standalone', url: requireTestRedisUrl() }) as Redis;
     extra.push(client);
     await waitUntilReady(client, 5_000);
     return { store: new RedisTokenStore(client, new TokenCipher([keyA]), clock, h.prefix), clock };
@@ -453,11 +453,11 @@ describe('RedisTokenStore time', () => {
   it('a write that reaches Redis late counts the life from when it was sent, and one whose token died on the way is refused', async () => {
     // The writer sent 3 s before Redis runs the write (a stalled process, a held connection):
     // its send time in Redis's time says so (wall clock, skew measured as 0).
-    const clock = new ManualClock(Date.now());
+    const clock = new TestClock({ start: Date.now() });
     clock.skewWall(-3_000);
     const skew = new ClockSkew();
     skew.record(0);
-    const client = createRedisClient({ mode: 'standalone', url: requiredTestRedisUrl() }) as Redis;
+    const client = createRedisClient({ mode: 'standalone', url: requireTestRedisUrl() }) as Redis;
     extra.push(client);
     await waitUntilReady(client, 5_000);
     const late = new RedisTokenStore(client, new TokenCipher([keyA]), clock, h.prefix, skew);

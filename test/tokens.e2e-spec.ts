@@ -1,8 +1,7 @@
 import request from 'supertest';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { FAILED_AUTH_LIMIT } from '@app/auth';
-import { httpRequest } from './support/http';
-import { sha256Hex, startTestApp, type RunningTestApp } from './support/test-app';
+import { httpRequest, type InProcessService, sha256Hex, startService } from './support';
 
 /**
  * GET /tokens/:clientId end to end: the service built as main.ts builds it, over HTTP, against
@@ -18,7 +17,7 @@ const KEY_UAT_ONLY = 'caller-key-uatonly-0004-dddddddddddddd';
 
 describe('GET /tokens/:clientId (e2e)', () => {
   let idp: RunningSandbox;
-  let svc: RunningTestApp;
+  let svc: InProcessService;
 
   beforeAll(async () => {
     idp = await startIdentitySandbox({
@@ -36,7 +35,7 @@ describe('GET /tokens/:clientId (e2e)', () => {
     });
     // Proactive refresh is off here so the IdP's counters reflect requests alone; the fleet
     // suites exercise refresh.
-    svc = await startTestApp({
+    svc = await startService({
       scheduler: false,
       redis: true,
       environments: {
@@ -289,7 +288,7 @@ describe('GET /tokens/:clientId (e2e)', () => {
     expect(cold.status).toBe(200); // served from the token fetched earlier, despite the IdP failing
 
     idp.resetStats();
-    const fresh = await startTestApp({
+    const fresh = await startService({
       scheduler: false,
       redis: true,
       environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 1000 } },

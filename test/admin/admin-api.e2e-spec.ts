@@ -1,17 +1,17 @@
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { httpRequest } from '../support/http';
-import { sha256Hex } from '../support/test-app';
+import { get } from './load';
 import {
-  sharedStore,
-  startVendorApp,
-  writeVendorConfig,
-  type RunningVendorApp,
-} from '../support/k8s-secret-volume';
-import { get, sleep, waitFor } from './load';
+  httpRequest,
+  type InProcessService,
+  sha256Hex,
+  sleep,
+  startService,
+  waitFor,
+  writeServiceConfig,
+} from '../support';
 
 /**
  * The admin API (README "API", the operations table): only admin callers, never a secret or a
@@ -61,7 +61,7 @@ interface AdminClient {
 
 describe('admin API (e2e)', () => {
   let idp: RunningSandbox;
-  let svc: RunningVendorApp;
+  let svc: InProcessService;
   let dir: string;
   /** Every access token this suite was handed, and every admin answer it received. */
   const tokensSeen = new Set<string>();
@@ -82,7 +82,7 @@ describe('admin API (e2e)', () => {
       return join(dir, name);
     };
     const configPath = join(dir, 'config.yaml');
-    writeVendorConfig(configPath, {
+    writeServiceConfig(configPath, {
       environments: {
         uat: { tokenUrl: idp.tokenUrl, timeoutMs: 2000 },
         production: { tokenUrl: idp.tokenUrl, timeoutMs: 2000 },
@@ -115,10 +115,7 @@ describe('admin API (e2e)', () => {
       ],
     });
     // Proactive refresh on: start-up warming fills the refresh fields of the view.
-    svc = await startVendorApp({
-      configPath,
-      store: sharedStore(`tv-test-admin-${randomUUID()}:`),
-    });
+    svc = await startService({ configPath, redis: true });
     await waitFor(
       'start-up warming',
       async () => {

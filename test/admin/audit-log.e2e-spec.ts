@@ -3,14 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { DisclosureLog } from '@app/audit';
-import { httpRequest, type SimpleResponse } from '../support/http';
-import { sha256Hex } from '../support/test-app';
 import {
-  startVendorApp,
-  writeVendorConfig,
-  type RunningVendorApp,
-} from '../support/k8s-secret-volume';
-import { sleep } from './load';
+  httpRequest,
+  type InProcessService,
+  sha256Hex,
+  type SimpleResponse,
+  sleep,
+  startService,
+  writeServiceConfig,
+} from '../support';
 
 /**
  * The audit log (README "Logs and metrics"): one `audit: true` line per refused or failed token
@@ -32,7 +33,7 @@ type AuditLine = Record<string, unknown>;
 
 describe('audit log (e2e)', () => {
   let idp: RunningSandbox;
-  let svc: RunningVendorApp;
+  let svc: InProcessService;
   let dir: string;
   /** Every token this suite was handed, and how many 200 answers it got. */
   const tokensServed = new Set<string>();
@@ -52,7 +53,7 @@ describe('audit log (e2e)', () => {
       writeFileSync(join(dir, clientId), `${secret}\n`);
     }
     const configPath = join(dir, 'config.yaml');
-    writeVendorConfig(configPath, {
+    writeServiceConfig(configPath, {
       environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 1000 } },
       clients: Object.keys(SECRETS).map((clientId) => ({
         clientId,
@@ -67,7 +68,7 @@ describe('audit log (e2e)', () => {
         },
       ],
     });
-    svc = await startVendorApp({ configPath, scheduler: false });
+    svc = await startService({ configPath, scheduler: false });
   });
 
   afterAll(async () => {

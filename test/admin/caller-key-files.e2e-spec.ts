@@ -3,13 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
+import { get } from './load';
 import {
+  type InProcessService,
   K8sSecretVolume,
-  startVendorApp,
-  type RunningVendorApp,
-} from '../support/k8s-secret-volume';
-import { sha256Hex } from '../support/test-app';
-import { get, sleep, waitFor } from './load';
+  sha256Hex,
+  sleep,
+  startService,
+  waitFor,
+} from '../support';
 
 /**
  * Caller keys rotated through a Kubernetes Secret volume (README "Rotation and reload"): a
@@ -28,7 +30,7 @@ const DEADLINE_MS = 10_000;
 describe('caller keys from a Kubernetes Secret volume (e2e)', () => {
   let idp: RunningSandbox;
   let dir: string;
-  let app: RunningVendorApp | undefined;
+  let app: InProcessService | undefined;
 
   beforeAll(async () => {
     idp = await startIdentitySandbox({
@@ -79,7 +81,7 @@ describe('caller keys from a Kubernetes Secret volume (e2e)', () => {
         ],
       }),
     );
-    app = await startVendorApp({ configPath });
+    app = await startService({ configPath });
 
     expect(await status(KEY_OLD)).toBe(200);
     expect(await status(KEY_NEW)).toBe(401);

@@ -4,10 +4,17 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { stringify } from 'yaml';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { killAllReplicas, startReplica, type Replica } from '../support/replica';
-import { K8sSecretVolume } from '../support/k8s-secret-volume';
-import { requiredTestRedisUrl, sha256Hex, testEncryptionKeys } from '../support/test-app';
-import { get, sleep, waitFor } from './load';
+import { get } from './load';
+import {
+  K8sSecretVolume,
+  killAllReplicas,
+  type Replica,
+  sha256Hex,
+  sleep,
+  startService,
+  testEncryptionKeys,
+  waitFor,
+} from '../support';
 
 /**
  * Caller revocation on a fleet (README "Rotation and reload"): three replicas (the production
@@ -55,14 +62,15 @@ describe('caller revocation through keySha256File on a fleet (e2e)', () => {
         ],
       }),
     );
-    const env = {
-      TOKEN_VENDOR_CONFIG: configPath,
-      REDIS_URL: requiredTestRedisUrl(),
-      REDIS_KEY_PREFIX: `tv-revocation-${randomUUID()}:`,
-      TOKEN_VENDOR_ENCRYPTION_KEYS: testEncryptionKeys(),
+    const store = {
+      redis: true,
+      keyPrefix: `tv-revocation-${randomUUID()}:`,
+      encryptionKeys: testEncryptionKeys(),
     };
     replicas = await Promise.all(
-      Array.from({ length: REPLICAS }, (_, i) => startReplica({ env, name: `replica-${i}` })),
+      Array.from({ length: REPLICAS }, (_, i) =>
+        startService({ run: 'process', configPath, ...store, name: `replica-${i}` }),
+      ),
     );
   }, 90_000);
 

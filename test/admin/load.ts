@@ -1,33 +1,11 @@
-import { httpRequest, type SimpleResponse } from '../support/http';
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `probe` every `everyMs` until it returns a value other than undefined, or throws after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs: number,
-  everyMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
+import { httpRequest, type SimpleResponse, sleep } from '../support';
 
 export function get(url: string, key?: string): Promise<SimpleResponse> {
-  return httpRequest(url, { headers: key === undefined ? {} : { authorization: `Bearer ${key}` } });
+  return httpRequest(url, { key });
 }
 
 export function post(url: string, key?: string): Promise<SimpleResponse> {
-  return httpRequest(url, {
-    method: 'POST',
-    headers: key === undefined ? {} : { authorization: `Bearer ${key}` },
-  });
+  return httpRequest(url, { method: 'POST', key });
 }
 
 export interface Failure {

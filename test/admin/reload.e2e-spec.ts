@@ -2,14 +2,16 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { startReplica, type Replica } from '../support/replica';
+import { get, post } from './load';
 import {
-  startVendorApp,
-  writeVendorConfig,
-  type RunningVendorApp,
-  type VendorConfigSpec,
-} from '../support/k8s-secret-volume';
-import { get, post, waitFor } from './load';
+  type InProcessService,
+  type Replica,
+  type ServiceConfigSpec,
+  startService,
+  type TestClient,
+  waitFor,
+  writeServiceConfig,
+} from '../support';
 
 /**
  * Configuration reload (README "Rotation and reload", "API" operations): POST /admin/reload
@@ -49,10 +51,7 @@ describe('configuration reload (e2e)', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const spec = (
-    clientIds: string[],
-    extra: VendorConfigSpec['clients'] = [],
-  ): VendorConfigSpec => ({
+  const spec = (clientIds: string[], extra: TestClient[] = []): ServiceConfigSpec => ({
     environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 2000 } },
     clients: [
       ...clientIds.map((clientId) => ({
@@ -68,7 +67,7 @@ describe('configuration reload (e2e)', () => {
     ],
   });
 
-  const inlineSecretSpec = (): VendorConfigSpec =>
+  const inlineSecretSpec = (): ServiceConfigSpec =>
     spec(
       ['keep.client', 'new.client'],
       [
@@ -76,19 +75,19 @@ describe('configuration reload (e2e)', () => {
           clientId: 'inline.client',
           environment: 'uat',
           secretFile: join(dir, 'keep.client'),
-          extra: { secret: INLINE_SECRET },
+          fields: { secret: INLINE_SECRET },
         },
       ],
     );
 
   describe('POST /admin/reload (in-process)', () => {
-    let svc: RunningVendorApp;
+    let svc: InProcessService;
     let configPath: string;
 
     beforeAll(async () => {
       configPath = join(dir, 'in-process.yaml');
-      writeVendorConfig(configPath, spec(['keep.client', 'gone.client']));
-      svc = await startVendorApp({ configPath, scheduler: false });
+      writeServiceConfig(configPath, spec(['keep.client', 'gone.client']));
+      svc = await startService({ configPath, scheduler: false });
     });
 
     afterAll(async () => {
@@ -112,7 +111,7 @@ describe('configuration reload (e2e)', () => {
       expect(before.status).toBe(404);
       expect(before.json()).toEqual(UNKNOWN_CLIENT);
 
-      writeVendorConfig(configPath, spec(['keep.client', 'new.client']));
+      writeServiceConfig(configPath, spec(['keep.client', 'new.client']));
       const res = await reload();
       expect(res.status).toBe(200);
       expect(res.headers['cache-control']).toBe('no-store');
@@ -138,7 +137,7 @@ describe('configuration reload (e2e)', () => {
     });
 
     it('refuses a file with an inline secret with 400 naming the field, and keeps serving the running configuration', async () => {
-      writeVendorConfig(configPath, inlineSecretSpec());
+      writeServiceConfig(configPath, inlineSecretSpec());
       const res = await reload();
       expect(res.status).toBe(400);
       expect(res.headers['cache-control']).toBe('no-store');
@@ -162,7 +161,7 @@ describe('configuration reload (e2e)', () => {
     });
 
     it('refuses a file whose secret file cannot be read, naming clients[i].secretFile', async () => {
-      writeVendorConfig(
+      writeServiceConfig(
         configPath,
         spec(
           ['keep.client', 'new.client'],
@@ -177,7 +176,7 @@ describe('configuration reload (e2e)', () => {
       expect(await adminClients()).toEqual(['uat/keep.client', 'uat/new.client']);
 
       // A good file afterwards is taken again.
-      writeVendorConfig(configPath, spec(['keep.client', 'new.client', 'gone.client']));
+      writeServiceConfig(configPath, spec(['keep.client', 'new.client', 'gone.client']));
       const ok = await reload();
       expect(ok.status).toBe(200);
       expect(ok.json()).toMatchObject({ added: ['uat/gone.client'], removed: [] });
@@ -196,8 +195,8 @@ describe('configuration reload (e2e)', () => {
 
     beforeAll(async () => {
       configPath = join(dir, 'process.yaml');
-      writeVendorConfig(configPath, spec(['keep.client', 'gone.client']));
-      replica = await startReplica({ env: { TOKEN_VENDOR_CONFIG: configPath, LOG_LEVEL: 'info' } });
+      writeServiceConfig(configPath, spec(['keep.client', 'gone.client']));
+      replica = await startService({ run: 'process', configPath, logLevel: 'info' });
     }, 40_000);
 
     afterAll(async () => {
@@ -210,7 +209,7 @@ describe('configuration reload (e2e)', () => {
       expect((await token('gone.client')).status).toBe(200);
       expect((await token('new.client')).status).toBe(404);
 
-      writeVendorConfig(configPath, spec(['keep.client', 'new.client']));
+      writeServiceConfig(configPath, spec(['keep.client', 'new.client']));
       replica.kill('SIGHUP');
       await waitFor(
         'new.client to serve after SIGHUP',
@@ -226,7 +225,7 @@ describe('configuration reload (e2e)', () => {
     });
 
     it('refuses an invalid file on SIGHUP, logs why, and keeps serving the running configuration', async () => {
-      writeVendorConfig(configPath, inlineSecretSpec());
+      writeServiceConfig(configPath, inlineSecretSpec());
       const before = replica.logs.length;
       replica.kill('SIGHUP');
       const refusal = await waitFor(

@@ -3,14 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
+import { CallerLoad, get } from './load';
 import {
+  type InProcessService,
   K8sSecretVolume,
-  sharedStore,
-  startVendorApp,
-  writeVendorConfig,
-  type RunningVendorApp,
-} from '../support/k8s-secret-volume';
-import { CallerLoad, get, sleep, waitFor } from './load';
+  sleep,
+  startService,
+  testEncryptionKeys,
+  waitFor,
+  writeServiceConfig,
+} from '../support';
 
 /**
  * Secret rotation through a Kubernetes-style Secret volume (the kubelet's `..data` symlink
@@ -43,7 +45,7 @@ interface AdminClient {
 describe('secret rotation through a Kubernetes Secret volume (e2e)', () => {
   let idp: RunningSandbox;
   let dir: string;
-  const apps: RunningVendorApp[] = [];
+  const apps: InProcessService[] = [];
 
   beforeAll(async () => {
     idp = await startIdentitySandbox({
@@ -64,7 +66,7 @@ describe('secret rotation through a Kubernetes Secret volume (e2e)', () => {
 
   const configFor = (name: string, clientId: string, volume: K8sSecretVolume): string => {
     const path = join(dir, `${name}.yaml`);
-    writeVendorConfig(path, {
+    writeServiceConfig(path, {
       environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 2000 } },
       clients: [{ clientId, environment: 'uat', secretFile: volume.path(clientId) }],
       callers: [
@@ -84,7 +86,7 @@ describe('secret rotation through a Kubernetes Secret volume (e2e)', () => {
   const allLines = (): string[] => apps.flatMap((a) => a.logs.lines);
 
   const adminBodies: string[] = [];
-  const adminView = async (app: RunningVendorApp, clientId: string): Promise<AdminClient> => {
+  const adminView = async (app: InProcessService, clientId: string): Promise<AdminClient> => {
     const res = await get(`${app.url}/admin/clients`, KEY_ADMIN);
     expect(res.status).toBe(200);
     adminBodies.push(res.text);
@@ -121,10 +123,15 @@ describe('secret rotation through a Kubernetes Secret volume (e2e)', () => {
       [ROT_CLIENT]: `${SECRET_V1}\n`,
     });
     const configPath = configFor('rot', ROT_CLIENT, volume);
-    const store = sharedStore(`tv-test-rotation-${randomUUID()}:`);
-    const a = await startVendorApp({ configPath, store });
+    // Two replicas of one fleet: one Redis, one key prefix, one encryption key.
+    const store = {
+      redis: true,
+      keyPrefix: `tv-test-rotation-${randomUUID()}:`,
+      encryptionKeys: testEncryptionKeys(),
+    };
+    const a = await startService({ configPath, ...store });
     apps.push(a);
-    const b = await startVendorApp({ configPath, store });
+    const b = await startService({ configPath, ...store });
     apps.push(b);
     const replicas = [a, b];
 
@@ -197,7 +204,7 @@ describe('secret rotation through a Kubernetes Secret volume (e2e)', () => {
     const volume = K8sSecretVolume.create(join(dir, 'wrong-volume'), {
       [WRONG_CLIENT]: `${WRONG_ONE}\n`,
     });
-    const app = await startVendorApp({ configPath: configFor('wrong', WRONG_CLIENT, volume) });
+    const app = await startService({ configPath: configFor('wrong', WRONG_CLIENT, volume) });
     apps.push(app);
     const load = new CallerLoad([`${app.url}/tokens/${WRONG_CLIENT}`], KEY_CALLER, 20);
     try {

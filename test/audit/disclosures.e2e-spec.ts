@@ -1,12 +1,13 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { DisclosureLog } from '@app/audit';
-import { httpRequest } from '../support/http';
-import { startReplica } from '../support/replica';
-import { sha256Hex, startTestApp, writeTestConfig, type RunningTestApp } from '../support/test-app';
+import {
+  httpRequest,
+  type InProcessService,
+  type Replica,
+  sha256Hex,
+  startService,
+} from '../support';
 
 /**
  * Audit of served tokens: disclosures, not repeats (README "Logs and metrics"). The service as
@@ -80,12 +81,12 @@ describe('audit: disclosures, not repeats (e2e)', () => {
   });
 
   describe('in process', () => {
-    let svc: RunningTestApp;
+    let svc: InProcessService;
     let closed: boolean;
 
     beforeEach(async () => {
       closed = false;
-      svc = await startTestApp({
+      svc = await startService({
         scheduler: false,
         redis: true,
         environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 2000 } },
@@ -185,73 +186,49 @@ describe('audit: disclosures, not repeats (e2e)', () => {
     });
   });
 
+  /** The production entry point as a process, for what only a real process shows (a crash, SIGTERM). */
+  const startProcess = (): Promise<Replica> =>
+    startService({
+      run: 'process',
+      logLevel: 'info',
+      environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 2000 } },
+      clients: [{ clientId: 'deals.client', environment: 'uat', secret: SECRET }],
+      callers: [{ name: 'deals-service', keys: [KEY], clients: ['*'] }],
+    });
+
   it('a crash loses no disclosure: the first line is out before the answer (SIGKILL, a real process)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tv-disclosures-'));
-    try {
-      mkdirSync(join(dir, 'secrets'));
-      const configPath = writeTestConfig(
-        dir,
-        {
-          environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 2000 } },
-          clients: [{ clientId: 'deals.client', environment: 'uat', secret: SECRET }],
-          callers: [{ name: 'deals-service', keys: [KEY], clients: ['*'] }],
-        },
-        {},
-      );
-      const replica = await startReplica({
-        env: { TOKEN_VENDOR_CONFIG: configPath, LOG_LEVEL: 'info' },
-      });
-      const res = await httpRequest(`${replica.url}/tokens/deals.client`, {
-        headers: { authorization: `Bearer ${KEY}`, 'x-request-id': 'before-the-crash' },
-      });
-      expect(res.status).toBe(200);
-      replica.kill('SIGKILL');
-      await replica.exited;
-      expect(
-        replica.entries().filter((l) => l.audit === true && l.requestId === 'before-the-crash'),
-      ).toEqual([
-        expect.objectContaining({
-          msg: 'token request',
-          outcome: 'served',
-          tokenFingerprint: sha256Hex(res.json().access_token).slice(0, 8),
-        }),
-      ]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const replica = await startProcess();
+    const res = await httpRequest(`${replica.url}/tokens/deals.client`, {
+      headers: { authorization: `Bearer ${KEY}`, 'x-request-id': 'before-the-crash' },
+    });
+    expect(res.status).toBe(200);
+    replica.kill('SIGKILL');
+    await replica.exited;
+    expect(
+      replica.entries().filter((l) => l.audit === true && l.requestId === 'before-the-crash'),
+    ).toEqual([
+      expect.objectContaining({
+        msg: 'token request',
+        outcome: 'served',
+        tokenFingerprint: sha256Hex(res.json().access_token).slice(0, 8),
+      }),
+    ]);
   }, 60_000);
 
   it('SIGTERM writes the pending counts before the process exits (a real process)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tv-disclosures-'));
-    try {
-      mkdirSync(join(dir, 'secrets'));
-      const configPath = writeTestConfig(
-        dir,
-        {
-          environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 2000 } },
-          clients: [{ clientId: 'deals.client', environment: 'uat', secret: SECRET }],
-          callers: [{ name: 'deals-service', keys: [KEY], clients: ['*'] }],
-        },
-        {},
-      );
-      const replica = await startReplica({
-        env: { TOKEN_VENDOR_CONFIG: configPath, LOG_LEVEL: 'info' },
-      });
-      const first = await getMany(`${replica.url}/tokens/deals.client`, KEY, 1, 1);
-      const answers = await getMany(`${replica.url}/tokens/deals.client`, KEY, 49);
-      expect([...first, ...answers].filter((a) => a.status !== 200)).toEqual([]);
-      const audit = () => replica.entries().filter((l) => l.audit === true);
-      expect(audit().filter((l) => l.msg === 'token disclosures repeated')).toEqual([]);
+    const replica = await startProcess();
+    const first = await getMany(`${replica.url}/tokens/deals.client`, KEY, 1, 1);
+    const answers = await getMany(`${replica.url}/tokens/deals.client`, KEY, 49);
+    expect([...first, ...answers].filter((a) => a.status !== 200)).toEqual([]);
+    const audit = () => replica.entries().filter((l) => l.audit === true);
+    expect(audit().filter((l) => l.msg === 'token disclosures repeated')).toEqual([]);
 
-      expect(await replica.stop()).toBe(0);
+    expect(await replica.stop()).toBe(0);
 
-      expect(audit().filter((l) => l.msg === 'token request')).toHaveLength(1);
-      expect(audit().filter((l) => l.msg === 'token disclosures repeated')).toEqual([
-        expect.objectContaining({ caller: 'deals-service', clientId: 'deals.client', count: 49 }),
-      ]);
-      expect(sumOfServed(audit())).toBe(50);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    expect(audit().filter((l) => l.msg === 'token request')).toHaveLength(1);
+    expect(audit().filter((l) => l.msg === 'token disclosures repeated')).toEqual([
+      expect.objectContaining({ caller: 'deals-service', clientId: 'deals.client', count: 49 }),
+    ]);
+    expect(sumOfServed(audit())).toBe(50);
   }, 60_000);
 });

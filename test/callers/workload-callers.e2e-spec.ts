@@ -4,10 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { startVendorApp, type RunningVendorApp } from '../support/k8s-secret-volume';
-import { freePort } from '../support/redis-server';
-import { sha256Hex } from '../support/test-app';
-import { httpRequest, type SimpleResponse } from '../support/http';
+import {
+  freePort,
+  httpRequest,
+  type InProcessService,
+  sha256Hex,
+  type SimpleResponse,
+  startService,
+} from '../support';
 
 /**
  * Callers without keys (README "Callers without keys"): workload JWTs from a local issuer on
@@ -28,7 +32,7 @@ describe('workload JWT callers beside key callers (e2e)', () => {
   let ci: RunningSandbox;
   let offlineIssuer: string;
   let dir: string;
-  let app: RunningVendorApp;
+  let app: InProcessService;
   /** Each refused request comes from its own loopback address: the failed-auth limit is per source. */
   let nextSource = 10;
 
@@ -86,7 +90,7 @@ describe('workload JWT callers beside key callers (e2e)', () => {
         ],
       }),
     );
-    app = await startVendorApp({ configPath, scheduler: false });
+    app = await startService({ configPath, scheduler: false });
   }, 60_000);
 
   afterAll(async () => {

@@ -1,4 +1,3 @@
-import { sha256Of } from '../fleet/fleet';
 import {
   PROPAGATION_MS,
   RECOVERY_MS,
@@ -8,6 +7,7 @@ import {
   runChaos,
   type ChaosAnswer,
 } from './chaos';
+import { sha256Hex } from '../support';
 
 /**
  * The short chaos run of the suite (README "The chaos run"): seed 2742, whose first 7 faults
@@ -60,7 +60,7 @@ describe('chaos: the checks', () => {
       {
         sentAt: T0,
         answeredAt: T0 + 50,
-        sha256Prefix: sha256Of('old').slice(0, 8),
+        sha256Prefix: sha256Hex('old').slice(0, 8),
         via: 'admin-refresh' as const,
       },
     ];

@@ -1,18 +1,19 @@
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { killAllReplicas, type Replica } from '../support/replica';
-import { startRedisServer, type ThrowawayRedis } from '../support/redis-server';
+import { lockTtlMsFor, postJson, startLoad } from '../fleet/fleet';
 import {
   CALLER_KEY,
-  lockTtlMsFor,
-  postJson,
-  sandboxClients,
-  sha256Of,
-  sleep,
-  startFleet,
-  waitFor,
   type Fleet,
+  killAllReplicas,
+  type Replica,
+  sandboxClients,
+  sha256Hex,
+  sleep,
+  startRedisServer,
+  startService,
+  type ThrowawayRedis,
   type TokenAnswer,
-} from '../fleet/fleet';
+  waitFor,
+} from '../support';
 
 /**
  * The chaos run (README "The chaos run"): 3 replicas (the production entry point) on one
@@ -139,13 +140,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       expiresIn: TOKEN_LIFE_SECONDS,
     });
     const sandbox = idp;
-    fleet = await startFleet({
+    fleet = await startService({
+      run: 'fleet',
       sandbox,
       clientIds: [CLIENT],
       timeoutMs: TIMEOUT_MS,
       refresh: { ratio: REFRESH_RATIO, minTtlSeconds: 5, minRejectionIntervalSeconds: 1 },
       admin: true,
-      redisUrl: redis.url,
+      redis: redis.url,
     });
     const f = fleet;
     await waitFor(
@@ -207,7 +209,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           'content-type': 'application/json',
           'x-request-id': requestId,
         },
-        body: JSON.stringify({ token_sha256: sha256Of(token) }),
+        body: JSON.stringify({ token_sha256: sha256Hex(token) }),
         signal: AbortSignal.timeout(10_000),
       });
       await res.arrayBuffer();
@@ -223,13 +225,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       ).catch(() => undefined);
       const outcome = String(audit?.outcome);
       if (res.status === 200 && (outcome === 'refreshed' || outcome === 'joined')) {
-        revocations.push({ sentAt, answeredAt, sha256Prefix: sha256Of(token), via: 'rejection' });
+        revocations.push({ sentAt, answeredAt, sha256Prefix: sha256Hex(token), via: 'rejection' });
       }
       note('rejection', `via ${through.name}: ${res.status} ${outcome}`);
     };
 
     const startedAt = Date.now();
-    const load = startChaosLoad(f, running, options.ratePerSecond ?? 30);
+    const load = startLoad(f, running, CLIENT, options.ratePerSecond ?? 30, 10_000);
     await sleep(1_000);
     while (Date.now() - startedAt < options.durationMs) {
       const kind = pick(FAULT_KINDS);
@@ -345,39 +347,6 @@ export interface ChaosAnswer extends TokenAnswer {
   answeredAt: number;
 }
 
-/**
- * Steady caller load: `ratePerSecond` requests per second, round-robin over `targets()` (the
- * replicas running now), without waiting for answers.
- */
-function startChaosLoad(
-  fleet: Fleet,
-  targets: () => Replica[],
-  ratePerSecond: number,
-): { stop(): Promise<ChaosAnswer[]> } {
-  const answers: ChaosAnswer[] = [];
-  const pending = new Set<Promise<void>>();
-  let n = 0;
-  const timer = setInterval(
-    () => {
-      const list = targets();
-      if (list.length === 0) return;
-      const p = fleet.getToken(list[n++ % list.length], CLIENT, '', 10_000).then((a) => {
-        answers.push({ ...a, answeredAt: Date.now() });
-        pending.delete(p);
-      });
-      pending.add(p);
-    },
-    Math.round(1000 / ratePerSecond),
-  );
-  return {
-    async stop() {
-      clearInterval(timer);
-      while (pending.size > 0) await Promise.all([...pending]);
-      return answers.sort((a, b) => a.at - b.at);
-    },
-  };
-}
-
 /** The checks of a run, from what the callers saw and what the run did. */
 export function judge(input: {
   seed: number;
@@ -394,7 +363,7 @@ export function judge(input: {
   for (const a of answers) {
     const token = a.body.access_token;
     if (typeof token !== 'string') continue;
-    const sha = sha256Of(token);
+    const sha = sha256Hex(token);
     for (const r of revocations) {
       if (!sha.startsWith(r.sha256Prefix)) continue;
       const lateByMs = a.at - (r.sentAt + PROPAGATION_MS);

@@ -3,7 +3,6 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { ManualClock } from '@app/clock';
 import { MetricsService } from '@app/observability';
 import {
   CallerUnauthorizedError,
@@ -16,9 +15,7 @@ import {
   createTokenVendorClient,
   type TokenVendorClientOptions,
 } from '@token-vendor/client';
-import { freePort } from '../support/redis-server';
-import { httpRequest } from '../support/http';
-import { startTestApp, type RunningTestApp } from '../support/test-app';
+import { freePort, httpRequest, type InProcessService, startService, TestClock } from '../support';
 
 /**
  * The caller SDK against the real service (built as main.ts builds it, on a real Redis) and the
@@ -30,23 +27,9 @@ const KEY = 'caller-key-sdk-0001-aaaaaaaaaaaaaaaaaaaa';
 const KEY_ROTATED = 'caller-key-sdk-0002-bbbbbbbbbbbbbbbbbbbb';
 const KEY_ADMIN = 'caller-key-admin-0003-cccccccccccccccccc';
 
-/** Backoff waits are recorded and skipped, so the retry tests do not sleep the Retry-After. */
-class SkippingClock {
-  readonly slept: number[] = [];
-  private offset = 0;
-  now(): number {
-    return Date.now() + this.offset;
-  }
-  sleep(ms: number): Promise<void> {
-    this.slept.push(ms);
-    this.offset += ms;
-    return Promise.resolve();
-  }
-}
-
 describe('@token-vendor/client against the service (e2e)', () => {
   let idp: RunningSandbox;
-  let svc: RunningTestApp;
+  let svc: InProcessService;
 
   beforeAll(async () => {
     idp = await startIdentitySandbox({
@@ -59,7 +42,7 @@ describe('@token-vendor/client against the service (e2e)', () => {
       ],
       expiresIn: 1200,
     });
-    svc = await startTestApp({
+    svc = await startService({
       scheduler: false,
       redis: true,
       environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 2000 } },
@@ -142,7 +125,7 @@ describe('@token-vendor/client against the service (e2e)', () => {
   });
 
   it('a token near its expiry is asked for again and replaced by the service’s current one', async () => {
-    const clock = new ManualClock(Date.now());
+    const clock = new TestClock({ start: Date.now() });
     const { client, sent } = sdk({ clock });
     const old = await client.getToken('expiring.client');
     // The service moves on to a new token (an operator's refresh); the SDK still holds the old one.
@@ -236,7 +219,7 @@ describe('@token-vendor/client against the service (e2e)', () => {
 
     it('503 is retried honouring Retry-After, then typed', async () => {
       idp.setFault({ mode: 'status_503' });
-      const clock = new SkippingClock();
+      const clock = new TestClock({ start: 'system', sleeps: 'skip' });
       const { client, sent } = sdk({ clock, maxAttempts: 2 });
       const error = await client.getToken('flaky.client').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UpstreamUnavailableError);
@@ -245,7 +228,7 @@ describe('@token-vendor/client against the service (e2e)', () => {
       // The service's Retry-After (seconds) was the floor of the one wait.
       const retryAfter = (error as UpstreamUnavailableError).retryAfterSeconds!;
       expect(retryAfter).toBeGreaterThanOrEqual(1);
-      expect(clock.slept).toEqual([retryAfter * 1000]);
+      expect(clock.sleeps).toEqual([retryAfter * 1000]);
 
       idp.clearFault();
       expect((await client.getToken('flaky.client')).client_id).toBe('flaky.client');
@@ -253,7 +236,7 @@ describe('@token-vendor/client against the service (e2e)', () => {
 
     it('a service that cannot be reached is retried, then VendorUnreachableError', async () => {
       const port = await freePort();
-      const clock = new SkippingClock();
+      const clock = new TestClock({ start: 'system', sleeps: 'skip' });
       const client = createTokenVendorClient({
         baseUrl: `http://127.0.0.1:${port}`,
         callerKey: KEY,
@@ -263,13 +246,13 @@ describe('@token-vendor/client against the service (e2e)', () => {
       const error = await client.getToken('deals.client').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(VendorUnreachableError);
       expect((error as Error).message).toContain('ECONNREFUSED');
-      expect(clock.slept).toHaveLength(2);
+      expect(clock.sleeps).toHaveLength(2);
     });
 
     it('429 after repeated failed authentications, not retried', async () => {
       // Its own service instance: the failed-auth limit is per source address, and every
       // test here calls from 127.0.0.1.
-      const locked = await startTestApp({
+      const locked = await startService({
         scheduler: false,
         environments: { uat: { tokenUrl: idp.tokenUrl } },
         clients: [{ clientId: 'deals.client', environment: 'uat', secret: SECRET }],

@@ -11,7 +11,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { startTestApp, type RunningTestApp } from '../support/test-app';
+import { type InProcessService, startService } from '../support';
 
 /**
  * The SDK as another service gets it: `npm run build` writes dist/client (global-setup builds
@@ -25,12 +25,12 @@ const SECRET = 'sandbox-secret-package-0001';
 
 describe('@token-vendor/client as an installed package (e2e)', () => {
   let idp: RunningSandbox;
-  let svc: RunningTestApp;
+  let svc: InProcessService;
   let project: string;
 
   beforeAll(async () => {
     idp = await startIdentitySandbox({ clients: [{ clientId: 'pkg.client', secret: SECRET }] });
-    svc = await startTestApp({
+    svc = await startService({
       scheduler: false,
       environments: { uat: { tokenUrl: idp.tokenUrl } },
       clients: [{ clientId: 'pkg.client', environment: 'uat', secret: SECRET }],

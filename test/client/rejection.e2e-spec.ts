@@ -1,8 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { createTokenVendorClient } from '@token-vendor/client';
-import { httpRequest } from '../support/http';
-import { startTestApp, type RunningTestApp } from '../support/test-app';
+import { httpRequest, type InProcessService, startService } from '../support';
 
 /**
  * fetchWithToken's downstream-401 path against the real service's
@@ -54,7 +53,7 @@ async function startDownstreamApi(vendorUrl: string, clientId: string): Promise<
 
 describe('fetchWithToken: downstream 401 → report → new token → one retry (e2e)', () => {
   let idp: RunningSandbox;
-  let svc: RunningTestApp;
+  let svc: InProcessService;
 
   beforeAll(async () => {
     idp = await startIdentitySandbox({
@@ -64,7 +63,7 @@ describe('fetchWithToken: downstream 401 → report → new token → one retry 
         { clientId: 'refusing.client', secret: SECRET },
       ],
     });
-    svc = await startTestApp({
+    svc = await startService({
       scheduler: false,
       redis: true,
       environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 2000 } },

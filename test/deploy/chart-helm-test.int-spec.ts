@@ -6,9 +6,8 @@ import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { httpRequest } from '../support/http';
-import { startTestApp, type RunningTestApp } from '../support/test-app';
 import { ALL_ON, K8sObject, Loose, ofKind, one, render } from './helm';
+import { httpRequest, type InProcessService, startService } from '../support';
 
 const SCRIPT_FILE = join(__dirname, '..', '..', 'helm', 'token-vendor', 'files', 'helm-test.js');
 const KEY = 'helm-test-caller-key-not-secret';
@@ -89,13 +88,13 @@ function runTestPodScript(vars: Record<string, string>): Promise<ScriptRun> {
 
 describe('the helm test script against the service', () => {
   let idp: RunningSandbox;
-  let app: RunningTestApp;
+  let app: InProcessService;
 
   beforeAll(async () => {
     idp = await startIdentitySandbox({
       clients: [{ clientId: CLIENT.clientId, secret: CLIENT.secret }],
     });
-    app = await startTestApp({
+    app = await startService({
       scheduler: false,
       logLevel: 'warn',
       environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 5000 } },

@@ -1,17 +1,6 @@
-import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { TEST_WALL_CLOCK_OFFSET_ENV } from '@app/clock';
-import { killAllReplicas, type Replica } from '../support/replica';
-import {
-  failuresOf,
-  note,
-  sandboxClients,
-  sleep,
-  startFleet,
-  summarize,
-  waitFor,
-  type Fleet,
-  type TokenAnswer,
-} from './fleet';
+import { failuresOf, note, summarize, useFleet } from './fleet';
+import { type Fleet, type Replica, sleep, type TokenAnswer, waitFor } from '../support';
 
 /**
  * One clock for the fleet (README "Which clock decides what"): three replicas on one Redis,
@@ -23,8 +12,7 @@ import {
  */
 const CLIENT = 'clock.client';
 const EXPIRES_IN = 5;
-const RATIO = 0.5;
-const MIN_TTL = 1;
+const REFRESH = { ratio: 0.5, minTtlSeconds: 1 };
 const LOAD_MS = 14_000;
 const RATE = 20;
 const SKEW_MS = 5 * 60_000;
@@ -77,30 +65,14 @@ async function skewMetric(replica: Replica): Promise<number | undefined> {
 }
 
 describe('fleet: one replica wall clock 5 minutes ahead, one 5 minutes behind', () => {
-  let idp: RunningSandbox;
-  let fleet: Fleet | undefined;
-
-  beforeAll(async () => {
-    idp = await startIdentitySandbox({ clients: sandboxClients([CLIENT]), expiresIn: EXPIRES_IN });
-    fleet = await startFleet({
-      sandbox: idp,
-      clientIds: [CLIENT],
-      timeoutMs: 500,
-      refresh: { ratio: RATIO, minTtlSeconds: MIN_TTL },
-      replicaEnv: (i) => ({
-        [TEST_WALL_CLOCK_OFFSET_ENV]: String([0, SKEW_MS, -SKEW_MS][i]),
-      }),
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await killAllReplicas();
-    await idp?.close();
+  const suite = useFleet([CLIENT], {
+    expiresIn: EXPIRES_IN,
+    refresh: REFRESH,
+    replicaEnv: (i) => ({ [TEST_WALL_CLOCK_OFFSET_ENV]: String([0, SKEW_MS, -SKEW_MS][i]) }),
   });
 
   it('shows each replica its skew against Redis in /health/ready (ready all the same) and the metric, and logs it once', async () => {
-    const [r1, r2, r3] = fleet!.replicas;
+    const [r1, r2, r3] = suite.fleet.replicas;
     for (const [replica, expected, state] of [
       [r1, 0, 'in-sync'],
       [r2, SKEW_MS / 1000, 'skewed'],
@@ -125,7 +97,7 @@ describe('fleet: one replica wall clock 5 minutes ahead, one 5 minutes behind', 
       expect(Math.abs(metric! - expected)).toBeLessThan(1);
     }
     // Probed again and again: still one line per skewed replica, none for the correct one.
-    for (let i = 0; i < 3; i++) for (const r of fleet!.replicas) await readyBody(r);
+    for (let i = 0; i < 3; i++) for (const r of suite.fleet.replicas) await readyBody(r);
     const skewLines = (r: Replica) =>
       r.entries().filter((e) => String(e.msg).includes("wall clock disagrees with Redis's"));
     expect(skewLines(r1)).toHaveLength(0);
@@ -135,9 +107,9 @@ describe('fleet: one replica wall clock 5 minutes ahead, one 5 minutes behind', 
   });
 
   it('over several token lifetimes: no dead token, expires_in never above the real remaining life by more than 1 s, and the IdP requests of correct clocks', async () => {
-    const f = fleet!;
+    const f = suite.fleet;
     await waitFor('the warm-up token', () => f.storedExpiry(CLIENT), 10_000);
-    const before = idp.stats().tokenRequests;
+    const before = suite.idp.stats().tokenRequests;
     const results: TimedAnswer[] = [];
     const pending = new Set<Promise<void>>();
     let n = 0;
@@ -155,9 +127,9 @@ describe('fleet: one replica wall clock 5 minutes ahead, one 5 minutes behind', 
     await sleep(LOAD_MS);
     clearInterval(timer);
     while (pending.size > 0) await Promise.all([...pending]);
-    const idpRequests = idp.stats().tokenRequests - before;
+    const idpRequests = suite.idp.stats().tokenRequests - before;
 
-    expect(summarize(failuresOf(results, MIN_TTL))).toBe('[]');
+    expect(summarize(failuresOf(results, REFRESH.minTtlSeconds))).toBe('[]');
     expect(results.length).toBeGreaterThanOrEqual((LOAD_MS / 1000) * RATE * 0.8);
     expect(new Set(results.map((r) => r.replica)).size).toBe(3);
     expect(summarize(dead(results))).toBe('[]');
@@ -165,7 +137,7 @@ describe('fleet: one replica wall clock 5 minutes ahead, one 5 minutes behind', 
 
     // What correct clocks give (the steady-load suite's bound): one refresh per period for the
     // whole fleet, a period being ratio × lifetime (3-4 s here), jittered up to 10 % shorter.
-    const shortestPeriod = (EXPIRES_IN - 1) * 1000 * RATIO * 0.9;
+    const shortestPeriod = (EXPIRES_IN - 1) * 1000 * REFRESH.ratio * 0.9;
     const upper = Math.ceil(LOAD_MS / shortestPeriod) + 2;
     const distinct = new Set(results.map((r) => r.body.access_token)).size;
     note('clock-skew', { idpRequests, upper, requests: results.length, distinct });
@@ -175,7 +147,7 @@ describe('fleet: one replica wall clock 5 minutes ahead, one 5 minutes behind', 
   }, 60_000);
 
   it('a replica paused (SIGSTOP) for longer than a token lives serves no dead token when resumed', async () => {
-    const f = fleet!;
+    const f = suite.fleet;
     const paused = f.replicas[0];
     const first = await timedGet(f, paused);
     expect(first.status).toBe(200);
@@ -189,7 +161,7 @@ describe('fleet: one replica wall clock 5 minutes ahead, one 5 minutes behind', 
       results.push(await timedGet(f, paused));
       await sleep(100);
     }
-    expect(summarize(failuresOf(results, MIN_TTL))).toBe('[]');
+    expect(summarize(failuresOf(results, REFRESH.minTtlSeconds))).toBe('[]');
     expect(summarize(dead(results))).toBe('[]');
     expect(summarize(overstated(results))).toBe('[]');
     expect(results.every((r) => r.body.access_token !== first.body.access_token)).toBe(true);

@@ -1,195 +1,112 @@
-import { EventEmitter } from 'node:events';
-import { createServer, request, type Server } from 'node:http';
-import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
-import { createHash, randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import type { RunningSandbox, SandboxClient } from '@app/identity-sandbox';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
+import { lockTtlMs } from '@app/tokens';
 import {
+  CALLER_KEY,
+  type Fleet,
+  type FleetOptions,
+  httpRequest,
+  jsonOrRaw,
   killAllReplicas,
-  runningReplicas,
-  startReplica,
-  writeServiceConfig,
   type Replica,
-  type ServiceConfigFiles,
-} from '../support/replica';
-import { requiredTestRedisUrl, testEncryptionKeys } from '../support/test-app';
+  sandboxClients,
+  sleep,
+  startRedisServer,
+  startService,
+  type TapRecord,
+  type ThrowawayRedis,
+  type TokenAnswer,
+  waitFor,
+} from '../support';
 
 /**
- * Helpers of the multi-process suites: a fleet of token-vendor processes (the production entry
- * point) on one Redis, in front of the sandbox IdP running in the test process.
+ * Tools of the fleet suites (test/fleet, test/chaos): their one setup (useFleet), caller load,
+ * watches of the stored token, and reading what the replicas did.
  */
 
-export const ENVIRONMENT = 'uat';
-export const CALLER_KEY = 'fleet-caller-key-0001-aaaaaaaaaaaaaaaaaaaa';
-
-export function secretOf(clientId: string): string {
-  return `fleet-secret-${clientId}-0001`;
-}
-
-/** The sandbox's view of the clients a fleet is configured with. */
-export function sandboxClients(clientIds: readonly string[]): SandboxClient[] {
-  return clientIds.map((clientId) => ({
-    clientId,
-    secret: secretOf(clientId),
-    scopes: ['deals-read'],
-  }));
-}
-
-/** The refresh lock's life for an environment timeout (token-fetcher.ts: timeoutMs × 3 attempts + 2 s slack). */
+/** The refresh lock's life for an environment whose IdP timeout is `timeoutMs` (the library's own derivation). */
 export function lockTtlMsFor(timeoutMs: number): number {
-  return timeoutMs * 3 + 2_000;
+  return lockTtlMs({ timeoutMs });
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` every `everyMs` until it returns a value other than undefined/false; throws after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs: number,
-  everyMs = 20,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
+export interface FleetSuiteOptions extends Omit<
+  FleetOptions,
+  'run' | 'sandbox' | 'redis' | 'clientIds' | 'timeoutMs'
+> {
+  /** The IdP timeout of the fleet's environment (default 500 ms: a lock TTL of 3.5 s). */
+  timeoutMs?: number;
+  /** The sandbox IdP's token life (`expires_in`, seconds). */
+  expiresIn: number;
+  /** The scopes the sandbox grants every client (default `deals-read`). */
+  sandboxScopes?: string[];
+  /** The fleet runs on a throwaway redis-server of its own (outage suites), never the shared one. */
+  ownRedis?: boolean;
+  /** Before the tests, wait until every client's warm-up token is in Redis. */
+  warm?: boolean;
 }
 
-// ---------------------------------------------------------------------------------------------
-// The IdP tap: a transparent HTTP proxy in front of the sandbox that every replica uses as its
-// token URL, so a test knows which replica sent each token request (nothing in the service logs
-// lock ownership).
-
-export interface TapRecord {
-  replica: string;
-  /** The client_id of the form body (client_secret_post). */
-  clientId?: string;
-  at: number;
-  endedAt?: number;
-  status?: number;
-}
-
-export interface IdpTap {
-  readonly replica: string;
-  readonly tokenUrl: string;
-  readonly records: TapRecord[];
-  close(): Promise<void>;
-}
-
-export async function startIdpTap(
-  sandbox: RunningSandbox,
-  events: EventEmitter,
-): Promise<{ tokenUrl: string; records: TapRecord[]; close(): Promise<void> }> {
-  const target = new URL(sandbox.url);
-  const records: TapRecord[] = [];
-  const owners = new WeakMap<Socket, string>();
-  let tapPort = 0;
-  const server: Server = createServer((req, res) => {
-    const socket = req.socket;
-    let replica = owners.get(socket);
-    if (replica === undefined) {
-      replica = replicaOfConnection(socket.remotePort ?? 0, tapPort);
-      owners.set(socket, replica);
-    }
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const record: TapRecord = {
-        replica: replica,
-        clientId: new URLSearchParams(body.toString('utf8')).get('client_id') ?? undefined,
-        at: Date.now(),
-      };
-      records.push(record);
-      const upstream = request(
-        {
-          host: target.hostname,
-          port: target.port,
-          path: req.url,
-          method: req.method,
-          headers: req.headers,
-          agent: false,
-        },
-        (answer) => {
-          record.status = answer.statusCode;
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-          answer.on('end', () => (record.endedAt = Date.now()));
-        },
-      );
-      upstream.on('error', () => {
-        record.endedAt = Date.now();
-        if (!res.headersSent) res.writeHead(502).end();
-        else res.destroy();
-      });
-      // The replica went away (killed): abandon the upstream request too.
-      res.on('close', () => {
-        if (!res.writableFinished) upstream.destroy();
-      });
-      upstream.end(body);
-      // Last: a listener may pause or kill the replica that sent it.
-      events.emit('request', record);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  tapPort = (server.address() as AddressInfo).port;
-  return {
-    tokenUrl: `http://127.0.0.1:${tapPort}/connect/token`,
-    records,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+/** What useFleet started: set before the first test runs (undefined while describe blocks are read). */
+export interface FleetSuite {
+  idp: RunningSandbox;
+  fleet: Fleet;
+  /** With `ownRedis` only. */
+  redis?: ThrowawayRedis;
 }
 
 /**
- * Which replica owns the TCP connection from `peerPort` to the tap: the socket's inode from
- * /proc/net/tcp, then the replica process holding that inode among its descriptors. Every
- * replica is configured with the same token URL (the stored token is bound to it), so the
- * connection is the only thing that tells them apart.
+ * The fleet suites' one setup, called inside their describe: a fleet serving `clientIds`. Before
+ * all tests, the sandbox IdP,
+ * a throwaway Redis when asked, the fleet (startService `run: 'fleet'`) and its warm-up; after
+ * each test, no IdP fault, no held Redis link, no paused replica; after all, everything stopped.
+ * Returns what it started (filled in before the first test); `started`, when given, also
+ * receives it once it is up.
  */
-function replicaOfConnection(peerPort: number, tapPort: number): string {
-  const hex = (n: number): string => n.toString(16).toUpperCase().padStart(4, '0');
-  let inode: string | undefined;
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(table, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      if (cols.length < 10) continue;
-      if (cols[1].endsWith(`:${hex(peerPort)}`) && cols[2].endsWith(`:${hex(tapPort)}`)) {
-        inode = cols[9];
-        break;
-      }
-    }
-    if (inode) break;
-  }
-  if (!inode) return 'unknown';
-  for (const [pid, name] of runningReplicas()) {
-    try {
-      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-        try {
-          if (readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return name;
-        } catch {
-          // closed meanwhile
-        }
-      }
-    } catch {
-      // the process is gone
-    }
-  }
-  return 'unknown';
+export function useFleet(
+  clientIds: string[],
+  options: FleetSuiteOptions,
+  started?: (suite: FleetSuite) => void,
+): FleetSuite {
+  const { expiresIn, sandboxScopes, ownRedis, warm, ...fleetOptions } = options;
+  const suite = {} as Partial<FleetSuite>;
+
+  beforeAll(async () => {
+    suite.idp = await startIdentitySandbox({
+      clients: sandboxClients(clientIds).map((c) =>
+        sandboxScopes ? { ...c, scopes: sandboxScopes } : c,
+      ),
+      expiresIn,
+    });
+    if (ownRedis) suite.redis = await startRedisServer();
+    const fleet = await startService({
+      timeoutMs: 500,
+      ...fleetOptions,
+      run: 'fleet',
+      clientIds,
+      sandbox: suite.idp,
+      redis: suite.redis?.url,
+    });
+    suite.fleet = fleet;
+    if (warm)
+      await waitFor(
+        'the warm-up tokens',
+        async () => (await Promise.all(clientIds.map((c) => fleet.storedExpiry(c)))).every(Boolean),
+        15_000,
+      );
+    started?.(suite as FleetSuite);
+  }, 60_000);
+
+  afterEach(() => {
+    suite.idp?.clearFault();
+    for (const link of suite.fleet?.redisLinks ?? []) link.release();
+    for (const r of suite.fleet?.replicas ?? []) r.kill('SIGCONT');
+  });
+
+  afterAll(async () => {
+    await suite.fleet?.stop(); // SIGCONT then SIGKILL for whatever is left
+    await killAllReplicas();
+    await suite.redis?.stop();
+    await suite.idp?.close();
+  });
+  return suite as FleetSuite;
 }
 
 /** Resolves with the next token request a replica sends for `clientId` (taps only), and runs `then` synchronously on it. */
@@ -214,69 +131,6 @@ export function nextTapRequest(
     }, timeoutMs);
     fleet.tapEvents.on('request', onRequest);
   });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Redis links: a TCP relay per replica in front of Redis whose client-to-server direction can be
-// held (bytes kept, not forwarded) and released later, as a stalled network path would.
-
-export interface RedisLink {
-  readonly url: string;
-  /** Keep every byte the replica sends to Redis from now on. */
-  hold(): void;
-  /** Forward what was held (in order) and stop holding; returns the bytes released. */
-  release(): Buffer;
-  /** What is held right now. */
-  held(): Buffer;
-  close(): Promise<void>;
-}
-
-export async function startRedisLink(upstreamUrl: string): Promise<RedisLink> {
-  const upstream = new URL(upstreamUrl);
-  let holding = false;
-  let queue: { socket: Socket; data: Buffer }[] = [];
-  const sockets = new Set<Socket>();
-  const server = createNetServer((client) => {
-    const toRedis = connect(Number(upstream.port || 6379), upstream.hostname);
-    sockets.add(client);
-    sockets.add(toRedis);
-    client.on('data', (data: Buffer) => {
-      if (holding) queue.push({ socket: toRedis, data });
-      else toRedis.write(data);
-    });
-    toRedis.pipe(client);
-    const end = (): void => {
-      client.destroy();
-      toRedis.destroy();
-      sockets.delete(client);
-      sockets.delete(toRedis);
-    };
-    client.on('error', end);
-    toRedis.on('error', end);
-    client.on('close', end);
-    toRedis.on('close', end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    hold: () => {
-      holding = true;
-    },
-    held: () => Buffer.concat(queue.map((q) => q.data)),
-    release() {
-      const released = Buffer.concat(queue.map((q) => q.data));
-      for (const { socket, data } of queue) if (!socket.destroyed) socket.write(data);
-      queue = [];
-      holding = false;
-      return released;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 /** The commands in a chunk of RESP client traffic (arrays of bulk strings), as strings. */
@@ -309,197 +163,6 @@ export function parseRespCommands(bytes: Buffer): string[][] {
   return commands;
 }
 
-// ---------------------------------------------------------------------------------------------
-// The fleet.
-
-export interface FleetOptions {
-  sandbox: RunningSandbox;
-  clientIds: string[];
-  /** Default 3. */
-  size?: number;
-  /** The environment's timeoutMs (the lock TTL is timeoutMs × 3 + 2000). */
-  timeoutMs: number;
-  refresh: { ratio: number; minTtlSeconds: number; minRejectionIntervalSeconds?: number };
-  /** Per client id, a configured scope (default none). */
-  scopes?: Record<string, string>;
-  /** The fleet's caller is an admin (may use /admin). */
-  admin?: boolean;
-  /** Default: TEST_REDIS_URL (the suite's shared Redis). */
-  redisUrl?: string;
-  /** One IdP tap per replica (each replica gets its own tokenUrl). */
-  taps?: boolean;
-  /** One Redis link per replica (each replica gets its own REDIS_URL, relayed to the fleet's Redis). */
-  redisLinks?: boolean;
-  /** Extra environment of replica `index` (e.g. the test-only wall-clock offset), also on restart. */
-  replicaEnv?: (index: number) => NodeJS.ProcessEnv;
-}
-
-export interface TokenAnswer {
-  replica: string;
-  status: number;
-  body: Record<string, unknown>;
-  at: number;
-  error?: string;
-}
-
-export interface Fleet {
-  readonly replicas: Replica[];
-  readonly keyPrefix: string;
-  readonly taps: IdpTap[];
-  /** Per replica, in replica order (redisLinks only). */
-  readonly redisLinks: RedisLink[];
-  /** Emits 'request' (TapRecord) for every token request a replica sends (taps only). */
-  readonly tapEvents: EventEmitter;
-  /** An ioredis client of the fleet's Redis, for inspection (never flushes). */
-  readonly redis: Redis;
-  tokenKey(clientId: string): string;
-  lockKey(clientId: string): string;
-  /** The stored token's expiry (the clear `<ms>|` prefix of the value), or undefined when none. */
-  storedExpiry(clientId: string): Promise<number | undefined>;
-  getToken(
-    replica: Replica,
-    clientId: string,
-    query?: string,
-    timeoutMs?: number,
-  ): Promise<TokenAnswer>;
-  /**
-   * Starts replica `index` again (after it was stopped) as a new process on the same tap and
-   * Redis link, optionally with other scopes in its configuration; replaces it in `replicas`.
-   */
-  restart(index: number, scopes?: Record<string, string>): Promise<Replica>;
-  stop(): Promise<void>;
-}
-
-export async function startFleet(options: FleetOptions): Promise<Fleet> {
-  const size = options.size ?? 3;
-  const keyPrefix = `tv-fleet-${randomUUID()}:`;
-  const redisUrl = options.redisUrl ?? requiredTestRedisUrl();
-  const names = Array.from({ length: size }, (_, i) => `r${i + 1}`);
-  const tapEvents = new EventEmitter();
-  const tap = options.taps ? await startIdpTap(options.sandbox, tapEvents) : undefined;
-  // One view per replica of the one tap's records.
-  const taps: IdpTap[] = tap
-    ? names.map((replica) => ({
-        replica,
-        tokenUrl: tap.tokenUrl,
-        get records() {
-          return tap.records.filter((r) => r.replica === replica);
-        },
-        close: () => Promise.resolve(),
-      }))
-    : [];
-  const redisLinks = options.redisLinks
-    ? await Promise.all(names.map(() => startRedisLink(redisUrl)))
-    : [];
-  const files: ServiceConfigFiles = writeServiceConfig({
-    environments: {
-      [ENVIRONMENT]: { tokenUrl: options.sandbox.tokenUrl, timeoutMs: options.timeoutMs },
-    },
-    clients: options.clientIds.map((clientId) => ({
-      clientId,
-      environment: ENVIRONMENT,
-      secret: secretOf(clientId),
-      scope: options.scopes?.[clientId],
-    })),
-    callers: [
-      { name: 'fleet-caller', keys: [CALLER_KEY], clients: ['*'], admin: options.admin ?? false },
-    ],
-    refresh: options.refresh,
-  });
-  const encryptionKeys = testEncryptionKeys();
-  const redis = new Redis(redisUrl, {
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    commandTimeout: 1000,
-    retryStrategy: () => 100,
-  });
-  redis.on('error', () => undefined); // the outage suites kill this Redis on purpose
-
-  const spawn = (i: number, scopes?: Record<string, string>): Promise<Replica> =>
-    startReplica({
-      name: names[i],
-      env: {
-        TOKEN_VENDOR_CONFIG:
-          options.taps || scopes
-            ? files.writeVariant(
-                `${names[i]}${scopes ? `-${randomUUID().slice(0, 8)}` : ''}`,
-                {
-                  [ENVIRONMENT]: {
-                    tokenUrl: tap ? tap.tokenUrl : options.sandbox.tokenUrl,
-                    timeoutMs: options.timeoutMs,
-                  },
-                },
-                scopes,
-              )
-            : files.configPath,
-        REDIS_URL: options.redisLinks ? redisLinks[i].url : redisUrl,
-        REDIS_KEY_PREFIX: keyPrefix,
-        TOKEN_VENDOR_ENCRYPTION_KEYS: encryptionKeys,
-        LOG_LEVEL: 'debug',
-        ...options.replicaEnv?.(i),
-      },
-    });
-  let replicas: Replica[] = [];
-  try {
-    replicas = await Promise.all(names.map((_name, i) => spawn(i)));
-  } catch (e) {
-    await killAllReplicas();
-    await Promise.all([...(tap ? [tap] : []), ...redisLinks].map((t) => t.close()));
-    redis.disconnect();
-    files.remove();
-    throw e;
-  }
-
-  const tokenKey = (clientId: string): string => `${keyPrefix}{${ENVIRONMENT}/${clientId}}:token`;
-  return {
-    replicas,
-    keyPrefix,
-    taps,
-    redisLinks,
-    tapEvents,
-    redis,
-    tokenKey,
-    lockKey: (clientId) => `${keyPrefix}{${ENVIRONMENT}/${clientId}}:lock`,
-    async storedExpiry(clientId) {
-      const raw = await redis.get(tokenKey(clientId));
-      return raw === null ? undefined : expiryOf(raw);
-    },
-    getToken: (replica, clientId, query, timeoutMs) =>
-      getToken(replica, clientId, query, timeoutMs),
-    async restart(index, scopes) {
-      const replica = await spawn(index, scopes);
-      replicas[index] = replica;
-      return replica;
-    },
-    async stop() {
-      await killAllReplicas();
-      await Promise.all([...(tap ? [tap] : []), ...redisLinks].map((t) => t.close()));
-      // The fleet's keys expire by themselves (TTL = token life); remove them now anyway.
-      await Promise.all(
-        options.clientIds.map((id) =>
-          redis
-            .del(
-              tokenKey(id),
-              `${keyPrefix}{${ENVIRONMENT}/${id}}:revoked`,
-              `${keyPrefix}{${ENVIRONMENT}/${id}}:forced-refresh`,
-            )
-            .catch(() => undefined),
-        ),
-      );
-      redis.disconnect();
-      files.remove();
-    },
-  };
-}
-
-export function expiryOf(raw: string): number {
-  const sep = raw.indexOf('|');
-  const value = Number(raw.slice(0, sep));
-  if (sep <= 0 || !Number.isSafeInteger(value))
-    throw new Error('stored value has an unknown format');
-  return value;
-}
-
 /**
  * The expiry (Redis ms) a fenced token write stamps when it reaches Redis late: its send time
  * in Redis's time plus the remaining life it carries (README "Which clock decides what");
@@ -514,34 +177,6 @@ export function fencedWriteExpiryOf(args: string[], tokenKey: string): number | 
   return Number.isSafeInteger(ttl) && Number.isSafeInteger(sentAt) ? sentAt + ttl : undefined;
 }
 
-export async function getToken(
-  replica: Replica,
-  clientId: string,
-  query = '',
-  timeoutMs = 15_000,
-): Promise<TokenAnswer> {
-  const at = Date.now();
-  try {
-    const res = await fetch(
-      `${replica.url}/tokens/${encodeURIComponent(clientId)}${query ? `?${query}` : ''}`,
-      {
-        headers: { authorization: `Bearer ${CALLER_KEY}` },
-        signal: AbortSignal.timeout(timeoutMs),
-      },
-    );
-    const text = await res.text();
-    let body: Record<string, unknown> = {};
-    try {
-      body = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      body = { raw: text };
-    }
-    return { replica: replica.name, status: res.status, body, at };
-  } catch (e) {
-    return { replica: replica.name, status: 0, body: {}, at, error: (e as Error).message };
-  }
-}
-
 /** A POST to a replica with the fleet's caller key; the parsed JSON answer. */
 export async function postJson(
   replica: Replica,
@@ -550,28 +185,14 @@ export async function postJson(
   timeoutMs = 15_000,
 ): Promise<{ status: number; body: Record<string, unknown>; at: number }> {
   const at = Date.now();
-  const res = await fetch(`${replica.url}${path}`, {
+  const res = await httpRequest(`${replica.url}${path}`, {
     method: 'POST',
-    headers: {
-      authorization: `Bearer ${CALLER_KEY}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
+    key: CALLER_KEY,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    signal: AbortSignal.timeout(timeoutMs),
+    timeoutMs,
   });
-  const text = await res.text();
-  let parsed: Record<string, unknown>;
-  try {
-    parsed = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    parsed = { raw: text };
-  }
-  return { status: res.status, body: parsed, at };
-}
-
-/** SHA-256 of a token, lowercase hex: how a rejection report names it. */
-export function sha256Of(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return { status: res.status, body: jsonOrRaw(res.text), at };
 }
 
 /** `count` concurrent requests spread round-robin over `replicas`; resolves when all answered. */
@@ -592,10 +213,15 @@ export function burst(
 // ---------------------------------------------------------------------------------------------
 // Steady load.
 
+/** A caller's answer under load, with when it arrived. */
+export interface LoadAnswer extends TokenAnswer {
+  answeredAt: number;
+}
+
 export interface Load {
-  readonly results: TokenAnswer[];
-  /** Stops sending and resolves with every answer once the last one is in. */
-  stop(): Promise<TokenAnswer[]>;
+  readonly results: LoadAnswer[];
+  /** Stops sending and resolves with every answer, by sending time, once the last one is in. */
+  stop(): Promise<LoadAnswer[]>;
 }
 
 /**
@@ -607,8 +233,9 @@ export function startLoad(
   targets: () => Replica[],
   clientId: string,
   ratePerSecond: number,
+  timeoutMs?: number,
 ): Load {
-  const results: TokenAnswer[] = [];
+  const results: LoadAnswer[] = [];
   const pending = new Set<Promise<void>>();
   let n = 0;
   const timer = setInterval(
@@ -616,8 +243,8 @@ export function startLoad(
       const list = targets();
       if (list.length === 0) return;
       const replica = list[n++ % list.length];
-      const p = fleet.getToken(replica, clientId).then((r) => {
-        results.push(r);
+      const p = fleet.getToken(replica, clientId, '', timeoutMs).then((r) => {
+        results.push({ ...r, answeredAt: Date.now() });
         pending.delete(p);
       });
       pending.add(p);

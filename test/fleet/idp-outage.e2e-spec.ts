@@ -1,5 +1,3 @@
-import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { killAllReplicas } from '../support/replica';
 import {
   burst,
   debugDump,
@@ -8,14 +6,11 @@ import {
   note,
   obtainedLines,
   retriedAttempts,
-  sandboxClients,
-  sleep,
-  startFleet,
   startLoad,
   summarize,
-  waitFor,
-  type Fleet,
+  useFleet,
 } from './fleet';
+import { type Fleet, sleep, waitFor } from '../support';
 
 /**
  * The IdP failing under a fleet of three processes. Tokens live ~7 s (expires_in 8; the JWT's
@@ -32,26 +27,11 @@ const MIN_TTL = 1;
 const TIMEOUT_MS = 1000;
 
 describe('fleet: identity provider outage', () => {
-  let idp: RunningSandbox;
-  let fleet: Fleet | undefined;
-
-  beforeAll(async () => {
-    idp = await startIdentitySandbox({ clients: sandboxClients([CLIENT]), expiresIn: EXPIRES_IN });
-    fleet = await startFleet({
-      sandbox: idp,
-      clientIds: [CLIENT],
-      timeoutMs: TIMEOUT_MS,
-      refresh: { ratio: 0.3, minTtlSeconds: MIN_TTL },
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await killAllReplicas();
-    await idp?.close();
+  const suite = useFleet([CLIENT], {
+    expiresIn: EXPIRES_IN,
+    timeoutMs: TIMEOUT_MS,
+    refresh: { ratio: 0.3, minTtlSeconds: MIN_TTL },
   });
-
-  afterEach(() => idp.clearFault());
 
   /** Waits until a token newer than the one stored now is in Redis; resolves with its expiry. */
   async function nextStoredToken(f: Fleet, timeoutMs = 15_000): Promise<number> {
@@ -68,19 +48,19 @@ describe('fleet: identity provider outage', () => {
   }
 
   it('keeps serving while the IdP answers 503 for most of the token life, and stores a new token soon after it recovers', async () => {
-    const f = fleet!;
+    const f = suite.fleet;
     await waitFor('the warm-up token', () => f.storedExpiry(CLIENT), 10_000);
     // Start the outage right after a refresh, so it covers most of one token's life.
     const expiresAt = await nextStoredToken(f);
-    idp.setFault({ mode: 'status_503' });
+    suite.idp.setFault({ mode: 'status_503' });
     const outageStart = Date.now();
     const load = startLoad(f, () => f.replicas, CLIENT, 20);
 
     // Keep the IdP down until the token has 2 s left: 1 s more than minTtl.
     await sleep(expiresAt - 2_000 - Date.now());
     const outageMs = Date.now() - outageStart;
-    const duringOutage = idp.stats();
-    idp.clearFault();
+    const duringOutage = suite.idp.stats();
+    suite.idp.clearFault();
     const clearedAt = Date.now();
     const newExpiry = await nextStoredToken(f, 10_000);
     const recoveryMs = Date.now() - clearedAt;
@@ -105,9 +85,9 @@ describe('fleet: identity provider outage', () => {
   }, 60_000);
 
   it('answers a 360-request burst for a token that expired during the outage with ONE IdP request', async () => {
-    const f = fleet!;
+    const f = suite.fleet;
     await waitFor('a token in Redis', () => f.storedExpiry(CLIENT), 10_000);
-    idp.setFault({ mode: 'status_503' });
+    suite.idp.setFault({ mode: 'status_503' });
     await sleep(100); // a refresh answered just before the fault may still be storing its token
     const expiresAt = (await f.storedExpiry(CLIENT))!;
     // Let it expire everywhere: Redis drops the key at its TTL, and every replica's own copy
@@ -119,21 +99,21 @@ describe('fleet: identity provider outage', () => {
       20,
     );
     expect(Date.now()).toBeGreaterThanOrEqual(expiresAt);
-    const failedRefreshes = idp.stats().faulted;
+    const failedRefreshes = suite.idp.stats().faulted;
 
     // The IdP recovers, slowly: the one fetch is in flight while the burst lands everywhere.
-    idp.setFault({ mode: 'slow', delayMs: 300 });
+    suite.idp.setFault({ mode: 'slow', delayMs: 300 });
     const switchedAt = Date.now();
-    idp.resetStats();
+    suite.idp.resetStats();
     const obtainedBefore = f.replicas.map((r) => obtainedLines(r, CLIENT).length);
     await sleep(100); // any refresh that ended with a 503 just before the switch has settled
     const answers = await burst(f, f.replicas, CLIENT, 360);
-    const stats = idp.stats();
+    const stats = suite.idp.stats();
 
     await sleep(300);
     debugDump(f, CLIENT, switchedAt - 8000, 'expired-token burst');
     note('expired-token burst', {
-      sinceSwitch: idp.requests().map((q) => ({ at: q.at - switchedAt, status: q.status })),
+      sinceSwitch: suite.idp.requests().map((q) => ({ at: q.at - switchedAt, status: q.status })),
       failedRefreshes,
       retries: retriedAttempts(f.replicas, CLIENT, switchedAt),
     });

@@ -1,16 +1,12 @@
-import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { killAllReplicas, type Replica } from '../support/replica';
+import { postJson, useFleet } from './fleet';
 import {
-  postJson,
-  sandboxClients,
-  sha256Of,
+  type Replica,
+  sha256Hex,
   sleep,
-  startFleet,
-  waitFor,
-  type Fleet,
   type TapRecord,
   type TokenAnswer,
-} from './fleet';
+  waitFor,
+} from '../support';
 
 /**
  * One fleet, one truth: 3 replicas (production entry point) on one Redis, each reaching the IdP
@@ -38,51 +34,24 @@ const NARROW = 'deals-read';
 const PROPAGATION_MS = 1_000;
 
 describe('fleet: one truth (invalidation, operator actions, rejection reports, configuration binding)', () => {
-  let idp: RunningSandbox;
-  let fleet: Fleet;
-
-  beforeAll(async () => {
-    idp = await startIdentitySandbox({
-      clients: sandboxClients(CLIENTS).map((c) => ({
-        ...c,
-        scopes: ['deals-read', 'deals-write'],
-      })),
-      expiresIn: 1200,
-    });
-    fleet = await startFleet({
-      sandbox: idp,
-      clientIds: CLIENTS,
-      timeoutMs: 2_000,
-      refresh: { ratio: 0.75, minTtlSeconds: 30, minRejectionIntervalSeconds: 30 },
-      scopes: { [SCOPED_CLIENT]: WIDE },
-      admin: true,
-      taps: true,
-      redisLinks: true,
-    });
-    await waitFor(
-      'the warm-up tokens',
-      async () => (await Promise.all(CLIENTS.map((c) => fleet.storedExpiry(c)))).every(Boolean),
-      15_000,
-    );
-  }, 60_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await killAllReplicas();
-    await idp?.close();
-  });
-
-  afterEach(() => {
-    for (const link of fleet?.redisLinks ?? []) link.release();
-    for (const r of fleet?.replicas ?? []) r.kill('SIGCONT');
+  const suite = useFleet(CLIENTS, {
+    expiresIn: 1200,
+    sandboxScopes: ['deals-read', 'deals-write'],
+    timeoutMs: 2_000,
+    refresh: { ratio: 0.75, minTtlSeconds: 30, minRejectionIntervalSeconds: 30 },
+    scopes: { [SCOPED_CLIENT]: WIDE },
+    admin: true,
+    taps: true,
+    redisLinks: true,
+    warm: true,
   });
 
   const tapRecords = (clientId: string): TapRecord[] =>
-    fleet.taps.flatMap((t) => t.records).filter((r) => r.clientId === clientId);
+    suite.fleet.taps.flatMap((t) => t.records).filter((r) => r.clientId === clientId);
 
   /** The token every replica serves now (each asked once); they must agree. */
-  async function agreedToken(clientId: string, replicas = fleet.replicas): Promise<string> {
-    const answers = await Promise.all(replicas.map((r) => fleet.getToken(r, clientId)));
+  async function agreedToken(clientId: string, replicas = suite.fleet.replicas): Promise<string> {
+    const answers = await Promise.all(replicas.map((r) => suite.fleet.getToken(r, clientId)));
     for (const a of answers) expect(a.status).toBe(200);
     const tokens = new Set(answers.map((a) => a.body.access_token as string));
     expect(tokens.size).toBe(1);
@@ -98,7 +67,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     const answers: TokenAnswer[] = [];
     const loops = replicas.map(async (r) => {
       while (running) {
-        answers.push(await fleet.getToken(r, clientId, '', 5_000));
+        answers.push(await suite.fleet.getToken(r, clientId, '', 5_000));
         await sleep(10);
       }
     });
@@ -116,7 +85,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     answers.filter((a) => a.at >= from && a.body.access_token === token);
 
   it('admin refresh on one replica: the others serve the new token within 1 s and never the old one again; one IdP request', async () => {
-    const [r1, r2, r3] = fleet.replicas;
+    const [r1, r2, r3] = suite.fleet.replicas;
     const old = await agreedToken(ADMIN_CLIENT);
     const before = tapRecords(ADMIN_CLIENT).length;
     const load = poll([r2, r3], ADMIN_CLIENT);
@@ -132,7 +101,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     expect(res.body).toMatchObject({
       clientId: ADMIN_CLIENT,
       revocationDurable: true,
-      revokedTokenFingerprint: sha256Of(old).slice(0, 8),
+      revokedTokenFingerprint: sha256Hex(old).slice(0, 8),
     });
     // The answer says what it reached: both other replicas, each of which held the old token.
     expect((res.body.replicas as { outcome: string }[]).map((r) => r.outcome)).toEqual([
@@ -141,7 +110,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     ]);
     const fresh = await agreedToken(ADMIN_CLIENT);
     expect(fresh).not.toBe(old);
-    expect(sha256Of(fresh).slice(0, 8)).toBe(res.body.tokenFingerprint);
+    expect(sha256Hex(fresh).slice(0, 8)).toBe(res.body.tokenFingerprint);
     // No answer to a request sent 1 s after the refresh started carried the old token...
     expect(servedAfter(answers, old, sentAt + PROPAGATION_MS)).toEqual([]);
     // ...in fact none sent after the admin answer did (the message had reached them).
@@ -153,7 +122,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
   });
 
   it('a rejection report naming the current token: one new token for the fleet, within 1 s everywhere; older tokens and repeats cost no IdP request', async () => {
-    const [r1, r2, r3] = fleet.replicas;
+    const [r1, r2, r3] = suite.fleet.replicas;
     const old = await agreedToken(REJECT_CLIENT);
     const before = tapRecords(REJECT_CLIENT).length;
     const load = poll([r1, r3], REJECT_CLIENT);
@@ -161,7 +130,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
 
     const sentAt = Date.now();
     const res = await postJson(r2, `/tokens/${REJECT_CLIENT}/rejections`, {
-      token_sha256: sha256Of(old),
+      token_sha256: sha256Hex(old),
     });
     await sleep(PROPAGATION_MS + 300);
     const answers = await load.stop();
@@ -186,12 +155,12 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
 
     // The old token reported again (a slow caller): the current token, no IdP request.
     const again = await postJson(r3, `/tokens/${REJECT_CLIENT}/rejections`, {
-      token_sha256: sha256Of(old),
+      token_sha256: sha256Hex(old),
     });
     expect([again.status, again.body.access_token]).toEqual([200, fresh]);
     // The new token reported within the interval: still the current token (rate limited).
     const limited = await postJson(r1, `/tokens/${REJECT_CLIENT}/rejections`, {
-      token_sha256: sha256Of(fresh),
+      token_sha256: sha256Hex(fresh),
     });
     expect([limited.status, limited.body.access_token]).toEqual([200, fresh]);
     expect(tapRecords(REJECT_CLIENT).length - before).toBe(1);
@@ -199,10 +168,10 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     // Malformed or unknown bodies: 400 (README "API", rejection reports), and no IdP request.
     for (const body of [
       {},
-      { token_sha256: sha256Of(fresh).toUpperCase() },
+      { token_sha256: sha256Hex(fresh).toUpperCase() },
       { token_sha256: 'abc' },
-      { token_sha256: sha256Of(fresh), extra: 1 },
-      [sha256Of(fresh)],
+      { token_sha256: sha256Hex(fresh), extra: 1 },
+      [sha256Hex(fresh)],
       'not json',
     ]) {
       const bad = await postJson(r1, `/tokens/${REJECT_CLIENT}/rejections`, body);
@@ -213,10 +182,10 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
   });
 
   it('admin reload on one replica, and SIGHUP on another, reload every replica; the answer lists what each did', async () => {
-    const [r1, r2, r3] = fleet.replicas;
+    const [r1, r2, r3] = suite.fleet.replicas;
     const reloadsOf = (r: Replica): number =>
       r.entries().filter((e) => e.msg === 'configuration reloaded').length;
-    const before = fleet.replicas.map(reloadsOf);
+    const before = suite.fleet.replicas.map(reloadsOf);
 
     const res = await postJson(r1, '/admin/reload');
     expect(res.status).toBe(200);
@@ -227,14 +196,14 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     // Each answered after reloading; its log line reaches the test through a pipe.
     await waitFor(
       'every replica to log its reload',
-      () => fleet.replicas.every((r, i) => reloadsOf(r) === before[i] + 1),
+      () => suite.fleet.replicas.every((r, i) => reloadsOf(r) === before[i] + 1),
       2_000,
     );
 
     r2.kill('SIGHUP');
     await waitFor(
       'every replica to reload after SIGHUP on r2',
-      () => fleet.replicas.every((r, i) => reloadsOf(r) === before[i] + 2),
+      () => suite.fleet.replicas.every((r, i) => reloadsOf(r) === before[i] + 2),
       5_000,
     );
     // Audited on the replica that was asked.
@@ -244,7 +213,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
   });
 
   it('a replica paused (SIGSTOP) during an admin refresh serves no revoked token after SIGCONT', async () => {
-    const [r1, , r3] = fleet.replicas;
+    const [r1, , r3] = suite.fleet.replicas;
     const old = await agreedToken(PAUSED_CLIENT);
     r3.kill('SIGSTOP');
     const res = await postJson(r1, `/admin/clients/${PAUSED_CLIENT}/refresh`);
@@ -254,13 +223,13 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     await sleep(1_500);
 
     // Requests are already waiting in its socket when it resumes.
-    const waiting = Array.from({ length: 5 }, () => fleet.getToken(r3, PAUSED_CLIENT));
+    const waiting = Array.from({ length: 5 }, () => suite.fleet.getToken(r3, PAUSED_CLIENT));
     await sleep(50);
     r3.kill('SIGCONT');
     const first = await Promise.all(waiting);
     const after = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        sleep(i * 20).then(() => fleet.getToken(r3, PAUSED_CLIENT)),
+        sleep(i * 20).then(() => suite.fleet.getToken(r3, PAUSED_CLIENT)),
       ),
     );
     for (const answer of [...first, ...after]) {
@@ -271,10 +240,10 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
   }, 20_000);
 
   it('a replica cut from Redis during an admin refresh serves no revoked token, during the cut or after it is reconnected', async () => {
-    const [r1, , r3] = fleet.replicas;
+    const [r1, , r3] = suite.fleet.replicas;
     const old = await agreedToken(CUT_CLIENT);
     const before = tapRecords(CUT_CLIENT).length;
-    const link = fleet.redisLinks[2];
+    const link = suite.fleet.redisLinks[2];
     // What r3 sends to Redis is held (its commands time out); what Redis sends still arrives.
     link.hold();
     const res = await postJson(r1, `/admin/clients/${CUT_CLIENT}/refresh`);
@@ -284,7 +253,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     await sleep(1_500);
     // Cut off, it cannot read the fleet's new token: it fetches its own (callers are not
     // failed while the IdP answers), and never serves the revoked one.
-    const during = await fleet.getToken(r3, CUT_CLIENT);
+    const during = await suite.fleet.getToken(r3, CUT_CLIENT);
     expect(during.status).toBe(200);
     expect(during.body.access_token).not.toBe(old);
 
@@ -294,8 +263,8 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     const answers = await load.stop();
     expect(answers.filter((a) => a.status !== 200)).toEqual([]);
     expect(servedAfter(answers, old, 0)).toEqual([]);
-    for (const r of fleet.replicas) {
-      const a = await fleet.getToken(r, CUT_CLIENT);
+    for (const r of suite.fleet.replicas) {
+      const a = await suite.fleet.getToken(r, CUT_CLIENT);
       expect([a.replica, a.status, a.body.access_token === old]).toEqual([r.name, 200, false]);
     }
     // The fleet's one refresh (by whichever replica held the lock) and the cut-off replica's
@@ -309,12 +278,12 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
 
   it('scope narrowed and a replica restarted: it serves a new-scope token (one IdP request), never the wider one; the old replicas keep theirs without asking again', async () => {
     const wide = await agreedToken(SCOPED_CLIENT);
-    const stopped = fleet.replicas[2];
+    const stopped = suite.fleet.replicas[2];
     await stopped.stop();
     const before = tapRecords(SCOPED_CLIENT).length;
-    const narrowReplica = await fleet.restart(2, { [SCOPED_CLIENT]: NARROW });
+    const narrowReplica = await suite.fleet.restart(2, { [SCOPED_CLIENT]: NARROW });
 
-    const first = await fleet.getToken(narrowReplica, SCOPED_CLIENT);
+    const first = await suite.fleet.getToken(narrowReplica, SCOPED_CLIENT);
     expect(first.status).toBe(200);
     expect(first.body.scope).toBe(NARROW);
     expect(first.body.access_token).not.toBe(wide);
@@ -323,10 +292,10 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
 
     // Side by side (a rollout): each configuration keeps its own token; 30 requests on each
     // replica cost no IdP request.
-    const [r1, r2] = fleet.replicas;
+    const [r1, r2] = suite.fleet.replicas;
     const answers = await Promise.all(
       Array.from({ length: 30 }, (_, i) =>
-        fleet.getToken([r1, r2, narrowReplica][i % 3], SCOPED_CLIENT),
+        suite.fleet.getToken([r1, r2, narrowReplica][i % 3], SCOPED_CLIENT),
       ),
     );
     for (const a of answers) {
@@ -338,7 +307,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
   });
 
   it('1,000 rejection reports in 10 s over 3 replicas, each naming the token its caller holds: one IdP request', async () => {
-    const replicas = fleet.replicas;
+    const replicas = suite.fleet.replicas;
     let held = await agreedToken(STORM_CLIENT);
     const original = held;
     const before = tapRecords(STORM_CLIENT).length;
@@ -353,7 +322,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
       const named = held;
       reports.push(
         postJson(replicas[i % 3], `/tokens/${STORM_CLIENT}/rejections`, {
-          token_sha256: sha256Of(named),
+          token_sha256: sha256Hex(named),
         }).then((res) => {
           statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
           if (res.status === 200) held = res.body.access_token as string;

@@ -1,6 +1,5 @@
-import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
+import type { RunningSandbox } from '@app/identity-sandbox';
 import { EXPIRY_TIE_MS } from '@app/token-store';
-import { killAllReplicas, type Replica } from '../support/replica';
 import {
   debugDump,
   fencedWriteExpiryOf,
@@ -11,15 +10,12 @@ import {
   obtainedLines,
   parseRespCommands,
   retriedAttempts,
-  sandboxClients,
-  sleep,
-  startFleet,
   startLoad,
   summarize,
-  waitFor,
   watchStoredExpiry,
-  type Fleet,
+  useFleet,
 } from './fleet';
+import { type Fleet, type Replica, sleep, waitFor } from '../support';
 
 /**
  * The replica holding a client's refresh lock stalls (SIGSTOP) or dies (SIGKILL) in the middle
@@ -45,36 +41,18 @@ const SLOW_MS = 250;
 describe('fleet: the refresh lock holder stalls or dies', () => {
   let idp: RunningSandbox;
   let fleet: Fleet | undefined;
-
-  beforeAll(async () => {
-    idp = await startIdentitySandbox({ clients: sandboxClients(CLIENTS), expiresIn: EXPIRES_IN });
-    fleet = await startFleet({
-      sandbox: idp,
-      clientIds: CLIENTS,
+  useFleet(
+    CLIENTS,
+    {
+      expiresIn: EXPIRES_IN,
       timeoutMs: TIMEOUT_MS,
       refresh: { ratio: 0.25, minTtlSeconds: MIN_TTL },
       taps: true,
       redisLinks: true,
-    });
-    const f = fleet;
-    await waitFor(
-      'the warm-up tokens',
-      async () => (await Promise.all(CLIENTS.map((c) => f.storedExpiry(c)))).every(Boolean),
-      10_000,
-    );
-  }, 60_000);
-
-  afterAll(async () => {
-    await fleet?.stop(); // SIGCONT then SIGKILL for whatever is left
-    await killAllReplicas();
-    await idp?.close();
-  });
-
-  afterEach(() => {
-    idp.clearFault();
-    for (const link of fleet?.redisLinks ?? []) link.release();
-    for (const r of fleet?.replicas ?? []) r.kill('SIGCONT');
-  });
+      warm: true,
+    },
+    (suite) => ({ idp, fleet } = suite),
+  );
 
   const byName = (f: Fleet, name: string): Replica => f.replicas.find((r) => r.name === name)!;
   const indexOf = (f: Fleet, name: string): number => f.replicas.findIndex((r) => r.name === name);

@@ -1,17 +1,5 @@
-import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { startRedisServer, type ThrowawayRedis } from '../support/redis-server';
-import { killAllReplicas, type Replica } from '../support/replica';
-import {
-  failuresOf,
-  note,
-  sandboxClients,
-  sleep,
-  startFleet,
-  startLoad,
-  summarize,
-  waitFor,
-  type Fleet,
-} from './fleet';
+import { failuresOf, note, startLoad, summarize, useFleet } from './fleet';
+import { type Replica, sleep, waitFor } from '../support';
 
 /**
  * Redis dies under load and comes back on the same port. The fleet runs on a throwaway
@@ -20,8 +8,7 @@ import {
  */
 const CLIENT = 'redis-outage.client';
 const EXPIRES_IN = 6;
-const RATIO = 0.5;
-const MIN_TTL = 1;
+const REFRESH = { ratio: 0.5, minTtlSeconds: 1 };
 const OUTAGE_MS = 4_500;
 
 async function tokenStoreState(replica: Replica): Promise<{ status: number; state?: unknown }> {
@@ -31,31 +18,10 @@ async function tokenStoreState(replica: Replica): Promise<{ status: number; stat
 }
 
 describe('fleet: Redis outage under load', () => {
-  let idp: RunningSandbox;
-  let redis: ThrowawayRedis;
-  let fleet: Fleet | undefined;
-
-  beforeAll(async () => {
-    idp = await startIdentitySandbox({ clients: sandboxClients([CLIENT]), expiresIn: EXPIRES_IN });
-    redis = await startRedisServer();
-    fleet = await startFleet({
-      sandbox: idp,
-      clientIds: [CLIENT],
-      timeoutMs: 500,
-      refresh: { ratio: RATIO, minTtlSeconds: MIN_TTL },
-      redisUrl: redis.url,
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await killAllReplicas();
-    await redis?.stop();
-    await idp?.close();
-  });
+  const suite = useFleet([CLIENT], { expiresIn: EXPIRES_IN, refresh: REFRESH, ownRedis: true });
 
   it('keeps serving from the replicas while Redis is down, and writes to it again once it is back, without a restart', async () => {
-    const f = fleet!;
+    const f = suite.fleet;
     const storedExpiry = (): Promise<number | undefined> =>
       f.storedExpiry(CLIENT).catch(() => undefined);
     const first = await waitFor('the warm-up token', storedExpiry, 10_000);
@@ -68,15 +34,15 @@ describe('fleet: Redis outage under load', () => {
         10_000,
         10,
       );
-      await redis.kill();
+      await suite.redis!.kill();
       const killedAt = Date.now();
-      const idpBefore = idp.stats().tokenRequests;
+      const idpBefore = suite.idp.stats().tokenRequests;
       await sleep(1_000);
       const during = await Promise.all(f.replicas.map(tokenStoreState));
       await sleep(OUTAGE_MS - 1_000);
-      const idpDuring = idp.stats().tokenRequests - idpBefore;
+      const idpDuring = suite.idp.stats().tokenRequests - idpBefore;
 
-      await redis.restart();
+      await suite.redis!.restart();
       const restartedAt = Date.now();
       const written = await waitFor(
         'a token written to the restarted Redis',
@@ -94,19 +60,19 @@ describe('fleet: Redis outage under load', () => {
       expect(during).toEqual(f.replicas.map(() => ({ status: 200, state: 'down' })));
       expect(after).toEqual(f.replicas.map(() => ({ status: 200, state: 'up' })));
       // Zero failures for the callers: every replica held the token, then fetched its own.
-      expect(summarize(failuresOf(results, MIN_TTL))).toBe('[]');
+      expect(summarize(failuresOf(results, REFRESH.minTtlSeconds))).toBe('[]');
       const inOutage = results.filter((r) => r.at >= killedAt && r.at < restartedAt);
       expect(inOutage.length).toBeGreaterThan((OUTAGE_MS / 1000) * 20 * 0.7);
       expect(new Set(inOutage.map((r) => r.replica)).size).toBe(3);
       // Without the shared lock each replica refreshes for itself (in-process single flight
       // only): at most one IdP request per replica per refresh period (+ retries of none here).
-      const shortestPeriod = (EXPIRES_IN - 1) * 1000 * RATIO * 0.9;
+      const shortestPeriod = (EXPIRES_IN - 1) * 1000 * REFRESH.ratio * 0.9;
       expect(idpDuring).toBeGreaterThanOrEqual(1);
       expect(idpDuring).toBeLessThanOrEqual(3 * (Math.ceil(OUTAGE_MS / shortestPeriod) + 1));
       // Back without a restart: the reconnect (≤ 2 s backoff) and the next refresh (≤ half a
       // token life, plus a scheduler tick) put a token in Redis again.
       expect(written).toBeGreaterThan(restartedAt);
-      expect(rewriteMs).toBeLessThan(2_000 + EXPIRES_IN * 1000 * RATIO + 1_500);
+      expect(rewriteMs).toBeLessThan(2_000 + EXPIRES_IN * 1000 * REFRESH.ratio + 1_500);
       expect(f.replicas.every((r) => r.alive)).toBe(true);
     } finally {
       await load.stop();

@@ -1,17 +1,5 @@
-import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { killAllReplicas } from '../support/replica';
-import {
-  burst,
-  note,
-  obtainedLines,
-  retriedAttempts,
-  sandboxClients,
-  sleep,
-  startFleet,
-  summarize,
-  waitFor,
-  type Fleet,
-} from './fleet';
+import { burst, note, obtainedLines, retriedAttempts, summarize, useFleet } from './fleet';
+import { sleep, waitFor } from '../support';
 
 /**
  * Single flight across a fleet: three token-vendor processes (the production entry point) on
@@ -21,31 +9,15 @@ import {
 const CLIENTS = ['alpha.client', 'beta.client', 'gamma.client'];
 const EXPIRES_IN = 40;
 const MIN_TTL = 1;
+const REFRESH = { ratio: 0.5, minTtlSeconds: MIN_TTL };
 
 describe('fleet: single flight (3 processes, one Redis)', () => {
-  let idp: RunningSandbox;
-  let fleet: Fleet | undefined;
-
-  beforeAll(async () => {
-    idp = await startIdentitySandbox({ clients: sandboxClients(CLIENTS), expiresIn: EXPIRES_IN });
-    fleet = await startFleet({
-      sandbox: idp,
-      clientIds: CLIENTS,
-      // Generous: the sandbox shares the test process with the bursts, whose sending can hold up
-      // its answers; an attempt that times out is retried (another IdP request, same flight).
-      timeoutMs: 2000,
-      refresh: { ratio: 0.5, minTtlSeconds: MIN_TTL },
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await killAllReplicas();
-    await idp?.close();
-  });
+  // Generous IdP timeout: the sandbox shares the test process with the bursts, whose sending can
+  // hold up its answers; an attempt that times out is retried (another IdP request, same flight).
+  const suite = useFleet(CLIENTS, { expiresIn: EXPIRES_IN, timeoutMs: 2000, refresh: REFRESH });
 
   it('warms every client once for the whole fleet, and every replica serves that token', async () => {
-    const f = fleet!;
+    const f = suite.fleet;
     // Each replica schedules its warm-up within 2 s of start (WARM_SPREAD_MS): wait for every
     // client's token to be in Redis, then past the last possible warm-up of any replica.
     await waitFor(
@@ -55,8 +27,10 @@ describe('fleet: single flight (3 processes, one Redis)', () => {
     );
     await sleep(2_500);
 
-    expect(idp.stats().tokenRequests).toBe(CLIENTS.length);
-    expect({ ...idp.stats().byClient }).toEqual(Object.fromEntries(CLIENTS.map((c) => [c, 1])));
+    expect(suite.idp.stats().tokenRequests).toBe(CLIENTS.length);
+    expect({ ...suite.idp.stats().byClient }).toEqual(
+      Object.fromEntries(CLIENTS.map((c) => [c, 1])),
+    );
     const fetchedBy = f.replicas.flatMap((r) =>
       CLIENTS.flatMap((c) => obtainedLines(r, c).map(() => `${r.name}:${c}`)),
     );
@@ -67,15 +41,15 @@ describe('fleet: single flight (3 processes, one Redis)', () => {
       expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
       expect(new Set(answers.map((a) => a.body.access_token)).size).toBe(1);
     }
-    expect(idp.stats().tokenRequests).toBe(CLIENTS.length); // served from Redis / local copies
+    expect(suite.idp.stats().tokenRequests).toBe(CLIENTS.length); // served from Redis / local copies
   }, 30_000);
 
   it('answers a 360-request burst over 3 replicas for a too-short token with ONE IdP request', async () => {
-    const f = fleet!;
+    const f = suite.fleet;
     const clientId = 'beta.client';
     const before = await f.getToken(f.replicas[0], clientId);
     expect(before.status).toBe(200);
-    const warmedAt = idp.requests().find((r) => r.clientId === clientId)!.at;
+    const warmedAt = suite.idp.requests().find((r) => r.clientId === clientId)!.at;
     // A held token younger than MIN_REFETCH_INTERVAL_MS (5 s) is never replaced for minTtl.
     await waitFor(
       'the warm token to be older than 5 s',
@@ -88,14 +62,14 @@ describe('fleet: single flight (3 processes, one Redis)', () => {
     // slowly, so the fetch is in flight while the burst lands on every replica.
     const minTtl = 36;
     expect(before.body.expires_in as number).toBeLessThan(40);
-    idp.resetStats();
-    idp.setFault({ mode: 'slow', delayMs: 400 });
+    suite.idp.resetStats();
+    suite.idp.setFault({ mode: 'slow', delayMs: 400 });
     const obtainedBefore = f.replicas.map((r) => obtainedLines(r, clientId).length);
     const started = Date.now();
     const answers = await burst(f, f.replicas, clientId, 360, `minTtl=${minTtl}`);
     const elapsed = Date.now() - started;
-    const stats = idp.stats();
-    idp.clearFault();
+    const stats = suite.idp.stats();
+    suite.idp.clearFault();
 
     note('too-short burst', {
       elapsed,

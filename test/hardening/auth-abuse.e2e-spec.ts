@@ -1,15 +1,13 @@
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { FAILED_AUTH_LIMIT, FAILED_AUTH_WINDOW_MS } from '@app/auth';
-import type { SimpleResponse } from '../support/http';
+import { expectAlive, expectError, expectStatus } from './harness';
 import {
-  OffsetClock,
-  call,
-  expectAlive,
-  expectError,
-  startVendor,
-  type Vendor,
-  expectStatus,
-} from './harness';
+  httpRequest,
+  type InProcessService,
+  type SimpleResponse,
+  startService,
+  TestClock,
+} from '../support';
 
 /**
  * Abuse of caller authentication (README "Callers", the 429 row of the error table): failed
@@ -30,8 +28,8 @@ const TOO_MANY = 'Too many failed authentications from this source; retry later.
 
 describe('failed authentication limits and enumeration (e2e)', () => {
   let idp: RunningSandbox;
-  let svc: Vendor;
-  const clock = new OffsetClock();
+  let svc: InProcessService;
+  const clock = new TestClock({ start: 'system', sleeps: 'real' });
 
   beforeAll(async () => {
     idp = await startIdentitySandbox({
@@ -40,7 +38,7 @@ describe('failed authentication limits and enumeration (e2e)', () => {
         secret: SECRET,
       })),
     });
-    svc = await startVendor({
+    svc = await startService({
       scheduler: false,
       clock,
       environments: {
@@ -59,7 +57,7 @@ describe('failed authentication limits and enumeration (e2e)', () => {
       ],
     });
     // Warm the token so good callers are served from memory.
-    expectStatus(await call(svc.url, '/tokens/deals.client', { key: KEY }), 200);
+    expectStatus(await httpRequest(`${svc.url}/tokens/deals.client`, { key: KEY }), 200);
   });
 
   afterAll(async () => {
@@ -68,12 +66,12 @@ describe('failed authentication limits and enumeration (e2e)', () => {
   });
 
   const bad = (source: string, headers: Record<string, string | string[]> = {}) =>
-    call(svc.url, '/tokens/deals.client', {
-      source,
+    httpRequest(`${svc.url}/tokens/deals.client`, {
+      localAddress: source,
       headers: { authorization: 'Bearer not-a-caller-key', ...headers },
     });
   const good = (source: string, headers: Record<string, string> = {}) =>
-    call(svc.url, '/tokens/deals.client', { key: KEY, source, headers });
+    httpRequest(`${svc.url}/tokens/deals.client`, { key: KEY, localAddress: source, headers });
   const expect401 = (res: SimpleResponse): void => {
     expectError(res, 401, 'unauthorized', UNAUTHORIZED);
     expect(res.headers['www-authenticate']).toBe('Bearer realm="token-vendor"');
@@ -127,21 +125,26 @@ describe('failed authentication limits and enumeration (e2e)', () => {
       { authorization: `Bearer ${KEY} extra` },
     ];
     for (const headers of failures) {
-      expect401(await call(svc.url, '/tokens/deals.client', { source, headers }));
+      expect401(
+        await httpRequest(`${svc.url}/tokens/deals.client`, { localAddress: source, headers }),
+      );
     }
     expect(failures).toHaveLength(FAILED_AUTH_LIMIT);
     expect429(await bad(source));
-    expect429(await call(svc.url, '/tokens/deals.client', { source }));
+    expect429(await httpRequest(`${svc.url}/tokens/deals.client`, { localAddress: source }));
     expectStatus(await good(source), 200);
   });
 
   it('does not count failures of authenticated callers (400, 404) against their source', async () => {
     const source = '127.0.0.41';
     for (let i = 0; i < FAILED_AUTH_LIMIT + 5; i++) {
-      const res = await call(svc.url, `/tokens/no-such-${i}.client`, { key: KEY, source });
+      const res = await httpRequest(`${svc.url}/tokens/no-such-${i}.client`, {
+        key: KEY,
+        localAddress: source,
+      });
       expectError(res, 404, 'unknown_client');
       expectError(
-        await call(svc.url, '/tokens/bad%20id', { key: KEY, source }),
+        await httpRequest(`${svc.url}/tokens/bad%20id`, { key: KEY, localAddress: source }),
         400,
         'invalid_request',
       );
@@ -173,11 +176,11 @@ describe('failed authentication limits and enumeration (e2e)', () => {
     for (let i = 0; i < FAILED_AUTH_LIMIT; i++) expect401(await bad(source));
     const first = expect429(await bad(source));
     expect(first).toBeGreaterThanOrEqual(FAILED_AUTH_WINDOW_MS / 1000 - 2);
-    clock.advance(30_000);
+    await clock.advance(30_000);
     const later = expect429(await bad(source));
     expect(later).toBeLessThanOrEqual(first - 29);
     expect(later).toBeGreaterThanOrEqual(first - 31);
-    clock.advance(later * 1000);
+    await clock.advance(later * 1000);
     // A fresh window: failures count again from zero.
     for (let i = 0; i < FAILED_AUTH_LIMIT; i++) expect401(await bad(source));
     expect429(await bad(source));
@@ -206,20 +209,25 @@ describe('failed authentication limits and enumeration (e2e)', () => {
     ],
     ['id of the same length', '/tokens/zzzzzz.client', '/tokens/secret.client'],
   ])('%s: byte-identical answers', async (_case, unknownPath, notAllowedPath) => {
-    const unknown = await call(svc.url, unknownPath, { key: KEY_NARROW, source: '127.0.0.71' });
-    const notAllowed = await call(svc.url, notAllowedPath, {
+    const unknown = await httpRequest(svc.url + unknownPath, {
       key: KEY_NARROW,
-      source: '127.0.0.71',
+      localAddress: '127.0.0.71',
+    });
+    const notAllowed = await httpRequest(svc.url + notAllowedPath, {
+      key: KEY_NARROW,
+      localAddress: '127.0.0.71',
     });
     expectError(unknown, 404, 'unknown_client', 'No such client is available to this caller.');
     expect(wire(notAllowed)).toEqual(wire(unknown));
   });
 
   it('answers a missing key and an unknown key byte-identically (401)', async () => {
-    const missing = await call(svc.url, '/tokens/deals.client', { source: '127.0.0.81' });
-    const unknown = await call(svc.url, '/tokens/deals.client', {
+    const missing = await httpRequest(`${svc.url}/tokens/deals.client`, {
+      localAddress: '127.0.0.81',
+    });
+    const unknown = await httpRequest(`${svc.url}/tokens/deals.client`, {
       key: 'nope',
-      source: '127.0.0.82',
+      localAddress: '127.0.0.82',
     });
     expect401(missing);
     expect(wire(unknown)).toEqual(wire(missing));
@@ -228,16 +236,16 @@ describe('failed authentication limits and enumeration (e2e)', () => {
   it('refuses duplicate Authorization headers whatever their order (RFC 9110 §5.3: not a list field)', async () => {
     // A proxy may act on the last header while the service acts on the first: both orders
     // must be refused, never served.
-    const goodFirst = await call(svc.url, '/tokens/deals.client', {
-      source: '127.0.0.91',
+    const goodFirst = await httpRequest(`${svc.url}/tokens/deals.client`, {
+      localAddress: '127.0.0.91',
       headers: { authorization: [`Bearer ${KEY}`, 'Bearer not-a-caller-key'] },
     });
-    const goodLast = await call(svc.url, '/tokens/deals.client', {
-      source: '127.0.0.92',
+    const goodLast = await httpRequest(`${svc.url}/tokens/deals.client`, {
+      localAddress: '127.0.0.92',
       headers: { authorization: ['Bearer not-a-caller-key', `Bearer ${KEY}`] },
     });
-    const bothGood = await call(svc.url, '/tokens/deals.client', {
-      source: '127.0.0.93',
+    const bothGood = await httpRequest(`${svc.url}/tokens/deals.client`, {
+      localAddress: '127.0.0.93',
       headers: { authorization: [`Bearer ${KEY}`, `Bearer ${KEY}`] },
     });
     expect401(goodLast);
@@ -248,12 +256,12 @@ describe('failed authentication limits and enumeration (e2e)', () => {
 
 describe('TRUSTED_PROXIES: the client address from X-Forwarded-For (e2e)', () => {
   let idp: RunningSandbox;
-  let svc: Vendor;
+  let svc: InProcessService;
   const PROXY = '127.0.0.101';
 
   beforeAll(async () => {
     idp = await startIdentitySandbox({ clients: [{ clientId: 'deals.client', secret: SECRET }] });
-    svc = await startVendor({
+    svc = await startService({
       scheduler: false,
       environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 1000 } },
       clients: [{ clientId: 'deals.client', environment: 'uat', secret: SECRET }],
@@ -268,8 +276,8 @@ describe('TRUSTED_PROXIES: the client address from X-Forwarded-For (e2e)', () =>
   });
 
   const viaProxy = (forwardedFor: string, key = 'not-a-caller-key', source = PROXY) =>
-    call(svc.url, '/tokens/deals.client', {
-      source,
+    httpRequest(`${svc.url}/tokens/deals.client`, {
+      localAddress: source,
       headers: { authorization: `Bearer ${key}`, 'x-forwarded-for': forwardedFor },
     });
 

@@ -2,18 +2,15 @@ import fc from 'fast-check';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { CLIENT_ID, ENVIRONMENT_NAME } from '@app/config';
 import { MAX_MIN_TTL_SECONDS } from '@app/tokens';
-import type { SimpleResponse } from '../support/http';
 import {
-  call,
   expectAlive,
   expectError,
   expectErrorShape,
   postLarge,
   rawRequest,
-  startVendor,
-  type Vendor,
   expectStatus,
 } from './harness';
+import { httpRequest, type InProcessService, type SimpleResponse, startService } from '../support';
 
 /**
  * Malformed and hostile input on the path, the query, the headers and the body (README
@@ -99,7 +96,7 @@ const ID_CHARS = 'abcxyzABCXYZ0189._~:@+-'.split('');
 
 describe('edge input on path, query, headers and body (e2e)', () => {
   let idp: RunningSandbox;
-  let svc: Vendor;
+  let svc: InProcessService;
   /** Distinct loopback sources, so failed-auth counting never interferes between runs. */
   let nextSource = 0;
   const freshSource = (): string => {
@@ -114,7 +111,7 @@ describe('edge input on path, query, headers and body (e2e)', () => {
         { clientId: 'prod-only.client', secret: SECRET },
       ],
     });
-    svc = await startVendor({
+    svc = await startService({
       scheduler: false,
       environments: {
         uat: { tokenUrl: idp.tokenUrl, timeoutMs: 1000 },
@@ -129,7 +126,7 @@ describe('edge input on path, query, headers and body (e2e)', () => {
         { name: 'ops', keys: [ADMIN_KEY], clients: [], admin: true },
       ],
     });
-    expectStatus(await call(svc.url, `/tokens/${CONFIGURED}`, { key: KEY }), 200);
+    expectStatus(await httpRequest(`${svc.url}/tokens/${CONFIGURED}`, { key: KEY }), 200);
   });
 
   afterAll(async () => {
@@ -180,7 +177,7 @@ describe('edge input on path, query, headers and body (e2e)', () => {
           } catch {
             return; // a lone surrogate has no UTF-8 form: not a request anyone can send
           }
-          const res = await call(svc.url, `/tokens/${encoded}`, { key: KEY });
+          const res = await httpRequest(`${svc.url}/tokens/${encoded}`, { key: KEY });
           expectDocumentedAnswer(res);
           if (id === '') expectError(res, 404, 'not_found', 'No such endpoint.');
           else if (!CLIENT_ID.test(id)) expectError(res, 400, 'invalid_request', MALFORMED);
@@ -200,7 +197,7 @@ describe('edge input on path, query, headers and body (e2e)', () => {
             .map((ch) => (/^[\x21-\x7e]$/.test(ch) ? ch : encodeURIComponent(ch)))
             .join('')
             .replace(/[\ud800-\udfff]/g, '');
-          const res = await call(svc.url, `/tokens/${path}`, { key: KEY });
+          const res = await httpRequest(`${svc.url}/tokens/${path}`, { key: KEY });
           expectDocumentedAnswer(res);
         }),
         { numRuns: 150, seed: SEED + 1 },
@@ -244,7 +241,7 @@ describe('edge input on path, query, headers and body (e2e)', () => {
       ['leading double slash', 404, 'not_found', `//tokens/${CONFIGURED}`],
       ['upper-case route', 404, 'not_found', `/TOKENS/${CONFIGURED}`],
     ])('%s → %i %s', async (_case, status, error, path) => {
-      const res = await call(svc.url, path, { key: KEY });
+      const res = await httpRequest(svc.url + path, { key: KEY });
       expectError(res, status, error);
       expect(res.text).not.toContain('aaaaaaaaaa'); // attacker text is not echoed
       expect(res.headers['x-injected']).toBeUndefined();
@@ -365,7 +362,7 @@ describe('edge input on path, query, headers and body (e2e)', () => {
           } catch {
             return;
           }
-          const res = await call(svc.url, `/tokens/${CONFIGURED}?${query}`, { key: KEY });
+          const res = await httpRequest(`${svc.url}/tokens/${CONFIGURED}?${query}`, { key: KEY });
           expectDocumentedAnswer(res);
           const expected = oracle(pairs);
           if (expected.status === -1) {
@@ -426,7 +423,7 @@ describe('edge input on path, query, headers and body (e2e)', () => {
       ],
       ['__proto__ keys', 200, '?__proto__[environment]=x&constructor[prototype][x]=1', undefined],
     ])('%s → %i', async (_case, status, query, message) => {
-      const res = await call(svc.url, `/tokens/${CONFIGURED}${query}`, { key: KEY });
+      const res = await httpRequest(`${svc.url}/tokens/${CONFIGURED}${query}`, { key: KEY });
       if (status === 200) {
         expectStatus(res, 200);
         expect(res.json().client_id).toBe(CONFIGURED);
@@ -462,8 +459,8 @@ describe('edge input on path, query, headers and body (e2e)', () => {
       await fc.assert(
         fc.asyncProperty(scheme, separator, credential, async (s, sep, cred) => {
           const value = `${s}${sep}${cred}`;
-          const res = await call(svc.url, `/tokens/${CONFIGURED}`, {
-            source: freshSource(),
+          const res = await httpRequest(`${svc.url}/tokens/${CONFIGURED}`, {
+            localAddress: freshSource(),
             headers: value === '' ? {} : { authorization: value },
           });
           // Node trims surrounding whitespace; passport-http-bearer splits on one space.
@@ -512,7 +509,10 @@ describe('edge input on path, query, headers and body (e2e)', () => {
               continue;
             extra[n] = v;
           }
-          const res = await call(svc.url, `/tokens/${CONFIGURED}`, { key: KEY, headers: extra });
+          const res = await httpRequest(`${svc.url}/tokens/${CONFIGURED}`, {
+            key: KEY,
+            headers: extra,
+          });
           expectDocumentedAnswer(res);
           expectStatus(res, 200);
         }),
@@ -549,7 +549,10 @@ describe('edge input on path, query, headers and body (e2e)', () => {
         { authorization: `Bearer ${KEY}`, 'x-request-id': `../${'r'.repeat(100)}` },
       ],
     ])('%s → %i', async (_case, status, headers) => {
-      const res = await call(svc.url, `/tokens/${CONFIGURED}`, { source: freshSource(), headers });
+      const res = await httpRequest(`${svc.url}/tokens/${CONFIGURED}`, {
+        localAddress: freshSource(),
+        headers,
+      });
       if (status === 200) expectStatus(res, 200);
       else expectError(res, status, 'unauthorized');
       // Every answer names its request; a caller's id that is not a short plain token is
@@ -567,10 +570,10 @@ describe('edge input on path, query, headers and body (e2e)', () => {
         Object.fromEntries(Array.from({ length: 600 }, (_v, i) => [`x-h${i}`, 'v'.repeat(30)])),
       ],
     ])('headers over 16 KiB (%s) → 431, never a 500', async (_case, headers) => {
-      const res = await call(svc.url, `/tokens/${CONFIGURED}`, {
+      const res = await httpRequest(`${svc.url}/tokens/${CONFIGURED}`, {
         key: KEY,
         headers,
-        source: freshSource(),
+        localAddress: freshSource(),
       });
       expect([400, 431]).toContain(res.status);
       await expectAlive(svc.url);
@@ -612,7 +615,7 @@ describe('edge input on path, query, headers and body (e2e)', () => {
     it('POST /admin/reload with 16 KiB + 1 byte → 413; with just under 16 KiB of JSON → 200', async () => {
       const over = `{"pad":"${'a'.repeat(16 * 1024 - 9)}"}`;
       expect(Buffer.byteLength(over)).toBe(16 * 1024 + 1);
-      const big = await call(svc.url, '/admin/reload', {
+      const big = await httpRequest(`${svc.url}/admin/reload`, {
         key: ADMIN_KEY,
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -620,7 +623,7 @@ describe('edge input on path, query, headers and body (e2e)', () => {
       });
       expectError(big, 413, 'invalid_request', 'The request is too large.');
       const under = `{"pad":"${'a'.repeat(16 * 1024 - 10)}"}`;
-      const ok = await call(svc.url, '/admin/reload', {
+      const ok = await httpRequest(`${svc.url}/admin/reload`, {
         key: ADMIN_KEY,
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -643,7 +646,7 @@ describe('edge input on path, query, headers and body (e2e)', () => {
       ['deeply nested JSON', 'application/json', `${'['.repeat(5000)}${']'.repeat(5000)}`, 200],
       ['text/plain', 'text/plain', 'hello', 200],
     ])('POST /admin/reload with %s → %i', async (_case, contentType, body, status) => {
-      const res = await call(svc.url, '/admin/reload', {
+      const res = await httpRequest(`${svc.url}/admin/reload`, {
         key: ADMIN_KEY,
         method: 'POST',
         headers: { 'content-type': contentType },
@@ -686,12 +689,12 @@ describe('edge input on path, query, headers and body (e2e)', () => {
           const withBody = m !== 'GET' && m !== 'HEAD';
           // Framed explicitly: node:http sends DELETE/OPTIONS bodies unframed (a second request).
           if (withBody) headers['content-length'] = String(Buffer.byteLength(b));
-          const res = await call(svc.url, p, {
+          const res = await httpRequest(svc.url + p, {
             key: k,
             method: m,
             headers,
             ...(withBody ? { body: b } : {}),
-            source: freshSource(),
+            localAddress: freshSource(),
           });
           expect(res.status).toBeLessThan(500);
           // 415 is Fastify's answer to a content type it has no parser for (see the report).

@@ -1,183 +1,11 @@
 import { createServer, request as httpRaw, type IncomingHttpHeaders, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
-import { randomBytes, randomUUID } from 'node:crypto';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { Clock } from '@app/clock';
-import type { HttpServerTimeouts } from '@app/token-vendor';
-import type { SimpleResponse } from '../support/http';
-import {
-  secretPathOf,
-  startTestApp,
-  type CapturedLogs,
-  type TestCaller,
-  type TestClient,
-} from '../support/test-app';
+import { connect } from 'node:net';
+import { closeServer, httpRequest, listenOnLoopback, type SimpleResponse } from '../support';
 
 /**
- * Shared pieces of the hardening suites. The service is built exactly as main.ts builds it
- * (the same loader and app factory as test/support/test-app.ts), with two extras the
- * hardening suites need: the encryption key is chosen by the test (so it can be a canary),
- * and the Redis URL can point at a throwaway redis-server.
+ * Assertions and raw-socket tools of the hardening suites; they start the service with
+ * test/support's startService like every suite.
  */
-
-/** System time plus an offset the test can move forward; sleeps are real timers. */
-export class OffsetClock implements Clock {
-  offsetMs = 0;
-
-  now(): number {
-    return Date.now() + this.offsetMs;
-  }
-
-  /** Moves with the offset too: advancing this clock is time passing, not a wall-clock step. */
-  monotonic(): number {
-    return performance.now() + this.offsetMs;
-  }
-
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason as Error);
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        reject(signal?.reason as Error);
-      };
-      const timer = setTimeout(
-        () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-        Math.max(0, ms),
-      );
-      timer.unref();
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  advance(ms: number): void {
-    this.offsetMs += ms;
-  }
-}
-
-export interface VendorOptions {
-  environments: Record<string, { tokenUrl: string; timeoutMs?: number }>;
-  clients: TestClient[];
-  callers: TestCaller[];
-  refresh?: { ratio?: number; minTtlSeconds?: number };
-  /** A Redis URL (shared TEST_REDIS_URL or a throwaway server); memory store when absent. */
-  redisUrl?: string;
-  /** `kid:base64` list; a fresh random key when absent. */
-  encryptionKeys?: string;
-  clock?: Clock;
-  logLevel?: string;
-  scheduler?: boolean;
-  /** More environment variables (TRUSTED_PROXIES, OTEL_EXPORTER_OTLP_ENDPOINT, ...). */
-  env?: Record<string, string>;
-  httpTimeouts?: Partial<HttpServerTimeouts>;
-}
-
-export interface Vendor {
-  url: string;
-  /** The Prometheus listener (`METRICS_PORT`): `${metricsUrl}/metrics`. */
-  metricsUrl: string;
-  port: number;
-  app: NestFastifyApplication;
-  logs: CapturedLogs;
-  dir: string;
-  configPath: string;
-  keyPrefix: string;
-  encryptionKeys: string;
-  /** The secret file of a client (for rotations). */
-  secretPath(client: { clientId: string; environment: string }): string;
-  close(): Promise<void>;
-}
-
-export function randomEncryptionKeys(): string {
-  return `hk1:${randomBytes(32).toString('base64')}`;
-}
-
-/**
- * The service as startTestApp builds it (same config writer, loader and app factory), with
- * what the hardening suites need beside: the port, the encryption keys, secret file paths.
- */
-export async function startVendor(options: VendorOptions): Promise<Vendor> {
-  const { redisUrl, ...rest } = options;
-  const encryptionKeys = options.encryptionKeys ?? randomEncryptionKeys();
-  const svc = await startTestApp({
-    ...rest,
-    redis: redisUrl ?? false,
-    keyPrefix: `tv-hardening-${randomUUID()}:`,
-    encryptionKeys,
-  });
-  return {
-    ...svc,
-    port: Number(new URL(svc.url).port),
-    encryptionKeys,
-    secretPath: (c) => secretPathOf(svc.dir, c),
-  };
-}
-
-export function requireTestRedisUrl(): string {
-  const url = process.env.TEST_REDIS_URL;
-  if (!url) throw new Error('TEST_REDIS_URL is not set: run through jest (globalSetup)');
-  return url;
-}
-
-export interface CallOptions {
-  key?: string;
-  method?: string;
-  source?: string;
-  headers?: Record<string, string | string[]>;
-  body?: string;
-}
-
-/**
- * One HTTP request to the service; `key` becomes `Authorization: Bearer <key>` unless the
- * headers carry their own. The path is sent verbatim (no WHATWG URL normalisation, which would
- * turn `/tokens/..` or `/tokens/%2e%2e` into `/`), and the request fails after `timeoutMs`
- * instead of hanging the test.
- */
-export function call(
-  base: string,
-  path: string,
-  options: CallOptions & { timeoutMs?: number } = {},
-): Promise<SimpleResponse> {
-  const headers: Record<string, string | string[]> = { ...options.headers };
-  const hasAuthorization = Object.keys(headers).some((h) => h.toLowerCase() === 'authorization');
-  if (options.key !== undefined && !hasAuthorization)
-    headers.authorization = `Bearer ${options.key}`;
-  const { hostname, port } = new URL(base);
-  const method = options.method ?? 'GET';
-  const timeoutMs = options.timeoutMs ?? 10_000;
-  return new Promise((resolve, reject) => {
-    const req = httpRaw(
-      { hostname, port, path, method, headers, localAddress: options.source ?? '127.0.0.1' },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          clearTimeout(timer);
-          const text = Buffer.concat(chunks).toString('utf8');
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            text,
-            json: () => JSON.parse(text),
-          });
-        });
-        res.on('error', reject);
-      },
-    );
-    const timer = setTimeout(() => {
-      req.destroy();
-      reject(new Error(`${method} ${path.slice(0, 100)}: no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-    req.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    if (options.body !== undefined) req.write(options.body);
-    req.end();
-  });
-}
 
 /** The error shape of README "API", whatever the code: JSON, exactly two strings, no-store. */
 export function expectErrorShape(res: SimpleResponse): void {
@@ -207,28 +35,10 @@ export function expectError(
 }
 
 export async function expectAlive(base: string): Promise<void> {
-  const live = await call(base, '/health/live');
+  const live = await httpRequest(`${base}/health/live`);
   expectStatus(live, 200);
-  const ready = await call(base, '/health/ready');
+  const ready = await httpRequest(`${base}/health/ready`);
   expectStatus(ready, 200);
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs: number,
-  intervalMs = 50,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
 }
 
 export interface RawResponse {
@@ -370,17 +180,12 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   return {
     tokenUrl: `http://127.0.0.1:${port}${targetUrl.pathname}`,
     tokens,
     requestHeaders,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
+    close: () => closeServer(server),
   };
 }
 

@@ -1,7 +1,8 @@
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { FAILED_AUTH_LIMIT } from '@app/auth';
 import { HTTP_SERVER_TIMEOUTS } from '@app/token-vendor';
-import { call, expectError, rawRequest, startVendor, type Vendor } from './harness';
+import { expectError, rawRequest } from './harness';
+import { httpRequest, type InProcessService, startService } from '../support';
 
 /**
  * The HTTP server's own limits (README "HTTP server"): a request that carries a body is
@@ -19,8 +20,8 @@ function rawPost(headers: string[], body = ''): string {
 
 describe('HTTP server limits (e2e)', () => {
   let idp: RunningSandbox;
-  let svc: Vendor;
-  let fast: Vendor;
+  let svc: InProcessService;
+  let fast: InProcessService;
   const options = () => ({
     scheduler: false,
     environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 2000 } },
@@ -30,8 +31,8 @@ describe('HTTP server limits (e2e)', () => {
 
   beforeAll(async () => {
     idp = await startIdentitySandbox({ clients: [{ clientId: 'limits.client', secret: SECRET }] });
-    svc = await startVendor(options());
-    fast = await startVendor({
+    svc = await startService(options());
+    fast = await startService({
       ...options(),
       httpTimeouts: { headersTimeoutMs: 400, requestTimeoutMs: 800, checkIntervalMs: 100 },
     });
@@ -97,14 +98,14 @@ describe('HTTP server limits (e2e)', () => {
     });
 
     it('still reads the body of an authenticated caller (and refuses a key inside it)', async () => {
-      const ok = await call(svc.url, '/admin/reload', {
+      const ok = await httpRequest(`${svc.url}/admin/reload`, {
         key: ADMIN_KEY,
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: '{}',
       });
       expect(ok.status).toBe(200);
-      const keyInBody = await call(svc.url, '/admin/reload', {
+      const keyInBody = await httpRequest(`${svc.url}/admin/reload`, {
         key: ADMIN_KEY,
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -114,7 +115,7 @@ describe('HTTP server limits (e2e)', () => {
     });
 
     it('leaves bodies to unknown paths to the router (404)', async () => {
-      const res = await call(svc.url, '/no-such-path', {
+      const res = await httpRequest(`${svc.url}/no-such-path`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: '{}',
@@ -173,7 +174,7 @@ describe('HTTP server limits (e2e)', () => {
       idp.setFault({ mode: 'slow', delayMs: 1500 });
       try {
         const started = Date.now();
-        const res = await call(fast.url, '/tokens/limits.client', { key: ADMIN_KEY });
+        const res = await httpRequest(`${fast.url}/tokens/limits.client`, { key: ADMIN_KEY });
         expect(res.status).toBe(200);
         expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
       } finally {

@@ -4,17 +4,15 @@ import { tokenFingerprint } from '@app/observability';
 import { RedisKeys } from '@app/token-store';
 import { MIN_REFETCH_INTERVAL_MS, REJECTION_HOLD_MS } from '@app/tokens';
 import { DEFAULT_MAX_ATTEMPTS, MAX_LIFETIME_SECONDS } from '@app/upstream';
-import type { SimpleResponse } from '../support/http';
+import { expectAlive, expectError, expectStatus } from './harness';
 import {
-  OffsetClock,
-  call,
-  expectAlive,
-  expectError,
+  httpRequest,
+  type InProcessService,
   requireTestRedisUrl,
-  startVendor,
-  type Vendor,
-  expectStatus,
-} from './harness';
+  type SimpleResponse,
+  startService,
+  TestClock,
+} from '../support';
 
 /**
  * The IdP fault table (README "Security and failure behaviour"), against the sandbox over HTTP,
@@ -256,10 +254,10 @@ interface AdminClientView {
 
 describe('IdP fault table (e2e)', () => {
   let idp: RunningSandbox;
-  let svc: Vendor;
+  let svc: InProcessService;
   let redis: Redis;
   let keys: RedisKeys;
-  const clock = new OffsetClock();
+  const clock = new TestClock({ start: 'system', sleeps: 'real' });
   /** Every access token any answer carried: "a NEW token" means not in here. */
   const seen = new Set<string>();
 
@@ -269,10 +267,10 @@ describe('IdP fault table (e2e)', () => {
       clients: ids.map((clientId) => ({ clientId, secret: SECRET })),
       expiresIn: DEFAULT_JWT_LIFETIME,
     });
-    svc = await startVendor({
+    svc = await startService({
       scheduler: false,
       clock,
-      redisUrl: requireTestRedisUrl(),
+      redis: true,
       environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: TIMEOUT_MS } },
       clients: ids.map((clientId) => ({ clientId, environment: 'uat', secret: SECRET })),
       callers: [
@@ -296,14 +294,14 @@ describe('IdP fault table (e2e)', () => {
   });
 
   const getToken = async (clientId: string, query = ''): Promise<SimpleResponse> => {
-    const res = await call(svc.url, `/tokens/${clientId}${query}`, { key: KEY });
+    const res = await httpRequest(`${svc.url}/tokens/${clientId}${query}`, { key: KEY });
     if (res.status === 200) seen.add(res.json().access_token);
     return res;
   };
   const adminRefresh = (clientId: string): Promise<SimpleResponse> =>
-    call(svc.url, `/admin/clients/${clientId}/refresh`, { key: ADMIN_KEY, method: 'POST' });
+    httpRequest(`${svc.url}/admin/clients/${clientId}/refresh`, { key: ADMIN_KEY, method: 'POST' });
   const adminView = async (clientId: string): Promise<AdminClientView> => {
-    const res = await call(svc.url, '/admin/clients', { key: ADMIN_KEY });
+    const res = await httpRequest(`${svc.url}/admin/clients`, { key: ADMIN_KEY });
     expectStatus(res, 200);
     return (res.json().clients as AdminClientView[]).find((c) => c.clientId === clientId)!;
   };
@@ -319,7 +317,7 @@ describe('IdP fault table (e2e)', () => {
   const expectStoredExpiry = async (clientId: string, shownMs: number): Promise<void> => {
     const stored = await storedExpiry(clientId);
     expect(stored).toBeDefined();
-    expect(Math.abs(stored! - (shownMs - clock.offsetMs))).toBeLessThanOrEqual(250);
+    expect(Math.abs(stored! - (shownMs - clock.advancedMs))).toBeLessThanOrEqual(250);
   };
   /**
    * Moves the service's clock forward (wall and monotonic) and Redis's stored lives with it,
@@ -329,14 +327,14 @@ describe('IdP fault table (e2e)', () => {
    * lifetime.
    */
   const advance = async (ms: number): Promise<void> => {
-    clock.advance(ms);
+    await clock.advance(ms);
     // Time passes for Redis too: the stored tokens' remaining lives shrink by as much.
     for (const key of await redis.keys(`${svc.keyPrefix}*:token`)) {
       const left = await redis.pttl(key);
       if (left > ms) await redis.pexpire(key, left - ms);
       else if (left > 0) await redis.del(key);
     }
-    expectStatus(await call(svc.url, '/health/ready'), 200);
+    expectStatus(await httpRequest(`${svc.url}/health/ready`), 200);
   };
   const expectExpiresIn = (actual: number, e: Extract<Expected, { status: 200 }>): void => {
     expect(actual).toBeGreaterThanOrEqual(e.expiresIn[0]);

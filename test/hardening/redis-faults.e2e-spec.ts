@@ -1,17 +1,17 @@
 import { Redis } from 'ioredis';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { RedisKeys, REDIS_COMMAND_TIMEOUT_MS } from '@app/token-store';
-import { startRedisServer, type ThrowawayRedis } from '../support/redis-server';
-import type { SimpleResponse } from '../support/http';
+import { expectAlive, expectStatus } from './harness';
 import {
-  call,
-  expectAlive,
+  httpRequest,
+  type InProcessService,
+  type SimpleResponse,
   sleep,
-  startVendor,
+  startRedisServer,
+  startService,
+  type ThrowawayRedis,
   waitFor,
-  type Vendor,
-  expectStatus,
-} from './harness';
+} from '../support';
 
 /**
  * Redis faults on a throwaway redis-server (never the shared one): slow (DEBUG SLEEP, CLIENT
@@ -33,7 +33,7 @@ const SLOW_REDIS_BOUND_MS = 1_500;
 describe('Redis faults (e2e, throwaway redis-server)', () => {
   let server: ThrowawayRedis;
   let idp: RunningSandbox;
-  let svc: Vendor;
+  let svc: InProcessService;
   let keys: RedisKeys;
   /** The IdP's time for one token: the fastest cold fetch with Redis healthy. */
   let idpMs = Infinity;
@@ -45,9 +45,9 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
     idp = await startIdentitySandbox({
       clients: [...HELD, ...COLD].map((clientId) => ({ clientId, secret: SECRET })),
     });
-    svc = await startVendor({
+    svc = await startService({
       scheduler: false,
-      redisUrl: server.url,
+      redis: server.url,
       environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 500 } },
       clients: [...HELD, ...COLD].map((clientId) => ({
         clientId,
@@ -85,7 +85,7 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
     return [res, Date.now() - started];
   };
   const get = (clientId: string): Promise<SimpleResponse> =>
-    call(svc.url, `/tokens/${clientId}`, { key: KEY });
+    httpRequest(`${svc.url}/tokens/${clientId}`, { key: KEY });
 
   it('with Redis up, tokens are fetched once and written to Redis (encrypted)', async () => {
     for (const clientId of HELD) {
@@ -115,8 +115,8 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
         const results = await Promise.all([
           ...HELD.map((id) => timed(get(id))),
           timed(get(coldClient)),
-          timed(call(svc.url, '/health/ready')),
-          timed(call(svc.url, '/health/live')),
+          timed(httpRequest(`${svc.url}/health/ready`)),
+          timed(httpRequest(`${svc.url}/health/live`)),
         ]);
         await slow;
         const bound = SLOW_REDIS_BOUND_MS + idpMs + SLACK_MS;
@@ -184,9 +184,9 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
 
     // Alive; readiness does not fail on Redis but reports it down.
     await expectAlive(svc.url);
-    const ready = await call(svc.url, '/health/ready');
+    const ready = await httpRequest(`${svc.url}/health/ready`);
     expect(ready.json().info.tokenStore).toMatchObject({ kind: 'redis', state: 'down' });
-    const metrics = await call(svc.metricsUrl, '/metrics');
+    const metrics = await httpRequest(`${svc.metricsUrl}/metrics`);
     expect(metrics.text).toMatch(
       /token_vendor_store_errors_total\{operation="(read|write)"\} [1-9]/,
     );
@@ -201,7 +201,8 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
     await server.restart();
     await waitFor(
       'readiness to report Redis up',
-      async () => (await call(svc.url, '/health/ready')).json().info.tokenStore.state === 'up',
+      async () =>
+        (await httpRequest(`${svc.url}/health/ready`)).json().info.tokenStore.state === 'up',
       8000,
       100,
     );
@@ -222,7 +223,7 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
     expect(shape).toMatch(/^[0-9a-f]{16}$/);
     expect(stored).not.toContain(res.json().access_token);
 
-    const refresh = await call(svc.url, `/admin/clients/${HELD[0]}/refresh`, {
+    const refresh = await httpRequest(`${svc.url}/admin/clients/${HELD[0]}/refresh`, {
       key: ADMIN_KEY,
       method: 'POST',
     });

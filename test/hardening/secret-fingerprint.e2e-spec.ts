@@ -1,12 +1,12 @@
 import { createHash, createHmac } from 'node:crypto';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import {
-  call,
-  randomEncryptionKeys,
+  httpRequest,
+  type InProcessService,
   requireTestRedisUrl,
-  startVendor,
-  type Vendor,
-} from './harness';
+  startService,
+  testEncryptionKeys,
+} from '../support';
 
 /**
  * Secret fingerprints in /admin/clients (README "Logs and metrics") are keyed: with Redis by a
@@ -18,7 +18,7 @@ const KEY = 'fingerprint-admin-key-0001-aaaaaaaaaaaaaa';
 
 describe('secret fingerprints in /admin/clients (e2e)', () => {
   let idp: RunningSandbox;
-  const vendors: Vendor[] = [];
+  const vendors: InProcessService[] = [];
 
   beforeAll(async () => {
     idp = await startIdentitySandbox({ clients: [{ clientId: 'fp.client', secret: SECRET }] });
@@ -29,19 +29,19 @@ describe('secret fingerprints in /admin/clients (e2e)', () => {
     await idp?.close();
   });
 
-  const start = async (redis?: { url: string; keys: string }): Promise<Vendor> => {
-    const v = await startVendor({
+  const start = async (redis?: { url: string; keys: string }): Promise<InProcessService> => {
+    const v = await startService({
       scheduler: false,
       environments: { uat: { tokenUrl: idp.tokenUrl } },
       clients: [{ clientId: 'fp.client', environment: 'uat', secret: SECRET }],
       callers: [{ name: 'ops', keys: [KEY], clients: ['*'], admin: true }],
-      ...(redis ? { redisUrl: redis.url, encryptionKeys: redis.keys } : {}),
+      ...(redis ? { redis: redis.url, encryptionKeys: redis.keys } : {}),
     });
     vendors.push(v);
     return v;
   };
-  const fingerprintOf = async (v: Vendor): Promise<string> => {
-    const res = await call(v.url, '/admin/clients', { key: KEY });
+  const fingerprintOf = async (v: InProcessService): Promise<string> => {
+    const res = await httpRequest(`${v.url}/admin/clients`, { key: KEY });
     expect(res.status).toBe(200);
     return (res.json() as { clients: { secretFingerprint: string }[] }).clients[0]
       .secretFingerprint;
@@ -57,13 +57,13 @@ describe('secret fingerprints in /admin/clients (e2e)', () => {
   });
 
   it('with Redis, agrees between replicas sharing the encryption key', async () => {
-    const shared = { url: requireTestRedisUrl(), keys: randomEncryptionKeys() };
+    const shared = { url: requireTestRedisUrl(), keys: testEncryptionKeys() };
     const [a, b] = [
       await fingerprintOf(await start(shared)),
       await fingerprintOf(await start(shared)),
     ];
     expect(a).toBe(b);
-    const other = await fingerprintOf(await start({ ...shared, keys: randomEncryptionKeys() }));
+    const other = await fingerprintOf(await start({ ...shared, keys: testEncryptionKeys() }));
     expect(other).not.toBe(a);
   });
 });

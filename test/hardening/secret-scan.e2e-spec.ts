@@ -4,19 +4,17 @@ import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { formUrlEncode } from '@app/upstream';
-import type { SimpleResponse } from '../support/http';
-import type { TestClient } from '../support/test-app';
+import { postLarge, startRecordingProxy, type RecordingProxy, expectStatus } from './harness';
 import {
-  call,
-  postLarge,
+  httpRequest,
+  type HttpRequestOptions,
+  type InProcessService,
   requireTestRedisUrl,
-  startRecordingProxy,
-  startVendor,
+  type SimpleResponse,
+  startService,
+  type TestClient,
   waitFor,
-  type RecordingProxy,
-  type Vendor,
-  expectStatus,
-} from './harness';
+} from '../support';
 
 /**
  * README "Security and failure behaviour": no secret, caller key or access token ever appears
@@ -78,7 +76,7 @@ function forms(secret: string, clientId?: string): string[] {
 describe('secret scan: logs, answers, metrics and Redis hold no secret (e2e)', () => {
   let idp: RunningSandbox;
   let proxy: RecordingProxy;
-  let svc: Vendor;
+  let svc: InProcessService;
   const answers: {
     what: string;
     res: SimpleResponse | { status: number; headers: object; text: string };
@@ -96,9 +94,9 @@ describe('secret scan: logs, answers, metrics and Redis hold no secret (e2e)', (
       ],
     });
     proxy = await startRecordingProxy(idp.tokenUrl);
-    svc = await startVendor({
+    svc = await startService({
       logLevel: 'debug',
-      redisUrl: requireTestRedisUrl(),
+      redis: true,
       encryptionKeys: `canary:${ENCRYPTION_KEY.toString('base64')}`,
       environments: { uat: { tokenUrl: proxy.tokenUrl, timeoutMs: 500 } },
       clients: CLIENTS,
@@ -115,8 +113,8 @@ describe('secret scan: logs, answers, metrics and Redis hold no secret (e2e)', (
     await idp?.close();
   });
 
-  const send = async (what: string, path: string, options: Parameters<typeof call>[2] = {}) => {
-    const res = await call(svc.url, path, options);
+  const send = async (what: string, path: string, options: HttpRequestOptions = {}) => {
+    const res = await httpRequest(svc.url + path, options);
     answers.push({ what, res });
     return res;
   };
@@ -139,16 +137,20 @@ describe('secret scan: logs, answers, metrics and Redis hold no secret (e2e)', (
     }
     // Refused callers and keys in the wrong place.
     expect(
-      (await send('bad key', '/tokens/post.client', { key: CANARY.keyBad, source: '127.0.0.201' }))
-        .status,
+      (
+        await send('bad key', '/tokens/post.client', {
+          key: CANARY.keyBad,
+          localAddress: '127.0.0.201',
+        })
+      ).status,
     ).toBe(401);
-    expect((await send('no key', '/tokens/post.client', { source: '127.0.0.201' })).status).toBe(
-      401,
-    );
+    expect(
+      (await send('no key', '/tokens/post.client', { localAddress: '127.0.0.201' })).status,
+    ).toBe(401);
     expect(
       (
         await send('duplicate', '/tokens/post.client', {
-          source: '127.0.0.201',
+          localAddress: '127.0.0.201',
           headers: { authorization: [`Bearer ${CANARY.keyBad}`, `Bearer ${CANARY.keyCaller}`] },
         })
       ).status,
@@ -156,7 +158,7 @@ describe('secret scan: logs, answers, metrics and Redis hold no secret (e2e)', (
     expect(
       (
         await send('basic', '/tokens/post.client', {
-          source: '127.0.0.201',
+          localAddress: '127.0.0.201',
           headers: {
             authorization: `Basic ${Buffer.from(`x:${CANARY.keyBad}`).toString('base64')}`,
           },
@@ -164,12 +166,15 @@ describe('secret scan: logs, answers, metrics and Redis hold no secret (e2e)', (
       ).status,
     ).toBe(401);
     for (let i = 0; i < 10; i++)
-      await send('flood', '/tokens/post.client', { key: CANARY.keyBad, source: '127.0.0.202' });
+      await send('flood', '/tokens/post.client', {
+        key: CANARY.keyBad,
+        localAddress: '127.0.0.202',
+      });
     expect(
       (
         await send('limited', '/tokens/post.client', {
           key: CANARY.keyBad,
-          source: '127.0.0.202',
+          localAddress: '127.0.0.202',
         })
       ).status,
     ).toBe(429);
@@ -280,7 +285,7 @@ describe('secret scan: logs, answers, metrics and Redis hold no secret (e2e)', (
   });
 
   it('finds no canary in logs, answers, metrics or Redis', async () => {
-    const metrics = await call(svc.metricsUrl, '/metrics');
+    const metrics = await httpRequest(`${svc.metricsUrl}/metrics`);
     expectStatus(metrics, 200);
 
     const redis = new Redis(requireTestRedisUrl(), { maxRetriesPerRequest: 1 });

@@ -1,6 +1,6 @@
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import type { SimpleResponse } from '../support/http';
-import { call, postLarge, startVendor, type Vendor, expectStatus } from './harness';
+import { postLarge, expectStatus } from './harness';
+import { httpRequest, type InProcessService, type SimpleResponse, startService } from '../support';
 
 /**
  * Security headers (README API: "Cache-Control: no-store, Pragma: no-cache on every answer,
@@ -36,7 +36,7 @@ const HTML_ONLY = {
 
 describe('security headers (e2e)', () => {
   let idp: RunningSandbox;
-  let svc: Vendor;
+  let svc: InProcessService;
 
   beforeAll(async () => {
     idp = await startIdentitySandbox({
@@ -46,7 +46,7 @@ describe('security headers (e2e)', () => {
         { clientId: 'refused.client', secret: 'the-idp-knows-another' },
       ],
     });
-    svc = await startVendor({
+    svc = await startService({
       scheduler: false,
       environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 300 } },
       clients: ['ok.client', 'down.client', 'refused.client'].map((clientId) => ({
@@ -86,22 +86,30 @@ describe('security headers (e2e)', () => {
   };
 
   const tokenCases: [string, () => Promise<SimpleResponse>, number][] = [
-    ['200 token', () => call(svc.url, '/tokens/ok.client', { key: KEY }), 200],
-    ['400 malformed id', () => call(svc.url, '/tokens/bad%20id', { key: KEY }), 400],
-    ['400 bad minTtl', () => call(svc.url, '/tokens/ok.client?minTtl=x', { key: KEY }), 400],
+    ['200 token', () => httpRequest(`${svc.url}/tokens/ok.client`, { key: KEY }), 200],
+    ['400 malformed id', () => httpRequest(`${svc.url}/tokens/bad%20id`, { key: KEY }), 400],
     [
-      '400 key in query',
-      () => call(svc.url, '/tokens/ok.client?access_token=x', { key: KEY }),
+      '400 bad minTtl',
+      () => httpRequest(`${svc.url}/tokens/ok.client?minTtl=x`, { key: KEY }),
       400,
     ],
-    ['401 no key', () => call(svc.url, '/tokens/ok.client', { source: '127.0.0.2' }), 401],
-    ['404 unknown client', () => call(svc.url, '/tokens/none.client', { key: KEY }), 404],
-    ['502 refused', () => call(svc.url, '/tokens/refused.client', { key: KEY }), 502],
+    [
+      '400 key in query',
+      () => httpRequest(`${svc.url}/tokens/ok.client?access_token=x`, { key: KEY }),
+      400,
+    ],
+    [
+      '401 no key',
+      () => httpRequest(`${svc.url}/tokens/ok.client`, { localAddress: '127.0.0.2' }),
+      401,
+    ],
+    ['404 unknown client', () => httpRequest(`${svc.url}/tokens/none.client`, { key: KEY }), 404],
+    ['502 refused', () => httpRequest(`${svc.url}/tokens/refused.client`, { key: KEY }), 502],
     [
       '503 IdP failing',
       async () => {
         idp.setFault({ mode: 'html', count: 1 });
-        return call(svc.url, '/tokens/down.client', { key: KEY });
+        return httpRequest(`${svc.url}/tokens/down.client`, { key: KEY });
       },
       503,
     ],
@@ -109,8 +117,11 @@ describe('security headers (e2e)', () => {
       '429 limited source',
       async () => {
         for (let i = 0; i < 10; i++)
-          await call(svc.url, '/tokens/ok.client', { source: '127.0.0.3' });
-        return call(svc.url, '/tokens/ok.client', { key: 'not-a-key', source: '127.0.0.3' });
+          await httpRequest(`${svc.url}/tokens/ok.client`, { localAddress: '127.0.0.3' });
+        return httpRequest(`${svc.url}/tokens/ok.client`, {
+          key: 'not-a-key',
+          localAddress: '127.0.0.3',
+        });
       },
       429,
     ],
@@ -126,34 +137,53 @@ describe('security headers (e2e)', () => {
   );
 
   const adminCases: [string, () => Promise<SimpleResponse>, number][] = [
-    ['200 GET /admin/clients', () => call(svc.url, '/admin/clients', { key: ADMIN_KEY }), 200],
+    [
+      '200 GET /admin/clients',
+      () => httpRequest(`${svc.url}/admin/clients`, { key: ADMIN_KEY }),
+      200,
+    ],
     [
       '200 POST refresh',
-      () => call(svc.url, '/admin/clients/ok.client/refresh', { key: ADMIN_KEY, method: 'POST' }),
+      () =>
+        httpRequest(`${svc.url}/admin/clients/ok.client/refresh`, {
+          key: ADMIN_KEY,
+          method: 'POST',
+        }),
       200,
     ],
     [
       '200 POST reload',
-      () => call(svc.url, '/admin/reload', { key: ADMIN_KEY, method: 'POST' }),
+      () => httpRequest(`${svc.url}/admin/reload`, { key: ADMIN_KEY, method: 'POST' }),
       200,
     ],
     [
       '400 refresh of an unknown client',
-      () => call(svc.url, '/admin/clients/none.client/refresh', { key: ADMIN_KEY, method: 'POST' }),
+      () =>
+        httpRequest(`${svc.url}/admin/clients/none.client/refresh`, {
+          key: ADMIN_KEY,
+          method: 'POST',
+        }),
       400,
     ],
     [
       '502 refresh refused by the IdP',
       () =>
-        call(svc.url, '/admin/clients/refused.client/refresh', { key: ADMIN_KEY, method: 'POST' }),
+        httpRequest(`${svc.url}/admin/clients/refused.client/refresh`, {
+          key: ADMIN_KEY,
+          method: 'POST',
+        }),
       502,
     ],
-    ['401 no key', () => call(svc.url, '/admin/clients', { source: '127.0.0.4' }), 401],
-    ['403 not an admin', () => call(svc.url, '/admin/clients', { key: KEY }), 403],
+    [
+      '401 no key',
+      () => httpRequest(`${svc.url}/admin/clients`, { localAddress: '127.0.0.4' }),
+      401,
+    ],
+    ['403 not an admin', () => httpRequest(`${svc.url}/admin/clients`, { key: KEY }), 403],
     [
       '400 malformed JSON body',
       () =>
-        call(svc.url, '/admin/reload', {
+        httpRequest(`${svc.url}/admin/reload`, {
           key: ADMIN_KEY,
           method: 'POST',
           headers: { 'content-type': 'application/json' },
@@ -194,12 +224,12 @@ describe('security headers (e2e)', () => {
     ['/docs-json', 200],
     ['/no-such-endpoint', 404],
   ])('operations answer %s: API security headers and the API CSP', async (path, status) => {
-    const res = await call(svc.url, path);
+    const res = await httpRequest(svc.url + path);
     expectApiHeaders(res, status);
   });
 
   it("the Swagger UI page has all of helmet's headers but not the API CSP (it runs scripts)", async () => {
-    const res = await call(svc.url, '/docs');
+    const res = await httpRequest(`${svc.url}/docs`);
     expectStatus(res, 200);
     expect(res.headers).toMatchObject({ ...API_SECURITY, ...HTML_ONLY });
     expect(res.headers['content-security-policy']).toBeUndefined();
@@ -212,7 +242,7 @@ describe('security headers (e2e)', () => {
   ])(
     'an answer Fastify writes itself (%s) still carries the security headers and no-store',
     async (_n, path) => {
-      const res = await call(svc.url, path, { key: KEY });
+      const res = await httpRequest(svc.url + path, { key: KEY });
       // The status and body are edge-input's concern; here: the same headers as every answer.
       expect(res.status).toBeGreaterThanOrEqual(400);
       expect(res.status).toBeLessThan(500);

@@ -1,5 +1,4 @@
-import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '@app/config';
 import {
@@ -8,26 +7,30 @@ import {
   type SandboxOptions,
 } from '@app/identity-sandbox';
 import { IdpDiscovery } from '@app/upstream';
-import { get, post, waitFor } from '../admin/load';
-import { clientKeyPair } from '../support/test-pki';
+import { get, post } from '../admin/load';
 import {
-  startTestApp,
-  type RunningTestApp,
-  type TestAppOptions,
+  clientKeyPair,
+  closeServer,
+  freePort,
+  type InProcessService,
+  startService,
+  type TestCaller,
   type TestClient,
-  writeTestConfig,
-} from '../support/test-app';
+  type TestEnvironment,
+  waitFor,
+  writeServiceConfig,
+} from '../support';
 
 /**
  * Discovery (README "Identity providers"): an environment names its IdP's `issuer` and the
  * token endpoint and supported methods come from the IdP's metadata, over real sockets.
  */
 const CALLER_KEY = 'discovery-caller-key-0001-aaaaaaaaaaaaaaaaa';
-const CALLERS: TestAppOptions['callers'] = [{ name: 'caller', keys: [CALLER_KEY], clients: ['*'] }];
+const CALLERS: TestCaller[] = [{ name: 'caller', keys: [CALLER_KEY], clients: ['*'] }];
 const CLIENT: TestClient = { clientId: 'disco.client', environment: 'uat', secret: 'disco-1' };
 
 const idps: RunningSandbox[] = [];
-const apps: RunningTestApp[] = [];
+const apps: InProcessService[] = [];
 async function sandbox(options: SandboxOptions = {}): Promise<RunningSandbox> {
   const idp = await startIdentitySandbox({
     clients: [{ clientId: CLIENT.clientId, secret: CLIENT.secret }],
@@ -37,10 +40,10 @@ async function sandbox(options: SandboxOptions = {}): Promise<RunningSandbox> {
   return idp;
 }
 async function start(
-  environments: TestAppOptions['environments'],
+  environments: Record<string, TestEnvironment>,
   clients: TestClient[] = [CLIENT],
-): Promise<RunningTestApp> {
-  const app = await startTestApp({
+): Promise<InProcessService> {
+  const app = await startService({
     environments,
     clients,
     callers: CALLERS,
@@ -55,7 +58,7 @@ afterEach(async () => {
   for (const idp of idps.splice(0)) await idp.close();
 });
 
-const tokenOf = (app: RunningTestApp, clientId = CLIENT.clientId) =>
+const tokenOf = (app: InProcessService, clientId = CLIENT.clientId) =>
   get(`${app.url}/tokens/${clientId}`, CALLER_KEY);
 
 describe('discovery (e2e)', () => {
@@ -224,16 +227,15 @@ describe('discovery (e2e)', () => {
       callers: [...CALLERS, { name: 'admin', keys: [admin], clients: [], admin: true }],
     };
     try {
-      const app = await startTestApp({ ...options, scheduler: false, logLevel: 'warn' });
+      const app = await startService({ ...options, scheduler: false, logLevel: 'warn' });
       apps.push(app);
       expect((await tokenOf(app, 'first.client')).status).toBe(200);
       expect(proxied).toEqual([`POST ${tokenEndpoint}`]);
 
-      writeTestConfig(
-        app.dir,
-        { ...options, environments: { uat: { issuer, allowInsecureHttp: false } } },
-        {},
-      );
+      writeServiceConfig(app.configPath, {
+        ...options,
+        environments: { uat: { issuer, allowInsecureHttp: false } },
+      });
       expect((await post(`${app.url}/admin/reload`, admin)).status).toBe(200);
       const res = await tokenOf(app, 'second.client');
 
@@ -273,17 +275,3 @@ describe('discovery (e2e)', () => {
     expect(idp.stats()).toMatchObject({ tokenRequests: 1, issued: 1 });
   });
 });
-
-/** A loopback port nothing listens on (taken, then released). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-function closeServer(server: Server): Promise<void> {
-  server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
-}

@@ -2,16 +2,20 @@ import { writeFileSync } from 'node:fs';
 import { decodeJwt } from 'jose';
 import { ConfigError, ConfigService } from '@app/config';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { get, post, waitFor } from '../admin/load';
-import { ConnectProxy } from '../support/connect-proxy';
-import { clientKeyPair, createTestPki, type TestPki } from '../support/test-pki';
+import { get, post } from '../admin/load';
 import {
+  clientKeyPair,
+  ConnectProxy,
+  createTestPki,
+  type InProcessService,
   secretPathOf,
-  startTestApp,
-  type RunningTestApp,
-  type TestAppOptions,
+  startService,
+  type TestCaller,
   type TestClient,
-} from '../support/test-app';
+  type TestEnvironment,
+  type TestPki,
+  waitFor,
+} from '../support';
 
 /**
  * Identity providers beyond the shared secret (README "Identity providers"): per-client token
@@ -20,17 +24,17 @@ import {
  */
 const CALLER_KEY = 'idp-spec-caller-key-0001-aaaaaaaaaaaaaaaaaa';
 const ADMIN_KEY = 'idp-spec-admin-key-0002-bbbbbbbbbbbbbbbbbbb';
-const CALLERS: TestAppOptions['callers'] = [
+const CALLERS: TestCaller[] = [
   { name: 'caller', keys: [CALLER_KEY], clients: ['*'] },
   { name: 'ops', keys: [ADMIN_KEY], clients: [], admin: true },
 ];
 
-const apps: RunningTestApp[] = [];
+const apps: InProcessService[] = [];
 async function start(
-  environments: TestAppOptions['environments'],
+  environments: Record<string, TestEnvironment>,
   clients: TestClient[],
-): Promise<RunningTestApp> {
-  const app = await startTestApp({
+): Promise<InProcessService> {
+  const app = await startService({
     environments,
     clients,
     callers: CALLERS,
@@ -44,7 +48,7 @@ afterEach(async () => {
   for (const app of apps.splice(0)) await app.close();
 });
 
-const tokenOf = (app: RunningTestApp, clientId: string) =>
+const tokenOf = (app: InProcessService, clientId: string) =>
   get(`${app.url}/tokens/${clientId}`, CALLER_KEY);
 
 describe('token request parameters (e2e)', () => {
@@ -207,7 +211,7 @@ describe('private_key_jwt (e2e)', () => {
       secret: keyA.privatePem,
       authMethod: 'private_key_jwt',
     };
-    const app = await startTestApp({
+    const app = await startService({
       environments: { uat: { tokenUrl: idp.tokenUrl } },
       clients: [client],
       callers: CALLERS,

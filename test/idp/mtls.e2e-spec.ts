@@ -1,20 +1,20 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { get, post, waitFor } from '../admin/load';
+import { get, post } from '../admin/load';
 import {
   createTestPki,
+  type InProcessService,
   issueClientCertificate,
   selfSignedClientCertificate,
-  type TestClientCertificate,
-  type TestPki,
-} from '../support/test-pki';
-import {
-  startTestApp,
-  type RunningTestApp,
-  type TestAppOptions,
+  startService,
+  type TestCaller,
   type TestClient,
-} from '../support/test-app';
+  type TestClientCertificate,
+  type TestEnvironment,
+  type TestPki,
+  waitFor,
+} from '../support';
 
 /**
  * Client certificates (RFC 8705) against the sandbox over https on loopback: tls_client_auth
@@ -24,14 +24,14 @@ import {
  */
 const CALLER_KEY = 'mtls-spec-caller-key-0001-aaaaaaaaaaaaaaaaaa';
 const ADMIN_KEY = 'mtls-spec-admin-key-0002-bbbbbbbbbbbbbbbbbbb';
-const CALLERS: TestAppOptions['callers'] = [
+const CALLERS: TestCaller[] = [
   { name: 'caller', keys: [CALLER_KEY], clients: ['*'] },
   { name: 'ops', keys: [ADMIN_KEY], clients: [], admin: true },
 ];
 
 let pki: TestPki;
 let idp: RunningSandbox;
-const apps: RunningTestApp[] = [];
+const apps: InProcessService[] = [];
 
 beforeAll(async () => {
   pki = createTestPki();
@@ -67,11 +67,11 @@ function certificateFiles(credential: TestClientCertificate): Record<string, str
 }
 
 async function start(
-  environment: TestAppOptions['environments'][string],
+  environment: TestEnvironment,
   clients: TestClient[],
   scheduler = false,
-): Promise<RunningTestApp> {
-  const app = await startTestApp({
+): Promise<InProcessService> {
+  const app = await startService({
     environments: { uat: environment },
     clients,
     callers: CALLERS,
@@ -82,7 +82,7 @@ async function start(
   return app;
 }
 
-const tokenOf = (app: RunningTestApp, clientId: string) =>
+const tokenOf = (app: InProcessService, clientId: string) =>
   get(`${app.url}/tokens/${clientId}`, CALLER_KEY);
 
 describe('client certificates (e2e)', () => {

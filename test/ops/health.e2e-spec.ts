@@ -1,7 +1,11 @@
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { httpRequest } from '../support/http';
-import { startRedisServer, type ThrowawayRedis } from '../support/redis-server';
-import { startTestApp, type RunningTestApp } from '../support/test-app';
+import {
+  httpRequest,
+  type InProcessService,
+  startRedisServer,
+  startService,
+  type ThrowawayRedis,
+} from '../support';
 
 /**
  * /health/live and /health/ready (README "Health"): no caller key
@@ -67,11 +71,11 @@ describe('health endpoints (e2e)', () => {
 
   describe('with Redis (a throwaway redis-server this suite kills)', () => {
     let redis: ThrowawayRedis;
-    let svc: RunningTestApp;
+    let svc: InProcessService;
 
     beforeAll(async () => {
       redis = await startRedisServer();
-      svc = await startTestApp({ ...options(), redis: redis.url });
+      svc = await startService({ ...options(), redis: redis.url });
     });
 
     afterAll(async () => {
@@ -134,10 +138,10 @@ describe('health endpoints (e2e)', () => {
   });
 
   describe('in memory mode (no REDIS_URL)', () => {
-    let svc: RunningTestApp;
+    let svc: InProcessService;
 
     beforeAll(async () => {
-      svc = await startTestApp(options());
+      svc = await startService(options());
     });
 
     afterAll(async () => {

@@ -5,13 +5,12 @@ import {
 } from '@app/identity-sandbox';
 import { ConfigService } from '@app/config';
 import { tokenFingerprint } from '@app/observability';
-import { httpRequest } from '../support/http';
 import { AUDIT_TEXT_MAX_LENGTH } from '@app/audit';
-import { startTestApp, type RunningTestApp } from '../support/test-app';
+import { httpRequest, type InProcessService, startService } from '../support';
 
 /**
  * "No secret, caller key or access token is written to a log line" (README "Security and
- * failure behaviour", "Logs and metrics"), at LOG_LEVEL=debug (startTestApp's default):
+ * failure behaviour", "Logs and metrics"), at LOG_LEVEL=debug (startService's default):
  * requests carrying every kind of secret a caller or an operator could send, plus the secrets
  * and tokens the service itself handles, and a scan of every line the service wrote.
  */
@@ -32,7 +31,7 @@ const PROXY_AUTH = 'redact-proxy-authorization-0010-jjjjjjjjj';
 
 describe('log redaction (e2e, LOG_LEVEL=debug)', () => {
   let idp: RunningSandbox;
-  let svc: RunningTestApp;
+  let svc: InProcessService;
   const accessTokens = new Set<string>();
   const statuses: Record<string, number> = {};
 
@@ -53,7 +52,7 @@ describe('log redaction (e2e, LOG_LEVEL=debug)', () => {
       ],
       expiresIn: 1200,
     });
-    svc = await startTestApp({
+    svc = await startService({
       scheduler: false,
       redis: true,
       logLevel: 'debug',
@@ -65,7 +64,7 @@ describe('log redaction (e2e, LOG_LEVEL=debug)', () => {
           environment: 'uat',
           secret: SECRET_BASIC,
           authMethod: 'client_secret_basic',
-          // A file, not secretEnv: startTestApp keeps secretEnv values out of process.env,
+          // A file, not secretEnv: startService keeps secretEnv values out of process.env,
           // where POST /admin/reload would look for them.
         },
         { clientId: 'rejected.client', environment: 'uat', secret: WRONG_SECRET },

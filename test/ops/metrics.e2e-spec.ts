@@ -1,8 +1,7 @@
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { httpRequest, type SimpleResponse } from '../support/http';
-import { startTestApp, type RunningTestApp } from '../support/test-app';
 import { TOKEN_REQUEST_BUCKETS } from '@app/observability';
 import { parsePrometheusText, series, type Sample } from './prometheus-text';
+import { httpRequest, type InProcessService, type SimpleResponse, startService } from '../support';
 
 /**
  * GET /metrics on the metrics port (README "Logs and metrics"): after a scripted set of
@@ -19,7 +18,7 @@ const LIFETIME = 1200;
 
 describe('GET /metrics on METRICS_PORT (e2e)', () => {
   let idp: RunningSandbox;
-  let svc: RunningTestApp;
+  let svc: InProcessService;
   const accessTokens: string[] = [];
   let text: string;
   let samples: Sample[];
@@ -38,7 +37,7 @@ describe('GET /metrics on METRICS_PORT (e2e)', () => {
       ],
       expiresIn: LIFETIME,
     });
-    svc = await startTestApp({
+    svc = await startService({
       scheduler: false,
       environments: { uat: { tokenUrl: idp.tokenUrl, timeoutMs: 2000 } },
       clients: [

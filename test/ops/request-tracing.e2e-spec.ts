@@ -1,13 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import {
-  call,
-  startRecordingProxy,
-  startVendor,
-  type RecordingProxy,
-  type Vendor,
-} from '../hardening/harness';
+import { startRecordingProxy, type RecordingProxy } from '../hardening/harness';
 import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver';
+import { httpRequest, type InProcessService, startService } from '../support';
 
 /**
  * Request ids and W3C trace context (README "Logs and metrics"): every answer carries
@@ -26,11 +21,11 @@ const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
 const traceparentOf = (traceId: string, parentId: string): string => `00-${traceId}-${parentId}-01`;
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/;
 
-async function startService(
+async function startBehind(
   proxy: RecordingProxy,
   env: Record<string, string> = {},
-): Promise<Vendor> {
-  return startVendor({
+): Promise<InProcessService> {
+  return startService({
     scheduler: false,
     environments: { uat: { tokenUrl: proxy.tokenUrl, timeoutMs: 2000 } },
     clients: CLIENTS.map((clientId) => ({ clientId, environment: 'uat', secret: SECRET })),
@@ -42,14 +37,14 @@ async function startService(
 describe('request ids and trace context, tracing off (e2e)', () => {
   let idp: RunningSandbox;
   let proxy: RecordingProxy;
-  let svc: Vendor;
+  let svc: InProcessService;
 
   beforeAll(async () => {
     idp = await startIdentitySandbox({
       clients: CLIENTS.map((clientId) => ({ clientId, secret: SECRET })),
     });
     proxy = await startRecordingProxy(idp.tokenUrl);
-    svc = await startService(proxy);
+    svc = await startBehind(proxy);
   });
 
   afterAll(async () => {
@@ -59,7 +54,7 @@ describe('request ids and trace context, tracing off (e2e)', () => {
   });
 
   it('answers every request with X-Request-Id: the caller’s sane id, echoed and audited', async () => {
-    const res = await call(svc.url, `/tokens/${CLIENTS[0]}`, {
+    const res = await httpRequest(`${svc.url}/tokens/${CLIENTS[0]}`, {
       key: KEY,
       headers: { 'x-request-id': 'caller-req.42' },
     });
@@ -83,7 +78,7 @@ describe('request ids and trace context, tracing off (e2e)', () => {
       200,
     ],
   ])('%s gets a fresh UUID', async (_case, path, key, headers, status) => {
-    const res = await call(svc.url, path, { key, headers });
+    const res = await httpRequest(svc.url + path, { key, headers });
     expect(res.status).toBe(status);
     expect(res.headers['x-request-id']).toMatch(UUID);
   });
@@ -91,7 +86,7 @@ describe('request ids and trace context, tracing off (e2e)', () => {
   it('passes a valid traceparent (and tracestate) on to the IdP unchanged', async () => {
     const traceparent = traceparentOf(hex(16), hex(8));
     const before = proxy.requestHeaders.length;
-    const res = await call(svc.url, `/tokens/${CLIENTS[1]}`, {
+    const res = await httpRequest(`${svc.url}/tokens/${CLIENTS[1]}`, {
       key: KEY,
       headers: { traceparent, tracestate: 'vendor=abc' },
     });
@@ -110,7 +105,7 @@ describe('request ids and trace context, tracing off (e2e)', () => {
   ])('sends no traceparent to the IdP for %s', async (_case, traceparent) => {
     const client = CLIENTS[2];
     const before = proxy.requestHeaders.length;
-    const res = await call(svc.url, `/admin/clients/${client}/refresh`, {
+    const res = await httpRequest(`${svc.url}/admin/clients/${client}/refresh`, {
       key: KEY,
       method: 'POST',
       headers: traceparent ? { traceparent, tracestate: 'vendor=abc' } : {},
@@ -126,7 +121,7 @@ describe('OpenTelemetry tracing on: OTEL_EXPORTER_OTLP_ENDPOINT set (e2e)', () =
   let idp: RunningSandbox;
   let proxy: RecordingProxy;
   let receiver: OtlpReceiver;
-  let svc: Vendor | undefined;
+  let svc: InProcessService | undefined;
   const traceId = hex(16);
   const callerSpanId = hex(8);
   let idpTraceparents: (string | undefined)[] = [];
@@ -138,10 +133,10 @@ describe('OpenTelemetry tracing on: OTEL_EXPORTER_OTLP_ENDPOINT set (e2e)', () =
     });
     proxy = await startRecordingProxy(idp.tokenUrl);
     receiver = await startOtlpReceiver();
-    svc = await startService(proxy, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint });
+    svc = await startBehind(proxy, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint });
     statuses = [
       (
-        await call(svc.url, `/tokens/${CLIENTS[3]}`, {
+        await httpRequest(`${svc.url}/tokens/${CLIENTS[3]}`, {
           key: KEY,
           headers: {
             traceparent: traceparentOf(traceId, callerSpanId),
@@ -149,7 +144,7 @@ describe('OpenTelemetry tracing on: OTEL_EXPORTER_OTLP_ENDPOINT set (e2e)', () =
           },
         })
       ).status,
-      (await call(svc.url, `/tokens/${CLIENTS[4]}`, { key: KEY })).status,
+      (await httpRequest(`${svc.url}/tokens/${CLIENTS[4]}`, { key: KEY })).status,
     ];
     idpTraceparents = proxy.requestHeaders.map((h) => h.traceparent as string | undefined);
     // Closing the app exports what is still buffered.

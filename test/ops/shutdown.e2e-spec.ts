@@ -3,15 +3,16 @@ import { connect } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { startRedisServer, type ThrowawayRedis } from '../support/redis-server';
 import {
   killAllReplicas,
-  startReplica,
-  writeServiceConfig,
   type Replica,
-  type ServiceConfigFiles,
-} from '../support/replica';
-import { testEncryptionKeys } from '../support/test-app';
+  type ServiceConfigSpec,
+  sleep,
+  startRedisServer,
+  startService,
+  type ThrowawayRedis,
+  waitFor,
+} from '../support';
 
 /**
  * SIGTERM on the production entry point (README "Shutdown"): stop
@@ -30,23 +31,6 @@ const DRAIN_MS = 10_000;
 const IN_FLIGHT = 5;
 /** Once the last in-flight answer is out, what is left (stop the scheduler, release locks, quit Redis) is quick. */
 const EXIT_AFTER_LAST_ANSWER_MS = 1500;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== null && value !== false) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** A request's outcome: its answer, or the network error it ended with; and when it ended. */
 interface Outcome {
@@ -114,7 +98,7 @@ describe('shutdown on SIGTERM (real processes)', () => {
   let idp: RunningSandbox;
   let redis: ThrowawayRedis;
   let redisClient: Redis;
-  let files: ServiceConfigFiles;
+  let config: ServiceConfigSpec;
   const agents: Agent[] = [];
   /** The raw answer to the request pipelined after SIGTERM in the first test (read by the second). */
   let drainAnswer = '';
@@ -134,11 +118,11 @@ describe('shutdown on SIGTERM (real processes)', () => {
       startRedisServer(),
     ]);
     redisClient = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-    files = writeServiceConfig({
+    config = {
       environments: { [ENVIRONMENT]: { tokenUrl: idp.tokenUrl, timeoutMs: 3000 } },
       clients: [{ clientId: CLIENT_ID, environment: ENVIRONMENT, secret: SECRET }],
       callers: [{ name: 'shutdown-caller', keys: [CALLER_KEY], clients: ['*'] }],
-    });
+    };
   });
 
   afterEach(async () => {
@@ -150,7 +134,6 @@ describe('shutdown on SIGTERM (real processes)', () => {
     redisClient?.disconnect();
     await redis?.stop();
     await idp?.close();
-    files?.remove();
   });
 
   beforeEach(() => {
@@ -161,14 +144,11 @@ describe('shutdown on SIGTERM (real processes)', () => {
   /** A replica on the throwaway Redis, with a key prefix of its own. */
   async function startOne(): Promise<{ replica: Replica; lockKey: string; tokenKey: string }> {
     const prefix = `tv-shutdown-${randomUUID()}:`;
-    const replica = await startReplica({
-      env: {
-        TOKEN_VENDOR_CONFIG: files.configPath,
-        REDIS_URL: redis.url,
-        REDIS_KEY_PREFIX: prefix,
-        TOKEN_VENDOR_ENCRYPTION_KEYS: testEncryptionKeys(),
-        LOG_LEVEL: 'debug',
-      },
+    const replica = await startService({
+      run: 'process',
+      ...config,
+      redis: redis.url,
+      keyPrefix: prefix,
     });
     return {
       replica,

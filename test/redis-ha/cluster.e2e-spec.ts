@@ -3,9 +3,14 @@ import { Cluster } from 'ioredis';
 import { SystemClock } from '@app/clock';
 import { RedisTokenStore, TokenCipher, createRedisClient, waitUntilReady } from '@app/token-store';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { httpRequest } from '../support/http';
-import { startRedisCluster, type RedisClusterUnderTest } from '../support/redis-topologies';
-import { startTestApp, testEncryptionKeys, type RunningTestApp } from '../support/test-app';
+import {
+  httpRequest,
+  type InProcessService,
+  type RedisClusterUnderTest,
+  startRedisCluster,
+  startService,
+  testEncryptionKeys,
+} from '../support';
 
 /**
  * A real 3-master Redis Cluster (redis-server --cluster-enabled + redis-cli --cluster create):
@@ -25,7 +30,7 @@ const CLIENTS = [
 describe('Redis Cluster', () => {
   let cluster: RedisClusterUnderTest;
   let idp: RunningSandbox;
-  let replicas: RunningTestApp[] = [];
+  let replicas: InProcessService[] = [];
   let direct: Cluster;
 
   beforeAll(async () => {
@@ -37,7 +42,7 @@ describe('Redis Cluster', () => {
     const keyPrefix = `tv-cluster-${Date.now()}:`;
     for (let i = 0; i < 2; i++) {
       replicas.push(
-        await startTestApp({
+        await startService({
           scheduler: false, // the burst below must meet a cold cache
           redis: { REDIS_CLUSTER_NODES: cluster.nodes },
           keyPrefix,
@@ -65,7 +70,7 @@ describe('Redis Cluster', () => {
     await cluster?.stop();
   });
 
-  const get = (replica: RunningTestApp, clientId: string) =>
+  const get = (replica: InProcessService, clientId: string) =>
     httpRequest(`${replica.url}/tokens/${clientId}`, {
       headers: { authorization: `Bearer ${KEY}` },
     });

@@ -1,11 +1,13 @@
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { httpRequest } from '../support/http';
 import {
   askRedis,
-  startRedisSentinel,
+  httpRequest,
+  type InProcessService,
   type RedisSentinelUnderTest,
-} from '../support/redis-topologies';
-import { startTestApp, testEncryptionKeys, type RunningTestApp } from '../support/test-app';
+  startRedisSentinel,
+  startService,
+  testEncryptionKeys,
+} from '../support';
 
 /**
  * A real master + replica + 3 Sentinels: tokens vend and stay single-flight through Sentinel;
@@ -18,7 +20,7 @@ const ADMIN_KEY = 'sentinel-admin-key-0000000000000';
 describe('Redis Sentinel', () => {
   let sentinel: RedisSentinelUnderTest;
   let idp: RunningSandbox;
-  let replicas: RunningTestApp[] = [];
+  let replicas: InProcessService[] = [];
   const keyPrefix = `tv-sentinel-${Date.now()}:`;
   const tokenKey = `${keyPrefix}{uat/deals.client}:token`;
 
@@ -30,7 +32,7 @@ describe('Redis Sentinel', () => {
     const encryptionKeys = testEncryptionKeys();
     for (let i = 0; i < 2; i++) {
       replicas.push(
-        await startTestApp({
+        await startService({
           scheduler: false,
           redis: { REDIS_SENTINELS: sentinel.sentinels, REDIS_SENTINEL_NAME: sentinel.name },
           keyPrefix,
@@ -53,7 +55,7 @@ describe('Redis Sentinel', () => {
     await sentinel?.stop();
   });
 
-  const get = (replica: RunningTestApp) =>
+  const get = (replica: InProcessService) =>
     httpRequest(`${replica.url}/tokens/deals.client`, {
       headers: { authorization: `Bearer ${KEY}` },
     });

@@ -4,7 +4,7 @@ import { AdminModule } from '@app/admin';
 import { RotationModule } from '@app/rotation';
 import { REFRESH_ENABLED, TokensModule } from '@app/tokens';
 import { TokenVendorModule } from '../../apps/token-vendor/src/token-vendor.module';
-import { startTestApp, type RunningTestApp } from '../support/test-app';
+import { type InProcessService, startService } from '../support';
 
 /**
  * The wiring the code reads as (README "How the pieces fit"): the root module imports what it uses,
@@ -17,11 +17,11 @@ describe('module wiring', () => {
     clients: [{ clientId: 'a.client', environment: 'uat', secret: 's' }],
     callers: [{ name: 'c', keys: ['k-0000000000000000'], clients: ['*'] }],
   };
-  let svc: RunningTestApp;
+  let svc: InProcessService;
   let modules: NestModule[];
 
   beforeAll(async () => {
-    svc = await startTestApp({ ...options, scheduler: false });
+    svc = await startService({ ...options, scheduler: false });
     modules = [...svc.app.get(ModulesContainer).values()];
   });
   afterAll(() => svc.close());
@@ -64,7 +64,7 @@ describe('module wiring', () => {
 
   it('hands the refresh switch of the app builder to the scheduler (off here, on by default)', async () => {
     expect(svc.app.get(REFRESH_ENABLED)).toBe(false);
-    const defaults = await startTestApp(options);
+    const defaults = await startService(options);
     try {
       expect(defaults.app.get(REFRESH_ENABLED)).toBe(true);
     } finally {

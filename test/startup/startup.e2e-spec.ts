@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
-import { startTestApp, type RunningTestApp } from '../support/test-app';
+import { type InProcessService, startService } from '../support';
 
 const MAIN = join(__dirname, '../../dist/apps/token-vendor/main.js');
 
@@ -83,9 +83,9 @@ describe('start-up with a bad configuration (production entry point)', () => {
 });
 
 describe('OpenAPI document', () => {
-  let svc: RunningTestApp;
+  let svc: InProcessService;
   beforeAll(async () => {
-    svc = await startTestApp({
+    svc = await startService({
       scheduler: false,
       environments: { uat: { tokenUrl: 'http://127.0.0.1:9/connect/token' } },
       clients: [{ clientId: 'a.client', environment: 'uat', secret: 's' }],

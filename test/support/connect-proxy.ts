@@ -1,5 +1,5 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { listenOnLoopback } from './http';
 
 /**
  * A forward proxy on loopback that speaks only CONNECT (what a client uses for https through
@@ -17,9 +17,7 @@ export class ConnectProxy {
 
   static async start(): Promise<ConnectProxy> {
     const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    const proxy = new ConnectProxy(server, `http://127.0.0.1:${port}`);
+    const proxy = new ConnectProxy(server, `http://127.0.0.1:${await listenOnLoopback(server)}`);
     server.on('connection', (socket) => proxy.accept(socket));
     return proxy;
   }

@@ -12,17 +12,6 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { stringify } from 'yaml';
-import { loadConfiguration } from '@app/config';
-import { createTokenVendorApp } from '@app/token-vendor';
-import {
-  CapturedLogs,
-  requiredTestRedisUrl,
-  sha256Hex,
-  testEncryptionKeys,
-  type TestCaller,
-} from './test-app';
 
 const DATA_DIR = '..data';
 const DATA_TMP = '..data_tmp';
@@ -113,97 +102,4 @@ function isSymlink(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** A configuration file written as-is (so `secretFile` may point anywhere, e.g. into a volume). */
-export interface VendorConfigSpec {
-  environments: Record<string, { tokenUrl: string; timeoutMs?: number }>;
-  clients: {
-    clientId: string;
-    environment: string;
-    secretFile: string;
-    scope?: string;
-    /** Written verbatim into the client entry: lets tests write invalid files. */
-    extra?: Record<string, unknown>;
-  }[];
-  callers: TestCaller[];
-  refresh?: { ratio?: number; minTtlSeconds?: number };
-}
-
-export function vendorConfigYaml(spec: VendorConfigSpec): string {
-  return stringify({
-    environments: spec.environments,
-    clients: spec.clients.map((c) => ({
-      clientId: c.clientId,
-      environment: c.environment,
-      secretFile: c.secretFile,
-      ...(c.scope ? { scope: c.scope } : {}),
-      ...c.extra,
-    })),
-    callers: spec.callers.map((c) => ({
-      name: c.name,
-      keySha256: c.keys.map(sha256Hex),
-      clients: c.clients,
-      admin: c.admin ?? false,
-    })),
-    refresh: { ratio: 0.75, minTtlSeconds: 30, ...spec.refresh },
-  });
-}
-
-export function writeVendorConfig(path: string, spec: VendorConfigSpec): void {
-  writeFileSync(path, vendorConfigYaml(spec));
-}
-
-/** What replicas of one fleet share: the Redis, the key prefix and the encryption key. */
-export interface SharedStore {
-  redisUrl: string;
-  keyPrefix: string;
-  encryptionKeys: string;
-}
-
-export function sharedStore(keyPrefix: string): SharedStore {
-  return { redisUrl: requiredTestRedisUrl(), keyPrefix, encryptionKeys: testEncryptionKeys() };
-}
-
-export interface VendorAppOptions {
-  configPath: string;
-  /** Replicas of one fleet get the same SharedStore; without one, the in-memory store. */
-  store?: SharedStore;
-  /** Proactive refresh and start-up warming (default on). */
-  scheduler?: boolean;
-  logLevel?: string;
-}
-
-export interface RunningVendorApp {
-  url: string;
-  app: NestFastifyApplication;
-  logs: CapturedLogs;
-  close(): Promise<void>;
-}
-
-/**
- * startTestApp for a configuration file the test wrote itself: builds the service the way
- * main.ts does (same loader, same app factory), listens on 127.0.0.1:0 and captures every
- * log line. The configuration file and the secrets are the test's to clean up.
- */
-export async function startVendorApp(options: VendorAppOptions): Promise<RunningVendorApp> {
-  const env: NodeJS.ProcessEnv = {
-    TOKEN_VENDOR_CONFIG: options.configPath,
-    LOG_LEVEL: options.logLevel ?? 'debug',
-  };
-  if (options.store) {
-    env.REDIS_URL = options.store.redisUrl;
-    env.REDIS_KEY_PREFIX = options.store.keyPrefix;
-    env.TOKEN_VENDOR_ENCRYPTION_KEYS = options.store.encryptionKeys;
-  }
-  const logs = new CapturedLogs();
-  const app = await createTokenVendorApp({
-    configuration: loadConfiguration(env),
-    logStream: logs,
-    refresh: options.scheduler,
-  });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const address = app.getHttpServer().address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return { url: `http://127.0.0.1:${port}`, app, logs, close: () => app.close() };
 }

@@ -2,6 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 
+/** The Redis the suites share (global-setup.ts chose it; tests isolate themselves by key prefix). */
+export function requireTestRedisUrl(): string {
+  const url = process.env.TEST_REDIS_URL;
+  if (!url) throw new Error('TEST_REDIS_URL is not set: run the suite through jest (globalSetup)');
+  return url;
+}
+
 /** A free TCP port on loopback (closed again before returning). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { askRedis as ask, freePort, THROWAWAY_REDIS_ARGS } from './redis-server';
+import { waitFor as waitUntil } from './wait';
 
 const run = promisify(execFile);
 
@@ -12,17 +13,9 @@ interface Proc {
   child: ChildProcess;
 }
 
-async function waitFor(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+/** Redis refuses connections while it starts: an error is "not yet". */
+function waitFor(what: string, check: () => Promise<boolean>): Promise<boolean> {
+  return waitUntil(what, () => check().catch(() => false), 20_000, 100);
 }
 
 function launch(args: string[]): ChildProcess {
@@ -194,5 +187,3 @@ export async function startRedisSentinel(name = 'tvmaster'): Promise<RedisSentin
     stop,
   };
 }
-
-export { askRedis } from './redis-server';

@@ -1,6 +1,11 @@
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { httpRequest, type SimpleResponse } from '../support/http';
-import { startTestApp, testEncryptionKeys, type RunningTestApp } from '../support/test-app';
+import {
+  httpRequest,
+  type InProcessService,
+  type SimpleResponse,
+  startService,
+  testEncryptionKeys,
+} from '../support';
 
 /**
  * Concurrent first requests for a client nobody holds a token for yet, on a real Redis and the
@@ -20,7 +25,7 @@ const clientIds = Array.from({ length: ROUNDS * 3 }, (_, i) => `cold-${i}.client
 
 describe('GET /tokens/:clientId: a cold burst (e2e, real Redis)', () => {
   let idp: RunningSandbox;
-  let svc: RunningTestApp;
+  let svc: InProcessService;
   const unused = [...clientIds];
 
   beforeAll(async () => {
@@ -29,7 +34,7 @@ describe('GET /tokens/:clientId: a cold burst (e2e, real Redis)', () => {
       expiresIn: 1200,
     });
     // No proactive refresh or warm-up: every client stays cold until a round asks for it.
-    svc = await startTestApp({
+    svc = await startService({
       scheduler: false,
       redis: true,
       logLevel: 'warn',
@@ -106,7 +111,7 @@ describe('GET /tokens/:clientId: a cold burst over 3 replicas (e2e, real Redis)'
   const REPLICAS = 3;
   const fleetClientIds = Array.from({ length: ROUNDS }, (_, i) => `fleet-cold-${i}.client`);
   let idp: RunningSandbox;
-  const replicas: RunningTestApp[] = [];
+  const replicas: InProcessService[] = [];
 
   beforeAll(async () => {
     idp = await startIdentitySandbox({
@@ -117,7 +122,7 @@ describe('GET /tokens/:clientId: a cold burst over 3 replicas (e2e, real Redis)'
     const encryptionKeys = testEncryptionKeys();
     for (let i = 0; i < REPLICAS; i++) {
       replicas.push(
-        await startTestApp({
+        await startService({
           scheduler: false,
           redis: true,
           keyPrefix,

@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { ManualClock } from '@app/clock';
+
 import { AuditLog } from './audit-log';
 import {
   DISCLOSURE_SUMMARY_INTERVAL_MS,
@@ -8,12 +8,13 @@ import {
   MAX_TRACKED_DISCLOSURES,
   type Disclosure,
 } from './disclosure-log';
+import { TestClock } from '../../../test/support/clock';
 
 const START = Date.UTC(2026, 11, 1, 10, 0, 0);
 
 describe('DisclosureLog', () => {
   let lines: Record<string, unknown>[];
-  let clock: ManualClock;
+  let clock: TestClock;
   let sut: DisclosureLog;
 
   const disclosure = (over: Partial<Disclosure> = {}): Disclosure => ({
@@ -33,7 +34,7 @@ describe('DisclosureLog', () => {
   beforeEach(() => {
     jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
     lines = [];
-    clock = new ManualClock(START);
+    clock = new TestClock({ start: START });
     const logger = pino(
       { base: undefined, timestamp: false },
       { write: (text: string) => lines.push(JSON.parse(text) as Record<string, unknown>) },

@@ -1,15 +1,15 @@
-import { ManualClock } from '@app/clock';
 import {
   FAILED_AUTH_LIMIT,
   FAILED_AUTH_MAX_SOURCES,
   FAILED_AUTH_WINDOW_MS,
   FailedAuthLimiter,
 } from './failed-auth.limiter';
+import { TestClock } from '../../../test/support/clock';
 
 const SOURCE = '203.0.113.7';
 
 describe('FailedAuthLimiter', () => {
-  let clock: ManualClock;
+  let clock: TestClock;
   let sut: FailedAuthLimiter;
 
   const fail = (source: string, times: number): void => {
@@ -17,7 +17,7 @@ describe('FailedAuthLimiter', () => {
   };
 
   beforeEach(() => {
-    clock = new ManualClock();
+    clock = new TestClock();
     sut = new FailedAuthLimiter(clock);
   });
 

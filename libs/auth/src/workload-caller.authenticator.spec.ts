@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { stringify } from 'yaml';
-import { ManualClock } from '@app/clock';
+
 import { ConfigService, loadRuntimeSettings, parseServiceConfig } from '@app/config';
 import { CallerIssuerUnavailableError } from '@app/errors';
 import { MAX_KEY_DOCUMENT_BYTES } from './issuer-key-set';
@@ -14,6 +14,7 @@ import {
   WorkloadCallerAuthenticator,
   type WorkloadAuthentication,
 } from './workload-caller.authenticator';
+import { TestClock } from '../../../test/support/clock';
 
 const ISSUER = 'https://cluster.example';
 const NOW = Date.UTC(2026, 11, 1, 0, 0, 0);
@@ -46,7 +47,7 @@ describe('WorkloadCallerAuthenticator', () => {
   let discoveryDocument: object = {};
   let authorizations: (string | undefined)[] = [];
   let privateKey: CryptoKey;
-  let clock: ManualClock;
+  let clock: TestClock;
   let config: ConfigService;
   let sut: WorkloadCallerAuthenticator;
 
@@ -101,7 +102,7 @@ describe('WorkloadCallerAuthenticator', () => {
     jwksPadding = 0;
     jwksFetches = 0;
     authorizations = [];
-    clock = new ManualClock(NOW);
+    clock = new TestClock({ start: NOW });
     config = configFor([deals]);
     sut = new WorkloadCallerAuthenticator(config, clock);
   });

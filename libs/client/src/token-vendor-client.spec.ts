@@ -16,22 +16,9 @@ import {
   createTokenVendorClient,
   type TokenVendorClientOptions,
 } from './index';
+import { TestClock } from '../../../test/support/clock';
 
 const START = Date.UTC(2026, 11, 1, 10, 0, 0);
-
-/** Time that moves only when the code under test sleeps or the test says so. */
-class SteppingClock {
-  current = START;
-  readonly slept: number[] = [];
-  now(): number {
-    return this.current;
-  }
-  sleep(ms: number): Promise<void> {
-    this.slept.push(ms);
-    this.current += ms;
-    return Promise.resolve();
-  }
-}
 
 interface Seen {
   url: string;
@@ -81,7 +68,7 @@ function errorAnswer(status: number, error: string, headers: Record<string, stri
 }
 
 function sutWith(transport: typeof fetch, extra: Partial<TokenVendorClientOptions> = {}) {
-  const clock = new SteppingClock();
+  const clock = new TestClock({ start: START, sleeps: 'skip' });
   const sut = createTokenVendorClient({
     baseUrl: 'http://vendor.test:3000',
     callerKey: 'caller-key-0001',
@@ -127,11 +114,11 @@ describe('createTokenVendorClient', () => {
       const { sut, clock } = sutWith(transport);
       await sut.getToken('deals.client');
 
-      clock.current = START + (1200 - 60) * 1000 - 1;
+      clock.jumpTo(START + (1200 - 60) * 1000 - 1);
       expect((await sut.getToken('deals.client')).access_token).toBe('tok-1');
       expect(seen).toHaveLength(1);
 
-      clock.current = START + (1200 - 60) * 1000;
+      clock.jumpTo(START + (1200 - 60) * 1000);
       expect((await sut.getToken('deals.client')).access_token).toBe('tok-2');
       expect(seen).toHaveLength(2);
     });
@@ -140,10 +127,10 @@ describe('createTokenVendorClient', () => {
       const { seen, transport } = scriptedTransport(tokenAnswer('tok-1', 20), tokenAnswer('tok-2'));
       const { sut, clock } = sutWith(transport);
       await sut.getToken('deals.client');
-      clock.current = START + 16_000 - 1;
+      clock.jumpTo(START + 16_000 - 1);
       await sut.getToken('deals.client');
       expect(seen).toHaveLength(1);
-      clock.current = START + 16_000;
+      clock.jumpTo(START + 16_000);
       await sut.getToken('deals.client');
       expect(seen).toHaveLength(2);
     });
@@ -152,7 +139,7 @@ describe('createTokenVendorClient', () => {
       const { seen, transport } = scriptedTransport(tokenAnswer('tok-1'), tokenAnswer('tok-2'));
       const { sut, clock } = sutWith(transport);
       await sut.getToken('deals.client');
-      clock.current = START + (1200 - 300) * 1000; // 300 s left: enough for the margin
+      clock.jumpTo(START + (1200 - 300) * 1000); // 300 s left: enough for the margin
       expect((await sut.getToken('deals.client')).access_token).toBe('tok-1');
       expect((await sut.getToken('deals.client', { minTtl: 300 })).access_token).toBe('tok-2');
       expect(seen.map((s) => s.url)).toEqual([
@@ -169,7 +156,7 @@ describe('createTokenVendorClient', () => {
       );
       const { sut, clock } = sutWith(transport);
       await sut.getToken('deals.client');
-      clock.current = START + 1000_000;
+      clock.jumpTo(START + 1000_000);
       await sut.getToken('deals.client');
       expect(seen).toHaveLength(1);
     });
@@ -211,7 +198,7 @@ describe('createTokenVendorClient', () => {
       const { sut, clock } = sutWith(transport);
       expect((await sut.getToken('deals.client')).access_token).toBe('tok-1');
       expect(seen).toHaveLength(2);
-      expect(clock.slept).toEqual([2000]);
+      expect(clock.sleeps).toEqual([2000]);
     });
 
     it('retries network errors with jittered exponential backoff, then gives up typed', async () => {
@@ -223,7 +210,7 @@ describe('createTokenVendorClient', () => {
       expect((error as Error).message).toMatch(/ECONNREFUSED.*3 attempt/);
       expect(seen).toHaveLength(3);
       // random() = 0.5 of 200 ms, then of 400 ms.
-      expect(clock.slept).toEqual([100, 200]);
+      expect(clock.sleeps).toEqual([100, 200]);
     });
 
     it('does not wait out a Retry-After longer than 30 s: the error carries it', async () => {
@@ -239,7 +226,7 @@ describe('createTokenVendorClient', () => {
         retryAfterSeconds: 120,
       });
       expect(seen).toHaveLength(1);
-      expect(clock.slept).toEqual([]);
+      expect(clock.sleeps).toEqual([]);
     });
 
     it.each([

@@ -1,11 +1,12 @@
 import { Logger } from '@nestjs/common';
-import { ClockSkew, ManualClock } from '@app/clock';
+import { ClockSkew } from '@app/clock';
 import { ClockSkewMonitor } from './clock-skew.monitor';
 import { MemoryTokenStore } from './memory-token.store';
 import type { TokenStore } from './token-store';
+import { TestClock } from '../../../test/support/clock';
 
 /** A store whose reference time is the manual clock's monotonic time plus what the test says. */
-function redisLike(clock: ManualClock): TokenStore & { referenceOffsetMs: number } {
+function redisLike(clock: TestClock): TokenStore & { referenceOffsetMs: number } {
   const store = new MemoryTokenStore(clock) as unknown as TokenStore & {
     referenceOffsetMs: number;
   };
@@ -27,7 +28,7 @@ describe('ClockSkewMonitor', () => {
   afterEach(() => jest.restoreAllMocks());
 
   it('reports in sync, then a wall clock 5 minutes ahead (logged once however often measured), then in sync again (logged once)', async () => {
-    const clock = new ManualClock();
+    const clock = new TestClock();
     const skew = new ClockSkew();
     const monitor = new ClockSkewMonitor(redisLike(clock), clock, skew);
     expect(monitor.report()).toEqual({
@@ -58,7 +59,7 @@ describe('ClockSkewMonitor', () => {
   });
 
   it('keeps the last measurement when the store does not answer', async () => {
-    const clock = new ManualClock();
+    const clock = new TestClock();
     const store = redisLike(clock);
     const monitor = new ClockSkewMonitor(store, clock, new ClockSkew());
     clock.skewWall(-5_000);
@@ -68,7 +69,7 @@ describe('ClockSkewMonitor', () => {
   });
 
   it('has no reference with the memory store', async () => {
-    const clock = new ManualClock();
+    const clock = new TestClock();
     const monitor = new ClockSkewMonitor(new MemoryTokenStore(clock), clock, new ClockSkew());
     await expect(monitor.measure()).resolves.toEqual({ reference: 'none' });
   });

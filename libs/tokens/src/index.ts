@@ -6,4 +6,4 @@ export { TokenSource } from './token-source';
 export { RefreshScheduler, REFRESH_ENABLED } from './refresh.scheduler';
 export { SecretCandidates, type Candidate } from './secret-candidates';
 export { MAX_MIN_TTL_SECONDS, MIN_REFETCH_INTERVAL_MS } from './token-vending.service';
-export { REJECTION_HOLD_MS } from './token-fetcher';
+export { REJECTION_HOLD_MS, lockTtlMs } from './token-fetcher';

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { ManualClock } from '@app/clock';
+
 import {
   ConfigService,
   parseServiceConfig,
@@ -16,6 +16,7 @@ import { SecretCandidates } from './secret-candidates';
 import { TokenCache } from './token-cache';
 import { TokenFetcher } from './token-fetcher';
 import { TokenSource } from './token-source';
+import { TestClock } from '../../../test/support/clock';
 
 const LIFETIME_S = 1_200;
 const LIFETIME_MS = LIFETIME_S * 1_000;
@@ -73,7 +74,7 @@ class FakeIdp {
   respond: (request: TokenRequest, token: IssuedToken) => Promise<IssuedToken> = (_, token) =>
     Promise.resolve(token);
 
-  constructor(private readonly clock: ManualClock) {}
+  constructor(private readonly clock: TestClock) {}
 
   get count(): number {
     return this.requests.length;
@@ -116,7 +117,7 @@ function flush(): Promise<void> {
 }
 
 /** Settles `promise` while the clock moves in small steps (lock followers poll on the clock). */
-async function settle<T>(clock: ManualClock, promise: Promise<T>, maxMs = 60_000): Promise<T> {
+async function settle<T>(clock: TestClock, promise: Promise<T>, maxMs = 60_000): Promise<T> {
   let done = false;
   promise.then(
     () => (done = true),
@@ -137,7 +138,7 @@ interface Replica {
 }
 
 describe('RefreshScheduler', () => {
-  let clock: ManualClock;
+  let clock: TestClock;
   let t0: number;
   let idp: FakeIdp;
   let store: MemoryTokenStore;
@@ -163,7 +164,7 @@ describe('RefreshScheduler', () => {
     for (const level of ['log', 'warn', 'error', 'debug', 'verbose'] as const) {
       jest.spyOn(Logger.prototype, level).mockImplementation(() => undefined);
     }
-    clock = new ManualClock();
+    clock = new TestClock();
     t0 = clock.now();
     idp = new FakeIdp(clock);
     store = new MemoryTokenStore(clock);

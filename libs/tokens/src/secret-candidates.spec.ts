@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { ManualClock } from '@app/clock';
+
 import {
   ConfigService,
   parseServiceConfig,
@@ -7,6 +7,7 @@ import {
   type RuntimeSettings,
 } from '@app/config';
 import { SecretCandidates, type Candidate } from './secret-candidates';
+import { TestClock } from '../../../test/support/clock';
 
 const CONFIG_YAML = `
 environments:
@@ -32,7 +33,7 @@ const RUNTIME: RuntimeSettings = {
 };
 
 describe('SecretCandidates', () => {
-  let clock: ManualClock;
+  let clock: TestClock;
   let config: ConfigService;
   let a: ClientConfig;
   let b: ClientConfig;
@@ -48,7 +49,7 @@ describe('SecretCandidates', () => {
 
   beforeEach(() => {
     jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
-    clock = new ManualClock();
+    clock = new TestClock();
     const service = parseServiceConfig(CONFIG_YAML, 'test.yaml');
     [a, b] = service.clients;
     config = new ConfigService(RUNTIME, {

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { ManualClock } from '@app/clock';
+
 import {
   ConfigService,
   parseServiceConfig,
@@ -17,6 +17,7 @@ import {
 } from '@app/token-store';
 import { RECHECK_TRUST_MS, TokenCache } from './token-cache';
 import { tokenRequestShape } from './token-request-shape';
+import { TestClock } from '../../../test/support/clock';
 
 const CONFIG_YAML = `
 environments:
@@ -64,7 +65,7 @@ class CountingStore extends MemoryTokenStore {
 }
 
 describe('TokenCache', () => {
-  let clock: ManualClock;
+  let clock: TestClock;
   let store: CountingStore;
   let channel: TestChannel;
   let config: ConfigService;
@@ -81,7 +82,7 @@ describe('TokenCache', () => {
   beforeEach(() => {
     jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
-    clock = new ManualClock();
+    clock = new TestClock();
     store = new CountingStore(clock);
     channel = new TestChannel();
     const service = parseServiceConfig(CONFIG_YAML, 'test.yaml');

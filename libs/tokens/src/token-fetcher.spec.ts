@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { ManualClock } from '@app/clock';
+
 import {
   ConfigService,
   parseServiceConfig,
@@ -25,6 +25,7 @@ import {
   TokenFetcher,
   lockTtlMs,
 } from './token-fetcher';
+import { TestClock } from '../../../test/support/clock';
 
 const TOKEN_URL = 'https://idp.example.test/connect/token';
 const TIMEOUT_MS = 1_000;
@@ -61,7 +62,7 @@ class FakeIdp {
   respond: (request: TokenRequest, token: IssuedToken) => Promise<IssuedToken> = (_, token) =>
     Promise.resolve(token);
 
-  constructor(private readonly clock: ManualClock) {}
+  constructor(private readonly clock: TestClock) {}
 
   get count(): number {
     return this.requests.length;
@@ -119,7 +120,7 @@ function flush(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-async function advance(clock: ManualClock, ms: number, stepMs = 10): Promise<void> {
+async function advance(clock: TestClock, ms: number, stepMs = 10): Promise<void> {
   await flush(); // whatever was just started reads the clock before it moves
   for (let left = ms; left > 0; left -= stepMs) {
     await clock.advance(Math.min(stepMs, left));
@@ -128,7 +129,7 @@ async function advance(clock: ManualClock, ms: number, stepMs = 10): Promise<voi
 }
 
 /** Settles `promise` while the clock moves in small steps (pollers sleep on the clock). */
-async function settle<T>(clock: ManualClock, promise: Promise<T>, maxMs = 60_000): Promise<T> {
+async function settle<T>(clock: TestClock, promise: Promise<T>, maxMs = 60_000): Promise<T> {
   let done = false;
   promise.then(
     () => (done = true),
@@ -140,7 +141,7 @@ async function settle<T>(clock: ManualClock, promise: Promise<T>, maxMs = 60_000
 }
 
 describe('TokenFetcher', () => {
-  let clock: ManualClock;
+  let clock: TestClock;
   let t0: number;
   let config: ConfigService;
   let client: ClientConfig;
@@ -170,7 +171,7 @@ describe('TokenFetcher', () => {
     for (const level of ['log', 'warn', 'error', 'debug', 'verbose'] as const) {
       jest.spyOn(Logger.prototype, level).mockImplementation(() => undefined);
     }
-    clock = new ManualClock();
+    clock = new TestClock();
     t0 = clock.now();
     const service = parseServiceConfig(CONFIG_YAML, 'test.yaml');
     client = service.clients[0];

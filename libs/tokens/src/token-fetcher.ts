@@ -43,7 +43,7 @@ export interface ObtainOptions {
 }
 
 /** The refresh lock of a client lives long enough for every attempt of one fetch. */
-export function lockTtlMs(environment: EnvironmentConfig): number {
+export function lockTtlMs(environment: Pick<EnvironmentConfig, 'timeoutMs'>): number {
   return environment.timeoutMs * DEFAULT_MAX_ATTEMPTS + LOCK_SLACK_MS;
 }
 

@@ -3,7 +3,7 @@ import { Test } from '@nestjs/testing';
 import { stringify } from 'yaml';
 import { createHash } from 'node:crypto';
 import type { Caller } from '@app/auth';
-import { CLOCK, ManualClock } from '@app/clock';
+import { CLOCK } from '@app/clock';
 import {
   ConfigService,
   loadRuntimeSettings,
@@ -32,6 +32,7 @@ import { SecretCandidates } from './secret-candidates';
 import { TokenSource } from './token-source';
 import { REJECTION_HOLD_MS, TokenFetcher } from './token-fetcher';
 import { TokenVendingService } from './token-vending.service';
+import { TestClock } from '../../../test/support/clock';
 
 const LIFETIME_SECONDS = 1200;
 const CLIENT_SECRET = 'client-secret-never-logged';
@@ -43,7 +44,7 @@ class FakeOAuthClient {
   lifetimeSeconds = LIFETIME_SECONDS;
   failure?: Error;
 
-  constructor(private readonly clock: ManualClock) {}
+  constructor(private readonly clock: TestClock) {}
 
   async fetchToken(req: TokenRequest): Promise<IssuedToken> {
     this.requests.push(req);
@@ -84,7 +85,7 @@ const CONFIG_TEXT = stringify({
 });
 
 describe('TokenVendingService', () => {
-  let clock: ManualClock;
+  let clock: TestClock;
   let idp: FakeOAuthClient;
   let store: MemoryTokenStore;
   let cache: TokenCache;
@@ -126,7 +127,7 @@ describe('TokenVendingService', () => {
         logLines.push(args);
       });
     }
-    clock = new ManualClock(START);
+    clock = new TestClock({ start: START });
     idp = new FakeOAuthClient(clock);
     store = new MemoryTokenStore(clock);
     const service = parseServiceConfig(CONFIG_TEXT, 'test.yaml');

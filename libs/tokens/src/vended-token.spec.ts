@@ -1,14 +1,14 @@
-import { ManualClock } from '@app/clock';
 import type { ClientConfig } from '@app/config';
 import type { StoredToken } from '@app/token-store';
 import { toVendedToken } from './vended-token';
+import { TestClock } from '../../../test/support/clock';
 
 /** README "Which clock decides what": the answer's times come from the remaining life. */
 describe('toVendedToken', () => {
   const client = { clientId: 'api.client', environment: 'uat' } as ClientConfig;
 
   it('takes expires_in from the remaining life on the monotonic clock and shows expires_at as wall time plus it', () => {
-    const clock = new ManualClock(Date.UTC(2026, 10, 27, 10, 0, 0));
+    const clock = new TestClock({ start: Date.UTC(2026, 10, 27, 10, 0, 0) });
     const token: StoredToken = {
       accessToken: 'a',
       tokenType: 'Bearer',

@@ -1,10 +1,9 @@
-import { CLOCK, ManualClock } from '@app/clock';
+import { CLOCK } from '@app/clock';
 import { UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
 import { Global, Logger, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { createServer } from 'node:net';
 import { fakeJwt } from '../test/fake-jwt';
-import { RecordingClock } from '../test/recording-clock';
 import {
   ScriptedIdp,
   after,
@@ -20,6 +19,7 @@ import { OAuthClient } from './oauth.client';
 import type { TokenRequest } from './token-request';
 import { UpstreamModule } from './upstream.module';
 import { UPSTREAM_OBSERVER, type UpstreamAttempt } from './upstream-observer';
+import { TestClock } from '../../../test/support/clock';
 
 const SECRET = 'S3cr3t:with%odd chars+é';
 const MARKER = 'IDP-BODY-MARKER';
@@ -76,11 +76,11 @@ async function until(condition: () => boolean, timeoutMs = 2000): Promise<void> 
 }
 
 describe('OAuthClient against a real HTTP token endpoint', () => {
-  let clock: RecordingClock;
+  let clock: TestClock;
   let sut: OAuthClient;
 
   beforeEach(() => {
-    clock = new RecordingClock();
+    clock = new TestClock({ sleeps: 'skip' });
     sut = new OAuthClient(clock);
   });
 
@@ -141,7 +141,7 @@ describe('OAuthClient against a real HTTP token endpoint', () => {
     });
 
     it('counts the lifetime from when the request was sent, not from the answer', async () => {
-      const manual = new ManualClock();
+      const manual = new TestClock();
       const sentAt = manual.now();
       idp.reply(after(() => manual.advance(7000), json(200, CAS_ANSWER)));
       const token = await new OAuthClient(manual).fetchToken(request());
@@ -197,7 +197,7 @@ describe('OAuthClient against a real HTTP token endpoint', () => {
         2000,
       ],
     ])('waits out %s on the injected clock', async (_case, first, expectedSleep) => {
-      const manual = new ManualClock();
+      const manual = new TestClock();
       const sleep = jest.spyOn(manual, 'sleep');
       const client = new OAuthClient(manual);
       idp.reply(first, json(200, CAS_ANSWER));
@@ -371,7 +371,7 @@ describe('OAuthClient against a real HTTP token endpoint', () => {
 
   describe('cancellation', () => {
     it('a caller AbortSignal aborts the retry sleep', async () => {
-      const manual = new ManualClock();
+      const manual = new TestClock();
       const client = new OAuthClient(manual);
       const controller = new AbortController();
       idp.reply(json(500, {}), json(200, CAS_ANSWER));
@@ -457,7 +457,7 @@ describe('OAuthClient against a real HTTP token endpoint', () => {
 
 describe('UpstreamModule', () => {
   it('provides OAuthClient with the global CLOCK and the optional observer', async () => {
-    const clock = new RecordingClock();
+    const clock = new TestClock({ sleeps: 'skip' });
     const events: UpstreamAttempt[] = [];
 
     @Global()
@@ -486,7 +486,10 @@ describe('UpstreamModule', () => {
 
   it('works without an observer', async () => {
     @Global()
-    @Module({ providers: [{ provide: CLOCK, useValue: new RecordingClock() }], exports: [CLOCK] })
+    @Module({
+      providers: [{ provide: CLOCK, useValue: new TestClock({ sleeps: 'skip' }) }],
+      exports: [CLOCK],
+    })
     class ClockOnly {}
 
     const moduleRef = await Test.createTestingModule({

@@ -1,10 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { freePort } from './redis-server';
-import { sha256Hex } from './test-app';
+import { waitFor } from './wait';
 
 /** The production entry point, built by global-setup (scripts/build-if-needed.js). */
 export const REPLICA_ENTRY = join(__dirname, '../../dist/apps/token-vendor/main.js');
@@ -14,7 +11,7 @@ export const REPLICA_READY_TIMEOUT_MS = 30_000;
 export const REPLICA_STOP_TIMEOUT_MS = 10_000;
 
 export interface ReplicaOptions {
-  /** Environment for the process: TOKEN_VENDOR_CONFIG, REDIS_URL, REDIS_KEY_PREFIX, ... */
+  /** Environment for the process: TOKEN_VENDOR_CONFIG, REDIS_URL, REDIS_KEY_PREFIX, ... (startService builds it). */
   env: NodeJS.ProcessEnv;
   /** Default: a free loopback port. */
   port?: number;
@@ -67,7 +64,8 @@ process.once('exit', () => {
 /**
  * Spawns `node dist/apps/token-vendor/main.js` (the production entry point) on loopback, keeps
  * its log lines, and resolves once `GET /health/ready` answers 200. Rejects (and kills the
- * process) if it exits first or is not ready in time.
+ * process) if it exits first or is not ready in time. Tests reach it through startService
+ * (`run: 'process'`).
  */
 export async function startReplica(options: ReplicaOptions): Promise<Replica> {
   const port = options.port ?? (await freePort());
@@ -158,21 +156,25 @@ export async function startReplica(options: ReplicaOptions): Promise<Replica> {
 }
 
 async function waitUntilReady(replica: Replica): Promise<void> {
-  const deadline = Date.now() + REPLICA_READY_TIMEOUT_MS;
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   void replica.exited.then((e) => (exit = e));
-  for (;;) {
-    if (exit) throw new Error(`exited with code ${exit.code} (signal ${exit.signal})`);
-    try {
-      const res = await fetch(`${replica.url}/health/ready`, { signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
-      if (res.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`not ready within ${REPLICA_READY_TIMEOUT_MS} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor(
+    '/health/ready to answer 200',
+    async () => {
+      if (exit) throw new Error(`exited with code ${exit.code} (signal ${exit.signal})`);
+      try {
+        const res = await fetch(`${replica.url}/health/ready`, {
+          signal: AbortSignal.timeout(1000),
+        });
+        await res.arrayBuffer();
+        return res.status === 200;
+      } catch {
+        return false; // not listening yet
+      }
+    },
+    REPLICA_READY_TIMEOUT_MS,
+    100,
+  );
 }
 
 /**
@@ -211,85 +213,4 @@ function parseLines(lines: readonly string[]): Record<string, unknown>[] {
     }
   }
   return out;
-}
-
-export interface ConfigClient {
-  clientId: string;
-  environment: string;
-  secret: string;
-  scope?: string;
-}
-
-export interface ConfigCaller {
-  name: string;
-  keys: string[];
-  clients: string[];
-  admin?: boolean;
-}
-
-export interface ServiceConfigFiles {
-  /** Temporary folder holding the configuration and the secret files. */
-  dir: string;
-  configPath: string;
-  /** Writes another configuration file in the same folder (e.g. a per-replica token URL). */
-  writeVariant(
-    name: string,
-    environments: Record<string, { tokenUrl: string; timeoutMs?: number }>,
-    /** Per client id, a different scope in this variant. */
-    scopes?: Record<string, string>,
-  ): string;
-  remove(): void;
-}
-
-/**
- * Writes a configuration YAML (contract §5) and one secret file per client into a temporary
- * folder. Caller keys are stored as their SHA-256 digests, as in production.
- */
-export function writeServiceConfig(options: {
-  environments: Record<string, { tokenUrl: string; timeoutMs?: number }>;
-  clients: ConfigClient[];
-  callers: ConfigCaller[];
-  refresh?: { ratio?: number; minTtlSeconds?: number; minRejectionIntervalSeconds?: number };
-}): ServiceConfigFiles {
-  const dir = mkdtempSync(join(tmpdir(), 'token-vendor-fleet-'));
-  mkdirSync(join(dir, 'secrets'));
-  const clients = options.clients.map((c) => {
-    const secretFile = join(dir, 'secrets', `${c.environment}--${c.clientId}`);
-    writeFileSync(secretFile, `${c.secret}\n`, { mode: 0o600 });
-    const entry: Record<string, unknown> = {
-      clientId: c.clientId,
-      environment: c.environment,
-      secretFile,
-    };
-    if (c.scope) entry.scope = c.scope;
-    return entry;
-  });
-  const callers = options.callers.map((c) => ({
-    name: c.name,
-    keySha256: c.keys.map(sha256Hex),
-    clients: c.clients,
-    admin: c.admin ?? false,
-  }));
-  const refresh = { ratio: 0.75, minTtlSeconds: 30, ...options.refresh };
-  const write = (
-    file: string,
-    environments: Record<string, { tokenUrl: string; timeoutMs?: number }>,
-    scopes: Record<string, string> = {},
-  ): string => {
-    const path = join(dir, file);
-    const variant = clients.map((c) =>
-      scopes[c.clientId as string] === undefined
-        ? c
-        : { ...c, scope: scopes[c.clientId as string] },
-    );
-    writeFileSync(path, stringify({ environments, clients: variant, callers, refresh }));
-    return path;
-  };
-  return {
-    dir,
-    configPath: write('config.yaml', options.environments),
-    writeVariant: (name, environments, scopes) =>
-      write(`config-${name}.yaml`, environments, scopes),
-    remove: () => rmSync(dir, { recursive: true, force: true }),
-  };
 }
