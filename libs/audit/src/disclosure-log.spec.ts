@@ -1,4 +1,6 @@
 import { pino } from 'pino';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { PeriodicTasks } from '@app/periodic';
 import { ManualClock } from '@app/clock';
 import { AuditLog } from './audit-log';
 import {
@@ -38,7 +40,11 @@ describe('DisclosureLog', () => {
       { base: undefined, timestamp: false },
       { write: (text: string) => lines.push(JSON.parse(text) as Record<string, unknown>) },
     );
-    sut = new DisclosureLog(new AuditLog(logger), clock);
+    sut = new DisclosureLog(
+      new AuditLog(logger),
+      clock,
+      new PeriodicTasks(new SchedulerRegistry()),
+    );
   });
 
   afterEach(() => {

@@ -4,4 +4,3 @@ export { CLOCK_SKEW, CLOCK_SKEW_TOLERANCE_MS, ClockSkew } from './clock-skew';
 export { ManualClock } from './manual-clock';
 export { ClockModule } from './clock.module';
 export { backoffDelayMs, type BackoffPolicy } from './backoff';
-export { PeriodicTask } from './periodic-task';

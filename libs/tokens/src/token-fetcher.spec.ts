@@ -1,4 +1,6 @@
 import { Logger } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { PeriodicTasks } from '@app/periodic';
 import { ManualClock } from '@app/clock';
 import {
   ConfigService,
@@ -158,6 +160,7 @@ describe('TokenFetcher', () => {
       store,
       clock,
       candidates,
+      new PeriodicTasks(new SchedulerRegistry()),
     );
     return { fetcher, cache, candidates };
   }
