@@ -1,4 +1,5 @@
 import { ModulesContainer } from '@nestjs/core';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import type { Module as NestModule } from '@nestjs/core/injector/module';
 import { AdminModule } from '@app/admin';
 import { RotationModule } from '@app/rotation';
@@ -46,7 +47,9 @@ describe('module wiring', () => {
       'ConfigModule',
       'InternalCoreModule',
       'ObservabilityModule',
+      'PeriodicModule',
       'RefreshSwitchModule',
+      'ScheduleModule',
       'TelemetryModule',
       'TokenStoreModule',
     ]);
@@ -62,11 +65,27 @@ describe('module wiring', () => {
     expect(importsOf(AdminModule)).toEqual(expect.arrayContaining([TokensModule, RotationModule]));
   });
 
-  it('hands the refresh switch of the app builder to the scheduler (off here, on by default)', async () => {
+  /**
+   * Background work of one replica, each in @nestjs/schedule's registry (README "How the pieces fit");
+   * the memory store here, so no clock-skew measurement.
+   */
+  const BACKGROUND_WITHOUT_REFRESH = [
+    'IdP discovery refresh',
+    'disclosure summaries',
+    'secret file poll',
+  ];
+
+  it('hands the refresh switch of the app builder to the scheduler (off here, on by default), whose tick is registered with the other background jobs', async () => {
     expect(svc.app.get(REFRESH_ENABLED)).toBe(false);
+    expect(svc.app.get(SchedulerRegistry).getIntervals().sort()).toEqual(
+      BACKGROUND_WITHOUT_REFRESH,
+    );
     const defaults = await startService(options);
     try {
       expect(defaults.app.get(REFRESH_ENABLED)).toBe(true);
+      expect(defaults.app.get(SchedulerRegistry).getIntervals().sort()).toEqual(
+        [...BACKGROUND_WITHOUT_REFRESH, 'token refresh'].sort(),
+      );
     } finally {
       await defaults.close();
     }

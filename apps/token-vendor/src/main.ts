@@ -1,6 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { PeriodicTask } from '@app/clock';
 import { ConfigError, loadConfiguration } from '@app/config';
+import { PeriodicTasks } from '@app/periodic';
 import { createTokenVendorApp, listenTokenVendor } from './create-app';
 
 /** In-flight requests get this long to finish after SIGTERM; the chart's grace period is longer. */
@@ -30,9 +30,9 @@ async function main(): Promise<void> {
 }
 
 /**
- * SIGTERM: stop accepting, let in-flight requests finish, stop the scheduler, release held
- * locks, close Redis (the modules' shutdown hooks), then exit 0. Nest's own shutdown hooks
- * are not used: they re-raise the signal, which makes the exit code 143.
+ * SIGTERM: stop the background jobs (ScheduleModule), stop accepting, let in-flight requests
+ * finish, release held locks, close Redis (the modules' shutdown hooks), then exit 0. Nest's
+ * own shutdown hooks are not used: they re-raise the signal, which makes the exit code 143.
  */
 async function shutdown(app: NestFastifyApplication, signal: string): Promise<void> {
   const log = (msg: string): boolean =>
@@ -47,8 +47,12 @@ async function shutdown(app: NestFastifyApplication, signal: string): Promise<vo
   deadline.unref();
   // Keep-alive connections that go idle during the drain would hold the close open: reap them.
   const server = app.getHttpServer();
-  // Not stopped: it ends with the process, which exits right after the close.
-  new PeriodicTask('idle connection reaper', 100, () => server.closeIdleConnections()).start();
+  // Through the drain (ScheduleModule clears its registry before the HTTP server closes). Not
+  // stopped: it ends with the process, which exits right after the close.
+  app
+    .get(PeriodicTasks)
+    .createThroughDrain('idle connection reaper', 100, () => server.closeIdleConnections())
+    .start();
   try {
     await app.close();
     log('shut down cleanly');

@@ -8,9 +8,11 @@ import { ConfigModule, type LoadedConfiguration } from '@app/config';
 import { DomainExceptionFilter } from '@app/errors';
 import { HealthModule } from '@app/health';
 import { ObservabilityModule, TelemetryModule } from '@app/observability';
+import { PeriodicModule } from '@app/periodic';
 import { RotationModule } from '@app/rotation';
 import { TokenStoreModule } from '@app/token-store';
 import { RefreshSwitchModule, TokensModule } from '@app/tokens';
+import { ScheduleModule } from '@nestjs/schedule';
 
 export interface TokenVendorModuleOptions {
   configuration: LoadedConfiguration;
@@ -31,6 +33,10 @@ export class TokenVendorModule {
       imports: [
         ConfigModule.forRoot(options.configuration),
         ClockModule.forRoot(options.clock),
+        // PeriodicTasks makes every periodic job; the background ones are registered in
+        // ScheduleModule's registry, which stops them when shutdown begins (README "How the pieces fit").
+        ScheduleModule.forRoot(),
+        PeriodicModule,
         TelemetryModule,
         ObservabilityModule.forRoot({ logStream: options.logStream }),
         TokenStoreModule,

@@ -1,5 +1,6 @@
 import { pino } from 'pino';
-
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { PeriodicTasks } from '@app/periodic';
 import { AuditLog } from './audit-log';
 import {
   DISCLOSURE_SUMMARY_INTERVAL_MS,
@@ -39,7 +40,11 @@ describe('DisclosureLog', () => {
       { base: undefined, timestamp: false },
       { write: (text: string) => lines.push(JSON.parse(text) as Record<string, unknown>) },
     );
-    sut = new DisclosureLog(new AuditLog(logger), clock);
+    sut = new DisclosureLog(
+      new AuditLog(logger),
+      clock,
+      new PeriodicTasks(new SchedulerRegistry()),
+    );
   });
 
   afterEach(() => {

@@ -1,5 +1,6 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { CLOCK, PeriodicTask, type Clock } from '@app/clock';
+import { CLOCK, type Clock } from '@app/clock';
+import { PeriodicTasks, type PeriodicTask } from '@app/periodic';
 import { AuditLog } from './audit-log';
 
 /** Repeats are summed for at most this long before their summary line is written. */
@@ -68,18 +69,17 @@ interface Repeats {
 @Injectable()
 export class DisclosureLog implements OnApplicationShutdown {
   private readonly tracked = new Map<string, Repeats>();
-  private readonly summaries = new PeriodicTask(
-    'disclosure summaries',
-    DISCLOSURE_SUMMARY_INTERVAL_MS,
-    () => this.flush(),
-  );
+  private readonly summaries: PeriodicTask;
   private closed = false;
 
   constructor(
     private readonly audit: AuditLog,
     @Inject(CLOCK) private readonly clock: Clock,
+    tasks: PeriodicTasks,
   ) {
-    this.summaries.start();
+    this.summaries = tasks
+      .create('disclosure summaries', DISCLOSURE_SUMMARY_INTERVAL_MS, () => this.flush())
+      .start();
   }
 
   served(d: Disclosure): void {

@@ -3,4 +3,3 @@ export type { Clock } from './clock';
 export { CLOCK_SKEW, CLOCK_SKEW_TOLERANCE_MS, ClockSkew } from './clock-skew';
 export { ClockModule } from './clock.module';
 export { backoffDelayMs, type BackoffPolicy } from './backoff';
-export { PeriodicTask } from './periodic-task';

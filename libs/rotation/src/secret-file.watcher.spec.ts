@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { PeriodicTasks } from '@app/periodic';
 import type { CallerConfig, ConfigService } from '@app/config';
 import type { ConfigReloader } from './config-reloader';
 import type { SecretRotationService } from './secret-rotation.service';
@@ -36,11 +38,16 @@ describe('SecretFileWatcher: callers keySha256File', () => {
         return { callers };
       },
     } as unknown as ConfigService;
-    sut = new SecretFileWatcher({ checkAll } as unknown as SecretRotationService, config, {
-      reload,
-      reloadCallerKeys,
-      warnAboutCallersWithoutCredentials: jest.fn(),
-    } as unknown as ConfigReloader);
+    sut = new SecretFileWatcher(
+      { checkAll } as unknown as SecretRotationService,
+      config,
+      {
+        reload,
+        reloadCallerKeys,
+        warnAboutCallersWithoutCredentials: jest.fn(),
+      } as unknown as ConfigReloader,
+      new PeriodicTasks(new SchedulerRegistry()),
+    );
   });
   afterEach(() => {
     sut.onApplicationShutdown();

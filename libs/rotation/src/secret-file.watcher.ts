@@ -5,8 +5,8 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { stat } from 'node:fs/promises';
-import { PeriodicTask } from '@app/clock';
 import { ConfigService } from '@app/config';
+import { PeriodicTasks, type PeriodicTask } from '@app/periodic';
 import { ConfigReloader } from './config-reloader';
 import { SecretRotationService } from './secret-rotation.service';
 
@@ -27,9 +27,7 @@ export const SECRET_POLL_INTERVAL_MS = 2_000;
 @Injectable()
 export class SecretFileWatcher implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('SecretFileWatcher');
-  private readonly poller = new PeriodicTask('secret file poll', SECRET_POLL_INTERVAL_MS, () =>
-    this.check(),
-  );
+  private readonly poller: PeriodicTask;
   private checking = false;
   private checkingCallerKeys = false;
   /** Identity (inode, size, mtime) of each caller key file when last checked. */
@@ -43,7 +41,10 @@ export class SecretFileWatcher implements OnApplicationBootstrap, OnApplicationS
     private readonly rotation: SecretRotationService,
     private readonly config: ConfigService,
     private readonly reloader: ConfigReloader,
-  ) {}
+    tasks: PeriodicTasks,
+  ) {
+    this.poller = tasks.create('secret file poll', SECRET_POLL_INTERVAL_MS, () => this.check());
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     // The files as loaded at start are the baseline: only a later change triggers a reload.

@@ -1,4 +1,6 @@
 import { Logger } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { PeriodicTasks } from '@app/periodic';
 import { ClockSkew } from '@app/clock';
 import { ClockSkewMonitor } from './clock-skew.monitor';
 import { MemoryTokenStore } from './memory-token.store';
@@ -30,7 +32,12 @@ describe('ClockSkewMonitor', () => {
   it('reports in sync, then a wall clock 5 minutes ahead (logged once however often measured), then in sync again (logged once)', async () => {
     const clock = new TestClock();
     const skew = new ClockSkew();
-    const monitor = new ClockSkewMonitor(redisLike(clock), clock, skew);
+    const monitor = new ClockSkewMonitor(
+      redisLike(clock),
+      clock,
+      skew,
+      new PeriodicTasks(new SchedulerRegistry()),
+    );
     expect(monitor.report()).toEqual({
       reference: 'redis',
       state: 'unmeasured',
@@ -61,7 +68,12 @@ describe('ClockSkewMonitor', () => {
   it('keeps the last measurement when the store does not answer', async () => {
     const clock = new TestClock();
     const store = redisLike(clock);
-    const monitor = new ClockSkewMonitor(store, clock, new ClockSkew());
+    const monitor = new ClockSkewMonitor(
+      store,
+      clock,
+      new ClockSkew(),
+      new PeriodicTasks(new SchedulerRegistry()),
+    );
     clock.skewWall(-5_000);
     await monitor.measure();
     store.referenceTime = () => Promise.reject(new Error('down'));
@@ -70,7 +82,12 @@ describe('ClockSkewMonitor', () => {
 
   it('has no reference with the memory store', async () => {
     const clock = new TestClock();
-    const monitor = new ClockSkewMonitor(new MemoryTokenStore(clock), clock, new ClockSkew());
+    const monitor = new ClockSkewMonitor(
+      new MemoryTokenStore(clock),
+      clock,
+      new ClockSkew(),
+      new PeriodicTasks(new SchedulerRegistry()),
+    );
     await expect(monitor.measure()).resolves.toEqual({ reference: 'none' });
   });
 });

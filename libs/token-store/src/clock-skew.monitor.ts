@@ -5,14 +5,8 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import {
-  CLOCK,
-  CLOCK_SKEW,
-  CLOCK_SKEW_TOLERANCE_MS,
-  PeriodicTask,
-  type Clock,
-  type ClockSkew,
-} from '@app/clock';
+import { CLOCK, CLOCK_SKEW, CLOCK_SKEW_TOLERANCE_MS, type Clock, type ClockSkew } from '@app/clock';
+import { PeriodicTasks, type PeriodicTask } from '@app/periodic';
 import { TOKEN_STORE, type TokenStore } from './token-store';
 
 /** How often the skew is measured besides readiness probes (each probe measures too). */
@@ -46,18 +40,19 @@ export interface ClockSkewReport {
 @Injectable()
 export class ClockSkewMonitor implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Clock');
-  private readonly remeasure = new PeriodicTask(
-    'clock skew measurement',
-    CLOCK_SKEW_CHECK_INTERVAL_MS,
-    () => this.measure(),
-  );
+  private readonly remeasure: PeriodicTask;
   private reportedSkewed = false;
 
   constructor(
     @Inject(TOKEN_STORE) private readonly store: TokenStore,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(CLOCK_SKEW) private readonly skew: ClockSkew,
-  ) {}
+    tasks: PeriodicTasks,
+  ) {
+    this.remeasure = tasks.create('clock skew measurement', CLOCK_SKEW_CHECK_INTERVAL_MS, () =>
+      this.measure(),
+    );
+  }
 
   /**
    * The first measurement is taken before the service serves (bounded: a Redis that does not

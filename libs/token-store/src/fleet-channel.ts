@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Cluster, type Redis } from 'ioredis';
-import { PeriodicTask } from '@app/clock';
+import type { PeriodicTask, PeriodicTasks } from '@app/periodic';
 
 /** How often a replica sends itself a heartbeat through the fleet channel. */
 export const FLEET_HEARTBEAT_INTERVAL_MS = 150;
@@ -174,11 +174,7 @@ export class RedisFleetChannel extends RequestingFleetChannel implements FleetCh
   private readonly logger = new Logger('FleetChannel');
   private readonly subscriber: Redis | Cluster;
   private readonly heard = new Map<string, number>();
-  private readonly heartbeat = new PeriodicTask(
-    'fleet heartbeat',
-    FLEET_HEARTBEAT_INTERVAL_MS,
-    () => this.beat(),
-  );
+  private readonly heartbeat: PeriodicTask;
   /** When our own heartbeat last came back (monotonic), and since when without a gap. */
   private lastConfirmed = Number.NEGATIVE_INFINITY;
   private confirmedFrom = Number.POSITIVE_INFINITY;
@@ -187,9 +183,14 @@ export class RedisFleetChannel extends RequestingFleetChannel implements FleetCh
   constructor(
     private readonly publisher: Redis | Cluster,
     private readonly channel: string,
+    tasks: PeriodicTasks,
     private readonly clock: () => number = () => performance.now(),
   ) {
     super();
+    // In-flight requests rely on a confirmed channel while they drain: it beats until close().
+    this.heartbeat = tasks.createThroughDrain('fleet heartbeat', FLEET_HEARTBEAT_INTERVAL_MS, () =>
+      this.beat(),
+    );
     // A subscriber queues its SUBSCRIBE until connected; ioredis re-subscribes on reconnect.
     this.subscriber =
       publisher instanceof Cluster

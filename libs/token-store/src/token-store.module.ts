@@ -9,6 +9,7 @@ import {
 } from '@nestjs/common';
 import { CLOCK, CLOCK_SKEW, type Clock, type ClockSkew } from '@app/clock';
 import { ConfigService } from '@app/config';
+import { PeriodicTasks } from '@app/periodic';
 import type { Cluster, Redis } from 'ioredis';
 import { MemoryTokenStore } from './memory-token.store';
 import {
@@ -71,16 +72,18 @@ import { ClockSkewMonitor } from './clock-skew.monitor';
     { provide: REFRESH_LOCK, useExisting: TOKEN_STORE },
     {
       provide: FLEET_CHANNEL,
-      inject: [ConfigService, REDIS_CLIENT, CLOCK],
+      inject: [ConfigService, REDIS_CLIENT, CLOCK, PeriodicTasks],
       useFactory: (
         config: ConfigService,
         redis: Redis | Cluster | null,
         clock: Clock,
+        tasks: PeriodicTasks,
       ): FleetChannel =>
         redis
           ? new RedisFleetChannel(
               redis,
               new RedisKeys(config.runtime.keyPrefix).fleetChannel(),
+              tasks,
               () => clock.monotonic(),
             )
           : new LocalFleetChannel(() => clock.monotonic()),

@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
-
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { PeriodicTasks } from '@app/periodic';
 import {
   ConfigService,
   parseServiceConfig,
@@ -154,9 +155,17 @@ describe('RefreshScheduler', () => {
       store,
       clock,
       new SecretCandidates(config, clock),
+      new PeriodicTasks(new SchedulerRegistry()),
     );
     const source = new TokenSource(cache, fetcher, store, fleet, config, clock);
-    const sut = new RefreshScheduler(config, source, clock, random, true);
+    const sut = new RefreshScheduler(
+      config,
+      source,
+      clock,
+      new PeriodicTasks(new SchedulerRegistry()),
+      random,
+      true,
+    );
     return { sut, cache, fetcher };
   }
 
@@ -400,11 +409,13 @@ describe('RefreshScheduler', () => {
         store,
         clock,
         new SecretCandidates(config, clock),
+        new PeriodicTasks(new SchedulerRegistry()),
       );
       const disabled = new RefreshScheduler(
         config,
         new TokenSource(ownCache, ownFetcher, store, ownFleet, config, clock),
         clock,
+        new PeriodicTasks(new SchedulerRegistry()),
         () => 0,
         false,
       );

@@ -6,10 +6,11 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { CLOCK, PeriodicTask, backoffDelayMs, type Clock } from '@app/clock';
+import { CLOCK, backoffDelayMs, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig } from '@app/config';
 import { DomainError, UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
 import { MetricsService } from '@app/observability';
+import { PeriodicTasks, type PeriodicTask } from '@app/periodic';
 import { laterToken, type StoredToken } from '@app/token-store';
 import { DueQueue } from './due-queue';
 import { REFRESH_BACKOFF, REJECTED_RETRY_MS, refreshDueAt } from './refresh-policy';
@@ -50,16 +51,18 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
   private readonly states = new Map<string, RefreshState>();
   private running = 0;
   private stopped = false;
-  private readonly ticker = new PeriodicTask('token refresh', REFRESH_TICK_MS, () => this.tick());
+  private readonly ticker: PeriodicTask;
 
   constructor(
     private readonly config: ConfigService,
     private readonly tokens: TokenSource,
     @Inject(CLOCK) private readonly clock: Clock,
+    tasks: PeriodicTasks,
     @Optional() @Inject(RANDOM) private readonly random: () => number = Math.random,
     @Optional() @Inject(REFRESH_ENABLED) private readonly enabled: boolean = true,
     @Optional() private readonly metrics?: MetricsService,
   ) {
+    this.ticker = tasks.create('token refresh', REFRESH_TICK_MS, () => this.tick());
     if (enabled) tokens.onAdopt((client, token) => this.scheduleFor(client, token));
   }
 

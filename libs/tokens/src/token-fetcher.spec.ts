@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
-
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { PeriodicTasks } from '@app/periodic';
 import {
   ConfigService,
   parseServiceConfig,
@@ -159,6 +160,7 @@ describe('TokenFetcher', () => {
       store,
       clock,
       candidates,
+      new PeriodicTasks(new SchedulerRegistry()),
     );
     return { fetcher, cache, candidates };
   }

@@ -1,8 +1,9 @@
 import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
 import { MetricsService } from '@app/observability';
 import { randomUUID } from 'node:crypto';
-import { CLOCK, PeriodicTask, wallTimeOf, type Clock } from '@app/clock';
+import { CLOCK, wallTimeOf, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig, type EnvironmentConfig } from '@app/config';
+import { PeriodicTasks } from '@app/periodic';
 import { UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
 import { DEFAULT_MAX_ATTEMPTS, OAuthClient, RETRY_POLICY } from '@app/upstream';
 import {
@@ -68,6 +69,7 @@ export class TokenFetcher implements OnApplicationShutdown {
     @Inject(REFRESH_LOCK) private readonly lock: RefreshLock,
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly candidates: SecretCandidates,
+    private readonly tasks: PeriodicTasks,
     @Optional() private readonly metrics?: MetricsService,
   ) {}
 
@@ -155,17 +157,17 @@ export class TokenFetcher implements OnApplicationShutdown {
     // lost (this process stalled past its life and another replica took over), stop fetching:
     // the fleet must send the IdP one request per refresh.
     const lockLost = new AbortController();
-    const watchdog = new PeriodicTask(
-      'refresh lock extension',
-      Math.max(100, Math.floor(ttl / 3)),
-      () =>
+    // It ticks through the drain: a fetch in flight at shutdown keeps its lock to the end.
+    const watchdog = this.tasks
+      .createThroughDrain('refresh lock extension', Math.max(100, Math.floor(ttl / 3)), () =>
         this.lock
           .extendLock(ref, owner, ttl)
           .then((held) => {
             if (!held) lockLost.abort(new Error('refresh lock lost'));
           })
           .catch(() => undefined),
-    ).start();
+      )
+      .start();
     try {
       // Another replica may have finished just before we took the lock.
       const shared = await this.cache.shared(client);

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
 import { stringify } from 'yaml';
 import { createHash } from 'node:crypto';
@@ -25,6 +26,7 @@ import {
   REFRESH_LOCK,
   TOKEN_STORE,
 } from '@app/token-store';
+import { PeriodicTasks } from '@app/periodic';
 import { OAuthClient, type IssuedToken, type TokenRequest } from '@app/upstream';
 import { ClientResolver } from './client-resolver';
 import { TokenCache } from './token-cache';
@@ -147,6 +149,8 @@ describe('TokenVendingService', () => {
         { provide: OAuthClient, useValue: idp },
         ClientResolver,
         TokenCache,
+        SchedulerRegistry,
+        PeriodicTasks,
         TokenFetcher,
         SecretCandidates,
         TokenSource,

@@ -1,4 +1,5 @@
-import { CLOCK, PeriodicTask, backoffDelayMs, type Clock } from '@app/clock';
+import { CLOCK, backoffDelayMs, type Clock } from '@app/clock';
+import { PeriodicTasks, type PeriodicTask } from '@app/periodic';
 import {
   ConfigError,
   ConfigService,
@@ -62,14 +63,17 @@ export class IdpDiscovery implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly documents = new Map<string, DiscoveredIdp>();
   private readonly inFlight = new Map<string, Promise<DiscoveredIdp>>();
   private readonly stopping = new AbortController();
-  private readonly refresher = new PeriodicTask('IdP discovery refresh', DISCOVERY_REFRESH_MS, () =>
-    this.refreshAll(),
-  );
+  private readonly refresher: PeriodicTask;
 
   constructor(
     @Inject(CLOCK) private readonly clock: Clock,
+    tasks: PeriodicTasks,
     @Optional() private readonly config?: ConfigService,
-  ) {}
+  ) {
+    this.refresher = tasks.create('IdP discovery refresh', DISCOVERY_REFRESH_MS, () =>
+      this.refreshAll(),
+    );
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.config) return;

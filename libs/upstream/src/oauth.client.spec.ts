@@ -1,7 +1,9 @@
 import { CLOCK } from '@app/clock';
 import { UpstreamRejectedError, UpstreamUnavailableError } from '@app/errors';
 import { Global, Logger, Module } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
+import { PeriodicModule } from '@app/periodic';
 import { createServer } from 'node:net';
 import { fakeJwt } from '../test/fake-jwt';
 import {
@@ -474,7 +476,7 @@ describe('UpstreamModule', () => {
     class TestGlobals {}
 
     const moduleRef = await Test.createTestingModule({
-      imports: [TestGlobals, UpstreamModule],
+      imports: [TestGlobals, ScheduleModule.forRoot(), PeriodicModule, UpstreamModule],
     }).compile();
     idp.reply(json(200, CAS_ANSWER));
 
@@ -493,7 +495,7 @@ describe('UpstreamModule', () => {
     class ClockOnly {}
 
     const moduleRef = await Test.createTestingModule({
-      imports: [ClockOnly, UpstreamModule],
+      imports: [ClockOnly, ScheduleModule.forRoot(), PeriodicModule, UpstreamModule],
     }).compile();
     idp.reply(json(200, CAS_ANSWER));
     await expect(moduleRef.get(OAuthClient).fetchToken(request())).resolves.toBeDefined();
