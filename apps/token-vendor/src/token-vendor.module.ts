@@ -9,8 +9,7 @@ import { DomainExceptionFilter } from '@app/errors';
 import { HealthModule } from '@app/health';
 import { ObservabilityModule, TelemetryModule } from '@app/observability';
 import { RotationModule } from '@app/rotation';
-import { TokenStoreModule } from '@app/token-store';
-import { RefreshSwitchModule, TokensModule } from '@app/tokens';
+import { TokensModule } from '@app/tokens';
 import { ScheduleModule } from '@nestjs/schedule';
 
 export interface TokenVendorModuleOptions {
@@ -27,6 +26,10 @@ export interface TokenVendorModuleOptions {
 @Module({})
 export class TokenVendorModule {
   static forRoot(options: TokenVendorModuleOptions): DynamicModule {
+    // Built once and handed to the modules that use it: one instance of each (README "How the
+    // pieces fit").
+    const tokens = TokensModule.forRoot({ proactiveRefresh: options.refresh });
+    const rotation = RotationModule.forRoot(tokens);
     return {
       module: TokenVendorModule,
       imports: [
@@ -35,14 +38,12 @@ export class TokenVendorModule {
         ScheduleModule.forRoot(),
         TelemetryModule,
         ObservabilityModule.forRoot({ logStream: options.logStream }),
-        TokenStoreModule,
         AuthModule,
-        RefreshSwitchModule.forRoot(options.refresh),
-        TokensModule,
+        tokens,
         // Secret rotation and reload run whether or not the admin API is used.
-        RotationModule,
+        rotation,
         HealthModule,
-        AdminModule,
+        AdminModule.forRoot(tokens, rotation),
       ],
       providers: [{ provide: APP_FILTER, useClass: DomainExceptionFilter }],
     };

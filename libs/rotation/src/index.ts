@@ -1,4 +1,4 @@
-export { RotationModule } from './rotation.module';
+export { RotationModule, type RotationModuleImport } from './rotation.module';
 export {
   SecretRotationService,
   CANDIDATE_RETRY_BASE_MS,
