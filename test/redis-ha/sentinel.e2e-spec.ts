@@ -1,11 +1,19 @@
+import { Redis } from 'ioredis';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
+import { sandboxClients, waitFor, type Fleet } from '../fleet/fleet';
 import { httpRequest } from '../support/http';
+import { killAllReplicas } from '../support/replica';
 import {
   askRedis,
   startRedisSentinel,
   type RedisSentinelUnderTest,
 } from '../support/redis-topologies';
 import { startTestApp, testEncryptionKeys, type RunningTestApp } from '../support/test-app';
+import {
+  expectInvalidationReachesFleet,
+  expectPausedReplicaServesNoRevokedToken,
+  startTopologyFleet,
+} from './fleet-invalidation';
 
 /**
  * A real master + replica + 3 Sentinels: tokens vend and stay single-flight through Sentinel;
@@ -111,5 +119,98 @@ describe('Redis Sentinel', () => {
     expect(written).not.toBeNull();
     expect(failures).toEqual([]);
     expect(served).toBeGreaterThan(20);
+  }, 90_000);
+});
+
+/**
+ * Fleet-wide invalidation through Sentinel (README "Fleet-wide invalidation"): 3 replica
+ * processes on their own master + replica + 3 Sentinels. An admin refresh or a rejection report on
+ * one reaches the others within 1 s; a paused replica re-checks the durable marker when it
+ * resumes; after the master is killed and the replica promoted, the fleet channel (a subscriber
+ * connection of its own in every replica) follows the new master and an invalidation still
+ * reaches every replica.
+ */
+describe('Redis Sentinel: fleet-wide invalidation over 3 replica processes', () => {
+  const ADMIN_CLIENT = 'sentinel-admin.client';
+  const REJECT_CLIENT = 'sentinel-reject.client';
+  const PAUSED_CLIENT = 'sentinel-paused.client';
+  const FAILOVER_CLIENT = 'sentinel-failover.client';
+  const CLIENTS = [ADMIN_CLIENT, REJECT_CLIENT, PAUSED_CLIENT, FAILOVER_CLIENT];
+  let sentinel: RedisSentinelUnderTest;
+  let idp: RunningSandbox;
+  let fleet: Fleet;
+
+  beforeAll(async () => {
+    sentinel = await startRedisSentinel('tvfleet');
+    idp = await startIdentitySandbox({ clients: sandboxClients(CLIENTS), expiresIn: 1200 });
+    fleet = await startTopologyFleet({
+      sandbox: idp,
+      clientIds: CLIENTS,
+      redisEnv: { REDIS_SENTINELS: sentinel.sentinels, REDIS_SENTINEL_NAME: sentinel.name },
+      inspectUrl: `redis://127.0.0.1:${sentinel.masterPort}`,
+    });
+    const f = fleet;
+    await waitFor(
+      'the warm-up tokens on the master',
+      async () => (await Promise.all(CLIENTS.map((c) => f.storedExpiry(c)))).every(Boolean),
+      15_000,
+    );
+  }, 90_000);
+
+  afterAll(async () => {
+    await fleet?.stop();
+    await killAllReplicas();
+    await idp?.close();
+    await sentinel?.stop();
+  });
+
+  it('an admin refresh on one replica: the others serve the new token within 1 s and never the old one again; one IdP request', async () => {
+    await expectInvalidationReachesFleet(fleet, ADMIN_CLIENT, 'admin-refresh');
+  });
+
+  it('a rejection report on one replica: the others serve the new token within 1 s; one IdP request', async () => {
+    await expectInvalidationReachesFleet(fleet, REJECT_CLIENT, 'rejection');
+  });
+
+  it('a replica paused (SIGSTOP) during an admin refresh serves no revoked token after SIGCONT', async () => {
+    await expectPausedReplicaServesNoRevokedToken(fleet, PAUSED_CLIENT);
+  }, 20_000);
+
+  it('after the master is killed and the replica promoted, an invalidation still reaches every replica within 1 s', async () => {
+    await sentinel.killMaster();
+    await waitFor(
+      'the failover',
+      async () => (await sentinel.currentMasterPort()) === sentinel.replicaPort,
+      30_000,
+      200,
+    );
+    // Every replica's fleet channel is back when its own heartbeat is published on the promoted
+    // master: listen there, as one more subscriber, until all three are heard.
+    const heard = new Set<string>();
+    const listener = new Redis(sentinel.replicaPort, { lazyConnect: true });
+    try {
+      await listener.connect();
+      listener.on('message', (_channel: string, text: string) => {
+        const message = JSON.parse(text) as { type: string; from: string };
+        if (message.type === 'heartbeat') heard.add(message.from);
+      });
+      await listener.subscribe(`${fleet.keyPrefix}fleet`);
+      await waitFor(
+        'a heartbeat of every replica on the promoted master',
+        () => heard.size >= 3,
+        20_000,
+      );
+    } finally {
+      listener.disconnect();
+    }
+    expect(heard.size).toBe(3);
+    // The failover cost the stored tokens nothing the test relies on: the invalidation below
+    // works from whatever each replica serves now (the promoted replica had the master's data).
+    await expectInvalidationReachesFleet(fleet, FAILOVER_CLIENT, 'admin-refresh');
+    // The new token was written to the promoted master.
+    const stored = await askRedis(sentinel.replicaPort, (r) =>
+      r.get(fleet.tokenKey(FAILOVER_CLIENT)),
+    );
+    expect(stored).toMatch(/^\d+\|\d+\|v1\./);
   }, 90_000);
 });
