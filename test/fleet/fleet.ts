@@ -5,6 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { RunningSandbox, SandboxClient } from '@app/identity-sandbox';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   killAllReplicas,
   runningReplicas,
@@ -356,6 +357,8 @@ export interface Fleet {
   lockKey(clientId: string): string;
   /** The stored token's expiry (the clear `<ms>|` prefix of the value), or undefined when none. */
   storedExpiry(clientId: string): Promise<number | undefined>;
+  /** The client's secret file, which every replica's configuration names (rotation tests). */
+  secretFile(clientId: string): string;
   getToken(
     replica: Replica,
     clientId: string,
@@ -464,6 +467,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       const raw = await redis.get(tokenKey(clientId));
       return raw === null ? undefined : expiryOf(raw);
     },
+    secretFile: (clientId) => join(files.dir, 'secrets', `${ENVIRONMENT}--${clientId}`),
     getToken: (replica, clientId, query, timeoutMs) =>
       getToken(replica, clientId, query, timeoutMs),
     async restart(index, scopes) {
