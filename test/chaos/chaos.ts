@@ -139,8 +139,8 @@ export interface Disturbance {
   fleetWide: boolean;
   /**
    * A revocation sent while it is in effect may leave the fleet without a token it can fetch
-   * until it ends: a paused replica may hold the refresh lock; during a rotation the IdP may
-   * refuse the secret in use before the new one is adopted. Such a revocation disturbs every
+   * until it ends: a replica paused while the refresh lock was held may hold it; during a
+   * rotation the IdP may refuse the secret in use before the new one is adopted. Such a revocation disturbs every
    * replica from when it was sent until RECOVERY_MS after this ends.
    */
   blocksFetches?: boolean;
@@ -358,7 +358,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
       note(
         'rejection',
-        `via ${through.name}: ${res?.status ?? 'no answer'} ${outcome}${durable ? '' : ' (this replica only)'}`,
+        `via ${through.name}: ${res?.status ?? 'no answer'} ${outcome}${durable || outcome !== 'refreshed' ? '' : ' (this replica only)'}`,
       );
     };
     const revoke = (via: 'admin-refresh' | 'rejection', through: Replica): Promise<void> =>
@@ -417,6 +417,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       );
     };
 
+    /**
+     * Whether the client's refresh lock is held, asked of a replica just stopped (SIGSTOP): if it
+     * is not, the stopped replica cannot hold it while stopped, nor leave it behind when killed,
+     * so the fault disturbs that replica only. Unknown (Redis down) counts as held.
+     */
+    const lockHeld = (): Promise<boolean> =>
+      f.redis.exists(f.lockKey(CLIENT)).then(
+        (n) => n > 0,
+        () => true,
+      );
+
     /** Runs one fault once what it acts on is free; records what it disturbed. */
     const runFault = (plan: FaultPlan): Promise<void> => {
       const n = f.replicas.length;
@@ -442,7 +453,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
             case 'pause':
             case 'pause-and-revoke': {
               target.kill('SIGSTOP');
-              note(plan.kind, `${target.name} for ${plan.ms} ms`);
+              const locked = await lockHeld();
+              note(
+                plan.kind,
+                `${target.name} for ${plan.ms} ms${locked ? ' (the lock is held)' : ''}`,
+              );
               if (plan.kind === 'pause-and-revoke') {
                 await sleep(100);
                 await revoke(plan.revokeVia, f.replicas[other]);
@@ -455,15 +470,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
                 to: Date.now(),
                 replica: target.name,
                 fleetWide: false,
-                blocksFetches: true,
+                blocksFetches: locked,
               });
               break;
             }
             case 'kill-replica': {
               down.add(target.name);
+              target.kill('SIGSTOP');
+              const locked = await lockHeld();
               target.kill('SIGKILL');
               await target.exited;
-              note(plan.kind, `${target.name} (restarting)`);
+              note(plan.kind, `${target.name} (restarting)${locked ? ' (the lock is held)' : ''}`);
               try {
                 spawnedAt.set(await f.restart(plan.index), Date.now());
                 restarts++;
@@ -478,7 +495,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
                 from,
                 to: Date.now(),
                 replica: target.name,
-                fleetWide: true,
+                fleetWide: locked,
               });
               break;
             }
@@ -680,9 +697,9 @@ export function judge(input: {
       if (d.blocksFetches && overlaps(d, a.sentAt, a.answeredAt))
         derived.push({ kind: d.kind, from: a.sentAt, to: d.to, fleetWide: true });
   // "A valid token existed" (conservatively): while the request was in flight and for
-  // RECOVERY_MS before it was sent, the IdP answered, Redis ran, no replica was killed and no
-  // revocation landed during a fault that blocks fetches; and the replica asked was not itself
-  // paused or restarted within REPLICA_RECOVERY_MS. A secret rotation alone, rejection reports
+  // RECOVERY_MS before it was sent, the IdP answered, Redis ran, no replica was killed while the
+  // refresh lock was held and no revocation landed during a fault that blocks fetches; and the
+  // replica asked was not itself paused or restarted within REPLICA_RECOVERY_MS. A secret rotation alone, rejection reports
   // and admin refreshes are not faults: the fleet must serve through them.
   const judgedAnswers = answers.filter((a) =>
     [...disturbances, ...derived].every((d) => {
