@@ -126,16 +126,17 @@ describe('Redis Sentinel', () => {
  * Fleet-wide invalidation through Sentinel (README "Fleet-wide invalidation"): 3 replica
  * processes on their own master + replica + 3 Sentinels. An admin refresh or a rejection report on
  * one reaches the others within 1 s; a paused replica re-checks the durable marker when it
- * resumes; after the master is killed and the replica promoted, the fleet channel (a subscriber
- * connection of its own in every replica) follows the new master and an invalidation still
- * reaches every replica.
+ * resumes; after a failover, with or without a crash of the master, the fleet channel (a
+ * subscriber connection of its own in every replica) follows the new master and an invalidation
+ * still reaches every replica.
  */
 describe('Redis Sentinel: fleet-wide invalidation over 3 replica processes', () => {
   const ADMIN_CLIENT = 'sentinel-admin.client';
   const REJECT_CLIENT = 'sentinel-reject.client';
   const PAUSED_CLIENT = 'sentinel-paused.client';
   const FAILOVER_CLIENT = 'sentinel-failover.client';
-  const CLIENTS = [ADMIN_CLIENT, REJECT_CLIENT, PAUSED_CLIENT, FAILOVER_CLIENT];
+  const CRASH_CLIENT = 'sentinel-crash.client';
+  const CLIENTS = [ADMIN_CLIENT, REJECT_CLIENT, PAUSED_CLIENT, FAILOVER_CLIENT, CRASH_CLIENT];
   let sentinel: RedisSentinelUnderTest;
   let idp: RunningSandbox;
   let fleet: Fleet;
@@ -176,41 +177,69 @@ describe('Redis Sentinel: fleet-wide invalidation over 3 replica processes', () 
     await expectPausedReplicaServesNoRevokedToken(fleet, PAUSED_CLIENT);
   }, 20_000);
 
-  it('after the master is killed and the replica promoted, an invalidation still reaches every replica within 1 s', async () => {
-    await sentinel.killMaster();
-    await waitFor(
-      'the failover',
-      async () => (await sentinel.currentMasterPort()) === sentinel.replicaPort,
-      30_000,
-      200,
-    );
-    // Every replica's fleet channel is back when its own heartbeat is published on the promoted
-    // master: listen there, as one more subscriber, until all three are heard.
+  /**
+   * Waits until every replica's fleet channel is back on the server at `port` (the new master):
+   * its subscriber is there (PUBSUB NUMSUB) and its heartbeats are published there; then for a
+   * few heartbeats, so each replica has heard the others again. Returns the replicas heard.
+   */
+  async function fleetChannelOn(port: number): Promise<number> {
+    const channel = `${fleet.keyPrefix}fleet`;
     const heard = new Set<string>();
-    const listener = new Redis(sentinel.replicaPort, { lazyConnect: true });
+    const listener = new Redis(port, { lazyConnect: true });
     try {
       await listener.connect();
       listener.on('message', (_channel: string, text: string) => {
         const message = JSON.parse(text) as { type: string; from: string };
         if (message.type === 'heartbeat') heard.add(message.from);
       });
-      await listener.subscribe(`${fleet.keyPrefix}fleet`);
+      await listener.subscribe(channel);
+      // Each subscriber reconnects with a capped backoff (README "Redis Sentinel and Cluster").
       await waitFor(
-        'a heartbeat of every replica on the promoted master',
-        () => heard.size >= 3,
-        20_000,
+        `every replica's subscriber and heartbeat on ${port}`,
+        async () => {
+          const [, subscribers] = (await askRedis(port, (r) => r.pubsub('NUMSUB', channel))) as [
+            string,
+            number,
+          ];
+          // The replicas' subscribers and this listener.
+          return subscribers === fleet.replicas.length + 1 && heard.size >= fleet.replicas.length;
+        },
+        10_000,
+        50,
       );
+      // Three heartbeats (one every 150 ms, README "Fleet-wide invalidation").
+      await new Promise((r) => setTimeout(r, 450));
+      return heard.size;
     } finally {
       listener.disconnect();
     }
-    expect(heard.size).toBe(3);
-    // The failover cost the stored tokens nothing the test relies on: the invalidation below
-    // works from whatever each replica serves now (the promoted replica had the master's data).
+  }
+
+  it('after a failover without a crash (SENTINEL FAILOVER), an invalidation still reaches every replica within 1 s', async () => {
+    await sentinel.failover();
+    expect(await sentinel.currentMasterPort()).toBe(sentinel.replicaPort);
+    // Sentinel closed the demoted master's clients: every subscriber moved to the new master.
+    expect(await fleetChannelOn(sentinel.replicaPort)).toBe(3);
     await expectInvalidationReachesFleet(fleet, FAILOVER_CLIENT, 'admin-refresh');
     // The new token was written to the promoted master.
     const stored = await askRedis(sentinel.replicaPort, (r) =>
       r.get(fleet.tokenKey(FAILOVER_CLIENT)),
     );
+    expect(stored).toMatch(/^\d+\|\d+\|v1\./);
+  }, 90_000);
+
+  it('after the master is killed and the replica promoted, an invalidation still reaches every replica within 1 s', async () => {
+    // The master now is the one promoted above; the first master, its replica, takes over.
+    await sentinel.killCurrentMaster();
+    await waitFor(
+      'the failover',
+      async () => (await sentinel.currentMasterPort()) === sentinel.masterPort,
+      30_000,
+      200,
+    );
+    expect(await fleetChannelOn(sentinel.masterPort)).toBe(3);
+    await expectInvalidationReachesFleet(fleet, CRASH_CLIENT, 'admin-refresh');
+    const stored = await askRedis(sentinel.masterPort, (r) => r.get(fleet.tokenKey(CRASH_CLIENT)));
     expect(stored).toMatch(/^\d+\|\d+\|v1\./);
   }, 90_000);
 });
