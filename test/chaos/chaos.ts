@@ -482,7 +482,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
               await target.exited;
               note(plan.kind, `${target.name} (restarting)${locked ? ' (the lock is held)' : ''}`);
               try {
-                spawnedAt.set(await f.restart(plan.index), Date.now());
+                // When the new process was spawned: it reads its secret file after this.
+                const spawning = Date.now();
+                spawnedAt.set(await f.restart(plan.index), spawning);
                 restarts++;
               } catch (e) {
                 runErrors.push(`${target.name} did not restart: ${(e as Error).message}`);
