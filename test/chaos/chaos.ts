@@ -42,6 +42,8 @@ const ATTEMPTS_PER_FETCH = 3;
 export const RECOVERY_MS = lockTtlMsFor(TIMEOUT_MS) + 3_000;
 /** How long a replica that was paused or restarted is given to catch up before its answers count. */
 export const REPLICA_RECOVERY_MS = 2_000;
+/** How long a replica waits for the other replicas' answers to a revocation (fleet-channel.ts). */
+const FLEET_ACK_WAIT_MS = 1_000;
 /** At most this many faults are in effect at once; the next one waits for one to end. */
 export const MAX_FAULTS_IN_EFFECT = 3;
 /** How often the gap after a fault is a calm (longer than RECOVERY_MS) rather than 0.3–1.5 s. */
@@ -148,6 +150,7 @@ export interface Disturbance {
 
 /** A revocation request sent (admin refresh or rejection report), whatever its answer. */
 export interface RevocationAttempt {
+  /** When the request was sent; for a recorded admin refresh, the earliest it can have revoked. */
   sentAt: number;
   answeredAt: number;
 }
@@ -259,7 +262,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const idpBefore = sandbox.stats().tokenRequests;
 
     const down = new Set<string>(); // replicas killed and not yet restarted
-    const spawnedAt = new Map<Replica, number>(); // replicas started during the run
     const faults: ChaosReport['faults'] = [];
     const disturbances: Disturbance[] = [];
     const attempts: RevocationAttempt[] = [];
@@ -303,7 +305,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const fp = res.body.revokedTokenFingerprint;
       if (res.status === 200 && typeof fp === 'string') {
         revocations.push({
-          sentAt,
+          // An admin refresh revokes once the new token is in hand (README "Fleet-wide
+          // invalidation"), which may take longer than 1 s while the IdP is slow; its answer comes
+          // at most FLEET_ACK_WAIT_MS (the wait for the other replicas' answers) after that.
+          sentAt: Math.max(sentAt, answeredAt - FLEET_ACK_WAIT_MS),
           answeredAt,
           sha256Prefix: fp,
           via: 'admin-refresh',
@@ -364,15 +369,41 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const revoke = (via: 'admin-refresh' | 'rejection', through: Replica): Promise<void> =>
       via === 'admin-refresh' ? revokeViaAdmin(through) : revokeViaRejection(through);
 
-    /** 'client secret rotated' lines of a replica (its adoptions of a new secret). */
-    const rotatedLines = (r: Replica): number =>
-      r.entries().filter((e) => e.msg === 'client secret rotated' && e.clientId === CLIENT).length;
-    /** Rotates the client's secret the way ops would (README "Rotation and reload"). */
+    /**
+     * The client's secret as a replica's `GET /admin/clients` shows it: the fingerprint of the
+     * secret in use (keyed with the fleet's shared encryption key, so equal secrets give equal
+     * fingerprints on every replica) and whether a newer one is pending; undefined if it does not
+     * answer.
+     */
+    const secretStateOf = async (
+      r: Replica,
+    ): Promise<{ fingerprint: string; pending: boolean } | undefined> => {
+      try {
+        const res = await fetch(`${r.url}/admin/clients`, {
+          headers: { authorization: `Bearer ${CALLER_KEY}` },
+          signal: AbortSignal.timeout(2_000),
+        });
+        const body = (await res.json()) as {
+          clients?: {
+            clientId: string;
+            secretFingerprint: string;
+            secretCandidatePending: boolean;
+          }[];
+        };
+        const entry = body.clients?.find((c) => c.clientId === CLIENT);
+        return (
+          entry && { fingerprint: entry.secretFingerprint, pending: entry.secretCandidatePending }
+        );
+      } catch {
+        return undefined;
+      }
+    };
     const rotateSecret = async (plan: FaultPlan): Promise<void> => {
       rotations++;
       const secret = `chaos-secret-${options.seed}-${rotations}`;
-      const before = new Map(f.replicas.map((r) => [r, rotatedLines(r)]));
-      let writtenAt = Number.POSITIVE_INFINITY;
+      // Every replica uses the same secret here (the previous rotation, if any, was adopted).
+      const old = (await secretStateOf(f.replicas.find((r) => !down.has(r.name)) ?? f.replicas[0]))
+        ?.fingerprint;
       const atIdp = async (): Promise<void> => {
         // The old secret stops working at once at this IdP.
         const res = await fetch(`${sandbox.url}/_sandbox/clients/${encodeURIComponent(CLIENT)}`, {
@@ -389,7 +420,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const path = f.secretFile(CLIENT);
         writeFileSync(`${path}.tmp`, `${secret}\n`, { mode: 0o600 });
         renameSync(`${path}.tmp`, path);
-        writtenAt = Date.now();
       };
       note('secret-rotation', `${plan.order}, ${plan.ms} ms between the IdP and the files`);
       if (plan.order === 'idp-first') await atIdp();
@@ -397,22 +427,28 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await sleep(plan.ms);
       if (plan.order === 'idp-first') onDisk();
       else await atIdp();
-      // Every running replica uses the new secret: it adopted it, or it started after the write.
-      const adopted = (r: Replica): boolean =>
-        down.has(r.name) ||
-        rotatedLines(r) > (before.get(r) ?? 0) ||
-        (spawnedAt.get(r) ?? 0) >= writtenAt;
+      // Every running replica uses the new secret (it adopted it, or started with it): one
+      // fingerprint everywhere, not the old one, nothing pending.
+      const lagging: string[] = [];
       await waitFor(
-        'every replica to adopt the new secret',
-        () => f.replicas.every(adopted),
+        'every replica to use the new secret',
+        async () => {
+          const running = f.replicas.filter((r) => !down.has(r.name));
+          const states = await Promise.all(running.map(secretStateOf));
+          lagging.length = 0;
+          const fingerprints = new Set(states.map((st) => st?.fingerprint));
+          running.forEach((r, i) => {
+            const st = states[i];
+            if (!st || st.pending || st.fingerprint === old || fingerprints.size !== 1)
+              lagging.push(r.name);
+          });
+          return lagging.length === 0;
+        },
         ROTATION_ADOPTION_TIMEOUT_MS,
-        50,
+        250,
       ).catch(() =>
         runErrors.push(
-          `secret rotation ${rotations}: not adopted within ${ROTATION_ADOPTION_TIMEOUT_MS} ms by ${f.replicas
-            .filter((r) => !adopted(r))
-            .map((r) => r.name)
-            .join(', ')}`,
+          `secret rotation ${rotations}: not in use within ${ROTATION_ADOPTION_TIMEOUT_MS} ms on ${lagging.join(', ')}`,
         ),
       );
     };
@@ -482,9 +518,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
               await target.exited;
               note(plan.kind, `${target.name} (restarting)${locked ? ' (the lock is held)' : ''}`);
               try {
-                // When the new process was spawned: it reads its secret file after this.
-                const spawning = Date.now();
-                spawnedAt.set(await f.restart(plan.index), spawning);
+                await f.restart(plan.index);
                 restarts++;
               } catch (e) {
                 runErrors.push(`${target.name} did not restart: ${(e as Error).message}`);
@@ -568,7 +602,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const endedAt = Date.now();
     const idpRequests = sandbox.stats().tokenRequests - idpBefore;
 
-    return judge({
+    const report = judge({
       seed: options.seed,
       durationMs: endedAt - startedAt,
       answers,
@@ -595,12 +629,29 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
             2 * idpFaults) +
         4 * f.replicas.length * rotations,
     });
+    if (!report.ok && process.env.FLEET_DEBUG) dumpAround(f, report);
+    return report;
   } finally {
     await fleet?.stop().catch(() => undefined);
     await killAllReplicas();
     await idp?.close();
     await redis.stop().catch(() => undefined);
   }
+}
+
+/** With FLEET_DEBUG, on a failed run: the replicas' lines near the first revoked token served. */
+function dumpAround(fleet: Fleet, report: ChaosReport): void {
+  const at = report.revokedServed[0]?.at ?? report.failures[0]?.at;
+  if (at === undefined) return;
+  for (const r of fleet.replicas)
+    for (const e of r.entries()) {
+      const t = Date.parse(String(e.time));
+      if (t < at - 4_000 || t > at + 1_500 || e.req || e.res) continue;
+      if (e.msg === 'request completed' || e.msg === 'incoming request') continue;
+      process.stderr.write(
+        `${String(e.time)} ${r.name} ${JSON.stringify({ ...e, time: undefined, pid: undefined, hostname: undefined, service: undefined })}\n`,
+      );
+    }
 }
 
 /** An answer to a caller's request, with when it arrived. */
