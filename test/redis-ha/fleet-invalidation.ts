@@ -1,13 +1,6 @@
 import type { RunningSandbox } from '@app/identity-sandbox';
-import { postJson } from '../fleet/fleet';
-import {
-  type Fleet,
-  type Replica,
-  sha256Hex,
-  sleep,
-  startService,
-  type TokenAnswer,
-} from '../support';
+import { pollToken, postJson, servedAfter } from '../fleet/fleet';
+import { type Fleet, sha256Hex, sleep, startService } from '../support';
 
 /**
  * Fleet-wide invalidation (README "Fleet-wide invalidation") on a Redis topology other than
@@ -61,36 +54,6 @@ export async function agreedToken(fleet: Fleet, clientId: string): Promise<strin
 }
 
 /**
- * Asks `replicas` for the client's token in a loop (each replica one request at a time) until
- * stop(); returns every answer in the order the requests were sent.
- */
-export function poll(
-  fleet: Fleet,
-  replicas: Replica[],
-  clientId: string,
-): { stop(): Promise<TokenAnswer[]> } {
-  let running = true;
-  const answers: TokenAnswer[] = [];
-  const loops = replicas.map(async (r) => {
-    while (running) {
-      answers.push(await fleet.getToken(r, clientId, '', 5_000));
-      await sleep(10);
-    }
-  });
-  return {
-    async stop() {
-      running = false;
-      await Promise.all(loops);
-      return answers.sort((a, b) => a.at - b.at);
-    },
-  };
-}
-
-/** Answers to requests sent at or after `from` that carried `token`. */
-export const servedAfter = (answers: TokenAnswer[], token: string, from: number): TokenAnswer[] =>
-  answers.filter((a) => a.at >= from && a.body.access_token === token);
-
-/**
  * An invalidation on the first replica (an admin refresh, or a rejection report of the token it
  * serves) while the other two are polled: no answer to a request sent 1 s after it carries the
  * old token, the others serve the new one, every answer is a 200, and the fleet asked the IdP
@@ -104,7 +67,7 @@ export async function expectInvalidationReachesFleet(
   const [r1, ...others] = fleet.replicas;
   const old = await agreedToken(fleet, clientId);
   const before = idpRequestsFor(fleet, clientId);
-  const load = poll(fleet, others, clientId);
+  const load = pollToken(fleet, others, clientId);
   await sleep(200);
 
   const sentAt = Date.now();
