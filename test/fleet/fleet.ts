@@ -210,6 +210,36 @@ export function burst(
   );
 }
 
+/**
+ * Asks `replicas` for the client's token in a loop (each replica one request at a time) until
+ * stop(); returns every answer in the order the requests were sent (the invalidation suites).
+ */
+export function pollToken(
+  fleet: Fleet,
+  replicas: Replica[],
+  clientId: string,
+): { stop(): Promise<TokenAnswer[]> } {
+  let running = true;
+  const answers: TokenAnswer[] = [];
+  const loops = replicas.map(async (r) => {
+    while (running) {
+      answers.push(await fleet.getToken(r, clientId, '', 5_000));
+      await sleep(10);
+    }
+  });
+  return {
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      return answers.sort((a, b) => a.at - b.at);
+    },
+  };
+}
+
+/** Answers to requests sent at or after `from` that carried `token`. */
+export const servedAfter = (answers: TokenAnswer[], token: string, from: number): TokenAnswer[] =>
+  answers.filter((a) => a.at >= from && a.body.access_token === token);
+
 // ---------------------------------------------------------------------------------------------
 // Steady load.
 

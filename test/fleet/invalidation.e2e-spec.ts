@@ -1,12 +1,5 @@
-import { postJson, useFleet } from './fleet';
-import {
-  type Replica,
-  sha256Hex,
-  sleep,
-  type TapRecord,
-  type TokenAnswer,
-  waitFor,
-} from '../support';
+import { pollToken, postJson, servedAfter, useFleet } from './fleet';
+import { type Replica, sha256Hex, sleep, type TapRecord, waitFor } from '../support';
 
 /**
  * One fleet, one truth: 3 replicas (production entry point) on one Redis, each reaching the IdP
@@ -58,37 +51,11 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     return [...tokens][0];
   }
 
-  /**
-   * Asks `replicas` for the client's token in a loop (each replica one request at a time)
-   * until stop(); returns every answer.
-   */
-  function poll(replicas: Replica[], clientId: string): { stop(): Promise<TokenAnswer[]> } {
-    let running = true;
-    const answers: TokenAnswer[] = [];
-    const loops = replicas.map(async (r) => {
-      while (running) {
-        answers.push(await suite.fleet.getToken(r, clientId, '', 5_000));
-        await sleep(10);
-      }
-    });
-    return {
-      async stop() {
-        running = false;
-        await Promise.all(loops);
-        return answers.sort((a, b) => a.at - b.at);
-      },
-    };
-  }
-
-  /** Answers to requests sent at or after `from` that carried `token`. */
-  const servedAfter = (answers: TokenAnswer[], token: string, from: number): TokenAnswer[] =>
-    answers.filter((a) => a.at >= from && a.body.access_token === token);
-
   it('admin refresh on one replica: the others serve the new token within 1 s and never the old one again; one IdP request', async () => {
     const [r1, r2, r3] = suite.fleet.replicas;
     const old = await agreedToken(ADMIN_CLIENT);
     const before = tapRecords(ADMIN_CLIENT).length;
-    const load = poll([r2, r3], ADMIN_CLIENT);
+    const load = pollToken(suite.fleet, [r2, r3], ADMIN_CLIENT);
     await sleep(200);
 
     const sentAt = Date.now();
@@ -125,7 +92,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     const [r1, r2, r3] = suite.fleet.replicas;
     const old = await agreedToken(REJECT_CLIENT);
     const before = tapRecords(REJECT_CLIENT).length;
-    const load = poll([r1, r3], REJECT_CLIENT);
+    const load = pollToken(suite.fleet, [r1, r3], REJECT_CLIENT);
     await sleep(200);
 
     const sentAt = Date.now();
@@ -258,7 +225,7 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     expect(during.body.access_token).not.toBe(old);
 
     link.release();
-    const load = poll([r3], CUT_CLIENT);
+    const load = pollToken(suite.fleet, [r3], CUT_CLIENT);
     await sleep(PROPAGATION_MS + 1_000);
     const answers = await load.stop();
     expect(answers.filter((a) => a.status !== 200)).toEqual([]);

@@ -277,6 +277,8 @@ export interface Fleet {
   lockKey(clientId: string): string;
   /** The stored token's expiry (the clear `<ms>|` prefix of the value), or undefined when none. */
   storedExpiry(clientId: string): Promise<number | undefined>;
+  /** The client's secret file, which every replica's configuration names (rotation tests). */
+  secretFile(clientId: string): string;
   getToken(
     replica: Replica,
     clientId: string,
@@ -391,6 +393,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       const raw = await redis.get(tokenKey(clientId));
       return raw === null ? undefined : expiryOf(raw);
     },
+    secretFile: (clientId) => secretPathOf(dir, { clientId, environment: ENVIRONMENT }),
     getToken: (replica, clientId, query, timeoutMs) =>
       getToken(replica, clientId, query, timeoutMs),
     async restart(index, scopes) {

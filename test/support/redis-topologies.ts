@@ -111,6 +111,14 @@ export interface RedisSentinelUnderTest {
   /** The port the Sentinels currently name as master. */
   currentMasterPort(): Promise<number>;
   killMaster(): Promise<void>;
+  /**
+   * A failover without a crash (`SENTINEL FAILOVER`): the replica is promoted, the master
+   * demoted to its replica; resolves once the Sentinels name the new master and the demoted one
+   * is in sync with it.
+   */
+  failover(): Promise<void>;
+  /** Kills whichever server the Sentinels name as master now (after failover(), the other one). */
+  killCurrentMaster(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -174,16 +182,33 @@ export async function startRedisSentinel(name = 'tvmaster'): Promise<RedisSentin
     await stop();
     throw e;
   }
+  const currentMasterPort = (): Promise<number> =>
+    ask(sentinels[0].port, (r) => r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)).then((a) =>
+      Number((a as string[])[1]),
+    );
   return {
     sentinels: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','),
     name,
     masterPort,
     replicaPort,
-    currentMasterPort: () =>
-      ask(sentinels[0].port, (r) => r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)).then((a) =>
-        Number((a as string[])[1]),
-      ),
+    currentMasterPort,
     killMaster: () => kill(master),
+    async failover() {
+      const from = await currentMasterPort();
+      const to = from === masterPort ? replicaPort : masterPort;
+      await ask(sentinels[0].port, (r) => r.call('SENTINEL', 'FAILOVER', name));
+      await waitFor('the Sentinels to name the promoted master', async () => {
+        return (await currentMasterPort()) === to;
+      });
+      await waitFor('the demoted master in sync with the promoted one', () =>
+        ask(from, (r) => r.info('replication')).then(
+          (i) => i.includes('role:slave') && i.includes('master_link_status:up'),
+        ),
+      );
+    },
+    async killCurrentMaster() {
+      await kill((await currentMasterPort()) === masterPort ? master : replica);
+    },
     stop,
   };
 }

@@ -10,8 +10,7 @@ import { HealthModule } from '@app/health';
 import { ObservabilityModule, TelemetryModule } from '@app/observability';
 import { PeriodicModule } from '@app/periodic';
 import { RotationModule } from '@app/rotation';
-import { TokenStoreModule } from '@app/token-store';
-import { RefreshSwitchModule, TokensModule } from '@app/tokens';
+import { TokensModule } from '@app/tokens';
 import { ScheduleModule } from '@nestjs/schedule';
 
 export interface TokenVendorModuleOptions {
@@ -28,6 +27,10 @@ export interface TokenVendorModuleOptions {
 @Module({})
 export class TokenVendorModule {
   static forRoot(options: TokenVendorModuleOptions): DynamicModule {
+    // Built once and handed to the modules that use it: one instance of each (README "How the
+    // pieces fit").
+    const tokens = TokensModule.forRoot({ proactiveRefresh: options.refresh });
+    const rotation = RotationModule.forRoot(tokens);
     return {
       module: TokenVendorModule,
       imports: [
@@ -39,14 +42,12 @@ export class TokenVendorModule {
         PeriodicModule,
         TelemetryModule,
         ObservabilityModule.forRoot({ logStream: options.logStream }),
-        TokenStoreModule,
         AuthModule,
-        RefreshSwitchModule.forRoot(options.refresh),
-        TokensModule,
+        tokens,
         // Secret rotation and reload run whether or not the admin API is used.
-        RotationModule,
+        rotation,
         HealthModule,
-        AdminModule,
+        AdminModule.forRoot(tokens, rotation),
       ],
       providers: [{ provide: APP_FILTER, useClass: DomainExceptionFilter }],
     };

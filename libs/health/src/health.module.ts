@@ -1,9 +1,11 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+import { TokenStoreModule } from '@app/token-store';
 import { HealthController } from './health.controller';
 
 @Module({
-  imports: [TerminusModule.forRoot({ logger: false })],
+  // Readiness asks the token store (Redis) and the clock-skew monitor.
+  imports: [TerminusModule.forRoot({ logger: false }), TokenStoreModule],
   controllers: [HealthController],
 })
 export class HealthModule {}

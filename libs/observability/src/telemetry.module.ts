@@ -6,8 +6,11 @@ import { RequestTracing } from './request-tracing';
 import { UpstreamTelemetry } from './upstream-telemetry';
 
 /**
- * Metrics and tracing. Global: every library records into the one MetricsService; the
- * upstream client reports (and gets its trace headers) through UPSTREAM_OBSERVER.
+ * Metrics and tracing. Global, as cross-cutting infrastructure (README "How the pieces fit"):
+ * every library records into the one MetricsService; the upstream client reports (and gets its
+ * trace headers) through the optional UPSTREAM_OBSERVER, and libs/upstream cannot import this
+ * module (it imports UPSTREAM_OBSERVER from there), so a forgotten import would silently drop the
+ * IdP metrics. A static module: one instance, one registry.
  */
 @Global()
 @Module({

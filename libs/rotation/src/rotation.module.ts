@@ -1,13 +1,25 @@
-import { Module } from '@nestjs/common';
-import { TokensModule } from '@app/tokens';
+import { DynamicModule, Module } from '@nestjs/common';
+import { TokenStoreModule } from '@app/token-store';
+import type { TokensModuleImport } from '@app/tokens';
 import { ConfigReloader } from './config-reloader';
 import { SecretFileWatcher } from './secret-file.watcher';
 import { SecretRotationService } from './secret-rotation.service';
 
-/** Secret rotation and configuration reload. */
-@Module({
-  imports: [TokensModule],
-  providers: [SecretRotationService, SecretFileWatcher, ConfigReloader],
-  exports: [SecretRotationService, ConfigReloader, SecretFileWatcher],
-})
-export class RotationModule {}
+export type RotationModuleImport = DynamicModule & { module: typeof RotationModule };
+
+/**
+ * Secret rotation and configuration reload. `tokens` is the app's one TokensModule (its
+ * `forRoot` value): rotation fills its secret candidates and asks its token source.
+ */
+@Module({})
+export class RotationModule {
+  static forRoot(tokens: TokensModuleImport): RotationModuleImport {
+    return {
+      module: RotationModule,
+      // The fleet channel carries reloads to every replica.
+      imports: [tokens, TokenStoreModule],
+      providers: [SecretRotationService, SecretFileWatcher, ConfigReloader],
+      exports: [SecretRotationService, ConfigReloader, SecretFileWatcher],
+    };
+  }
+}

@@ -1,5 +1,4 @@
 import {
-  Global,
   Inject,
   Logger,
   Module,
@@ -32,9 +31,10 @@ import { ClockSkewMonitor } from './clock-skew.monitor';
 
 /**
  * Provides TOKEN_STORE: Redis when the environment names one, otherwise memory (one replica
- * only; a warning says so). REDIS_CLIENT is null in memory mode.
+ * only; a warning says so). REDIS_CLIENT is null in memory mode. Not global (README "How the
+ * pieces fit"): the modules that use the store, the lock or the fleet channel import it; it is a
+ * static module, so every import is the one instance (one Redis client, one fleet channel).
  */
-@Global()
 @Module({
   providers: [
     {

@@ -1,7 +1,6 @@
 // The door: what other libraries, the app and the end-to-end suites use. Specs beside the code
 // reach the rest by relative path.
-export { TokensModule } from './tokens.module';
-export { RefreshSwitchModule } from './refresh-switch.module';
+export { TokensModule, type TokensModuleImport } from './tokens.module';
 export { TokenSource } from './token-source';
 export { RefreshScheduler, REFRESH_ENABLED } from './refresh.scheduler';
 export { SecretCandidates, type Candidate } from './secret-candidates';
