@@ -260,7 +260,7 @@ describe('workload JWT callers beside key callers (e2e)', () => {
     },
   );
 
-  it('follows the issuer rotating its signing key, without a restart', async () => {
+  it('follows the issuer rotating its signing key, without a restart, and stops accepting the withdrawn key', async () => {
     const oldToken = await deals();
     expect((await tokenFor(oldToken, CLIENT_A)).status).toBe(200);
     await idp.workloadIssuer.rotateKey(false); // the old key is withdrawn at once
@@ -275,6 +275,11 @@ describe('workload JWT callers beside key callers (e2e)', () => {
 
     expect((await tokenFor(newToken, CLIENT_A)).status).toBe(200);
     expect((await tokenFor(await deals(), CLIENT_A)).status).toBe(200);
+    expect(idp.workloadIssuer.jwksRequests()).toHaveLength(fetchesBefore + 1);
+    // The old token was verified and cached before, but its key is withdrawn: refused now, with
+    // no further JWKS request (the refetch cooldown holds).
+    const stale = await tokenFor(oldToken, CLIENT_A, refusedSource());
+    expect([stale.status, stale.headers['www-authenticate']]).toEqual([401, INVALID_TOKEN]);
     expect(idp.workloadIssuer.jwksRequests()).toHaveLength(fetchesBefore + 1);
   }, 20_000);
 

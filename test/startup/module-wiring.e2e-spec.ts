@@ -117,6 +117,7 @@ describe('module wiring', () => {
    */
   const BACKGROUND_WITHOUT_REFRESH = [
     'IdP discovery refresh',
+    'caller issuer keys check',
     'disclosure summaries',
     'secret file poll',
   ];

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { CallerAuthGuard } from './caller-auth.guard';
+import { CallerIssuerKeysCheck } from './caller-issuer-keys.check';
 import { CallerRegistry } from './caller-registry';
 import { CallerBearerStrategy } from './caller-bearer.strategy';
 import { FailedAuthLimiter } from './failed-auth.limiter';
@@ -11,6 +12,7 @@ import { WorkloadCallerAuthenticator } from './workload-caller.authenticator';
     CallerRegistry,
     CallerBearerStrategy,
     WorkloadCallerAuthenticator,
+    CallerIssuerKeysCheck,
     FailedAuthLimiter,
     CallerAuthGuard,
     { provide: APP_GUARD, useExisting: CallerAuthGuard },

@@ -6,7 +6,6 @@ import {
   customFetch,
   type FetchImplementation,
   type FlattenedJWSInput,
-  type JSONWebKeySet,
   type JWSHeaderParameters,
 } from 'jose';
 import { fetch as undiciFetch, type Dispatcher } from 'undici';
@@ -20,7 +19,11 @@ export const JWKS_TIMEOUT_MS = 5_000;
  * ids cannot make us hammer the issuer.
  */
 export const JWKS_REFETCH_COOLDOWN_MS = 5_000;
-/** Keys are re-fetched this often even without an unknown `kid`, so removed keys are dropped. */
+/**
+ * Keys are re-fetched this often even without an unknown `kid`, so removed keys are dropped: by a
+ * verification that finds them older, or by the periodic check (CALLER_KEYS_CHECK_INTERVAL_MS)
+ * when every caller is answered from the verified-token cache (README "Callers without keys").
+ */
 export const JWKS_MAX_AGE_MS = 10 * 60_000;
 /**
  * After a failed fetch, the cached keys are used without asking the issuer again for this long:
@@ -61,13 +64,25 @@ const LOOKUP_ERRORS = new Set([
  * JWKS_MAX_AGE_MS), found through OpenID discovery when no `jwksUri` is configured. When the
  * issuer cannot be reached the last keys fetched stay in use (README "Callers without keys");
  * with none, lookups throw IssuerKeysUnavailable (a 503 for JWT callers only).
+ *
+ * `generation` changes when a fetched JWKS no longer holds a key the previous one held: tokens
+ * verified under an older generation are verified again, so a key the issuer withdrew stops
+ * vouching for tokens already in the verified-token cache.
  */
 export class IssuerKeySet {
   private readonly logger = new Logger('CallerIssuer');
   private remote?: ReturnType<typeof createRemoteJWKSet>;
   private discovery?: Promise<URL>;
   private failedAt = -Infinity;
-  private fallback?: { jwks: JSONWebKeySet; lookup: KeyLookup };
+  private fallback?: { answers: number; lookup: KeyLookup };
+  private keyGeneration = 0;
+  /** The keys of the JWKS in use (each JWK as JSON), to tell a withdrawn key. */
+  private keysInUse = new Set<string>();
+  /** Answers (200) to our JWKS and discovery requests, and how many `noteKeys` has looked at. */
+  private answers = 0;
+  private answersNoted = 0;
+  /** When the keys were last fetched, on the injected clock (jose's own age runs on Date.now). */
+  private keysFetchedAt = -Infinity;
 
   /**
    * @param dispatcher the connection pool of the requests (the IdP calls', honouring
@@ -79,6 +94,11 @@ export class IssuerKeySet {
     private readonly dispatcher?: Dispatcher,
   ) {}
 
+  /** Changes when a refetched JWKS withdrew a key (see the class comment). */
+  get generation(): number {
+    return this.keyGeneration;
+  }
+
   /** The key lookup jwtVerify calls with the token's protected header. */
   readonly lookup: KeyLookup = async (header, token) => {
     if (this.now() - this.failedAt < JWKS_RETRY_AFTER_FAILURE_MS) {
@@ -86,7 +106,7 @@ export class IssuerKeySet {
     }
     try {
       const remote = await this.remoteSet();
-      const key = await remote(header, token);
+      const key = await remote(header, token).finally(() => this.noteKeys());
       if (this.failedAt !== -Infinity) {
         this.failedAt = -Infinity;
         this.logger.log({ msg: 'caller issuer keys reachable again', issuer: this.config.name });
@@ -104,12 +124,58 @@ export class IssuerKeySet {
     }
   };
 
+  /**
+   * Fetches the keys again when the last fetch is JWKS_MAX_AGE_MS old. Run periodically: a
+   * verification refetches stale keys by itself, but while every caller is answered from the
+   * verified-token cache none runs, and a withdrawn key would vouch for cached tokens until
+   * they expire. A failed fetch keeps the keys in use, as a failed lookup does.
+   */
+  async refreshIfStale(): Promise<void> {
+    const remote = this.remote;
+    if (remote === undefined) return; // never used: nothing cached to re-check
+    if (this.now() - this.keysFetchedAt < JWKS_MAX_AGE_MS) return;
+    if (this.now() - this.failedAt < JWKS_RETRY_AFTER_FAILURE_MS) return;
+    try {
+      await remote.reload();
+    } catch (e) {
+      this.failedAt = this.now();
+      this.logger.warn({
+        msg: 'caller issuer keys cannot be fetched; the cached keys stay in use',
+        issuer: this.config.name,
+        reason: (e as Error).message,
+      });
+      return;
+    }
+    this.noteKeys();
+  }
+
+  /** After a fetch: a key of the JWKS in use that the new one lacks starts a new generation. */
+  private noteKeys(): void {
+    if (this.answersNoted === this.answers) return;
+    this.answersNoted = this.answers;
+    const jwks = this.remote?.jwks();
+    if (jwks === undefined) return;
+    const keys = new Set(jwks.keys.map((key) => JSON.stringify(key)));
+    const withdrawn = [...this.keysInUse].filter((key) => !keys.has(key)).length;
+    this.keysInUse = keys;
+    if (withdrawn === 0) return;
+    this.keyGeneration++;
+    this.logger.log({
+      msg: 'caller issuer withdrew signing keys; tokens verified before are verified again',
+      issuer: this.config.name,
+      withdrawn,
+    });
+  }
+
   private cachedLookup(): KeyLookup {
+    // jose's jwks() is a fresh copy on every call: the set is rebuilt only after another fetch,
+    // so its imported keys are reused while the issuer is down.
+    if (this.fallback?.answers === this.answers) return this.fallback.lookup;
     const jwks = this.remote?.jwks();
     if (jwks === undefined) {
       return () => Promise.reject(new IssuerKeysUnavailable(this.config.name));
     }
-    if (this.fallback?.jwks !== jwks) this.fallback = { jwks, lookup: createLocalJWKSet(jwks) };
+    this.fallback = { answers: this.answers, lookup: createLocalJWKSet(jwks) };
     return this.fallback.lookup;
   }
 
@@ -148,7 +214,12 @@ export class IssuerKeySet {
             signal: options.signal,
             dispatcher: this.dispatcher,
           })) as unknown as Response);
-    return boundedResponse(response, MAX_KEY_DOCUMENT_BYTES);
+    const bounded = await boundedResponse(response, MAX_KEY_DOCUMENT_BYTES);
+    if (bounded.status === 200) {
+      this.answers++;
+      this.keysFetchedAt = this.now();
+    }
+    return bounded;
   };
 
   /**

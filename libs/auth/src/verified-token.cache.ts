@@ -36,6 +36,10 @@ export class VerifiedTokenCache<T> {
     this.entries.set(digest, { value, expiresAt });
   }
 
+  delete(digest: string): void {
+    this.entries.delete(digest);
+  }
+
   clear(): void {
     this.entries.clear();
   }

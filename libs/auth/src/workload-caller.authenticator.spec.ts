@@ -8,7 +8,7 @@ import { stringify } from 'yaml';
 
 import { ConfigService, loadRuntimeSettings, parseServiceConfig } from '@app/config';
 import { CallerIssuerUnavailableError } from '@app/errors';
-import { MAX_KEY_DOCUMENT_BYTES } from './issuer-key-set';
+import { JWKS_MAX_AGE_MS, MAX_KEY_DOCUMENT_BYTES } from './issuer-key-set';
 import { VerifiedTokenCache } from './verified-token.cache';
 import {
   WorkloadCallerAuthenticator,
@@ -122,7 +122,12 @@ describe('WorkloadCallerAuthenticator', () => {
       secrets: new Map(),
     });
 
-  const mint = (expiresInSeconds = 600, sa = 'deals-api', issuer = ISSUER): Promise<string> =>
+  const mint = (
+    expiresInSeconds = 600,
+    sa = 'deals-api',
+    issuer = ISSUER,
+    signer: { key: CryptoKey; kid: string } = { key: privateKey, kid: 'k1' },
+  ): Promise<string> =>
     new SignJWT({
       'kubernetes.io': {
         namespace: 'deals',
@@ -130,13 +135,13 @@ describe('WorkloadCallerAuthenticator', () => {
         pod: { name: 'deals-api-1', uid: 'pod-uid' },
       },
     })
-      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setProtectedHeader({ alg: 'ES256', kid: signer.kid })
       .setIssuer(issuer)
       .setAudience('token-vendor')
       .setSubject(`system:serviceaccount:deals:${sa}`)
       .setIssuedAt(Math.floor(NOW / 1000))
       .setExpirationTime(Math.floor(NOW / 1000) + expiresInSeconds)
-      .sign(privateKey);
+      .sign(signer.key);
 
   const nameOf = (r: WorkloadAuthentication): string =>
     'caller' in r ? r.caller.name : `refused:${r.refused}`;
@@ -385,5 +390,98 @@ describe('WorkloadCallerAuthenticator', () => {
     } finally {
       Date.now = realNow;
     }
+  });
+  describe('a key the issuer withdraws (README "Callers without keys")', () => {
+    let original: { keys: JWK[] };
+    let k2: { key: CryptoKey; kid: string };
+    let k2Jwk: JWK;
+
+    beforeAll(async () => {
+      const pair = await generateKeyPair('ES256');
+      k2 = { key: pair.privateKey, kid: 'k2' };
+      k2Jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k2', alg: 'ES256' };
+    });
+    beforeEach(() => {
+      original = jwks;
+    });
+    afterEach(() => {
+      jwks = original;
+    });
+
+    /** A token verified (one JWKS fetch), then answered synchronously from the cache. */
+    const verifiedAndCached = async (): Promise<string> => {
+      const token = await mint(3_600);
+      expect(nameOf(await sut.authenticate(token))).toBe('deals-service');
+      const hit = sut.authenticate(token);
+      expect(hit).not.toBeInstanceOf(Promise);
+      expect(nameOf(hit as WorkloadAuthentication)).toBe('deals-service');
+      expect(jwksFetches).toBe(1);
+      return token;
+    };
+
+    it('stops vouching for cached tokens once the periodic check refetches keys JWKS_MAX_AGE_MS old', async () => {
+      const token = await verifiedAndCached();
+      jwks = { keys: [k2Jwk] }; // k1 withdrawn, k2 published
+
+      // Younger than the maximum age: the check fetches nothing, the cache still answers.
+      await clock.advance(JWKS_MAX_AGE_MS - 1);
+      await sut.refreshStaleIssuerKeys();
+      expect(jwksFetches).toBe(1);
+      expect(sut.authenticate(token)).not.toBeInstanceOf(Promise);
+
+      await clock.advance(1);
+      await sut.refreshStaleIssuerKeys();
+      expect(jwksFetches).toBe(2);
+      const again = sut.authenticate(token);
+      expect(again).toBeInstanceOf(Promise); // verified again, against the new keys
+      expect(nameOf(await again)).toBe('refused:unknown_key');
+      // Refused again on the next request (nothing of it was kept), and k2's tokens are served.
+      expect(nameOf(await sut.authenticate(token))).toBe('refused:unknown_key');
+      expect(nameOf(await sut.authenticate(await mint(600, 'deals-api', ISSUER, k2)))).toBe(
+        'deals-service',
+      );
+      expect(jwksFetches).toBe(2);
+    });
+
+    it('stops vouching for cached tokens when a verification refetched the JWKS (an unknown kid)', async () => {
+      const token = await verifiedAndCached();
+      jwks = { keys: [k2Jwk] };
+      await clock.advance(6_000); // past the refetch cooldown (jose measures it on Date.now)
+      const realNow = Date.now;
+      Date.now = () => realNow() + 6_000;
+      try {
+        expect(nameOf(await sut.authenticate(await mint(600, 'deals-api', ISSUER, k2)))).toBe(
+          'deals-service',
+        );
+        expect(jwksFetches).toBe(2);
+        expect(nameOf(await sut.authenticate(token))).toBe('refused:unknown_key');
+      } finally {
+        Date.now = realNow;
+      }
+    });
+
+    it('keeps cached tokens whose key the refetched JWKS still holds, and when the refetch fails', async () => {
+      const token = await verifiedAndCached();
+      jwks = { keys: [...original.keys, k2Jwk] }; // k2 added, nothing withdrawn
+
+      await clock.advance(JWKS_MAX_AGE_MS);
+      await sut.refreshStaleIssuerKeys();
+      expect(jwksFetches).toBe(2);
+      expect(sut.authenticate(token)).not.toBeInstanceOf(Promise);
+
+      jwksUp = false;
+      await clock.advance(JWKS_MAX_AGE_MS);
+      await sut.refreshStaleIssuerKeys();
+      expect(jwksFetches).toBe(3);
+      const hit = sut.authenticate(token);
+      expect(hit).not.toBeInstanceOf(Promise);
+      expect(nameOf(hit as WorkloadAuthentication)).toBe('deals-service');
+    });
+
+    it('fetches nothing for an issuer no caller has used yet', async () => {
+      await clock.advance(JWKS_MAX_AGE_MS);
+      await sut.refreshStaleIssuerKeys();
+      expect(jwksFetches).toBe(0);
+    });
   });
 });

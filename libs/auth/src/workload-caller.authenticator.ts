@@ -51,6 +51,9 @@ interface VerifiedWorkload {
 
 interface VerifiedEntry {
   readonly workload: VerifiedWorkload;
+  /** The keys that verified it, and their generation then: a withdrawn key voids the entry. */
+  readonly keys: IssuerKeySet;
+  readonly generation: number;
   /** The caller it resolved to, against `resolvedFrom` (re-resolved when the callers change). */
   caller?: Caller;
   resolvedFrom?: readonly CallerConfig[];
@@ -88,8 +91,23 @@ export class WorkloadCallerAuthenticator implements OnApplicationShutdown {
     // One-shot hash: no Hash object per request (this runs on every JWT caller's request).
     const digest = hash('sha256', token, 'base64url');
     const hit = this.verified.get(digest, this.clock.now());
-    if (hit !== undefined) return this.resolve(hit);
+    if (hit !== undefined) {
+      if (hit.generation === hit.keys.generation) return this.resolve(hit);
+      // Verified under keys the issuer has since withdrawn some of: verify it again, and keep
+      // nothing of it unless that succeeds.
+      this.verified.delete(digest);
+    }
     return this.verify(token, digest);
+  }
+
+  /**
+   * Re-fetches each issuer's keys once they are JWKS_MAX_AGE_MS old (CallerIssuerKeysCheck runs
+   * it): tokens answered from the verified-token cache never make jose refetch, and a key the
+   * issuer withdrew must stop vouching for them (README "Callers without keys").
+   */
+  async refreshStaleIssuerKeys(): Promise<void> {
+    this.followConfiguration();
+    await Promise.all([...this.issuers.values()].map((keys) => keys.refreshIfStale()));
   }
 
   private async verify(token: string, digest: string): Promise<WorkloadAuthentication> {
@@ -124,7 +142,8 @@ export class WorkloadCallerAuthenticator implements OnApplicationShutdown {
     }
     const workload = workloadOf(keys.config.name, payload);
     if (workload === undefined) return { refused: 'claims' };
-    const entry: VerifiedEntry = { workload };
+    // The generation after the lookup, which may have fetched a newer JWKS.
+    const entry: VerifiedEntry = { workload, keys, generation: keys.generation };
     // Remembered even if no caller names it yet: the callers are matched on every use.
     this.verified.set(digest, entry, (payload.exp ?? 0) * 1000);
     return this.resolve(entry);
