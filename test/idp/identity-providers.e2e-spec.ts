@@ -1,7 +1,9 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { ConfigError, ConfigService } from '@app/config';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
+import { CA_FILE_RECHECK_MS } from '@app/upstream';
 import { get, post } from '../admin/load';
 import {
   clientKeyPair,
@@ -14,6 +16,7 @@ import {
   type TestClient,
   type TestEnvironment,
   type TestPki,
+  sleep,
   waitFor,
 } from '../support';
 
@@ -316,6 +319,30 @@ describe('egress and trust (e2e)', () => {
 
     expect((await tokenOf(app, 'tls.client')).status).toBe(200);
     expect(idp.stats().issued).toBe(1);
+  });
+
+  it('trusts a caFile replaced on disk from the next IdP call, without a restart', async () => {
+    const other = createTestPki(); // another CA: the IdP's certificate is not signed by it
+    try {
+      const caFile = join(other.dir, 'bundle.pem');
+      writeFileSync(caFile, readFileSync(other.caFile));
+      const app = await start({ uat: { tokenUrl: idp.tokenUrl, caFile, timeoutMs: 1000 } }, [
+        tlsClient,
+      ]);
+      const refused = await tokenOf(app, 'tls.client');
+      expect([refused.status, refused.json().error]).toEqual([503, 'upstream_unavailable']);
+      expect(idp.stats().tokenRequests).toBe(0);
+
+      // The operator replaces the bundle (written beside it, renamed over it).
+      writeFileSync(`${caFile}.new`, readFileSync(pki.caFile));
+      renameSync(`${caFile}.new`, caFile);
+      await sleep(CA_FILE_RECHECK_MS + 200);
+
+      expect((await tokenOf(app, 'tls.client')).status).toBe(200);
+      expect(idp.stats().issued).toBe(1);
+    } finally {
+      other.dispose();
+    }
   });
 
   it('the same IdP is refused without caFile → 503, and never sees the secret', async () => {

@@ -1,8 +1,25 @@
+import { Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { rootCertificates } from 'node:tls';
 import { splitTlsCredential } from '@app/config';
 import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
+
+/**
+ * How long a caFile's bundle is used before the file is looked at again (a `stat`; read only
+ * when it changed): a CA bundle replaced on disk is trusted from the next IdP call this long
+ * after, without a restart (README "Egress and trust").
+ */
+export const CA_FILE_RECHECK_MS = 2_000;
+
+/** A caFile as last read: its identity on disk, its PEM and when it was last looked at. */
+interface CaBundle {
+  readonly identity: string;
+  readonly pem: string;
+  readonly digest: string;
+  checkedAt: number;
+}
 
 /** What shapes a connection to an IdP: the extra CAs to trust and the client certificate. */
 export interface IdpConnection {
@@ -16,27 +33,32 @@ export interface IdpConnection {
 
 /**
  * The HTTP connection pools of the IdP calls, one per connection setting (the environment's
- * `caFile`, a client certificate). Each honours `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` (read
+ * `caFile` and the bundle it holds now, a client certificate). Each honours `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` (read
  * from the process environment when the pool is made) with a CONNECT tunnel, so the TLS
  * session, and the credentials in it, run end to end between the service and the IdP; the
  * extra CAs and the client certificate apply both directly and through the tunnel (README
  * "Egress and trust").
  */
 export class IdpDispatchers {
+  private readonly logger = new Logger('IdpDispatchers');
   private readonly pools = new Map<string, Dispatcher>();
   /** The pool each client-certificate owner uses now. */
   private readonly owners = new Map<string, string>();
+  private readonly caBundles = new Map<string, CaBundle>();
+
+  /** @param caRecheckMs how long a caFile's bundle is used before the file is looked at again */
+  constructor(private readonly caRecheckMs = CA_FILE_RECHECK_MS) {}
 
   for(connection: IdpConnection = {}): Dispatcher {
     const { caFile, clientCredential, owner } = connection;
-    const key = `${caFile ?? ''}\u0000${clientCredential === undefined ? '' : digest(clientCredential)}`;
+    const ca = caFile === undefined ? undefined : this.caBundle(caFile);
+    // The bundle's digest is part of the key: a replaced bundle gets a new pool.
+    const key = `${caFile ?? ''}\u0000${ca?.digest ?? ''}\u0000${clientCredential === undefined ? '' : digest(clientCredential)}`;
     let pool = this.pools.get(key);
     if (!pool) {
       const tls = {
         // A `ca` option replaces Node's bundled CAs: the private CA is trusted beside them.
-        ...(caFile !== undefined
-          ? { ca: [...rootCertificates, readFileSync(caFile, 'utf8')] }
-          : {}),
+        ...(ca !== undefined ? { ca: [...rootCertificates, ca.pem] } : {}),
         ...(clientCredential !== undefined ? splitTlsCredential(clientCredential) : {}),
       };
       pool = new EnvHttpProxyAgent({ connect: tls, requestTls: tls });
@@ -56,6 +78,52 @@ export class IdpDispatchers {
     this.pools.clear();
     this.owners.clear();
     await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
+  }
+
+  /**
+   * The caFile's bundle, looked at again every caRecheckMs. A file that is missing or holds no
+   * certificate for a moment (being replaced) leaves the last bundle in use; at start the
+   * configuration check has already refused such a file (README "Egress and trust").
+   */
+  private caBundle(path: string): CaBundle {
+    const now = performance.now();
+    const known = this.caBundles.get(path);
+    if (known !== undefined && now - known.checkedAt < this.caRecheckMs) return known;
+    let identity: string;
+    try {
+      const s = statSync(path);
+      identity = `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`;
+    } catch (e) {
+      if (known === undefined) throw e;
+      known.checkedAt = now;
+      return known;
+    }
+    if (known?.identity === identity) {
+      known.checkedAt = now;
+      return known;
+    }
+    const pem = readFileSync(path, 'utf8');
+    if (known !== undefined && !pem.includes('-----BEGIN CERTIFICATE-----')) {
+      this.logger.warn({ msg: 'caFile holds no certificate; the previous bundle stays', path });
+      this.caBundles.set(path, { ...known, identity, checkedAt: now });
+      return known;
+    }
+    const bundle: CaBundle = { identity, pem, digest: digest(pem), checkedAt: now };
+    this.caBundles.set(path, bundle);
+    if (known !== undefined && known.digest !== bundle.digest) {
+      this.logger.log({ msg: 'caFile changed; new IdP connections trust its bundle', path });
+      this.closePools(`${path}\u0000${known.digest}\u0000`);
+    }
+    return bundle;
+  }
+
+  /** Closes the pools whose key starts with `prefix` once their requests in flight are done. */
+  private closePools(prefix: string): void {
+    for (const [key, pool] of this.pools) {
+      if (!key.startsWith(prefix)) continue;
+      this.pools.delete(key);
+      void pool.close().catch(() => undefined);
+    }
   }
 
   /** A rotated certificate's old pool is closed (after its requests in flight) once unused. */

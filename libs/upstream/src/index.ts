@@ -1,7 +1,7 @@
 export type { IssuedToken, TokenRequest } from './token-request';
 export { OAuthClient } from './oauth.client';
 export { IdpDiscovery } from './idp-discovery';
-export { IdpDispatchers } from './idp-dispatchers';
+export { CA_FILE_RECHECK_MS, IdpDispatchers } from './idp-dispatchers';
 export { UpstreamModule } from './upstream.module';
 export { UPSTREAM_OBSERVER } from './upstream-observer';
 export type {
