@@ -1,6 +1,5 @@
 import {
   FAULT_KINDS,
-  PROPAGATION_MS,
   RECOVERY_MS,
   REPLICA_RECOVERY_MS,
   Turns,
@@ -13,6 +12,7 @@ import {
   type Disturbance,
   type Revocation,
 } from './chaos';
+import { PROPAGATION_MS } from '../fleet/fleet';
 import { sha256Hex } from '../support';
 
 /**

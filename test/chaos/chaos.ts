@@ -1,6 +1,6 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
-import { lockTtlMsFor, postJson, startLoad } from '../fleet/fleet';
+import { lockTtlMsFor, PROPAGATION_MS, postJson, startLoad } from '../fleet/fleet';
 import {
   CALLER_KEY,
   type Fleet,
@@ -31,8 +31,6 @@ export const CLIENT = 'chaos.client';
 export const TOKEN_LIFE_SECONDS = 20;
 const REFRESH_RATIO = 0.5;
 const TIMEOUT_MS = 1_000;
-/** README "The chaos run": no replica serves a revoked token this long after its revocation. */
-export const PROPAGATION_MS = 1_000;
 /** The OAuth client's attempts per fetch (token-fetcher.ts). */
 const ATTEMPTS_PER_FETCH = 3;
 /**

@@ -23,6 +23,12 @@ import {
  * watches of the stored token, and reading what the replicas did.
  */
 
+/**
+ * README "Fleet-wide invalidation" (and "The chaos run"): an invalidated token is served by no
+ * replica more than this long after its revocation.
+ */
+export const PROPAGATION_MS = 1_000;
+
 /** The refresh lock's life for an environment whose IdP timeout is `timeoutMs` (the library's own derivation). */
 export function lockTtlMsFor(timeoutMs: number): number {
   return lockTtlMs({ timeoutMs });

@@ -1,4 +1,4 @@
-import { pollToken, postJson, servedAfter, useFleet } from './fleet';
+import { PROPAGATION_MS, pollToken, postJson, servedAfter, useFleet } from './fleet';
 import { type Replica, sha256Hex, sleep, type TapRecord, waitFor } from '../support';
 
 /**
@@ -23,8 +23,6 @@ const CLIENTS = [
 ];
 const WIDE = 'deals-read deals-write';
 const NARROW = 'deals-read';
-/** README "Fleet-wide invalidation": an invalidated token is served by no replica 1 s later. */
-const PROPAGATION_MS = 1_000;
 
 describe('fleet: one truth (invalidation, operator actions, rejection reports, configuration binding)', () => {
   const suite = useFleet(CLIENTS, {

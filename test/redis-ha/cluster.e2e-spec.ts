@@ -1,25 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { Cluster, Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
 import { SystemClock } from '@app/clock';
 import { RedisTokenStore, TokenCipher, createRedisClient, waitUntilReady } from '@app/token-store';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import {
-  type Fleet,
   httpRequest,
   type InProcessService,
-  killAllReplicas,
   type RedisClusterUnderTest,
-  sandboxClients,
   startRedisCluster,
   startService,
   testEncryptionKeys,
   waitFor,
 } from '../support';
-import {
-  expectInvalidationReachesFleet,
-  expectPausedReplicaServesNoRevokedToken,
-  startTopologyFleet,
-} from './fleet-invalidation';
+import { describeFleetInvalidation, listenForHeartbeats } from './fleet-invalidation';
 
 /**
  * A real 3-master Redis Cluster (redis-server --cluster-enabled + redis-cli --cluster create):
@@ -169,82 +162,50 @@ describe('Redis Cluster', () => {
  * re-checks the durable marker (hash-tagged beside the token, in the client's slot) when it
  * resumes.
  */
-describe('Redis Cluster: fleet-wide invalidation over 3 replica processes', () => {
-  const ADMIN_CLIENT = 'cluster-admin.client';
-  const REJECT_CLIENT = 'cluster-reject.client';
-  const PAUSED_CLIENT = 'cluster-paused.client';
-  const FLEET_CLIENTS = [ADMIN_CLIENT, REJECT_CLIENT, PAUSED_CLIENT];
-  let cluster: RedisClusterUnderTest;
-  let idp: RunningSandbox;
-  let fleet: Fleet;
-  let direct: Cluster;
-
-  beforeAll(async () => {
-    cluster = await startRedisCluster(3);
-    idp = await startIdentitySandbox({ clients: sandboxClients(FLEET_CLIENTS), expiresIn: 1200 });
-    fleet = await startTopologyFleet({
-      sandbox: idp,
-      clientIds: FLEET_CLIENTS,
-      redisEnv: { REDIS_CLUSTER_NODES: cluster.nodes },
-      inspectUrl: `redis://127.0.0.1:${cluster.ports[0]}`,
-    });
-    direct = new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port })));
-    const f = fleet;
-    await waitFor(
-      'the warm-up tokens in the cluster',
-      async () =>
-        (await Promise.all(FLEET_CLIENTS.map((c) => direct.get(f.tokenKey(c))))).every(Boolean),
-      15_000,
-    );
-  }, 90_000);
-
-  afterAll(async () => {
-    direct?.disconnect();
-    await fleet?.stop();
-    await killAllReplicas();
-    await idp?.close();
-    await cluster?.stop();
-  });
-
-  it("every replica's heartbeat reaches a subscriber on every master", async () => {
-    // What the tests below rely on: a heartbeat published through any node is seen by a
-    // subscriber on each master.
-    const heardOn = await Promise.all(
-      cluster.ports.map(async (port) => {
-        const heard = new Set<string>();
-        const listener = new Redis(port, { lazyConnect: true });
-        try {
-          await listener.connect();
-          listener.on('message', (_channel: string, text: string) => {
-            const message = JSON.parse(text) as { type: string; from: string };
-            if (message.type === 'heartbeat') heard.add(message.from);
-          });
-          await listener.subscribe(`${fleet.keyPrefix}fleet`);
-          await waitFor(`every replica's heartbeat on node ${port}`, () => heard.size >= 3, 5_000);
-          return heard.size;
-        } finally {
-          listener.disconnect();
-        }
-      }),
-    );
-    expect(heardOn).toEqual([3, 3, 3]);
-  });
-
-  it('an admin refresh on one replica: the others serve the new token within 1 s and never the old one again; one IdP request', async () => {
-    await expectInvalidationReachesFleet(fleet, ADMIN_CLIENT, 'admin-refresh');
-  });
-
-  it('a rejection report on one replica: the others serve the new token within 1 s; one IdP request', async () => {
-    await expectInvalidationReachesFleet(fleet, REJECT_CLIENT, 'rejection');
-  });
-
-  it('a replica paused (SIGSTOP) during an admin refresh serves no revoked token after SIGCONT', async () => {
-    await expectPausedReplicaServesNoRevokedToken(fleet, PAUSED_CLIENT);
+describeFleetInvalidation<{ cluster: RedisClusterUnderTest; direct: Cluster }>({
+  name: 'Redis Cluster',
+  clientPrefix: 'cluster',
+  async start() {
+    const cluster = await startRedisCluster(3);
+    const direct = new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port })));
+    return { cluster, direct };
+  },
+  redisEnv: ({ cluster }) => ({ REDIS_CLUSTER_NODES: cluster.nodes }),
+  inspectUrl: ({ cluster }) => `redis://127.0.0.1:${cluster.ports[0]}`,
+  warmedUp: async ({ direct }, fleet, clientIds) =>
+    (await Promise.all(clientIds.map((c) => direct.get(fleet.tokenKey(c))))).every(Boolean),
+  async stop({ cluster, direct }) {
+    direct.disconnect();
+    await cluster.stop();
+  },
+  async afterPausedReplica({ direct }, fleet, clientId) {
     // The durable marker sits in the client's slot, beside its token.
-    const marker = `${fleet.keyPrefix}{uat/${PAUSED_CLIENT}}:revoked`;
+    const marker = `${fleet.keyPrefix}{uat/${clientId}}:revoked`;
     expect(await direct.cluster('KEYSLOT', marker)).toBe(
-      await direct.cluster('KEYSLOT', fleet.tokenKey(PAUSED_CLIENT)),
+      await direct.cluster('KEYSLOT', fleet.tokenKey(clientId)),
     );
     expect(await direct.hlen(marker)).toBe(1);
-  }, 20_000);
+  },
+  casesBefore(run) {
+    it("every replica's heartbeat reaches a subscriber on every master", async () => {
+      // What the shared cases rely on: a heartbeat published through any node is seen by a
+      // subscriber on each master.
+      const heardOn = await Promise.all(
+        run.topology.cluster.ports.map(async (port) => {
+          const listener = await listenForHeartbeats(run.fleet, port);
+          try {
+            await waitFor(
+              `every replica's heartbeat on node ${port}`,
+              () => listener.heard.size >= 3,
+              5_000,
+            );
+            return listener.heard.size;
+          } finally {
+            listener.disconnect();
+          }
+        }),
+      );
+      expect(heardOn).toEqual([3, 3, 3]);
+    });
+  },
 });

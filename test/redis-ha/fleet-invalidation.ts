@@ -1,6 +1,15 @@
-import type { RunningSandbox } from '@app/identity-sandbox';
-import { pollToken, postJson, servedAfter } from '../fleet/fleet';
-import { type Fleet, sha256Hex, sleep, startService } from '../support';
+import { Redis } from 'ioredis';
+import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
+import { PROPAGATION_MS, pollToken, postJson, servedAfter } from '../fleet/fleet';
+import {
+  type Fleet,
+  killAllReplicas,
+  sandboxClients,
+  sha256Hex,
+  sleep,
+  startService,
+  waitFor,
+} from '../support';
 
 /**
  * Fleet-wide invalidation (README "Fleet-wide invalidation") on a Redis topology other than
@@ -10,10 +19,100 @@ import { type Fleet, sha256Hex, sleep, startService } from '../support';
  * test caused. The scenarios are the ones test/fleet/invalidation.e2e-spec.ts runs on standalone.
  */
 
-/** The contract: an invalidated token is served by no replica more than this later. */
-export const PROPAGATION_MS = 1_000;
+/** A Redis topology the invalidation cases run on; `T` is what its `start` returns. */
+export interface InvalidationTopology<T> {
+  /** 'Redis Sentinel' or 'Redis Cluster': the describe block's name begins with it. */
+  name: string;
+  /** The shared cases' client ids begin with it (`<prefix>-admin.client`, ...). */
+  clientPrefix: string;
+  /** Clients of the topology's own cases, served by the same fleet. */
+  extraClients?: string[];
+  /** Starts the topology (before the sandbox IdP and the fleet). */
+  start(): Promise<T>;
+  /** The replicas' environment (REDIS_SENTINELS + REDIS_SENTINEL_NAME, or REDIS_CLUSTER_NODES). */
+  redisEnv(topology: T): NodeJS.ProcessEnv;
+  /** A standalone URL of one of the topology's servers, for the fleet's inspection client. */
+  inspectUrl(topology: T): string;
+  /** Whether the topology holds a token for every one of `clientIds` (the fleet's warm-up). */
+  warmedUp(topology: T, fleet: Fleet, clientIds: string[]): Promise<boolean>;
+  /** Stops what `start` started (after the fleet and the IdP). */
+  stop(topology: T): Promise<void>;
+  /** More checks after the paused-replica case, on its client (where its durable marker sits). */
+  afterPausedReplica?(topology: T, fleet: Fleet, clientId: string): Promise<void>;
+  /** The topology's own cases that run before the shared ones (what they rely on). */
+  casesBefore?(run: TopologyFleet<T>): void;
+  /** The topology's own cases that run after the shared ones (failovers, which change it). */
+  casesAfter?(run: TopologyFleet<T>): void;
+}
 
-export async function startTopologyFleet(options: {
+/** What describeFleetInvalidation started: set before the first test runs. */
+export interface TopologyFleet<T> {
+  topology: T;
+  fleet: Fleet;
+}
+
+/**
+ * The invalidation cases every topology runs, in one describe block with its set-up: the
+ * topology, the sandbox IdP (20-minute tokens), 3 replica processes on it, and their warm-up
+ * tokens in Redis. An admin refresh and a rejection report on one replica reach every replica
+ * within 1 s (one IdP request); a replica paused during an admin refresh serves no revoked token
+ * after it resumes.
+ */
+export function describeFleetInvalidation<T>(topology: InvalidationTopology<T>): void {
+  describe(`${topology.name}: fleet-wide invalidation over 3 replica processes`, () => {
+    const ADMIN_CLIENT = `${topology.clientPrefix}-admin.client`;
+    const REJECT_CLIENT = `${topology.clientPrefix}-reject.client`;
+    const PAUSED_CLIENT = `${topology.clientPrefix}-paused.client`;
+    const CLIENTS = [ADMIN_CLIENT, REJECT_CLIENT, PAUSED_CLIENT, ...(topology.extraClients ?? [])];
+    const run = {} as Partial<TopologyFleet<T>>;
+    let idp: RunningSandbox | undefined;
+
+    beforeAll(async () => {
+      const started = await topology.start();
+      run.topology = started;
+      idp = await startIdentitySandbox({ clients: sandboxClients(CLIENTS), expiresIn: 1200 });
+      const fleet = await startTopologyFleet({
+        sandbox: idp,
+        clientIds: CLIENTS,
+        redisEnv: topology.redisEnv(started),
+        inspectUrl: topology.inspectUrl(started),
+      });
+      run.fleet = fleet;
+      await waitFor(
+        `the warm-up tokens in ${topology.name}`,
+        () => topology.warmedUp(started, fleet, CLIENTS),
+        15_000,
+      );
+    }, 90_000);
+
+    afterAll(async () => {
+      await run.fleet?.stop();
+      await killAllReplicas();
+      await idp?.close();
+      if (run.topology !== undefined) await topology.stop(run.topology);
+    });
+
+    const ready = run as TopologyFleet<T>;
+    topology.casesBefore?.(ready);
+
+    it('an admin refresh on one replica: the others serve the new token within 1 s and never the old one again; one IdP request', async () => {
+      await expectInvalidationReachesFleet(ready.fleet, ADMIN_CLIENT, 'admin-refresh');
+    });
+
+    it('a rejection report on one replica: the others serve the new token within 1 s; one IdP request', async () => {
+      await expectInvalidationReachesFleet(ready.fleet, REJECT_CLIENT, 'rejection');
+    });
+
+    it('a replica paused (SIGSTOP) during an admin refresh serves no revoked token after SIGCONT', async () => {
+      await expectPausedReplicaServesNoRevokedToken(ready.fleet, PAUSED_CLIENT);
+      await topology.afterPausedReplica?.(ready.topology, ready.fleet, PAUSED_CLIENT);
+    }, 20_000);
+
+    topology.casesAfter?.(ready);
+  });
+}
+
+async function startTopologyFleet(options: {
   sandbox: RunningSandbox;
   clientIds: string[];
   /** The topology's environment (REDIS_SENTINELS + REDIS_SENTINEL_NAME, or REDIS_CLUSTER_NODES). */
@@ -38,12 +137,12 @@ export async function startTopologyFleet(options: {
 }
 
 /** IdP requests the replicas sent for `clientId` so far (through the tap). */
-export function idpRequestsFor(fleet: Fleet, clientId: string): number {
+function idpRequestsFor(fleet: Fleet, clientId: string): number {
   return fleet.taps.flatMap((t) => t.records).filter((r) => r.clientId === clientId).length;
 }
 
 /** The token every replica serves now (each asked once); they must agree. */
-export async function agreedToken(fleet: Fleet, clientId: string): Promise<string> {
+async function agreedToken(fleet: Fleet, clientId: string): Promise<string> {
   const answers = await Promise.all(fleet.replicas.map((r) => fleet.getToken(r, clientId)));
   expect(answers.map((a) => [a.replica, a.status])).toEqual(
     fleet.replicas.map((r) => [r.name, 200]),
@@ -114,7 +213,7 @@ export async function expectInvalidationReachesFleet(
  * it re-checks its copy against the durable marker before serving it, and serves no revoked
  * token.
  */
-export async function expectPausedReplicaServesNoRevokedToken(
+async function expectPausedReplicaServesNoRevokedToken(
   fleet: Fleet,
   clientId: string,
 ): Promise<void> {
@@ -145,4 +244,33 @@ export async function expectPausedReplicaServesNoRevokedToken(
   } finally {
     paused.kill('SIGCONT');
   }
+}
+
+/** A subscriber of the fleet's channel on one server, and the replicas whose heartbeats it heard. */
+export interface HeartbeatListener {
+  channel: string;
+  heard: Set<string>;
+  disconnect(): void;
+}
+
+/**
+ * Subscribes to the fleet's channel on the server at `port` and records which replicas'
+ * heartbeats (README "Fleet-wide invalidation") it hears there; disconnect() when done.
+ */
+export async function listenForHeartbeats(fleet: Fleet, port: number): Promise<HeartbeatListener> {
+  const channel = `${fleet.keyPrefix}fleet`;
+  const heard = new Set<string>();
+  const listener = new Redis(port, { lazyConnect: true });
+  try {
+    await listener.connect();
+    listener.on('message', (_channel: string, text: string) => {
+      const message = JSON.parse(text) as { type: string; from: string };
+      if (message.type === 'heartbeat') heard.add(message.from);
+    });
+    await listener.subscribe(channel);
+  } catch (err) {
+    listener.disconnect();
+    throw err;
+  }
+  return { channel, heard, disconnect: () => listener.disconnect() };
 }

@@ -1,4 +1,3 @@
-import { Redis } from 'ioredis';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import {
   askRedis,
@@ -9,14 +8,12 @@ import {
   startService,
   testEncryptionKeys,
   type Fleet,
-  killAllReplicas,
-  sandboxClients,
   waitFor,
 } from '../support';
 import {
+  describeFleetInvalidation,
   expectInvalidationReachesFleet,
-  expectPausedReplicaServesNoRevokedToken,
-  startTopologyFleet,
+  listenForHeartbeats,
 } from './fleet-invalidation';
 
 /**
@@ -126,6 +123,10 @@ describe('Redis Sentinel', () => {
   }, 90_000);
 });
 
+/** The clients of the failover cases (the shared cases have their own). */
+const FAILOVER_CLIENT = 'sentinel-failover.client';
+const CRASH_CLIENT = 'sentinel-crash.client';
+
 /**
  * Fleet-wide invalidation through Sentinel (README "Fleet-wide invalidation"): 3 replica
  * processes on their own master + replica + 3 Sentinels. An admin refresh or a rejection report on
@@ -134,116 +135,85 @@ describe('Redis Sentinel', () => {
  * subscriber connection of its own in every replica) follows the new master and an invalidation
  * still reaches every replica.
  */
-describe('Redis Sentinel: fleet-wide invalidation over 3 replica processes', () => {
-  const ADMIN_CLIENT = 'sentinel-admin.client';
-  const REJECT_CLIENT = 'sentinel-reject.client';
-  const PAUSED_CLIENT = 'sentinel-paused.client';
-  const FAILOVER_CLIENT = 'sentinel-failover.client';
-  const CRASH_CLIENT = 'sentinel-crash.client';
-  const CLIENTS = [ADMIN_CLIENT, REJECT_CLIENT, PAUSED_CLIENT, FAILOVER_CLIENT, CRASH_CLIENT];
-  let sentinel: RedisSentinelUnderTest;
-  let idp: RunningSandbox;
-  let fleet: Fleet;
+describeFleetInvalidation<RedisSentinelUnderTest>({
+  name: 'Redis Sentinel',
+  clientPrefix: 'sentinel',
+  extraClients: [FAILOVER_CLIENT, CRASH_CLIENT],
+  start: () => startRedisSentinel('tvfleet'),
+  redisEnv: (sentinel) => ({
+    REDIS_SENTINELS: sentinel.sentinels,
+    REDIS_SENTINEL_NAME: sentinel.name,
+  }),
+  inspectUrl: (sentinel) => `redis://127.0.0.1:${sentinel.masterPort}`,
+  warmedUp: async (_sentinel, fleet, clientIds) =>
+    (await Promise.all(clientIds.map((c) => fleet.storedExpiry(c)))).every(Boolean),
+  stop: (sentinel) => sentinel.stop(),
+  casesAfter(run) {
+    it('after a failover without a crash (SENTINEL FAILOVER), an invalidation still reaches every replica within 1 s', async () => {
+      const { topology: sentinel, fleet } = run;
+      await sentinel.failover();
+      expect(await sentinel.currentMasterPort()).toBe(sentinel.replicaPort);
+      // Sentinel closed the demoted master's clients: every subscriber moved to the new master.
+      await expectInvalidationOnNewMaster(fleet, sentinel.replicaPort, FAILOVER_CLIENT);
+    }, 90_000);
 
-  beforeAll(async () => {
-    sentinel = await startRedisSentinel('tvfleet');
-    idp = await startIdentitySandbox({ clients: sandboxClients(CLIENTS), expiresIn: 1200 });
-    fleet = await startTopologyFleet({
-      sandbox: idp,
-      clientIds: CLIENTS,
-      redisEnv: { REDIS_SENTINELS: sentinel.sentinels, REDIS_SENTINEL_NAME: sentinel.name },
-      inspectUrl: `redis://127.0.0.1:${sentinel.masterPort}`,
-    });
-    const f = fleet;
-    await waitFor(
-      'the warm-up tokens on the master',
-      async () => (await Promise.all(CLIENTS.map((c) => f.storedExpiry(c)))).every(Boolean),
-      15_000,
-    );
-  }, 90_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await killAllReplicas();
-    await idp?.close();
-    await sentinel?.stop();
-  });
-
-  it('an admin refresh on one replica: the others serve the new token within 1 s and never the old one again; one IdP request', async () => {
-    await expectInvalidationReachesFleet(fleet, ADMIN_CLIENT, 'admin-refresh');
-  });
-
-  it('a rejection report on one replica: the others serve the new token within 1 s; one IdP request', async () => {
-    await expectInvalidationReachesFleet(fleet, REJECT_CLIENT, 'rejection');
-  });
-
-  it('a replica paused (SIGSTOP) during an admin refresh serves no revoked token after SIGCONT', async () => {
-    await expectPausedReplicaServesNoRevokedToken(fleet, PAUSED_CLIENT);
-  }, 20_000);
-
-  /**
-   * Waits until every replica's fleet channel is back on the server at `port` (the new master):
-   * its subscriber is there (PUBSUB NUMSUB) and its heartbeats are published there; then for a
-   * few heartbeats, so each replica has heard the others again. Returns the replicas heard.
-   */
-  async function fleetChannelOn(port: number): Promise<number> {
-    const channel = `${fleet.keyPrefix}fleet`;
-    const heard = new Set<string>();
-    const listener = new Redis(port, { lazyConnect: true });
-    try {
-      await listener.connect();
-      listener.on('message', (_channel: string, text: string) => {
-        const message = JSON.parse(text) as { type: string; from: string };
-        if (message.type === 'heartbeat') heard.add(message.from);
-      });
-      await listener.subscribe(channel);
-      // Each subscriber reconnects with a capped backoff (README "Redis Sentinel and Cluster").
+    it('after the master is killed and the replica promoted, an invalidation still reaches every replica within 1 s', async () => {
+      const { topology: sentinel, fleet } = run;
+      // The master now is the one promoted above; the first master, its replica, takes over.
+      await sentinel.killCurrentMaster();
       await waitFor(
-        `every replica's subscriber and heartbeat on ${port}`,
-        async () => {
-          const [, subscribers] = (await askRedis(port, (r) => r.pubsub('NUMSUB', channel))) as [
-            string,
-            number,
-          ];
-          // The replicas' subscribers and this listener.
-          return subscribers === fleet.replicas.length + 1 && heard.size >= fleet.replicas.length;
-        },
-        10_000,
-        50,
+        'the failover',
+        async () => (await sentinel.currentMasterPort()) === sentinel.masterPort,
+        30_000,
+        200,
       );
-      // Three heartbeats (one every 150 ms, README "Fleet-wide invalidation").
-      await new Promise((r) => setTimeout(r, 450));
-      return heard.size;
-    } finally {
-      listener.disconnect();
-    }
-  }
-
-  it('after a failover without a crash (SENTINEL FAILOVER), an invalidation still reaches every replica within 1 s', async () => {
-    await sentinel.failover();
-    expect(await sentinel.currentMasterPort()).toBe(sentinel.replicaPort);
-    // Sentinel closed the demoted master's clients: every subscriber moved to the new master.
-    expect(await fleetChannelOn(sentinel.replicaPort)).toBe(3);
-    await expectInvalidationReachesFleet(fleet, FAILOVER_CLIENT, 'admin-refresh');
-    // The new token was written to the promoted master.
-    const stored = await askRedis(sentinel.replicaPort, (r) =>
-      r.get(fleet.tokenKey(FAILOVER_CLIENT)),
-    );
-    expect(stored).toMatch(/^\d+\|\d+\|v1\./);
-  }, 90_000);
-
-  it('after the master is killed and the replica promoted, an invalidation still reaches every replica within 1 s', async () => {
-    // The master now is the one promoted above; the first master, its replica, takes over.
-    await sentinel.killCurrentMaster();
-    await waitFor(
-      'the failover',
-      async () => (await sentinel.currentMasterPort()) === sentinel.masterPort,
-      30_000,
-      200,
-    );
-    expect(await fleetChannelOn(sentinel.masterPort)).toBe(3);
-    await expectInvalidationReachesFleet(fleet, CRASH_CLIENT, 'admin-refresh');
-    const stored = await askRedis(sentinel.masterPort, (r) => r.get(fleet.tokenKey(CRASH_CLIENT)));
-    expect(stored).toMatch(/^\d+\|\d+\|v1\./);
-  }, 90_000);
+      await expectInvalidationOnNewMaster(fleet, sentinel.masterPort, CRASH_CLIENT);
+    }, 90_000);
+  },
 });
+
+/**
+ * After a failover to the server at `port`: every replica's fleet channel is back there, an
+ * admin refresh on one replica reaches every replica within 1 s, and the new token was written
+ * to the new master.
+ */
+async function expectInvalidationOnNewMaster(
+  fleet: Fleet,
+  port: number,
+  clientId: string,
+): Promise<void> {
+  expect(await fleetChannelOn(fleet, port)).toBe(3);
+  await expectInvalidationReachesFleet(fleet, clientId, 'admin-refresh');
+  const stored = await askRedis(port, (r) => r.get(fleet.tokenKey(clientId)));
+  expect(stored).toMatch(/^\d+\|\d+\|v1\./);
+}
+
+/**
+ * Waits until every replica's fleet channel is back on the server at `port` (the new master):
+ * its subscriber is there (PUBSUB NUMSUB) and its heartbeats are published there; then for a
+ * few heartbeats, so each replica has heard the others again. Returns the replicas heard.
+ */
+async function fleetChannelOn(fleet: Fleet, port: number): Promise<number> {
+  const { channel, heard, disconnect } = await listenForHeartbeats(fleet, port);
+  try {
+    // Each subscriber reconnects with a capped backoff (README "Redis Sentinel and Cluster").
+    await waitFor(
+      `every replica's subscriber and heartbeat on ${port}`,
+      async () => {
+        const [, subscribers] = (await askRedis(port, (r) => r.pubsub('NUMSUB', channel))) as [
+          string,
+          number,
+        ];
+        // The replicas' subscribers and this listener.
+        return subscribers === fleet.replicas.length + 1 && heard.size >= fleet.replicas.length;
+      },
+      10_000,
+      50,
+    );
+    // Three heartbeats (one every 150 ms, README "Fleet-wide invalidation").
+    await new Promise((r) => setTimeout(r, 450));
+    return heard.size;
+  } finally {
+    disconnect();
+  }
+}
