@@ -124,6 +124,37 @@ describe('discovery (e2e)', () => {
     ]);
   });
 
+  it('a reload whose client uses a method the IdP does not list is refused, naming the field; the running client keeps serving', async () => {
+    const idp = await sandbox({ authMethods: ['client_secret_basic', 'private_key_jwt'] });
+    const admin = 'discovery-admin-key-0003-ccccccccccccccccc';
+    const options = {
+      environments: { uat: { issuer: idp.url } },
+      clients: [{ ...CLIENT, authMethod: 'client_secret_basic' as const }],
+      callers: [...CALLERS, { name: 'admin', keys: [admin], clients: [], admin: true }],
+    };
+    const app = await startService({ ...options, scheduler: false, logLevel: 'warn' });
+    apps.push(app);
+    const first = await tokenOf(app);
+    expect(first.status).toBe(200);
+
+    writeServiceConfig(app.configPath, {
+      ...options,
+      clients: [{ ...CLIENT, authMethod: 'client_secret_post' as const }],
+    });
+    const refused = await post(`${app.url}/admin/reload`, admin);
+
+    expect(refused.status).toBe(400);
+    expect(refused.json()).toEqual({
+      error: 'invalid_request',
+      message: expect.stringContaining(
+        'clients[0].authMethod: client_secret_post is not among the token_endpoint_auth_methods_supported of environment "uat" (client_secret_basic, private_key_jwt)',
+      ) as unknown,
+    });
+    const after = await tokenOf(app);
+    expect([after.status, after.json().access_token]).toEqual([200, first.json().access_token]);
+    expect(idp.stats()).toMatchObject({ tokenRequests: 1, issued: 1 });
+  });
+
   it('does not follow a redirect of the metadata endpoints: 503, never the redirect target', async () => {
     // The issuer answers every well-known location with a redirect to an IdP whose document
     // names that same issuer: following it would make the IdP's token endpoint ours.

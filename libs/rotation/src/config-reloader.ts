@@ -17,6 +17,7 @@ import {
 } from '@app/config';
 import { FLEET_CHANNEL, type FleetAck, type FleetChannel } from '@app/token-store';
 import { RefreshScheduler, TokenSource } from '@app/tokens';
+import { IdpDiscovery } from '@app/upstream';
 import { SecretRotationService } from './secret-rotation.service';
 
 export interface CallerKeysResult {
@@ -59,6 +60,7 @@ export class ConfigReloader implements OnApplicationBootstrap, OnApplicationShut
     private readonly scheduler: RefreshScheduler,
     private readonly rotation: SecretRotationService,
     @Inject(FLEET_CHANNEL) private readonly fleet: FleetChannel,
+    private readonly discovery: IdpDiscovery,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -105,6 +107,10 @@ export class ConfigReloader implements OnApplicationBootstrap, OnApplicationShut
     let next: ConfigSnapshot;
     try {
       next = loadSnapshot(this.config.runtime.configPath, env);
+      // The start's discovery check too: a client whose method the IdP does not list would only
+      // be refused by the IdP after its working token was dropped (README "Identity providers").
+      const problems = this.discovery.problemsOf(next.service);
+      if (problems.length > 0) throw new ConfigError(this.config.runtime.configPath, problems);
     } catch (e) {
       this.logger.error({
         msg: 'configuration reload refused; the running configuration stays',

@@ -1,5 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { TokenStoreModule } from '@app/token-store';
+import { UpstreamModule } from '@app/upstream';
 import type { TokensModuleImport } from '@app/tokens';
 import { ConfigReloader } from './config-reloader';
 import { SecretFileWatcher } from './secret-file.watcher';
@@ -16,8 +17,9 @@ export class RotationModule {
   static forRoot(tokens: TokensModuleImport): RotationModuleImport {
     return {
       module: RotationModule,
-      // The fleet channel carries reloads to every replica.
-      imports: [tokens, TokenStoreModule],
+      // The fleet channel carries reloads to every replica; a reload is checked against the
+      // IdPs already discovered.
+      imports: [tokens, TokenStoreModule, UpstreamModule],
       providers: [SecretRotationService, SecretFileWatcher, ConfigReloader],
       exports: [SecretRotationService, ConfigReloader, SecretFileWatcher],
     };

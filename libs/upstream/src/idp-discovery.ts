@@ -6,6 +6,7 @@ import {
   insecureHttp,
   type ClientConfig,
   type EnvironmentConfig,
+  type ServiceConfig,
 } from '@app/config';
 import { UpstreamUnavailableError } from '@app/errors';
 import {
@@ -82,7 +83,7 @@ export class IdpDiscovery implements OnApplicationBootstrap, OnApplicationShutdo
       this.issuerEnvironments().map(async (environment) => {
         try {
           const found = await this.discover(environment);
-          problems.push(...this.clientProblems(environment, found));
+          problems.push(...clientProblems(environment, found, this.config?.service.clients ?? []));
         } catch (e) {
           if (e instanceof DiscoveryRefused) return void problems.push(...e.problems);
           this.logger.warn({
@@ -141,6 +142,19 @@ export class IdpDiscovery implements OnApplicationBootstrap, OnApplicationShutdo
     return endpointOf(found);
   }
 
+  /**
+   * What a configuration about to replace the running one (a reload) asks of the IdPs already
+   * discovered: each client of an environment whose document is known must use a method (and
+   * algorithm) it lists, as at start. An environment not discovered yet (a new issuer) is not
+   * checked: it is read when first needed (README "Identity providers").
+   */
+  problemsOf(service: ServiceConfig): string[] {
+    return [...service.environments.values()].flatMap((environment) => {
+      const found = environment.issuer ? this.documents.get(keyOf(environment)) : undefined;
+      return found ? clientProblems(environment, found, service.clients) : [];
+    });
+  }
+
   /** The last good document of an environment, if any (for tests and the admin view). */
   discovered(environment: EnvironmentConfig): DiscoveredIdp | undefined {
     return this.documents.get(keyOf(environment));
@@ -195,29 +209,6 @@ export class IdpDiscovery implements OnApplicationBootstrap, OnApplicationShutdo
         });
       }
     }
-  }
-
-  /** Clients of this environment whose method or algorithm the IdP does not list. */
-  private clientProblems(environment: EnvironmentConfig, found: DiscoveredIdp): string[] {
-    const problems: string[] = [];
-    (this.config?.service.clients ?? []).forEach((client: ClientConfig, i) => {
-      if (client.environment !== environment.name) return;
-      if (!found.authMethods.includes(client.authMethod)) {
-        problems.push(
-          `clients[${i}].authMethod: ${client.authMethod} is not among the token_endpoint_auth_methods_supported of environment "${environment.name}" (${found.authMethods.join(', ')})`,
-        );
-      }
-      if (
-        client.signingAlg &&
-        found.signingAlgs &&
-        !found.signingAlgs.includes(client.signingAlg)
-      ) {
-        problems.push(
-          `clients[${i}].signingAlg: ${client.signingAlg} is not among the token_endpoint_auth_signing_alg_values_supported of environment "${environment.name}" (${found.signingAlgs.join(', ')})`,
-        );
-      }
-    });
-    return problems;
   }
 
   /**
@@ -320,4 +311,27 @@ function parseDocument(
 
 function stringList(value: unknown): string[] | undefined {
   return Array.isArray(value) && value.every((v) => typeof v === 'string') ? value : undefined;
+}
+
+/** Clients of this environment whose method or algorithm the IdP does not list. */
+function clientProblems(
+  environment: EnvironmentConfig,
+  found: DiscoveredIdp,
+  clients: readonly ClientConfig[],
+): string[] {
+  const problems: string[] = [];
+  clients.forEach((client, i) => {
+    if (client.environment !== environment.name) return;
+    if (!found.authMethods.includes(client.authMethod)) {
+      problems.push(
+        `clients[${i}].authMethod: ${client.authMethod} is not among the token_endpoint_auth_methods_supported of environment "${environment.name}" (${found.authMethods.join(', ')})`,
+      );
+    }
+    if (client.signingAlg && found.signingAlgs && !found.signingAlgs.includes(client.signingAlg)) {
+      problems.push(
+        `clients[${i}].signingAlg: ${client.signingAlg} is not among the token_endpoint_auth_signing_alg_values_supported of environment "${environment.name}" (${found.signingAlgs.join(', ')})`,
+      );
+    }
+  });
+  return problems;
 }
