@@ -149,6 +149,9 @@ function openApiConfig(): ReturnType<DocumentBuilder['build']> {
         '`{"error","message"}` JSON. Every ' +
         "answer carries `X-Request-Id` (the caller's own when it is 1-64 of `[A-Za-z0-9_.-]`, " +
         'else a new UUID); a W3C `traceparent` is passed on to the identity provider. ' +
+        'While a replica drains after SIGTERM, a request still arriving on an open connection ' +
+        'gets 503 `shutting_down` with `Connection: close` and `Retry-After: 1`: retry, and ' +
+        'another replica answers. ' +
         'Prometheus metrics are served on a separate port (`METRICS_PORT`), not by this API.',
     )
     .setVersion('0.1.0')

@@ -1,3 +1,5 @@
+import type { ErrorCode } from './error-codes';
+
 /**
  * Domain errors: plain Error subclasses thrown by the libraries, mapped to the README's
  * HTTP answers in one place (DomainExceptionFilter). Messages never carry secrets, caller
@@ -5,7 +7,7 @@
  */
 export abstract class DomainError extends Error {
   abstract readonly status: number;
-  abstract readonly code: string;
+  abstract readonly code: ErrorCode;
   /** Seconds for a Retry-After header, when the answer has one. */
   retryAfterSeconds?: number;
   /** The WWW-Authenticate challenge of a 401, when it says more than the default one. */
