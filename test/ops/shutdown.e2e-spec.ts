@@ -276,6 +276,17 @@ describe('shutdown on SIGTERM (real processes)', () => {
     expect(messages).toContain('shutting down: draining in-flight requests');
     expect(messages).toContain('shut down cleanly');
     expect(messages).not.toContain('drain timed out; exiting');
+    // The one request turned away on an open connection is audited with why: a token request
+    // writes no access line, and the guard never saw it.
+    expect(replica.entries().filter((e) => e.audit === true && e.outcome !== 'served')).toEqual([
+      expect.objectContaining({
+        msg: 'request refused',
+        caller: null,
+        path: `/tokens/${CLIENT_ID}`,
+        source: '127.0.0.1',
+        outcome: 'shutting_down',
+      }),
+    ]);
     const token = JSON.parse(answers[0].body ?? '{}').access_token as string;
     for (const line of replica.logs) {
       expect(line).not.toContain(SECRET);

@@ -44,11 +44,18 @@ export class InvalidCallerTokenError extends UnauthorizedError {
   }
 }
 
-/** A caller token's issuer keys cannot be fetched and none are cached: only JWT callers wait. */
+/**
+ * A caller token's issuer keys cannot be fetched and none are cached: only JWT callers wait.
+ * `issuer` (the configured issuer's name) and `reason` are for the audit log only.
+ */
 export class CallerIssuerUnavailableError extends DomainError {
   readonly status = 503;
   readonly code = 'upstream_unavailable';
-  constructor(retryAfterSeconds = 5) {
+  readonly reason = 'caller_issuer_keys';
+  constructor(
+    readonly issuer: string,
+    retryAfterSeconds = 5,
+  ) {
     super("The caller token's issuer keys cannot be fetched; retry later.");
     this.retryAfterSeconds = retryAfterSeconds;
   }
