@@ -85,13 +85,17 @@ describe('audit log (e2e)', () => {
   /** Runs one request; returns its answer and the audit lines it wrote (raw and parsed). */
   const audited = async (
     path: string,
-    options: { key?: string | null; localAddress?: string } = {},
+    options: { key?: string | null; localAddress?: string; post?: object } = {},
   ): Promise<{ res: SimpleResponse; lines: string[]; audit: AuditLine[] }> => {
     const before = auditLines().length;
     const key = options.key === undefined ? KEY_CALLER : options.key;
     const res = await httpRequest(`${svc.url}${path}`, {
-      headers: key === null ? {} : { authorization: `Bearer ${key}` },
+      headers: {
+        ...(key === null ? {} : { authorization: `Bearer ${key}` }),
+        ...(options.post ? { 'content-type': 'application/json' } : {}),
+      },
       localAddress: options.localAddress,
+      ...(options.post ? { method: 'POST', body: JSON.stringify(options.post) } : {}),
     });
     if (res.status === 200) {
       servedAnswers++;
@@ -205,23 +209,54 @@ describe('audit log (e2e)', () => {
       clientId: 'wrong.client',
       environment: 'uat',
       outcome: 'upstream_rejected',
+      reason: 'invalid_client',
     });
     expect(audit[0][TOKEN_FIELD]).toBeUndefined();
   });
 
-  it('writes one upstream_unavailable line when the IdP fails and no token is held', async () => {
+  it.each([
+    ['answers 500 (retried)', 'status_500', 'bad_status'],
+    ['resets the connection (retried)', 'reset', 'network'],
+    ['answers truncated JSON', 'truncated_json', 'bad_answer'],
+  ] as const)(
+    'writes one upstream_unavailable line with why when the IdP %s and no token is held',
+    async (_case, mode, reason) => {
+      idp.setFault({ mode });
+      const { res, lines, audit } = await audited('/tokens/flaky.client');
+      expect(res.status).toBe(503);
+      expect(res.json().error).toBe('upstream_unavailable');
+      expect(audit).toHaveLength(1);
+      expect(audit[0]).toMatchObject({
+        msg: 'token request',
+        audit: true,
+        caller: 'deals-service',
+        clientId: 'flaky.client',
+        environment: 'uat',
+        outcome: 'upstream_unavailable',
+        reason,
+      });
+      expect(audit[0][TOKEN_FIELD]).toBeUndefined();
+      // The cause's code only: not the answer's message, nor the IdP's words.
+      expect(lines[0]).not.toContain(res.json().message as string);
+    },
+  );
+
+  it('writes the same reason on a rejection report answered 503', async () => {
     idp.setFault({ mode: 'status_500' });
-    const { res, audit } = await audited('/tokens/flaky.client');
+    const { res, audit } = await audited('/tokens/flaky.client/rejections', {
+      post: { token_sha256: 'a'.repeat(64) },
+    });
     expect(res.status).toBe(503);
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({
+      msg: 'token rejection report',
       audit: true,
       caller: 'deals-service',
       clientId: 'flaky.client',
       environment: 'uat',
       outcome: 'upstream_unavailable',
+      reason: 'bad_status',
     });
-    expect(audit[0][TOKEN_FIELD]).toBeUndefined();
   });
 
   it.each([

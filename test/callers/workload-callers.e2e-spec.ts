@@ -310,8 +310,9 @@ describe('workload JWT callers beside key callers (e2e)', () => {
 
   it('answers 503 to JWT callers of an issuer whose keys were never fetched, and keeps serving key callers', async () => {
     const token = await idp.workloadIssuer.mint({ subject: 'x', issuer: offlineIssuer });
+    const source = refusedSource();
 
-    const res = await tokenFor(token, CLIENT_A);
+    const res = await tokenFor(token, CLIENT_A, source);
 
     expect(res.status).toBe(503);
     expect(res.json()).toEqual({
@@ -319,6 +320,18 @@ describe('workload JWT callers beside key callers (e2e)', () => {
       message: "The caller token's issuer keys cannot be fetched; retry later.",
     });
     expect(res.headers['retry-after']).toBe('5');
+    // Audited with why and which issuer (never the token), though no caller was admitted.
+    expect(audit().filter((l) => l.source === source)).toEqual([
+      expect.objectContaining({
+        msg: 'request refused',
+        caller: null,
+        path: `/tokens/${CLIENT_A}`,
+        outcome: 'upstream_unavailable',
+        reason: 'caller_issuer_keys',
+        issuer: 'offline',
+      }),
+    ]);
+    expect(app.logs.lines.filter((l) => l.includes(token))).toEqual([]);
     expect((await tokenFor(KEY, CLIENT_A)).status).toBe(200);
     expect((await tokenFor(await deals(), CLIENT_A)).status).toBe(200);
   });

@@ -379,6 +379,8 @@ describe('egress and trust (e2e)', () => {
     ['http://10.1.2.3:8080/connect/token', true],
     ['http://127.0.0.1:1/connect/token', false],
     ['http://localhost:1/connect/token', false],
+    ['http://[::ffff:127.0.0.1]:1/connect/token', false],
+    ['http://localhost.:1/connect/token', true],
   ])('%s without allowInsecureHttp: refused at start = %p', async (tokenUrl, refused) => {
     const outcome = await start({ uat: { tokenUrl } }, [tlsClient]).then(
       () => 'started',

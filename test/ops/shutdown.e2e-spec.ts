@@ -276,6 +276,17 @@ describe('shutdown on SIGTERM (real processes)', () => {
     expect(messages).toContain('shutting down: draining in-flight requests');
     expect(messages).toContain('shut down cleanly');
     expect(messages).not.toContain('drain timed out; exiting');
+    // The one request turned away on an open connection is audited with why: a token request
+    // writes no access line, and the guard never saw it.
+    expect(replica.entries().filter((e) => e.audit === true && e.outcome !== 'served')).toEqual([
+      expect.objectContaining({
+        msg: 'request refused',
+        caller: null,
+        path: `/tokens/${CLIENT_ID}`,
+        source: '127.0.0.1',
+        outcome: 'shutting_down',
+      }),
+    ]);
     const token = JSON.parse(answers[0].body ?? '{}').access_token as string;
     for (const line of replica.logs) {
       expect(line).not.toContain(SECRET);
@@ -291,9 +302,11 @@ describe('shutdown on SIGTERM (real processes)', () => {
     const [head, body] = drainAnswer.split('\r\n\r\n');
     expect(head).toMatch(/\r\ncache-control: no-store\r\n/i);
     expect(head).toMatch(/\r\npragma: no-cache\r\n/i);
-    const json = JSON.parse(body) as Record<string, unknown>;
-    expect(Object.keys(json).sort()).toEqual(['error', 'message']);
-    expect(json.error).toMatch(/^[a-z][a-z_]*$/); // a code, like every other error
+    // A code of the OpenAPI document's ErrorBodyDto enum, like every other error.
+    expect(JSON.parse(body)).toEqual({
+      error: 'shutting_down',
+      message: 'This replica is shutting down; retry and another will answer.',
+    });
   });
 
   it('exits 0 promptly when callers keep their connections alive (a pooled HTTP client)', async () => {

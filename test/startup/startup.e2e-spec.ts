@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
+import { ERROR_CODES } from '@app/errors';
 import { type InProcessService, startService } from '../support';
 
 const MAIN = join(__dirname, '../../dist/apps/token-vendor/main.js');
@@ -121,6 +122,16 @@ describe('OpenAPI document', () => {
       '503',
     ]);
     expect(res.body.components.schemas.ErrorBodyDto.required).toEqual(['error', 'message']);
+    // The enum is the one list errorBody() and DomainError are typed with: every code an
+    // answer can carry, the drain's included (README "API", "Shutdown").
+    expect(res.body.components.schemas.ErrorBodyDto.properties.error.enum).toEqual([
+      ...ERROR_CODES,
+    ]);
+    expect(ERROR_CODES).toContain('shutting_down');
+    expect(res.body.info.description).toContain('503 `shutting_down`');
+    expect(
+      (paths['/tokens/{clientId}'].get.responses['503'] as { description: string }).description,
+    ).toContain('shutting_down');
     expect(res.body.components.schemas.VendedTokenDto.required).toEqual(
       expect.arrayContaining([
         'access_token',

@@ -16,6 +16,7 @@ import {
   ROOT_LOGGER,
   tokenRequestDurationHook,
 } from '@app/observability';
+import { AuditLog } from '@app/audit';
 import { errorBody } from '@app/errors';
 import { authenticateBeforeBodyHook, takesBody } from './authenticate-before-body';
 import { addRouteHook } from './route-hooks';
@@ -149,6 +150,9 @@ function openApiConfig(): ReturnType<DocumentBuilder['build']> {
         '`{"error","message"}` JSON. Every ' +
         "answer carries `X-Request-Id` (the caller's own when it is 1-64 of `[A-Za-z0-9_.-]`, " +
         'else a new UUID); a W3C `traceparent` is passed on to the identity provider. ' +
+        'While a replica drains after SIGTERM, a request still arriving on an open connection ' +
+        'gets 503 `shutting_down` with `Connection: close` and `Retry-After: 1`: retry, and ' +
+        'another replica answers. ' +
         'Prometheus metrics are served on a separate port (`METRICS_PORT`), not by this API.',
     )
     .setVersion('0.1.0')
@@ -171,11 +175,13 @@ function openApiConfig(): ReturnType<DocumentBuilder['build']> {
  *   and the request id (the caller's sane `X-Request-Id`, else a fresh one) as `X-Request-Id`;
  * - during the drain after SIGTERM, a request that still arrives (on a kept-alive connection)
  *   gets a 503 in the error JSON and `Connection: close` (README "Shutdown"), so the caller
- *   moves to another replica.
+ *   moves to another replica. It is turned away before the guard, so its audit line
+ *   (`outcome: shutting_down`) is written here: a token request has no access line.
  *   Connections that go idle are reaped by main.ts, so keep-alives cannot hold the drain open.
  */
 function registerRequestHooks(app: NestFastifyApplication, headers: SecurityHeaderSets): void {
   const fastify = app.getHttpAdapter().getInstance();
+  const audit = app.get(AuditLog);
   let closing = false;
   fastify.addHook('preClose', (done) => {
     closing = true;
@@ -186,6 +192,14 @@ function registerRequestHooks(app: NestFastifyApplication, headers: SecurityHead
       .headers(isSwaggerUiPath(request.url) ? headers.swaggerUi : headers.api)
       .header('X-Request-Id', request.id);
     if (!closing) return done();
+    audit.write({
+      msg: 'request refused',
+      requestId: request.id,
+      caller: null,
+      path: request.url.split('?')[0],
+      source: request.ip,
+      outcome: 'shutting_down',
+    });
     void reply
       .code(503)
       .header('Connection', 'close')

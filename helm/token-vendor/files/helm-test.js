@@ -43,7 +43,9 @@ async function getOneToken() {
   if (typeof body.access_token !== 'string' || body.access_token === '') {
     fail(`GET /tokens/${clientId}${query}: 200 without an access_token`);
   }
-  console.log(`OK: a token for ${clientId}${query}, ${body.token_type}, expires in ${body.expires_in} s`);
+  console.log(
+    `OK: a token for ${clientId}${query}, ${body.token_type}, expires in ${body.expires_in} s`,
+  );
 }
 
 (async () => {

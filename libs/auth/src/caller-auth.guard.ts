@@ -1,6 +1,7 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import {
+  CallerIssuerUnavailableError,
   InvalidCallerTokenError,
   InvalidRequestError,
   TooManyRequestsError,
@@ -73,7 +74,12 @@ export class CallerAuthGuard implements CanActivate {
       return true;
     }
     const result = this.workloads.authenticate(credential.token);
-    if (result instanceof Promise) return result.then((r) => this.admitWorkload(request, r));
+    if (result instanceof Promise) {
+      return result.then(
+        (r) => this.admitWorkload(request, r),
+        (e: unknown) => this.issuerUnavailable(request, e),
+      );
+    }
     return this.admitWorkload(request, result);
   }
 
@@ -99,6 +105,14 @@ export class CallerAuthGuard implements CanActivate {
       reason: result.refused,
       ...(result.workload !== undefined ? { workload: result.workload } : {}),
     });
+  }
+
+  /** A JWT whose issuer's keys cannot be fetched: 503, audited with the issuer's name. */
+  private issuerUnavailable(request: GuardedRequest, e: unknown): never {
+    if (e instanceof CallerIssuerUnavailableError) {
+      this.writeAudit(request, e.code, { reason: e.reason, issuer: e.issuer });
+    }
+    throw e;
   }
 
   /**

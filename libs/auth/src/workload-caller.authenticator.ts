@@ -131,7 +131,9 @@ export class WorkloadCallerAuthenticator implements OnApplicationShutdown {
         requiredClaims: ['exp', 'sub'],
       }));
     } catch (e) {
-      if (e instanceof IssuerKeysUnavailable) throw new CallerIssuerUnavailableError();
+      if (e instanceof IssuerKeysUnavailable) {
+        throw new CallerIssuerUnavailableError(keys.config.name);
+      }
       return { refused: refusalOf(e) };
     }
     if (

@@ -5,7 +5,7 @@ import { stringify } from 'yaml';
 import { ConfigError } from './config.error';
 import type { ServiceConfig } from './config.types';
 import { loadServiceConfigFile, parseServiceConfig } from './service-config.loader';
-import { insecureHttp, isKeySourceUrl } from './service-config.schema';
+import { insecureHttp, isKeySourceUrl, isLoopbackHost } from './service-config.schema';
 
 const DIGEST_A = '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08';
 const DIGEST_B = '60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752';
@@ -679,15 +679,53 @@ describe('one loopback rule for plain http:// (environments and caller issuers)'
     ['http://LOCALHOST:9/x', true],
     ['http://jwks.localhost/x', true],
     ['http://[::1]:8080/x', true],
+    ['http://[0:0:0:0:0:0:0:1]/x', true],
+    ['http://127.0.0.1./x', true], // the URL parser drops an IPv4 address's trailing dot
+    // IPv4-mapped IPv6 loopback, which the URL parser writes [::ffff:7f00:1].
+    ['http://[::ffff:127.0.0.1]/x', true],
+    ['http://[::ffff:7f00:1]:8080/x', true],
+    ['http://[::FFFF:127.255.255.254]/x', true],
+    ['http://[0:0:0:0:0:ffff:7f01:203]/x', true],
     ['http://128.0.0.1/x', false],
     ['http://127.0.0.1.example.com/x', false],
     ['http://localhost.example.com/x', false],
-    ['http://[::ffff:127.0.0.1]/x', false],
+    // Not loopback: looked up in DNS (glibc reads /etc/hosts for `localhost` only).
+    ['http://localhost./x', false],
+    ['http://LOCALHOST.:9/x', false],
+    ['http://jwks.localhost./x', false],
+    ['http://[::ffff:10.0.0.1]/x', false],
+    ['http://[::ffff:128.0.0.1]/x', false],
+    ['http://[::ffff:7eff:ffff]/x', false], // 126.255.255.255
+    ['http://[::127.0.0.1]/x', false], // IPv4-compatible (deprecated), not mapped
+    ['http://[::ffff:0:127.0.0.1]/x', false], // IPv4-translated (SIIT)
+    ['http://[64:ff9b::127.0.0.1]/x', false], // NAT64: leaves through the translator
     ['http://[::2]/x', false],
     ['http://kubernetes.default.svc/x', false],
   ])('%s is loopback: %s', (url, loopback) => {
     expect(isKeySourceUrl(url)).toBe(loopback);
     expect(insecureHttp(url, false)).toBe(!loopback);
+  });
+
+  it.each([
+    ['::ffff:127.0.0.1', true],
+    ['[::ffff:127.0.0.1]', true],
+    ['::ffff:7f00:1', true],
+    ['0:0:0:0:0:FFFF:7F00:0001', true],
+    ['::1', true],
+    ['LOCALHOST', true],
+    ['api.localhost', true],
+    ['127.10.20.30', true],
+    ['localhost.', false],
+    ['::ffff:10.0.0.1', false],
+    ['::ffff:a00:1', false],
+    ['::ffff:8000:1', false],
+    ['::1%lo', false],
+    ['::1]/x[', false],
+    ['127.0.0.1.example.com', false],
+    ['localhost.example.com', false],
+    ['', false],
+  ])('isLoopbackHost(%p) is %s, in whatever notation it is written', (host, loopback) => {
+    expect(isLoopbackHost(host)).toBe(loopback);
   });
 
   it('https is a key source on any host; other schemes and non-URLs never', () => {

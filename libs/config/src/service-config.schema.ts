@@ -48,15 +48,32 @@ const SECRET_LIKE_PARAM = /secret|passw|assertion|token|credential|api[_-]?key|p
 /** RFC 6749 Appendix A.1: a parameter name is one or more VSCHAR. */
 const PARAM_NAME = /^[\x20-\x7E]{1,100}$/;
 
-/** Hosts a plain `http://` URL may name without `allowInsecureHttp`: traffic never leaves the machine. */
+/**
+ * Hosts a plain `http://` URL may name without `allowInsecureHttp`: traffic never leaves the
+ * machine (README "Egress and trust"). `localhost.` is not one: glibc looks the dotted name up
+ * in DNS, not in /etc/hosts.
+ */
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (host.includes(':')) return isLoopbackIpv6(host);
   return (
     host === 'localhost' ||
     host.endsWith('.localhost') ||
-    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) ||
-    host === '::1'
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
   );
+}
+
+/**
+ * `::1`, or 127.0.0.0/8 mapped into IPv6 (`::ffff:127.x.y.z`), in any notation: the WHATWG URL
+ * parser writes both compressed and in hex (`[::ffff:127.0.0.1]` becomes `[::ffff:7f00:1]`).
+ * Other embeddings of 127.x are not loopback: IPv4-compatible `::127.0.0.1` is deprecated and
+ * unrouted, NAT64's `64:ff9b::127.0.0.1` leaves through the translator.
+ */
+function isLoopbackIpv6(address: string): boolean {
+  const literal = `http://[${address}]/`;
+  if (!/^[0-9a-f:.]+$/.test(address) || !URL.canParse(literal)) return false;
+  const canonical = new URL(literal).hostname;
+  return canonical === '[::1]' || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(canonical);
 }
 
 const httpUrl = z

@@ -1,3 +1,5 @@
+import type { ErrorCode } from './error-codes';
+
 /**
  * Domain errors: plain Error subclasses thrown by the libraries, mapped to the README's
  * HTTP answers in one place (DomainExceptionFilter). Messages never carry secrets, caller
@@ -5,7 +7,7 @@
  */
 export abstract class DomainError extends Error {
   abstract readonly status: number;
-  abstract readonly code: string;
+  abstract readonly code: ErrorCode;
   /** Seconds for a Retry-After header, when the answer has one. */
   retryAfterSeconds?: number;
   /** The WWW-Authenticate challenge of a 401, when it says more than the default one. */
@@ -42,11 +44,18 @@ export class InvalidCallerTokenError extends UnauthorizedError {
   }
 }
 
-/** A caller token's issuer keys cannot be fetched and none are cached: only JWT callers wait. */
+/**
+ * A caller token's issuer keys cannot be fetched and none are cached: only JWT callers wait.
+ * `issuer` (the configured issuer's name) and `reason` are for the audit log only.
+ */
 export class CallerIssuerUnavailableError extends DomainError {
   readonly status = 503;
   readonly code = 'upstream_unavailable';
-  constructor(retryAfterSeconds = 5) {
+  readonly reason = 'caller_issuer_keys';
+  constructor(
+    readonly issuer: string,
+    retryAfterSeconds = 5,
+  ) {
     super("The caller token's issuer keys cannot be fetched; retry later.");
     this.retryAfterSeconds = retryAfterSeconds;
   }

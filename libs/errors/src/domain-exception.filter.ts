@@ -9,17 +9,18 @@ import {
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError } from './domain-errors';
 import { errorBody } from './error-body';
+import type { ErrorCode } from './error-codes';
 
 interface ErrorAnswer {
   status: number;
-  error: string;
+  error: ErrorCode;
   message: string;
   retryAfterSeconds?: number;
   wwwAuthenticate?: string;
 }
 
 /** Framework errors (404 route, 413 body, bad JSON) keep their status with the error JSON body. */
-const HTTP_STATUS_CODES: Record<number, string> = {
+const HTTP_STATUS_CODES: Record<number, ErrorCode> = {
   400: 'invalid_request',
   401: 'unauthorized',
   403: 'forbidden',

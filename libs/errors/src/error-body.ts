@@ -1,10 +1,12 @@
+import type { ErrorCode } from './error-codes';
+
 /** The JSON body of every error answer (README "API"): `{"error": "<code>", "message": "<text>"}`. */
 export interface ErrorBody {
-  error: string;
+  error: ErrorCode;
   message: string;
 }
 
 /** The one builder of an error answer's body, so every path answers in the same shape. */
-export function errorBody(error: string, message: string): ErrorBody {
+export function errorBody(error: ErrorCode, message: string): ErrorBody {
   return { error, message };
 }

@@ -85,7 +85,8 @@ export class TokensController {
     description:
       'upstream_unavailable: the IdP is unreachable (including not yet discovered from its ' +
       'issuer, or its TLS certificate is not trusted) or answers garbage, and no valid token is ' +
-      "held; or (JWT callers only) the caller token issuer's keys cannot be fetched and none are cached",
+      "held; or (JWT callers only) the caller token issuer's keys cannot be fetched and none are " +
+      'cached. shutting_down: this replica is draining after SIGTERM; retry',
   })
   // One @Req() parameter rather than four parameter decorators (caller, client id, query,
   // request id): Nest extracts each decorator's value per request, and this handler answers
@@ -130,7 +131,11 @@ export class TokensController {
     description: 'unknown_client: no such client, or not allowed to this caller',
   })
   @ApiResponse({ status: 502, type: ErrorBodyDto, description: 'upstream_rejected' })
-  @ApiResponse({ status: 503, type: ErrorBodyDto, description: 'upstream_unavailable' })
+  @ApiResponse({
+    status: 503,
+    type: ErrorBodyDto,
+    description: 'upstream_unavailable; or shutting_down: this replica is draining, retry',
+  })
   reportRejection(@Req() request: TokenRequest): Promise<VendedTokenDto> {
     return this.rejections.report(
       request.user,
