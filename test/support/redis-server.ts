@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 
@@ -9,8 +10,37 @@ export function requireTestRedisUrl(): string {
   return url;
 }
 
-/** A free TCP port on loopback (closed again before returning). */
-export function freePort(): Promise<number> {
+/**
+ * Ports the tests hand out, below the kernel's ephemeral range (net.ipv4.ip_local_port_range:
+ * 32768–60999 on Linux by default). A port the kernel picked (`listen(0)`) is in that range, so
+ * between freePort() and the listen that uses it (a replica started, or restarted, on it) an
+ * outgoing loopback connection could take it: a replica then failed with EADDRINUSE. Each jest
+ * worker has its own slice, so two workers never hand out the same port.
+ */
+const PORT_BASE = 20_000;
+const PORT_SLICE = 2_000;
+const PORT_SLICES = 6;
+/** Where this module copy starts in its slice (jest loads it afresh for every test file). */
+let nextInSlice = Math.floor(Math.random() * PORT_SLICE);
+
+function ephemeralRangeStart(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0]);
+  } catch {
+    return 0; // not Linux: let the kernel choose
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+function kernelPickedPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -20,6 +50,18 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
     });
   });
+}
+
+/** A free TCP port on loopback (closed again before returning), outside the ephemeral range. */
+export async function freePort(): Promise<number> {
+  if (ephemeralRangeStart() < PORT_BASE + PORT_SLICES * PORT_SLICE) return kernelPickedPort();
+  const worker = Number(process.env.JEST_WORKER_ID ?? '1');
+  const first = PORT_BASE + ((Math.max(worker, 1) - 1) % PORT_SLICES) * PORT_SLICE;
+  for (let tried = 0; tried < PORT_SLICE; tried++) {
+    const port = first + (nextInSlice++ % PORT_SLICE);
+    if (await canListen(port)) return port;
+  }
+  return kernelPickedPort();
 }
 
 /** A test's own redis-server: loopback only, nothing written to disk. */
