@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { TokenStoreModule } from '@app/token-store';
 import type { TokensModuleImport } from '@app/tokens';
+import { CertificateExpiryMonitor } from './certificate-expiry.monitor';
 import { ConfigReloader } from './config-reloader';
 import { SecretFileWatcher } from './secret-file.watcher';
 import { SecretRotationService } from './secret-rotation.service';
@@ -8,8 +9,9 @@ import { SecretRotationService } from './secret-rotation.service';
 export type RotationModuleImport = DynamicModule & { module: typeof RotationModule };
 
 /**
- * Secret rotation and configuration reload. `tokens` is the app's one TokensModule (its
- * `forRoot` value): rotation fills its secret candidates and asks its token source.
+ * Secret rotation, configuration reload and the expiry watch of the certificates in use.
+ * `tokens` is the app's one TokensModule (its `forRoot` value): rotation fills its secret
+ * candidates and asks its token source.
  */
 @Module({})
 export class RotationModule {
@@ -18,7 +20,12 @@ export class RotationModule {
       module: RotationModule,
       // The fleet channel carries reloads to every replica.
       imports: [tokens, TokenStoreModule],
-      providers: [SecretRotationService, SecretFileWatcher, ConfigReloader],
+      providers: [
+        SecretRotationService,
+        SecretFileWatcher,
+        ConfigReloader,
+        CertificateExpiryMonitor,
+      ],
       exports: [SecretRotationService, ConfigReloader, SecretFileWatcher],
     };
   }
