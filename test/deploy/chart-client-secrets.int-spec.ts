@@ -215,6 +215,11 @@ describe('credential files (keys and certificates the configuration names)', () 
       'config.clients[0] (uat/a.client).privateKeyFile',
     ],
     [
+      'certificateFile',
+      { 'config.clients[0].certificateFile': `${FILES_DIR}/a-cert.pem` },
+      'config.clients[0] (uat/a.client).certificateFile',
+    ],
+    [
       'clientCertFile',
       { 'config.clients[0].clientCertFile': `${FILES_DIR}/c.crt` },
       'config.clients[0] (uat/a.client).clientCertFile',

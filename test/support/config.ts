@@ -21,6 +21,11 @@ export interface TestClient {
    * `authMethod: private_key_jwt`, the private key (PEM or JWK), written to `privateKeyFile`.
    */
   secret?: string;
+  /**
+   * `authMethod: private_key_jwt`: the key's certificate (PEM), written to `certificateFile`
+   * beside the key (certificatePathOf).
+   */
+  certificate?: string;
   /** A secret file the test keeps itself (e.g. in a mounted-Secret volume): written as given, never created. */
   secretFile?: string;
   scope?: string;
@@ -71,6 +76,14 @@ export function secretPathOf(
   return join(dir, 'secrets', `${client.environment}--${client.clientId}`);
 }
 
+/** Where writeServiceConfig puts a private_key_jwt client's `certificate`: beside its key, `.crt`. */
+export function certificatePathOf(
+  dir: string,
+  client: { clientId: string; environment: string },
+): string {
+  return `${secretPathOf(dir, client)}.crt`;
+}
+
 /**
  * The tests' one configuration builder: writes `spec` as YAML to `path` and each client's
  * secret to its file beside it (secretPathOf, mode 0600), and returns `path`. Written again to
@@ -105,6 +118,12 @@ export function writeServiceConfig(
       mkdirSync(dirname(file), { recursive: true });
       writeFileSync(file, `${c.secret}\n`, { mode: 0o600 });
       entry[c.authMethod === 'private_key_jwt' ? 'privateKeyFile' : 'secretFile'] = file;
+    }
+    if (c.certificate !== undefined) {
+      const file = certificatePathOf(dir, c);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, c.certificate);
+      entry.certificateFile = file;
     }
     if (c.scope) entry.scope = c.scope;
     if (c.authMethod) entry.authMethod = c.authMethod;

@@ -1,6 +1,7 @@
 // The test harness's door (README "How the pieces fit"): specs and suite helpers import from here.
 export { TestClock, type TestClockOptions } from './clock';
 export {
+  certificatePathOf,
   secretPathOf,
   sha256Hex,
   testEncryptionKeys,
@@ -45,5 +46,10 @@ export {
   type InProcessService,
   type ProcessOptions,
 } from './service';
+export {
+  signingCertificate,
+  type SigningCertificate,
+  type SigningCertificateOptions,
+} from './self-signed-certificate';
 export * from './test-pki';
 export { sleep, waitFor } from './wait';

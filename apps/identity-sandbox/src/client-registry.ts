@@ -18,6 +18,8 @@ export interface RegisteredClient {
   secretDigest?: Buffer;
   /** private_key_jwt: the keys a client assertion may be signed with. */
   publicKeys: readonly KeyObject[];
+  /** private_key_jwt: certificate credentials, found by the thumbprint the assertion names. */
+  assertionCertificates: readonly AssertionCertificate[];
   /** self_signed_tls_client_auth: SHA-256 thumbprints (base64url) of the pinned certificates. */
   certificateThumbprints: readonly string[];
   /** tls_client_auth: the subject DN the CA-issued certificate must carry. */
@@ -28,6 +30,24 @@ export interface RegisteredClient {
 /** RFC 8705 §3.1: the `x5t#S256` of a certificate. */
 export function certificateThumbprint(certificate: X509Certificate): string {
   return createHash('sha256').update(certificate.raw).digest('base64url');
+}
+
+/** A certificate credential of private_key_jwt, with the two names an assertion may use. */
+export interface AssertionCertificate {
+  certificate: X509Certificate;
+  /** RFC 7515 §4.1.8: base64url SHA-256 of the DER. */
+  x5tS256: string;
+  /** RFC 7515 §4.1.7: base64url SHA-1 of the DER (Entra ID's older form). */
+  x5t: string;
+}
+
+function assertionCertificateOf(pem: string): AssertionCertificate {
+  const certificate = new X509Certificate(pem);
+  return {
+    certificate,
+    x5tS256: certificateThumbprint(certificate),
+    x5t: createHash('sha1').update(certificate.raw).digest('base64url'),
+  };
 }
 
 /** `CN=a, O=b` as OpenSSL prints a subject, one attribute a line, joined the RFC 4514 way. */
@@ -86,8 +106,9 @@ export class ClientRegistry {
     audiences: readonly string[],
   ): Promise<VerifiedAssertion | undefined> {
     const client = this.clients.get(clientId);
-    if (!client || client.publicKeys.length === 0) return undefined;
-    for (const key of client.publicKeys) {
+    if (!client) return undefined;
+    const keys = ClientRegistry.verificationKeys(client, assertion);
+    for (const key of keys) {
       try {
         const { payload, protectedHeader } = await jwtVerify(assertion, key, {
           issuer: clientId,
@@ -108,6 +129,31 @@ export class ClientRegistry {
       }
     }
     return undefined;
+  }
+
+  /**
+   * The keys an assertion may be verified with. A header naming a certificate (`x5t#S256`,
+   * `x5t`, or both, which must then name the same one) selects that certificate's key alone,
+   * as Entra ID does; a name no registered certificate has, or a certificate outside its
+   * validity, leaves none (`invalid_client`). A header naming none: the client's public keys.
+   */
+  private static verificationKeys(client: RegisteredClient, assertion: string): KeyObject[] {
+    const header = ClientRegistry.headerOf(assertion);
+    const s256 = header?.['x5t#S256'];
+    const sha1 = header?.x5t;
+    if (s256 === undefined && sha1 === undefined) return [...client.publicKeys];
+    const now = Date.now();
+    const named = client.assertionCertificates.find(
+      (c) => (s256 === undefined || s256 === c.x5tS256) && (sha1 === undefined || sha1 === c.x5t),
+    );
+    if (
+      named === undefined ||
+      now < named.certificate.validFromDate.getTime() ||
+      now > named.certificate.validToDate.getTime()
+    ) {
+      return [];
+    }
+    return [named.certificate.publicKey];
   }
 
   /**
@@ -138,8 +184,22 @@ export class ClientRegistry {
     const existing = this.clients.get(clientId);
     const thumbprints = certificates.map((pem) => certificateThumbprint(new X509Certificate(pem)));
     this.clients.set(clientId, {
-      ...(existing ?? { clientId, publicKeys: [], scopes: [] }),
+      ...(existing ?? { clientId, publicKeys: [], assertionCertificates: [], scopes: [] }),
       certificateThumbprints: thumbprints,
+    });
+  }
+
+  /** Rotates a client's certificate credentials (assertions naming others fail at once) or adds it. */
+  setAssertionCertificates(clientId: string, certificates: readonly string[]): void {
+    const existing = this.clients.get(clientId);
+    const client = validateClient({
+      clientId,
+      assertionCertificates: [...certificates],
+      scopes: [...(existing?.scopes ?? [])],
+    });
+    this.clients.set(clientId, {
+      ...(existing ?? { clientId, publicKeys: [], certificateThumbprints: [], scopes: [] }),
+      assertionCertificates: toRegistered(client).assertionCertificates,
     });
   }
 
@@ -163,6 +223,7 @@ export class ClientRegistry {
     this.clients.set(clientId, {
       ...toRegistered(client),
       publicKeys: existing?.publicKeys ?? [],
+      assertionCertificates: existing?.assertionCertificates ?? [],
       certificateThumbprints: existing?.certificateThumbprints ?? [],
     });
   }
@@ -178,6 +239,7 @@ export class ClientRegistry {
     this.clients.set(clientId, {
       ...toRegistered(client),
       ...(existing?.secretDigest ? { secretDigest: existing.secretDigest } : {}),
+      assertionCertificates: existing?.assertionCertificates ?? [],
       certificateThumbprints: existing?.certificateThumbprints ?? [],
     });
   }
@@ -203,6 +265,7 @@ function toRegistered(client: SandboxClient): RegisteredClient {
     clientId: client.clientId,
     ...(client.secret !== undefined ? { secretDigest: digest(client.secret) } : {}),
     publicKeys: (client.publicKeys ?? []).map((pem) => createPublicKey(pem)),
+    assertionCertificates: (client.assertionCertificates ?? []).map(assertionCertificateOf),
     certificateThumbprints: (client.selfSignedCertificates ?? []).map((pem) =>
       certificateThumbprint(new X509Certificate(pem)),
     ),
@@ -229,18 +292,35 @@ export function validateClient(value: unknown, where = 'client'): SandboxClient 
   if (typeof value !== 'object' || value === null) {
     throw new SandboxInputError(`${where} must be an object`);
   }
-  const { clientId, secret, publicKeys, scopes, selfSignedCertificates, tlsSubjectDn } =
-    value as Record<string, unknown>;
+  const {
+    clientId,
+    secret,
+    publicKeys,
+    assertionCertificates,
+    scopes,
+    selfSignedCertificates,
+    tlsSubjectDn,
+  } = value as Record<string, unknown>;
   if (typeof clientId !== 'string' || clientId.length === 0) {
     throw new SandboxInputError(`${where}.clientId must be a non-empty string`);
   }
   const keys = validatePublicKeys(publicKeys, where);
-  const certificates = validateCertificates(selfSignedCertificates, where);
+  const certificates = validateCertificates(
+    selfSignedCertificates,
+    `${where}.selfSignedCertificates`,
+  );
+  const keyCertificates = validateCertificates(
+    assertionCertificates,
+    `${where}.assertionCertificates`,
+  );
   if (tlsSubjectDn !== undefined && (typeof tlsSubjectDn !== 'string' || tlsSubjectDn === '')) {
     throw new SandboxInputError(`${where}.tlsSubjectDn must be a non-empty string`);
   }
   const otherCredential =
-    keys !== undefined || certificates !== undefined || tlsSubjectDn !== undefined;
+    keys !== undefined ||
+    keyCertificates !== undefined ||
+    certificates !== undefined ||
+    tlsSubjectDn !== undefined;
   if (!(otherCredential && secret === undefined)) {
     if (typeof secret !== 'string' || secret.length === 0) {
       throw new SandboxInputError(`${where}.secret must be a non-empty string`);
@@ -249,6 +329,7 @@ export function validateClient(value: unknown, where = 'client'): SandboxClient 
   const credentials = {
     ...(typeof secret === 'string' ? { secret } : {}),
     ...(keys !== undefined ? { publicKeys: keys } : {}),
+    ...(keyCertificates !== undefined ? { assertionCertificates: keyCertificates } : {}),
     ...(certificates !== undefined ? { selfSignedCertificates: certificates } : {}),
     ...(typeof tlsSubjectDn === 'string' ? { tlsSubjectDn } : {}),
   };
@@ -264,9 +345,9 @@ export function validateClient(value: unknown, where = 'client'): SandboxClient 
   return { clientId, ...credentials, scopes: [...new Set(scopes as string[])] };
 }
 
-function validateCertificates(value: unknown, where: string): string[] | undefined {
+function validateCertificates(value: unknown, field: string): string[] | undefined {
   if (value === undefined) return undefined;
-  const message = `${where}.selfSignedCertificates must be a non-empty array of PEM certificates`;
+  const message = `${field} must be a non-empty array of PEM certificates`;
   if (!Array.isArray(value) || value.length === 0) throw new SandboxInputError(message);
   for (const pem of value as unknown[]) {
     try {

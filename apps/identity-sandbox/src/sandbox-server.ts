@@ -135,6 +135,8 @@ export async function startIdentitySandbox(options: SandboxOptions = {}): Promis
     setClientKeys: (clientId, publicKeys) => ctx.clients.setPublicKeys(clientId, publicKeys),
     setClientCertificates: (clientId, certificates) =>
       ctx.clients.setCertificates(clientId, certificates),
+    setClientAssertionCertificates: (clientId, certificates) =>
+      ctx.clients.setAssertionCertificates(clientId, certificates),
     close: () => {
       closing ??= new Promise<void>((resolve) => {
         sleeper.cancelAll();

@@ -14,6 +14,14 @@ export interface SandboxClient {
    */
   publicKeys?: string[];
   /**
+   * private_key_jwt with certificate credentials (as Entra ID has them): the client's
+   * certificates (PEM). An assertion whose header names a certificate by `x5t#S256` (SHA-256)
+   * and/or `x5t` (SHA-1 of the DER, RFC 7515 §4.1.7-8) is verified with that certificate's key
+   * alone, while the certificate is within its validity; an unknown thumbprint is
+   * `invalid_client`. An assertion naming no certificate is verified with `publicKeys`.
+   */
+  assertionCertificates?: string[];
+  /**
    * self_signed_tls_client_auth (RFC 8705 §2.2): the client's certificates (PEM), matched
    * exactly (by SHA-256 thumbprint) against the one it presents in the TLS handshake.
    */
@@ -214,6 +222,11 @@ export interface RunningSandbox {
   setClientKeys(clientId: string, publicKeys: string[]): void;
   /** Certificate rotation at the IdP (self_signed_tls_client_auth): these replace the client's. */
   setClientCertificates(clientId: string, certificates: string[]): void;
+  /**
+   * Certificate-credential rotation at the IdP (private_key_jwt naming `x5t#S256` / `x5t`):
+   * these certificates (PEM) replace the client's. Adds the client if unknown.
+   */
+  setClientAssertionCertificates(clientId: string, certificates: string[]): void;
   setExpiresIn(seconds: number): void;
   /** Zeroes the stats and forgets the recorded requests (the fault stays; see POST /_sandbox/reset). */
   resetStats(): void;

@@ -138,7 +138,7 @@ authentication method that uses a client secret) reads
 its Secret key (token-vendor.clientSecretKey) in the mounted client-secrets
 folder; when the chart creates that Secret, a client whose key is missing fails
 the render naming it. Key and certificate files (caFile, privateKeyFile,
-clientCertFile, clientKeyFile) in the credential-files folder are checked the
+certificateFile, clientCertFile, clientKeyFile) in the credential-files folder are checked the
 same way. `secretKey` is the chart's own field and is not rendered.
 */}}
 {{- define "token-vendor.config" -}}
@@ -194,7 +194,7 @@ same way. `secretKey` is the chart's own field and is not rendered.
 {{- else if $c.secretFile }}
 {{- include "token-vendor.checkMountedFile" (dict "path" $c.secretFile "field" (printf "%s.secretFile" $id) "dir" $dir "secretName" $secretName "keys" $createdKeys "values" "clientSecrets") }}
 {{- end }}
-{{- range $field := list "privateKeyFile" "clientCertFile" "clientKeyFile" }}
+{{- range $field := list "privateKeyFile" "certificateFile" "clientCertFile" "clientKeyFile" }}
 {{- with get $c $field }}
 {{- include "token-vendor.checkMountedFile" (merge (dict "path" . "field" (printf "%s.%s" $id $field)) $fileCheck) }}
 {{- end }}

@@ -32,6 +32,12 @@ export class AdminClientDto {
   @ApiPropertyOptional({ example: '2026-11-27T09:00:00.000Z' }) lastRotationAt?: string;
   @ApiPropertyOptional({ type: AdminErrorDto, description: 'Why the last new secret was refused.' })
   lastRotationError?: AdminErrorDto;
+  @ApiPropertyOptional({
+    description:
+      'End (notAfter) of the client certificate in use: `certificateFile` (private_key_jwt) or `clientCertFile` (mTLS).',
+    example: '2027-11-27T09:00:00.000Z',
+  })
+  certificateExpiresAt?: string;
 }
 
 export class AdminClientsDto {

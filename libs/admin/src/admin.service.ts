@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { CLOCK, wallTimeOf, type Clock } from '@app/clock';
-import { ConfigError, ConfigService, type ClientConfig } from '@app/config';
+import { ConfigError, ConfigService, credentialCertificate, type ClientConfig } from '@app/config';
 import { InvalidRequestError } from '@app/errors';
 import { secretFingerprint, secretFingerprintKey, tokenFingerprint } from '@app/observability';
 import { ConfigReloader, SecretRotationService } from '@app/rotation';
@@ -74,6 +74,7 @@ export class AdminService {
     const refresh = this.scheduler.state(client.key);
     const rotation = this.rotation.status(client.key);
     const secret = this.config.secretFor(client.key) ?? '';
+    const certificate = credentialCertificate(client, secret)?.certificate;
     return {
       clientId: client.clientId,
       environment: client.environment,
@@ -94,6 +95,7 @@ export class AdminService {
         ...rotation.lastRotationError,
         at: iso(rotation.lastRotationError.at)!,
       },
+      certificateExpiresAt: certificate?.validToDate.toISOString(),
     };
   }
 

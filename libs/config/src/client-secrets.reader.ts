@@ -1,8 +1,9 @@
 import { readAtMost } from './bounded-read';
 import { open, stat } from 'node:fs/promises';
 import { ConfigError } from './config.error';
-import type { ClientConfig, SecretSource } from './config.types';
+import type { ClientConfig, SecretSource, SigningAlg } from './config.types';
 import { parsePrivateKey } from './private-key';
+import { signingCredentialOf } from './signing-credential';
 import { tlsCredentialOf } from './tls-credential';
 
 /** Largest secret we accept: guards against a wrong file (a binary, a log) being mounted. */
@@ -44,6 +45,9 @@ export function readClientSecret(
 ): string | { field: string; problem: string } {
   const src = client.secretSource;
   if (src.kind === 'tls') return readTlsCredential(src.certPath, src.keyPath);
+  if (src.kind === 'file' && src.certificatePath !== undefined) {
+    return readSigningCredential(src.certificatePath, src.path, client.signingAlg ?? 'RS256');
+  }
   let value: string | undefined;
   if (src.kind === 'file') {
     const field = src.field ?? 'secretFile';
@@ -84,20 +88,21 @@ export function readClientSecret(
 
 /** Largest certificate or key file of a TLS client credential (a chain of a few certificates). */
 const MAX_TLS_FILE_BYTES = 64 * 1024;
+/** Largest `certificateFile`: one certificate (a few KiB even with many names). */
+const MAX_CERTIFICATE_FILE_BYTES = 16 * 1024;
 
-function readTlsCredential(
-  certPath: string,
-  keyPath: string,
-): string | { field: string; problem: string } {
+type ReadResult = string | { field: string; problem: string };
+
+/** The texts of a credential's files, in order; a problem names the field and the file. */
+function readFiles(
+  files: readonly (readonly [field: string, path: string, maxBytes: number])[],
+): string[] | { field: string; problem: string } {
   const texts: string[] = [];
-  for (const [field, path] of [
-    ['clientCertFile', certPath],
-    ['clientKeyFile', keyPath],
-  ] as const) {
+  for (const [field, path, maxBytes] of files) {
     try {
-      const bytes = readAtMost(path, MAX_TLS_FILE_BYTES + 1);
-      if (bytes.length > MAX_TLS_FILE_BYTES) {
-        return { field, problem: `${path} is larger than ${MAX_TLS_FILE_BYTES} bytes` };
+      const bytes = readAtMost(path, maxBytes + 1);
+      if (bytes.length > maxBytes) {
+        return { field, problem: `${path} is larger than ${maxBytes} bytes` };
       }
       texts.push(bytes.toString('utf8'));
     } catch (e) {
@@ -105,25 +110,59 @@ function readTlsCredential(
       return { field, problem: `cannot read ${path} (${code})` };
     }
   }
+  return texts;
+}
+
+/** Runs a pair check whose Error says `<field>: <problem>`; the problem then names the file. */
+function pairOf(paths: Record<string, string>, make: () => string): ReadResult {
   try {
-    return tlsCredentialOf(texts[0], texts[1]);
+    return make();
   } catch (e) {
-    const [field, problem] = (e as Error).message.split(': ') as [string, string];
-    return { field, problem: `${field === 'clientCertFile' ? certPath : keyPath} ${problem}` };
+    const message = (e as Error).message;
+    const colon = message.indexOf(': ');
+    const field = message.slice(0, colon);
+    return { field, problem: `${paths[field]} ${message.slice(colon + 2)}` };
   }
 }
 
+function readTlsCredential(certPath: string, keyPath: string): ReadResult {
+  const texts = readFiles([
+    ['clientCertFile', certPath, MAX_TLS_FILE_BYTES],
+    ['clientKeyFile', keyPath, MAX_TLS_FILE_BYTES],
+  ]);
+  if (!Array.isArray(texts)) return texts;
+  return pairOf({ clientCertFile: certPath, clientKeyFile: keyPath }, () =>
+    tlsCredentialOf(texts[0], texts[1]),
+  );
+}
+
+/** A private_key_jwt key and its `certificateFile`, read together (signingCredentialOf). */
+function readSigningCredential(certPath: string, keyPath: string, alg: SigningAlg): ReadResult {
+  const texts = readFiles([
+    ['privateKeyFile', keyPath, MAX_KEY_FILE_BYTES],
+    ['certificateFile', certPath, MAX_CERTIFICATE_FILE_BYTES],
+  ]);
+  if (!Array.isArray(texts)) return texts;
+  if (texts[0].trim().length === 0) {
+    return { field: 'privateKeyFile', problem: `the secret in ${keyPath} is empty` };
+  }
+  return pairOf({ certificateFile: certPath, privateKeyFile: keyPath }, () =>
+    signingCredentialOf(texts[1], texts[0], alg),
+  );
+}
+
 /**
- * The running check of a TLS credential: re-read when either file changed; a credential is
+ * The running check of a credential made of two files (a TLS certificate and key; a
+ * private_key_jwt key and its certificate): re-read when either file changed; a credential is
  * offered only when the two files make a pair (a rotation half done is not one).
  */
-export async function readChangedTlsCredential(
-  certPath: string,
-  keyPath: string,
+async function readChangedPair(
+  paths: readonly [string, string],
   previous: string | undefined,
+  read: () => ReadResult,
 ): Promise<{ identity: string; secret?: string } | undefined> {
   const identities: string[] = [];
-  for (const path of [certPath, keyPath]) {
+  for (const path of paths) {
     try {
       const s = await stat(path);
       identities.push(`${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`);
@@ -133,8 +172,33 @@ export async function readChangedTlsCredential(
   }
   const identity = identities.join('|');
   if (identity === previous) return { identity };
-  const read = readTlsCredential(certPath, keyPath);
-  return typeof read === 'string' ? { identity, secret: read } : { identity };
+  const credential = read();
+  return typeof credential === 'string' ? { identity, secret: credential } : { identity };
+}
+
+/** The running check of a TLS credential (readChangedPair). */
+export function readChangedTlsCredential(
+  certPath: string,
+  keyPath: string,
+  previous: string | undefined,
+): Promise<{ identity: string; secret?: string } | undefined> {
+  return readChangedPair([certPath, keyPath], previous, () => readTlsCredential(certPath, keyPath));
+}
+
+/**
+ * The running check of a private_key_jwt key with a `certificateFile` (readChangedPair): the
+ * key and the certificate are re-read together, so a new certificate never goes out with the
+ * old key, nor the other way round.
+ */
+export function readChangedSigningCredential(
+  certPath: string,
+  keyPath: string,
+  alg: SigningAlg,
+  previous: string | undefined,
+): Promise<{ identity: string; secret?: string } | undefined> {
+  return readChangedPair([certPath, keyPath], previous, () =>
+    readSigningCredential(certPath, keyPath, alg),
+  );
 }
 
 /**

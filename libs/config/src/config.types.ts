@@ -27,10 +27,17 @@ export interface EnvironmentConfig {
 
 /**
  * Where a client's credential comes from: its secret (`secretFile`, `secretEnv`) or, for
- * private_key_jwt, its private key (`privateKeyFile`, `field` names it in messages).
+ * private_key_jwt, its private key (`privateKeyFile`, `field` names it in messages) and, with
+ * `certificatePath` (`certificateFile`), the key's certificate: the credential is then the
+ * certificate PEM followed by the key (see signingCredentialOf).
  */
 export type SecretSource =
-  | { readonly kind: 'file'; readonly path: string; readonly field?: 'privateKeyFile' }
+  | {
+      readonly kind: 'file';
+      readonly path: string;
+      readonly field?: 'privateKeyFile';
+      readonly certificatePath?: string;
+    }
   | { readonly kind: 'env'; readonly name: string }
   /**
    * tls_client_auth / self_signed_tls_client_auth: `clientCertFile` + `clientKeyFile`; the
@@ -50,6 +57,11 @@ export interface ClientConfig {
   readonly keyId?: string;
   /** private_key_jwt: the assertion's algorithm (default RS256). */
   readonly signingAlg?: SigningAlg;
+  /**
+   * private_key_jwt with a `certificateFile`: the credential carries the key's certificate and
+   * the assertion's header names it by its thumbprints (`x5t#S256`, `x5t`), as Entra ID wants.
+   */
+  readonly assertionCertificate?: true;
   /** Sent as `audience=` (Auth0, Okta custom authorization servers). */
   readonly audience?: string;
   /** Sent as one `resource=` each (RFC 8707; Entra ID v1, ADFS). */

@@ -58,6 +58,31 @@ describe('identity-provider configuration', () => {
     });
   });
 
+  it('parses a private_key_jwt client with a certificateFile: read with the key, named in the header', () => {
+    const sut = parse(HTTPS, {
+      authMethod: 'private_key_jwt',
+      privateKeyFile: 'keys/c.pem',
+      certificateFile: 'keys/c.crt',
+      signingAlg: 'PS256',
+    });
+
+    expect(sut.clients[0]).toEqual({
+      key: 'uat/c.client',
+      clientId: 'c.client',
+      environment: 'uat',
+      secretSource: {
+        kind: 'file',
+        path: `${BASE_DIR}/keys/c.pem`,
+        field: 'privateKeyFile',
+        certificatePath: `${BASE_DIR}/keys/c.crt`,
+      },
+      scope: undefined,
+      authMethod: 'private_key_jwt',
+      signingAlg: 'PS256',
+      assertionCertificate: true,
+    });
+  });
+
   it('parses a certificate client into a tls credential source', () => {
     const sut = parse(HTTPS, {
       authMethod: 'self_signed_tls_client_auth',
@@ -121,6 +146,29 @@ describe('identity-provider configuration', () => {
       HTTPS,
       { authMethod: 'private_key_jwt', privateKeyFile: 'k', ...SECRET },
       ['clients[0].secretFile: not used with authMethod private_key_jwt'],
+    ],
+    [
+      'a certificateFile on a secret client',
+      HTTPS,
+      { ...SECRET, certificateFile: 'c.crt' },
+      ['clients[0].certificateFile: only used with authMethod private_key_jwt'],
+    ],
+    [
+      'a certificateFile on an mTLS client',
+      HTTPS,
+      {
+        authMethod: 'tls_client_auth',
+        clientCertFile: 'c.crt',
+        clientKeyFile: 'c.key',
+        certificateFile: 'c.crt',
+      },
+      ['clients[0].certificateFile: only used with authMethod private_key_jwt'],
+    ],
+    [
+      'a certificateFile without its privateKeyFile',
+      HTTPS,
+      { authMethod: 'private_key_jwt', certificateFile: 'c.crt' },
+      ['clients[0].privateKeyFile: required with authMethod private_key_jwt'],
     ],
     [
       'a key id on a secret client',
@@ -211,6 +259,17 @@ describe('requestShapeOf', () => {
         ['z', '1'],
       ],
     });
+  });
+
+  it('changes when the assertion starts naming a certificate, not with where the file is', () => {
+    const key = { authMethod: 'private_key_jwt', privateKeyFile: 'k.pem' };
+    const withCertificate = shapeOf({ ...key, certificateFile: 'a/c.crt' });
+
+    expect(withCertificate).toMatchObject({ assertionCertificate: true });
+    expect(shapeOf(key)).not.toHaveProperty('assertionCertificate');
+    expect(JSON.stringify(shapeOf({ ...key, certificateFile: 'b/other.crt' }))).toBe(
+      JSON.stringify(withCertificate),
+    );
   });
 
   it('does not change with the credential, and changes with what the IdP sees', () => {

@@ -27,8 +27,10 @@ export {
   readChangedFileSecret,
   maxCredentialBytes,
   readChangedTlsCredential,
+  readChangedSigningCredential,
 } from './client-secrets.reader';
 export { splitTlsCredential } from './tls-credential';
+export { credentialCertificate, splitSigningCredential } from './signing-credential';
 export { parsePrivateKey } from './private-key';
 export { requestShapeOf } from './request-shape';
 export { loadRuntimeSettings, parseEncryptionKeys } from './runtime-settings.loader';

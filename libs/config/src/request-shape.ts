@@ -16,6 +16,8 @@ export interface RequestShape {
   readonly authMethod: AuthMethod;
   readonly keyId?: string;
   readonly signingAlg?: SigningAlg;
+  /** The assertion names its certificate (`certificateFile` set; not its path). */
+  readonly assertionCertificate?: true;
   readonly scope?: string;
   readonly audience?: string;
   readonly resources: readonly string[];
@@ -33,6 +35,7 @@ export function requestShapeOf(client: ClientConfig, environment: EnvironmentCon
     authMethod: client.authMethod,
     ...(client.keyId !== undefined ? { keyId: client.keyId } : {}),
     ...(client.signingAlg !== undefined ? { signingAlg: client.signingAlg } : {}),
+    ...(client.assertionCertificate ? { assertionCertificate: true as const } : {}),
     ...(client.scope !== undefined ? { scope: client.scope } : {}),
     ...(client.audience !== undefined ? { audience: client.audience } : {}),
     resources: [...(client.resources ?? [])],

@@ -148,7 +148,11 @@ export function parseServiceConfig(
       scope: c.scope,
       authMethod: c.authMethod,
       ...(c.authMethod === 'private_key_jwt'
-        ? { signingAlg: c.signingAlg ?? 'RS256', ...(c.keyId ? { keyId: c.keyId } : {}) }
+        ? {
+            signingAlg: c.signingAlg ?? 'RS256',
+            ...(c.keyId ? { keyId: c.keyId } : {}),
+            ...(c.certificateFile !== undefined ? { assertionCertificate: true as const } : {}),
+          }
         : {}),
       ...(c.audience !== undefined ? { audience: c.audience } : {}),
       ...(c.resource !== undefined ? { resources: c.resource } : {}),
@@ -292,7 +296,14 @@ function secretSourceOf(
     };
   }
   if (c.privateKeyFile !== undefined) {
-    return { kind: 'file', path: resolve(baseDir, c.privateKeyFile), field: 'privateKeyFile' };
+    return {
+      kind: 'file',
+      path: resolve(baseDir, c.privateKeyFile),
+      field: 'privateKeyFile',
+      ...(c.certificateFile !== undefined
+        ? { certificatePath: resolve(baseDir, c.certificateFile) }
+        : {}),
+    };
   }
   return c.secretFile !== undefined
     ? { kind: 'file', path: resolve(baseDir, c.secretFile) }
@@ -302,6 +313,7 @@ function secretSourceOf(
 /** Fields that only the named authentication method uses. */
 const METHOD_ONLY_FIELDS: Record<string, readonly string[]> = {
   privateKeyFile: ['private_key_jwt'],
+  certificateFile: ['private_key_jwt'],
   keyId: ['private_key_jwt'],
   signingAlg: ['private_key_jwt'],
   clientCertFile: TLS_AUTH_METHODS,

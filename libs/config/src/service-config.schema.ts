@@ -144,6 +144,7 @@ const clientSchema = z.strictObject({
     .optional(),
   authMethod: z.enum(AUTH_METHODS).default('client_secret_post'),
   privateKeyFile: z.string().min(1).optional(),
+  certificateFile: z.string().min(1).optional(),
   clientCertFile: z.string().min(1).optional(),
   clientKeyFile: z.string().min(1).optional(),
   keyId: z.string().min(1).max(200).optional(),

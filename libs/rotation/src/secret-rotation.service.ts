@@ -5,6 +5,7 @@ import {
   ConfigService,
   maxCredentialBytes,
   readChangedFileSecret,
+  readChangedSigningCredential,
   readChangedTlsCredential,
   readClientSecret,
   type ClientConfig,
@@ -80,18 +81,22 @@ export class SecretRotationService {
       return typeof read === 'string' ? read : undefined;
     }
     const { secretSource } = client;
+    const previous = this.fileIdentities.get(client.key);
     const read =
       secretSource.kind === 'tls'
-        ? await readChangedTlsCredential(
-            secretSource.certPath,
-            secretSource.keyPath,
-            this.fileIdentities.get(client.key),
-          )
-        : await readChangedFileSecret(
-            secretSource.path,
-            this.fileIdentities.get(client.key),
-            maxCredentialBytes(secretSource),
-          );
+        ? await readChangedTlsCredential(secretSource.certPath, secretSource.keyPath, previous)
+        : secretSource.certificatePath !== undefined
+          ? await readChangedSigningCredential(
+              secretSource.certificatePath,
+              secretSource.path,
+              client.signingAlg ?? 'RS256',
+              previous,
+            )
+          : await readChangedFileSecret(
+              secretSource.path,
+              previous,
+              maxCredentialBytes(secretSource),
+            );
     if (!read) return undefined; // missing for a moment: keep what works
     this.fileIdentities.set(client.key, read.identity);
     return read.secret;

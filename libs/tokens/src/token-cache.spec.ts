@@ -195,6 +195,7 @@ describe('tokenRequestShape', () => {
     ['resource', { resources: ['https://api.example.test'] }, {}],
     ['extra parameters', { extraParams: new Map([['organization', 'org_1']]) }, {}],
     ['key id', { keyId: 'k2' }, {}],
+    ['certificate named in the assertion', { assertionCertificate: true }, {}],
   ])('changes with the %s', (_field, client, env) => {
     expect(tokenRequestShape({ ...base, ...client }, { ...environment, ...env })).not.toBe(
       tokenRequestShape(base, environment),

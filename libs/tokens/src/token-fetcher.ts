@@ -278,6 +278,7 @@ export class TokenFetcher implements OnApplicationShutdown {
         timeoutMs: environment.timeoutMs,
         keyId: client.keyId,
         signingAlg: client.signingAlg,
+        assertionCertificate: client.assertionCertificate,
         audience: client.audience,
         resources: client.resources,
         extraParams: client.extraParams,

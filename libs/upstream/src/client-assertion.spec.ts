@@ -1,10 +1,11 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { X509Certificate, createHash, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
 import {
   ASSERTION_LIFETIME_SECONDS,
   CLIENT_ASSERTION_TYPE,
   signClientAssertion,
 } from './client-assertion';
+import { signingCertificate } from '../../../test/support/self-signed-certificate';
 import { buildTokenHttpRequest } from './client-authentication';
 import type { TokenRequest } from './token-request';
 
@@ -77,6 +78,110 @@ describe('signClientAssertion', () => {
 
     expect((failure as Error).message).toBe(
       'the private key of client "c" is not a PEM private key or a private JWK',
+    );
+  });
+});
+
+describe('signClientAssertion with a certificate (Entra ID certificate credentials)', () => {
+  /** RFC 7515 §4.1.7-8, computed here from the DER, independently of the code under test. */
+  const thumbprint = (pem: string, hash: 'sha256' | 'sha1'): string =>
+    createHash(hash).update(new X509Certificate(pem).raw).digest('base64url');
+
+  it.each<['RS256' | 'PS256' | 'ES256', 'rsa' | 'ec']>([
+    ['PS256', 'rsa'],
+    ['RS256', 'rsa'],
+    ['ES256', 'ec'],
+  ])(
+    '%s: the header names the certificate by x5t#S256 and x5t, no kid without keyId',
+    async (alg, kind) => {
+      const credential = signingCertificate({ kind });
+
+      const sut = await signClientAssertion({
+        clientId: 'entra.client',
+        tokenUrl: TOKEN_URL,
+        privateKey: credential.key,
+        certificate: credential.cert,
+        signingAlg: alg,
+        now: NOW,
+      });
+
+      expect(decodeProtectedHeader(sut)).toStrictEqual({
+        alg,
+        typ: 'JWT',
+        'x5t#S256': thumbprint(credential.cert, 'sha256'),
+        x5t: thumbprint(credential.cert, 'sha1'),
+      });
+      expect(thumbprint(credential.cert, 'sha256')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(thumbprint(credential.cert, 'sha1')).toMatch(/^[A-Za-z0-9_-]{27}$/);
+      const certificateKey = new X509Certificate(credential.cert).publicKey;
+      const { payload } = await jwtVerify(sut, certificateKey, {
+        currentDate: new Date(NOW),
+        algorithms: [alg],
+      });
+      expect(payload).toMatchObject({ iss: 'entra.client', sub: 'entra.client', aud: TOKEN_URL });
+    },
+  );
+
+  it('keeps the kid beside the thumbprints when keyId is configured', async () => {
+    const credential = signingCertificate();
+
+    const sut = await signClientAssertion({
+      clientId: 'entra.client',
+      tokenUrl: TOKEN_URL,
+      privateKey: credential.key,
+      certificate: credential.cert,
+      signingAlg: 'PS256',
+      keyId: 'k-2026',
+      now: NOW,
+    });
+
+    expect(decodeProtectedHeader(sut)).toStrictEqual({
+      alg: 'PS256',
+      typ: 'JWT',
+      'x5t#S256': thumbprint(credential.cert, 'sha256'),
+      x5t: thumbprint(credential.cert, 'sha1'),
+      kid: 'k-2026',
+    });
+  });
+
+  it('names each certificate by its own thumbprints (two certificates of one key differ)', async () => {
+    const first = signingCertificate();
+    const pair = {
+      privateKey: createPrivateKey(first.key),
+      publicKey: new X509Certificate(first.cert).publicKey,
+    };
+    const second = signingCertificate({ keyPair: pair, cn: 'renewed' });
+    const sign = (cert: string) =>
+      signClientAssertion({
+        clientId: 'c',
+        tokenUrl: TOKEN_URL,
+        privateKey: first.key,
+        certificate: cert,
+        signingAlg: 'PS256',
+        now: NOW,
+      });
+
+    const [a, b] = await Promise.all([sign(first.cert), sign(second.cert)]);
+
+    expect(decodeProtectedHeader(a)['x5t#S256']).toBe(thumbprint(first.cert, 'sha256'));
+    expect(decodeProtectedHeader(b)['x5t#S256']).toBe(thumbprint(second.cert, 'sha256'));
+    expect(decodeProtectedHeader(a)['x5t#S256']).not.toBe(decodeProtectedHeader(b)['x5t#S256']);
+  });
+
+  it('refuses text that is not a certificate, without quoting it', async () => {
+    const credential = signingCertificate();
+    const failure = await signClientAssertion({
+      clientId: 'c',
+      tokenUrl: TOKEN_URL,
+      privateKey: credential.key,
+      certificate: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----',
+      signingAlg: 'PS256',
+      now: NOW,
+    }).catch((e: unknown) => e as Error);
+
+    expect(failure).toBeInstanceOf(TypeError);
+    expect((failure as Error).message).toBe(
+      'the certificate of client "c" is not a PEM certificate',
     );
   });
 });

@@ -4,6 +4,7 @@ import {
   UpstreamUnavailableError,
   type UnavailableCause,
 } from '@app/errors';
+import { splitSigningCredential } from '@app/config';
 import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
 import { fetch } from 'undici';
 import { signClientAssertion } from './client-assertion';
@@ -175,12 +176,16 @@ export class OAuthClient implements OnApplicationShutdown {
 
   private async buildRequest(req: ResolvedTokenRequest, now: number): Promise<TokenHttpRequest> {
     if (req.authMethod !== 'private_key_jwt') return buildTokenHttpRequest(req);
+    const { privateKey, certificate } = req.assertionCertificate
+      ? splitSigningCredential(req.secret)
+      : { privateKey: req.secret, certificate: undefined };
     const assertion = await signClientAssertion({
       clientId: req.clientId,
       tokenUrl: req.tokenUrl,
-      privateKey: req.secret,
+      privateKey,
       signingAlg: req.signingAlg ?? 'RS256',
       ...(req.keyId !== undefined ? { keyId: req.keyId } : {}),
+      ...(certificate !== undefined ? { certificate } : {}),
       now,
     });
     return buildTokenHttpRequest(req, assertion);

@@ -8,7 +8,8 @@ export interface TokenRequest {
   clientId: string;
   /**
    * The credential: the shared secret (client_secret_*), or the text of the private key
-   * (private_key_jwt: PEM or JWK) the client assertion is signed with.
+   * (private_key_jwt: PEM or JWK) the client assertion is signed with, preceded by the key's
+   * certificate PEM when `assertionCertificate` is set.
    */
   secret: string;
   /** Sent as `scope=` when set; the IdP's default scope applies otherwise. */
@@ -22,6 +23,8 @@ export interface TokenRequest {
   keyId?: string;
   /** private_key_jwt: default RS256. */
   signingAlg?: SigningAlg;
+  /** private_key_jwt: the assertion's header names the credential's certificate (`x5t#S256`, `x5t`). */
+  assertionCertificate?: boolean;
   /** Sent as `audience=`. */
   audience?: string;
   /** Each sent as `resource=` (RFC 8707). */
