@@ -118,6 +118,7 @@ describe('module wiring', () => {
   const BACKGROUND_WITHOUT_REFRESH = [
     'IdP discovery refresh',
     'caller issuer keys check',
+    'certificate expiry check',
     'disclosure summaries',
     'secret file poll',
   ];
