@@ -217,10 +217,27 @@ describe('private_key_jwt with a certificate (Entra ID) (e2e)', () => {
     expect((await tokenOf(app, clientId)).status).toBe(200);
     idp.resetStats();
 
-    // The new certificate lands first, beside the old key: not a pair, nothing is tried.
+    // The new certificate lands first, beside the old key: not a pair, nothing is tried, and
+    // the log says so once (field and path, no key), however often the files are polled.
     replace(certificatePathOf(app.dir, client), next.cert);
     await rotation.checkAll();
+    await rotation.checkAll();
     expect(idp.stats().tokenRequests).toBe(0);
+    expect(
+      app.logs
+        .entries()
+        .filter(
+          (l) =>
+            l.msg ===
+            'client credential files changed but are not usable; the credential in use stays',
+        )
+        .map((l) => [l.clientId, l.problem]),
+    ).toEqual([
+      [
+        clientId,
+        `certificateFile: ${certificatePathOf(app.dir, client)} does not match privateKeyFile`,
+      ],
+    ]);
     expect(await viewOf(app, clientId)).toMatchObject({ secretCandidatePending: false });
     expect((await refresh(app, clientId)).status).toBe(200);
     expect(idp.requests().map((r) => r.assertionHeader!['x5t#S256'])).toEqual([

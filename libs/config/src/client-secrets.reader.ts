@@ -152,6 +152,16 @@ function readSigningCredential(certPath: string, keyPath: string, alg: SigningAl
 }
 
 /**
+ * What a running check of a changed credential found: the new credential, or why the files on
+ * disk do not make one (the field and path, never their content: README "Rotation and reload").
+ */
+export interface ChangedCredential {
+  identity: string;
+  secret?: string;
+  problem?: string;
+}
+
+/**
  * The running check of a credential made of two files (a TLS certificate and key; a
  * private_key_jwt key and its certificate): re-read when either file changed; a credential is
  * offered only when the two files make a pair (a rotation half done is not one).
@@ -160,7 +170,7 @@ async function readChangedPair(
   paths: readonly [string, string],
   previous: string | undefined,
   read: () => ReadResult,
-): Promise<{ identity: string; secret?: string } | undefined> {
+): Promise<ChangedCredential | undefined> {
   const identities: string[] = [];
   for (const path of paths) {
     try {
@@ -173,7 +183,9 @@ async function readChangedPair(
   const identity = identities.join('|');
   if (identity === previous) return { identity };
   const credential = read();
-  return typeof credential === 'string' ? { identity, secret: credential } : { identity };
+  return typeof credential === 'string'
+    ? { identity, secret: credential }
+    : { identity, problem: `${credential.field}: ${credential.problem}` };
 }
 
 /** The running check of a TLS credential (readChangedPair). */
@@ -181,7 +193,7 @@ export function readChangedTlsCredential(
   certPath: string,
   keyPath: string,
   previous: string | undefined,
-): Promise<{ identity: string; secret?: string } | undefined> {
+): Promise<ChangedCredential | undefined> {
   return readChangedPair([certPath, keyPath], previous, () => readTlsCredential(certPath, keyPath));
 }
 
@@ -195,7 +207,7 @@ export function readChangedSigningCredential(
   keyPath: string,
   alg: SigningAlg,
   previous: string | undefined,
-): Promise<{ identity: string; secret?: string } | undefined> {
+): Promise<ChangedCredential | undefined> {
   return readChangedPair([certPath, keyPath], previous, () =>
     readSigningCredential(certPath, keyPath, alg),
   );
@@ -211,7 +223,7 @@ export async function readChangedFileSecret(
   path: string,
   previous: string | undefined,
   maxBytes = MAX_SECRET_BYTES,
-): Promise<{ identity: string; secret?: string } | undefined> {
+): Promise<ChangedCredential | undefined> {
   let identity: string;
   try {
     const s = await stat(path);
@@ -230,9 +242,9 @@ export async function readChangedFileSecret(
       if (bytesRead === 0) break;
       length += bytesRead;
     }
-    if (length > maxBytes) return { identity };
+    if (length > maxBytes) return { identity, problem: `${path} is larger than ${maxBytes} bytes` };
     const secret = buffer.subarray(0, length).toString('utf8').trim();
-    return secret.length > 0 ? { identity, secret } : { identity };
+    return secret.length > 0 ? { identity, secret } : { identity, problem: `${path} is empty` };
   } catch {
     return undefined;
   } finally {

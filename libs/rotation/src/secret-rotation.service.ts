@@ -96,9 +96,24 @@ export class SecretRotationService {
               secretSource.path,
               previous,
               maxCredentialBytes(secretSource),
+            ).then((r) =>
+              // A pair's problem names its field; a single file's is named here.
+              r?.problem === undefined
+                ? r
+                : { ...r, problem: `${secretSource.field ?? 'secretFile'}: ${r.problem}` },
             );
     if (!read) return undefined; // missing for a moment: keep what works
     this.fileIdentities.set(client.key, read.identity);
+    if (read.problem !== undefined) {
+      // Read again only when the files change: one line per state of the files, never their
+      // content. The credential in use stays (README "Rotation and reload").
+      this.logger.warn({
+        msg: 'client credential files changed but are not usable; the credential in use stays',
+        environment: client.environment,
+        clientId: client.clientId,
+        problem: read.problem,
+      });
+    }
     return read.secret;
   }
 
