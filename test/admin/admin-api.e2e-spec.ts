@@ -325,6 +325,17 @@ describe('admin API (e2e)', () => {
       message: 'The identity provider refused the credentials or scope (invalid_client).',
     });
     expect(rejected.headers['cache-control']).toBe('no-store');
+    // The admin audit line says why, as a token request's does.
+    expect(
+      svc.logs
+        .audit()
+        .filter((l) => l.msg === 'admin action' && l.action === 'refresh')
+        .map((l) => [l.target, l.outcome, l.reason])
+        .slice(-2),
+    ).toEqual([
+      ['production/shared.client', 'done', undefined],
+      ['wrong.client', 'upstream_rejected', 'invalid_client'],
+    ]);
   });
 
   it('POST /admin/reload answers the reload summary with no-store', async () => {

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AuditLog } from '@app/audit';
 import type { Caller } from '@app/auth';
-import { DomainError } from '@app/errors';
+import { DomainError, reasonOf } from '@app/errors';
 
 /** What an admin handler reads from the request: the guard's caller and the request id. */
 export interface AdminRequest {
@@ -31,12 +31,19 @@ export class AdminAudit {
       this.write(request, action, target, 'done');
       return result;
     } catch (e) {
-      this.write(request, action, target, e instanceof DomainError ? e.code : 'error');
+      this.write(request, action, target, e instanceof DomainError ? e.code : 'error', reasonOf(e));
       throw e;
     }
   }
 
-  write(request: AdminRequest, action: string, target: string | undefined, outcome: string): void {
+  /** `reason`: why an action failed, as on token request lines (reasonOf). */
+  write(
+    request: AdminRequest,
+    action: string,
+    target: string | undefined,
+    outcome: string,
+    reason?: string,
+  ): void {
     this.audit.write({
       msg: 'admin action',
       requestId: request.id,
@@ -49,6 +56,7 @@ export class AdminAudit {
             ? '(too long)'
             : target,
       outcome,
+      ...(reason !== undefined ? { reason } : {}),
     });
   }
 }

@@ -126,3 +126,15 @@ export class UpstreamUnavailableError extends DomainError {
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }
+
+/**
+ * Why a failed request was not served, beside its outcome (README "Logs and metrics"):
+ * `not_configured` / `not_allowed` for unknown_client, the IdP's OAuth error for
+ * upstream_rejected, the cause (timeout, network, bad_status, bad_answer, too_short) for
+ * upstream_unavailable. Codes only, never the IdP's answer.
+ */
+export function reasonOf(e: unknown): string | undefined {
+  if (e instanceof UnknownClientError || e instanceof UpstreamUnavailableError) return e.reason;
+  if (e instanceof UpstreamRejectedError) return e.rejection;
+  return undefined;
+}

@@ -3,17 +3,12 @@ import { CLOCK, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig } from '@app/config';
 import type { Caller } from '@app/auth';
 import { AuditLog } from '@app/audit';
-import { InvalidRequestError } from '@app/errors';
+import { InvalidRequestError, reasonOf } from '@app/errors';
 import { MetricsService, tokenFingerprint } from '@app/observability';
 import { tokenSha256, type StoredToken } from '@app/token-store';
 import { ClientResolver } from './client-resolver';
 import { TokenSource } from './token-source';
-import {
-  optionalQueryString,
-  outcomeOf,
-  reasonOf,
-  writeTokenRequestAudit,
-} from './token-request-audit';
+import { optionalQueryString, outcomeOf, writeTokenRequestAudit } from './token-request-audit';
 import { toVendedToken, type VendedToken } from './vended-token';
 
 /** The one field of a rejection report: SHA-256 of the refused token, lowercase hex. */

@@ -1,12 +1,6 @@
 import type { AuditLog } from '@app/audit';
 import type { Caller } from '@app/auth';
-import {
-  DomainError,
-  InvalidRequestError,
-  UnknownClientError,
-  UpstreamRejectedError,
-  UpstreamUnavailableError,
-} from '@app/errors';
+import { DomainError, InvalidRequestError } from '@app/errors';
 
 /** A client id longer than any valid one (CLIENT_ID) is not echoed: attacker-controlled text. */
 const MAX_AUDITED_CLIENT_ID_LENGTH = 200;
@@ -46,18 +40,6 @@ export function writeTokenRequestAudit(
 /** The audit outcome and metric label of a failed request: the domain error's code, else `error`. */
 export function outcomeOf(e: unknown): string {
   return e instanceof DomainError ? e.code : 'error';
-}
-
-/**
- * Why a failed request was not served, beside its outcome (README "Logs and metrics"):
- * `not_configured` / `not_allowed` for unknown_client, the IdP's OAuth error for
- * upstream_rejected, the cause (timeout, network, bad_status, bad_answer, too_short) for
- * upstream_unavailable. Codes only, never the IdP's answer.
- */
-export function reasonOf(e: unknown): string | undefined {
-  if (e instanceof UnknownClientError || e instanceof UpstreamUnavailableError) return e.reason;
-  if (e instanceof UpstreamRejectedError) return e.rejection;
-  return undefined;
 }
 
 /** A query parameter given at most once: Fastify hands a repeated one as an array (400). */

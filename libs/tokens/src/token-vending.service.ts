@@ -2,18 +2,13 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { CLOCK, type Clock } from '@app/clock';
 import { ConfigService, type ClientConfig } from '@app/config';
 import type { Caller } from '@app/auth';
-import { InvalidRequestError, UpstreamUnavailableError } from '@app/errors';
+import { InvalidRequestError, reasonOf, UpstreamUnavailableError } from '@app/errors';
 import { AuditLog, DisclosureLog } from '@app/audit';
 import { MetricsService, tokenFingerprint } from '@app/observability';
 import { laterToken, type StoredToken } from '@app/token-store';
 import { ClientResolver } from './client-resolver';
 import { TokenSource } from './token-source';
-import {
-  optionalQueryString,
-  outcomeOf,
-  reasonOf,
-  writeTokenRequestAudit,
-} from './token-request-audit';
+import { optionalQueryString, outcomeOf, writeTokenRequestAudit } from './token-request-audit';
 import { toVendedToken, type VendedToken } from './vended-token';
 
 /** Upper bound of `minTtl`: a day, the longest lifetime the upstream client accepts. */
