@@ -54,7 +54,10 @@ function kernelPickedPort(): Promise<number> {
 
 /** A free TCP port on loopback (closed again before returning), outside the ephemeral range. */
 export async function freePort(): Promise<number> {
-  if (ephemeralRangeStart() < PORT_BASE + PORT_SLICES * PORT_SLICE) return kernelPickedPort();
+  // An unknown range (NaN, not Linux) lets the kernel choose, as before.
+  if (!(ephemeralRangeStart() >= PORT_BASE + PORT_SLICES * PORT_SLICE)) return kernelPickedPort();
+  // More workers than slices share slices (modulo): the bind check still keeps them apart,
+  // only the race this avoids could come back; `npm test` runs 2.
   const worker = Number(process.env.JEST_WORKER_ID ?? '1');
   const first = PORT_BASE + ((Math.max(worker, 1) - 1) % PORT_SLICES) * PORT_SLICE;
   for (let tried = 0; tried < PORT_SLICE; tried++) {

@@ -155,7 +155,9 @@ export class IssuerKeySet {
     this.answersNoted = this.answers;
     const jwks = this.remote?.jwks();
     if (jwks === undefined) return;
-    const keys = new Set(jwks.keys.map((key) => JSON.stringify(key)));
+    // Members in a fixed order: an issuer whose servers list a key's members in another order
+    // has not withdrawn it.
+    const keys = new Set(jwks.keys.map((key) => JSON.stringify(key, Object.keys(key).sort())));
     const withdrawn = [...this.keysInUse].filter((key) => !keys.has(key)).length;
     this.keysInUse = keys;
     if (withdrawn === 0) return;

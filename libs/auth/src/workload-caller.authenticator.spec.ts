@@ -478,6 +478,19 @@ describe('WorkloadCallerAuthenticator', () => {
       expect(nameOf(hit as WorkloadAuthentication)).toBe('deals-service');
     });
 
+    it('does not take the same key with its members in another order for a withdrawal', async () => {
+      const token = await verifiedAndCached();
+      const reordered = Object.fromEntries(Object.entries(original.keys[0]).reverse()) as JWK;
+      expect(Object.keys(reordered)).not.toEqual(Object.keys(original.keys[0]));
+      jwks = { keys: [reordered] };
+
+      await clock.advance(JWKS_MAX_AGE_MS);
+      await sut.refreshStaleIssuerKeys();
+
+      expect(jwksFetches).toBe(2);
+      expect(sut.authenticate(token)).not.toBeInstanceOf(Promise);
+    });
+
     it('fetches nothing for an issuer no caller has used yet', async () => {
       await clock.advance(JWKS_MAX_AGE_MS);
       await sut.refreshStaleIssuerKeys();

@@ -120,6 +120,11 @@ export class WorkloadCallerAuthenticator implements OnApplicationShutdown {
     const keys = iss === undefined ? undefined : this.issuers.get(iss);
     if (keys === undefined) return { refused: 'issuer' };
     const now = this.clock.now();
+    // The generation before the check: a JWKS fetched while the signature is being checked (by
+    // another request or the periodic check) may withdraw the key this token is checked with,
+    // and an entry stamped after it would never be checked again. Stamped before, a token whose
+    // own lookup fetched the new keys is checked once more on its next use, which is cheap.
+    const generation = keys.generation;
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, keys.lookup, {
@@ -144,8 +149,7 @@ export class WorkloadCallerAuthenticator implements OnApplicationShutdown {
     }
     const workload = workloadOf(keys.config.name, payload);
     if (workload === undefined) return { refused: 'claims' };
-    // The generation after the lookup, which may have fetched a newer JWKS.
-    const entry: VerifiedEntry = { workload, keys, generation: keys.generation };
+    const entry: VerifiedEntry = { workload, keys, generation };
     // Remembered even if no caller names it yet: the callers are matched on every use.
     this.verified.set(digest, entry, (payload.exp ?? 0) * 1000);
     return this.resolve(entry);

@@ -128,6 +128,20 @@ describe('CertificateExpiryMonitor', () => {
     });
   });
 
+  it('errors at the first look after the end, even within a day of the last warning', async () => {
+    const clock = new TestClock({ start: START });
+    const ending = START + 3 * 60 * 60_000; // ends in 3 hours
+    const { sut } = monitorOf([entra], [[entra.key, credentialEnding(ending).credential]], clock);
+
+    expect(sut.check()).toEqual([expect.objectContaining({ expired: false })]);
+    await clock.advance(4 * 60 * 60_000); // ended an hour ago; warned 4 hours ago
+    expect(sut.check()).toEqual([expect.objectContaining({ expired: true })]);
+    expect([warn.mock.calls.length, error.mock.calls.length]).toEqual([1, 1]);
+    await clock.advance(60 * 60_000); // the next hourly look: no repeat of the error
+    expect(sut.check()).toEqual([]);
+    expect(error).toHaveBeenCalledTimes(1);
+  });
+
   it('warns at the next look about another certificate a rotation brings (no day to wait), and forgets one rotated away', () => {
     const clock = new TestClock({ start: START });
     const { sut, config } = monitorOf(

@@ -74,7 +74,10 @@ export class CertificateExpiryMonitor implements OnApplicationBootstrap, OnAppli
       const expiresAt = found.certificate.validToDate.getTime();
       if (expiresAt - now > CERTIFICATE_EXPIRY_WARNING_MS) continue;
       seen.add(client.key);
-      const fingerprint = found.certificate.fingerprint256;
+      const expired = expiresAt <= now;
+      // The state warned about: a certificate that ends after its last warning gets its error
+      // at once, not a day after the warning.
+      const fingerprint = `${found.certificate.fingerprint256}|${expired ? 'expired' : 'ending'}`;
       const last = this.warned.get(client.key);
       if (
         last?.fingerprint === fingerprint &&
@@ -88,7 +91,7 @@ export class CertificateExpiryMonitor implements OnApplicationBootstrap, OnAppli
         clientId: client.clientId,
         field: found.field,
         expiresAt: new Date(expiresAt).toISOString(),
-        expired: expiresAt <= now,
+        expired,
       };
       warnings.push(warning);
       if (warning.expired) {

@@ -102,7 +102,15 @@ export class IdpDispatchers {
       known.checkedAt = now;
       return known;
     }
-    const pem = readFileSync(path, 'utf8');
+    let pem: string;
+    try {
+      pem = readFileSync(path, 'utf8');
+    } catch (e) {
+      // Gone (or unreadable) between the stat and the read: a swap in progress, as above.
+      if (known === undefined) throw e;
+      known.checkedAt = now;
+      return known;
+    }
     if (known !== undefined && !pem.includes('-----BEGIN CERTIFICATE-----')) {
       this.logger.warn({ msg: 'caFile holds no certificate; the previous bundle stays', path });
       this.caBundles.set(path, { ...known, identity, checkedAt: now });
