@@ -107,7 +107,8 @@ function demoPlan(env, argv, workDir) {
       args: watch
         ? [require.resolve('@nestjs/cli/bin/nest.js'), 'start', 'token-vendor', '--watch']
         : [join(root, 'dist/apps/token-vendor/main.js')],
-      env: { PORT: servicePort, TOKEN_VENDOR_CONFIG: configPath },
+      // Loopback unless HOST says otherwise: the demo's admin caller key is in the README.
+      env: { PORT: servicePort, HOST: env.HOST || '127.0.0.1', TOKEN_VENDOR_CONFIG: configPath },
     },
   };
 }

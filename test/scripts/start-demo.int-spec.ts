@@ -42,12 +42,19 @@ describe('the demo plan', () => {
     expect(plan.configPath).toBe(join(ROOT, 'config', 'demo.yaml'));
     expect(plan.sandbox.env).toEqual({ SANDBOX_PORT: '4000', SANDBOX_HOST: '127.0.0.1' });
     expect(plan.service.env.PORT).toBe('3000');
+    // Loopback only: the demo's admin caller key is published in the README.
+    expect(plan.service.env.HOST).toBe('127.0.0.1');
+    expect(demoPlan({ HOST: '0.0.0.0' }, [], () => dir).service.env.HOST).toBe('0.0.0.0');
   });
 
   it('moves the sandbox and the configuration to SANDBOX_PORT', () => {
     const plan = demoPlan({ SANDBOX_PORT: '4123', PORT: '3123' }, [], () => dir);
     expect(plan.sandbox.env.SANDBOX_PORT).toBe('4123');
-    expect(plan.service.env).toEqual({ PORT: '3123', TOKEN_VENDOR_CONFIG: plan.configPath });
+    expect(plan.service.env).toEqual({
+      PORT: '3123',
+      HOST: '127.0.0.1',
+      TOKEN_VENDOR_CONFIG: plan.configPath,
+    });
     expect(plan.configPath.startsWith(dir)).toBe(true);
     const config = parseServiceConfig(readFileSync(plan.configPath, 'utf8'), plan.configPath, dir);
     expect([...config.environments.values()].map((e) => e.tokenUrl)).toEqual([
