@@ -34,11 +34,31 @@ function clockOf(kind: 'redis' | 'memory'): Record<string, unknown> {
   };
 }
 
-function readyBody(kind: 'redis' | 'memory', state: 'up' | 'down'): Record<string, unknown> {
+/**
+ * The IdP component: the uat environment as the token requests last found it (`unknown` before
+ * any); always `status: up`, whatever its state.
+ */
+function idpsOf(state: 'unknown' | 'up' | 'down', lastOutcome?: string): Record<string, unknown> {
+  const at = expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown;
+  const uat =
+    state === 'unknown'
+      ? { state }
+      : state === 'up'
+        ? { state, lastOutcome: 'ok', lastAttemptAt: at, lastUpAt: at }
+        : { state, lastOutcome, lastAttemptAt: at, lastUpAt: at };
+  return { status: 'up', environments: { uat } };
+}
+
+function readyBody(
+  kind: 'redis' | 'memory',
+  state: 'up' | 'down',
+  idps = idpsOf('unknown'),
+): Record<string, unknown> {
   const components = {
     configuration: { status: 'up', environments: 1, clients: 2, callers: 1 },
     tokenStore: { status: 'up', kind, state },
     clock: clockOf(kind),
+    identityProviders: idps,
   };
   return { status: 'ok', info: components, error: {}, details: components };
 }
@@ -121,7 +141,7 @@ describe('health endpoints (e2e)', () => {
       // Every Redis command is bounded (1 s): a dead Redis never hangs the probe.
       expect(Date.now() - started).toBeLessThan(1500);
       expect(ready.status).toBe(200);
-      expect(ready.json()).toEqual(readyBody('redis', 'down'));
+      expect(ready.json()).toEqual(readyBody('redis', 'down', idpsOf('up')));
 
       await redis.restart();
       // ioredis reconnects by itself (backoff capped at 2 s).
@@ -133,7 +153,45 @@ describe('health endpoints (e2e)', () => {
         expect(res.status).toBe(200);
         body = res.json();
       } while (JSON.stringify(body).includes('"down"') && Date.now() < deadline);
-      expect(body).toEqual(readyBody('redis', 'up'));
+      expect(body).toEqual(readyBody('redis', 'up', idpsOf('up')));
+    });
+  });
+
+  describe('an IdP that stops answering', () => {
+    let svc: InProcessService;
+
+    beforeAll(async () => {
+      svc = await startService(options());
+    });
+
+    afterAll(async () => {
+      idp.clearFault();
+      await svc?.close();
+    });
+
+    it('is named down in the readiness body, readiness staying 200; up again once it answers', async () => {
+      const token = (clientId: string) =>
+        httpRequest(`${svc.url}/tokens/${clientId}`, {
+          headers: { Authorization: `Bearer ${CALLER_KEY}` },
+        });
+      expect((await token('health.client')).status).toBe(200);
+      expect((await httpRequest(`${svc.url}/health/ready`)).json()).toEqual(
+        readyBody('memory', 'up', idpsOf('up')),
+      );
+
+      idp.setFault({ mode: 'status_503' });
+      expect((await token('other.client')).status).toBe(503);
+      const down = await httpRequest(`${svc.url}/health/ready`);
+      expect(down.status).toBe(200);
+      expect(down.json()).toEqual(readyBody('memory', 'up', idpsOf('down', 'bad_status')));
+      // The token it holds is still served.
+      expect((await token('health.client')).status).toBe(200);
+
+      idp.clearFault();
+      expect((await token('other.client')).status).toBe(200);
+      expect((await httpRequest(`${svc.url}/health/ready`)).json()).toEqual(
+        readyBody('memory', 'up', idpsOf('up')),
+      );
     });
   });
 

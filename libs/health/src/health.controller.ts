@@ -9,13 +9,14 @@ import {
 } from '@nestjs/terminus';
 import { Public } from '@app/auth';
 import { ConfigService } from '@app/config';
+import { IdpReachability } from '@app/observability';
 import { ClockSkewMonitor, TOKEN_STORE, type TokenStore } from '@app/token-store';
 
 /**
  * Liveness: the process answers (nothing else). Readiness: configuration and keys are loaded,
- * so this replica can serve. Redis is reported but never fails readiness: it is shared by
- * every replica, so failing on it would take the whole fleet out at once — while each
- * replica can still serve the tokens it holds and fetch directly.
+ * so this replica can serve. Redis and the IdPs are reported but never fail readiness: they are
+ * shared by every replica, so failing on them would take the whole fleet out at once — while
+ * each replica can still serve the tokens it holds (and, without Redis, fetch directly).
  */
 @ApiTags('operations')
 @Public()
@@ -27,6 +28,7 @@ export class HealthController {
     private readonly config: ConfigService,
     @Inject(TOKEN_STORE) private readonly store: TokenStore,
     private readonly clockSkew: ClockSkewMonitor,
+    private readonly idps: IdpReachability,
   ) {}
 
   @Get('live')
@@ -46,7 +48,19 @@ export class HealthController {
       () => this.configuration(),
       () => this.tokenStore(),
       () => this.clock(),
+      () => this.identityProviders(),
     ]);
+  }
+
+  /**
+   * Each environment's IdP as the token requests last found it: shown, never failed on (an IdP
+   * is shared by every replica; the tokens held keep being served while it is down).
+   */
+  private identityProviders(): HealthIndicatorResult {
+    const environments = Object.fromEntries(
+      [...this.config.service.environments.keys()].map((name) => [name, this.idps.stateOf(name)]),
+    );
+    return this.indicator.check('identityProviders').up({ environments });
   }
 
   private configuration(): HealthIndicatorResult {

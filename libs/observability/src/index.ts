@@ -10,5 +10,6 @@ export {
   tokenRequestDurationHook,
 } from './request-metrics';
 export { TelemetryModule } from './telemetry.module';
+export { IdpReachability, type IdpState } from './idp-reachability';
 export { PinoNestLogger } from './pino-nest.logger';
 export { accessLogHook } from './access-log';

@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { UPSTREAM_OBSERVER } from '@app/upstream';
+import { IdpReachability } from './idp-reachability';
 import { MetricsServer } from './metrics.server';
 import { MetricsService } from './metrics.service';
 import { RequestTracing } from './request-tracing';
@@ -19,8 +20,9 @@ import { UpstreamTelemetry } from './upstream-telemetry';
     MetricsServer,
     RequestTracing,
     UpstreamTelemetry,
+    IdpReachability,
     { provide: UPSTREAM_OBSERVER, useExisting: UpstreamTelemetry },
   ],
-  exports: [MetricsService, MetricsServer, RequestTracing, UPSTREAM_OBSERVER],
+  exports: [MetricsService, MetricsServer, RequestTracing, IdpReachability, UPSTREAM_OBSERVER],
 })
 export class TelemetryModule {}

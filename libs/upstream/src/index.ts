@@ -5,6 +5,7 @@ export { CA_FILE_RECHECK_MS, IdpDispatchers } from './idp-dispatchers';
 export { UpstreamModule } from './upstream.module';
 export { UPSTREAM_OBSERVER } from './upstream-observer';
 export type {
+  AttemptOutcome,
   AttemptTrace,
   UpstreamAttempt,
   UpstreamAttemptStart,
