@@ -62,6 +62,22 @@ describe('a private_key_jwt key with its certificateFile', () => {
     });
   });
 
+  it('ignores text around the certificate block (the Bag Attributes of `openssl pkcs12 -nokeys`)', () => {
+    const pair = signingCertificate();
+    const exported = [
+      'Bag Attributes',
+      '    localKeyID: 01 00 00 00',
+      '    friendlyName: token-vendor-entra',
+      'subject=CN = token-vendor',
+      'issuer=CN = token-vendor',
+      pair.cert.trim(),
+      '',
+    ].join('\n');
+    const client = clientWith(pair.key, exported);
+
+    expect(readClientSecret(client, {})).toBe(`${pair.cert.trim()}\n${pair.key.trim()}`);
+  });
+
   it('a key alone splits as all key and holds no certificate', () => {
     const pair = signingCertificate();
     expect(splitSigningCredential(pair.key)).toEqual({ privateKey: pair.key });
@@ -108,7 +124,7 @@ describe('a private_key_jwt key with its certificateFile', () => {
         return { key: pair.key, cert: `${pair.cert}${signingCertificate().cert}` };
       },
       'certificateFile',
-      "must hold exactly one PEM certificate (the signing key's), nothing else",
+      "must hold exactly one PEM certificate (the signing key's) and no other PEM block",
     ],
     [
       'the certificate with its key in the same file',
@@ -117,7 +133,7 @@ describe('a private_key_jwt key with its certificateFile', () => {
         return { key: pair.key, cert: `${pair.cert}${pair.key}` };
       },
       'certificateFile',
-      "must hold exactly one PEM certificate (the signing key's), nothing else",
+      "must hold exactly one PEM certificate (the signing key's) and no other PEM block",
     ],
     [
       'a key that does not fit signingAlg',

@@ -5,6 +5,8 @@ import { splitTlsCredential } from './tls-credential';
 
 /** One PEM certificate block. */
 const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+/** The start of any PEM block (RFC 7468 §2). */
+const ANY_BLOCK = /-----BEGIN [^-\r\n]+-----/g;
 /** A credential made by signingCredentialOf: the certificate block first, then the key. */
 const LEADING_CERTIFICATE = /^(-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----)\n/;
 
@@ -16,15 +18,17 @@ const LEADING_CERTIFICATE = /^(-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTI
  * field at fault (`certificateFile: ...`, `privateKeyFile: ...`) and never quotes the key.
  */
 export function signingCredentialOf(certText: string, keyText: string, alg: SigningAlg): string {
-  const certificatePem = certText.trim();
-  const blocks = certificatePem.match(CERTIFICATE_BLOCK) ?? [];
-  if (blocks.length > 1 || (blocks.length === 1 && certificatePem !== blocks[0])) {
+  const blocks = certText.match(CERTIFICATE_BLOCK) ?? [];
+  if (blocks.length > 1 || (certText.match(ANY_BLOCK) ?? []).length > blocks.length) {
     // The IdP names the key by this one certificate's thumbprint: a chain or a key beside it
-    // would leave open which certificate is meant.
+    // would leave open which certificate is meant (or put a key where a certificate belongs).
     throw new Error(
-      "certificateFile: must hold exactly one PEM certificate (the signing key's), nothing else",
+      "certificateFile: must hold exactly one PEM certificate (the signing key's) and no other PEM block",
     );
   }
+  // Text around the block is ignored (RFC 7468 §2), such as the "Bag Attributes" lines of a
+  // certificate exported from a PKCS#12 file by `openssl pkcs12 -nokeys`: only the block is kept.
+  const certificatePem = blocks[0] ?? certText.trim();
   let certificate: X509Certificate;
   try {
     certificate = new X509Certificate(certificatePem);
