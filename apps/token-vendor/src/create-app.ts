@@ -23,7 +23,7 @@ import { addRouteHook } from './route-hooks';
 import { isSwaggerUiPath, securityHeaderSets, type SecurityHeaderSets } from './security-headers';
 import { TokenVendorModule, type TokenVendorModuleOptions } from './token-vendor.module';
 
-/** Request bodies: only admin calls have one, and they are tiny. */
+/** Request bodies: only the admin POSTs and rejection reports have one, and they are tiny. */
 export const BODY_LIMIT_BYTES = 16 * 1024;
 /**
  * Far longer than any valid client id (200), so long ids reach our validation and get the

@@ -60,7 +60,7 @@ export class TokensController {
     description:
       'unauthorized: missing or unknown caller key; or a refused workload JWT (expired, badly ' +
       'signed, wrong audience or issuer, no caller names it), with ' +
-      '`WWW-Authenticate: Bearer error="invalid_token"`',
+      '`WWW-Authenticate: Bearer realm="token-vendor", error="invalid_token"`',
   })
   @ApiResponse({
     status: 404,
