@@ -38,7 +38,7 @@ export interface TokenVendorClientOptions {
   timeoutMs?: number;
   /** Ask for a new token this long before the held one expires (default 60 s; see the README). */
   refreshMarginSeconds?: number;
-  /** Attempts per request when the service answers 5xx (not 502) or cannot be reached (default 3). */
+  /** Attempts per request when the service answers 500, 503 or 504 or cannot be reached (default 3). */
   maxAttempts?: number;
   /** Time, for tests (default: the system clock). */
   clock?: Clock;
@@ -235,8 +235,8 @@ class VendorClient implements TokenVendorClient {
   }
 
   /**
-   * One call to the service with retries: network errors, timeouts and 5xx answers other than
-   * 502 are retried with jittered backoff (honouring `Retry-After`); a 401 is retried once if
+   * One call to the service with retries: network errors, timeouts and 500, 503 and 504 answers
+   * are retried with jittered backoff (honouring `Retry-After`); a 401 is retried once if
    * the credential file changed meanwhile; every other answer is final.
    */
   private async send(

@@ -107,7 +107,7 @@ export class MetricsService {
 
   readonly rejectionReports = new Counter({
     name: 'token_vendor_rejection_reports_total',
-    help: 'Downstream rejection reports by outcome (refreshed, not_current, rate_limited).',
+    help: 'Downstream rejection reports by outcome (refreshed, joined, not_current, rate_limited).',
     labelNames: ['client_id', 'environment', 'outcome'] as const,
     registers: [this.registry],
   });
