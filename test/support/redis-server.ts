@@ -149,6 +149,10 @@ export async function askRedis<T>(port: number, command: (r: Redis) => Promise<T
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
+    // ioredis's disconnect arms a 2-s timer cleared only by the socket's 'close', which a
+    // refused connection has already emitted: the timer then held the jest process (the
+    // global setup probes redis-server while it starts) 2 s past the end of a run.
+    disconnectTimeout: 0,
   });
   r.on('error', () => undefined);
   try {
