@@ -205,12 +205,14 @@ describe('shutdown on SIGTERM (real processes)', () => {
     const keepAlive = newAgent(true);
     expect((await get(keepAlive, `${replica.url}/health/live`)).status).toBe(200);
     const pipelined = await rawConnection(replica.port);
+    const probed = await rawConnection(replica.port);
 
     const oneShot = newAgent(false);
     let inFlight: Promise<Outcome>[] = [];
     const owner = await coldFetchInFlight(lockKey, tokenKey, () => {
       inFlight = Array.from({ length: IN_FLIGHT }, () => get(oneShot, tokenUrl));
       pipelined.send(`/tokens/${CLIENT_ID}`);
+      probed.send(`/tokens/${CLIENT_ID}`);
     });
 
     const sigtermAt = Date.now();
@@ -220,6 +222,7 @@ describe('shutdown on SIGTERM (real processes)', () => {
     // Arriving after SIGTERM while the in-flight requests still wait on the IdP: on a new
     // connection, on the idle kept-alive one, and pipelined behind an in-flight request.
     pipelined.send(`/tokens/${CLIENT_ID}`);
+    probed.send('/health/ready'); // a probe turned away: answered 503, not audited
     const afterTerm = await Promise.all([
       get(oneShot, tokenUrl, 3000),
       get(keepAlive, tokenUrl, 3000),
@@ -239,6 +242,9 @@ describe('shutdown on SIGTERM (real processes)', () => {
     );
     await redisClient.del(lockKey); // ours, on our own throwaway Redis
     await waitFor('the pipelined answers', () => pipelined.statuses().length === 2, 1000);
+    await waitFor('the probe behind a token request', () => probed.statuses().length === 2, 1000);
+    expect(probed.statuses()).toEqual([200, 503]);
+    probed.destroy();
     drainAnswer = pipelined.text().slice(pipelined.text().lastIndexOf('HTTP/1.1 '));
     pipelined.destroy();
 

@@ -168,6 +168,9 @@ function openApiConfig(): ReturnType<DocumentBuilder['build']> {
     .build();
 }
 
+/** `/tokens/...`: the paths whose requests are audited (README "Logs and metrics"). */
+const TOKEN_PATH = /^\/tokens(\/|\?|$)/;
+
 /**
  * The one `onRequest` hook of ours, on every request that reaches routing (404s and errors
  * included):
@@ -175,8 +178,8 @@ function openApiConfig(): ReturnType<DocumentBuilder['build']> {
  *   and the request id (the caller's sane `X-Request-Id`, else a fresh one) as `X-Request-Id`;
  * - during the drain after SIGTERM, a request that still arrives (on a kept-alive connection)
  *   gets a 503 in the error JSON and `Connection: close` (README "Shutdown"), so the caller
- *   moves to another replica. It is turned away before the guard, so its audit line
- *   (`outcome: shutting_down`) is written here: a token request has no access line.
+ *   moves to another replica. It is turned away before the guard, so a token request's audit
+ *   line (`outcome: shutting_down`) is written here: it has no access line.
  *   Connections that go idle are reaped by main.ts, so keep-alives cannot hold the drain open.
  */
 function registerRequestHooks(app: NestFastifyApplication, headers: SecurityHeaderSets): void {
@@ -192,14 +195,18 @@ function registerRequestHooks(app: NestFastifyApplication, headers: SecurityHead
       .headers(isSwaggerUiPath(request.url) ? headers.swaggerUi : headers.api)
       .header('X-Request-Id', request.id);
     if (!closing) return done();
-    audit.write({
-      msg: 'request refused',
-      requestId: request.id,
-      caller: null,
-      path: request.url.split('?')[0],
-      source: request.ip,
-      outcome: 'shutting_down',
-    });
+    // Token requests are audited, and have no access line; other paths (a probe, the admin
+    // API) get their access line, and a probe in the audit log would only be noise.
+    if (TOKEN_PATH.test(request.url)) {
+      audit.write({
+        msg: 'request refused',
+        requestId: request.id,
+        caller: null,
+        path: request.url.split('?')[0],
+        source: request.ip,
+        outcome: 'shutting_down',
+      });
+    }
     void reply
       .code(503)
       .header('Connection', 'close')
