@@ -4,6 +4,7 @@ import { SystemClock } from '@app/clock';
 import { RedisTokenStore, TokenCipher, createRedisClient, waitUntilReady } from '@app/token-store';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import {
+  askRedis,
   httpRequest,
   type InProcessService,
   type RedisClusterUnderTest,
@@ -12,7 +13,12 @@ import {
   testEncryptionKeys,
   waitFor,
 } from '../support';
-import { describeFleetInvalidation, listenForHeartbeats } from './fleet-invalidation';
+import {
+  describeFleetInvalidation,
+  expectInvalidationReachesFleet,
+  listenForHeartbeats,
+  type TopologyFleet,
+} from './fleet-invalidation';
 
 /**
  * A real 3-master Redis Cluster (redis-server --cluster-enabled + redis-cli --cluster create):
@@ -154,24 +160,39 @@ describe('Redis Cluster', () => {
   });
 });
 
+/** The clients of the failover cases (the shared cases have their own). */
+const FAILOVER_CLIENT = 'cluster-failover.client';
+const CRASH_CLIENT = 'cluster-crash.client';
+
 /**
  * Fleet-wide invalidation through Cluster (README "Fleet-wide invalidation"): 3 replica
- * processes on their own 3-master Cluster. Plain PUBLISH reaches subscribers on every node (the
- * cluster bus forwards it), so each replica's subscriber may sit on any master: an admin refresh
- * or a rejection report on one replica reaches the others within 1 s, and a paused replica
- * re-checks the durable marker (hash-tagged beside the token, in the client's slot) when it
- * resumes.
+ * processes on their own Cluster of 3 masters with one replica each. Plain PUBLISH reaches
+ * subscribers on every node (the cluster bus forwards it), so each replica's subscriber may sit on
+ * any node: an admin refresh or a rejection report on one replica reaches the others within 1 s,
+ * and a paused replica re-checks the durable marker (hash-tagged beside the token, in the
+ * client's slot) when it resumes. After a failover of the master serving a client's slot, with or
+ * without a crash of that master, every replica's subscriber is on a live node, an invalidation
+ * still reaches every replica, and the new token is written to the promoted master.
  */
-describeFleetInvalidation<{ cluster: RedisClusterUnderTest; direct: Cluster }>({
+describeFleetInvalidation<{ cluster: RedisClusterUnderTest; direct: Cluster; spare: number }>({
   name: 'Redis Cluster',
   clientPrefix: 'cluster',
+  extraClients: [FAILOVER_CLIENT, CRASH_CLIENT],
   async start() {
-    const cluster = await startRedisCluster(3);
+    const cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1 });
     const direct = new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port })));
-    return { cluster, direct };
+    // The fleet's inspection client must outlive the crash case (a client left connecting to a
+    // killed node holds jest past the run): a master serving neither failover client's slot.
+    // Every token key is hash-tagged `{uat/<client>}`, so its slot is known before the fleet.
+    const failedOver = await Promise.all(
+      [FAILOVER_CLIENT, CRASH_CLIENT].map((c) => cluster.masterFor(`{uat/${c}}`)),
+    );
+    const spare = (await cluster.masterPorts()).find((p) => !failedOver.includes(p));
+    if (spare === undefined) throw new Error('both failover clients share no spare master');
+    return { cluster, direct, spare };
   },
   redisEnv: ({ cluster }) => ({ REDIS_CLUSTER_NODES: cluster.nodes }),
-  inspectUrl: ({ cluster }) => `redis://127.0.0.1:${cluster.ports[0]}`,
+  inspectUrl: ({ spare }) => `redis://127.0.0.1:${spare}`,
   warmedUp: async ({ direct }, fleet, clientIds) =>
     (await Promise.all(clientIds.map((c) => direct.get(fleet.tokenKey(c))))).every(Boolean),
   async stop({ cluster, direct }) {
@@ -187,11 +208,12 @@ describeFleetInvalidation<{ cluster: RedisClusterUnderTest; direct: Cluster }>({
     expect(await direct.hlen(marker)).toBe(1);
   },
   casesBefore(run) {
-    it("every replica's heartbeat reaches a subscriber on every master", async () => {
+    it("every replica's heartbeat reaches a subscriber on every node", async () => {
       // What the shared cases rely on: a heartbeat published through any node is seen by a
-      // subscriber on each master.
+      // subscriber on each node, master or replica.
+      const { cluster } = run.topology;
       const heardOn = await Promise.all(
-        run.topology.cluster.ports.map(async (port) => {
+        cluster.ports.map(async (port) => {
           const listener = await listenForHeartbeats(run.fleet, port);
           try {
             await waitFor(
@@ -205,7 +227,76 @@ describeFleetInvalidation<{ cluster: RedisClusterUnderTest; direct: Cluster }>({
           }
         }),
       );
-      expect(heardOn).toEqual([3, 3, 3]);
+      expect(heardOn).toEqual(cluster.ports.map(() => 3));
     });
   },
+  casesAfter(run) {
+    it("after a failover without a crash (CLUSTER FAILOVER) of the master serving the client's slot, an invalidation still reaches every replica within 1 s", async () => {
+      const { cluster } = run.topology;
+      const key = run.fleet.tokenKey(FAILOVER_CLIENT);
+      const replica = await cluster.replicaOf(await cluster.masterFor(key));
+      await cluster.failover(replica);
+      expect(await cluster.masterFor(key)).toBe(replica);
+      await expectInvalidationOnNewMaster(run, replica, FAILOVER_CLIENT);
+    }, 90_000);
+
+    it("after the master serving the client's slot is killed and its replica promoted, an invalidation still reaches every replica within 1 s", async () => {
+      const { cluster } = run.topology;
+      const key = run.fleet.tokenKey(CRASH_CLIENT);
+      const killed = await cluster.masterFor(key);
+      const promoted = await cluster.killMaster(killed);
+      expect(await cluster.masterFor(key)).toBe(promoted);
+      expect(cluster.livePorts()).not.toContain(killed);
+      await expectInvalidationOnNewMaster(run, promoted, CRASH_CLIENT);
+    }, 90_000);
+  },
 });
+
+/**
+ * After a failover to the node at `port` (now the master of `clientId`'s slot): every replica's
+ * fleet subscriber is on a live node (PUBSUB NUMSUB counts a node's own subscribers) and its
+ * heartbeats reach the new master; an admin refresh on one replica reaches every replica within
+ * 1 s; and the new token was written to the new master.
+ */
+async function expectInvalidationOnNewMaster(
+  { topology: { cluster }, fleet }: TopologyFleet<{ cluster: RedisClusterUnderTest }>,
+  port: number,
+  clientId: string,
+): Promise<void> {
+  const channel = `${fleet.keyPrefix}fleet`;
+  // A subscriber on a killed node reconnects with a capped backoff (README "Redis Sentinel and
+  // Cluster").
+  await waitFor(
+    "every replica's fleet subscriber on a live node",
+    async () => {
+      const counts = await Promise.all(
+        cluster
+          .livePorts()
+          .map((p) => askRedis(p, (r) => r.pubsub('NUMSUB', channel)) as Promise<[string, number]>),
+      );
+      return counts.reduce((sum, [, n]) => sum + n, 0) === fleet.replicas.length;
+    },
+    10_000,
+    50,
+  );
+  const listener = await listenForHeartbeats(fleet, port);
+  try {
+    await waitFor(
+      `every replica's heartbeat on ${port}`,
+      () => listener.heard.size >= fleet.replicas.length,
+      5_000,
+    );
+  } finally {
+    listener.disconnect();
+  }
+  expect(listener.heard.size).toBe(fleet.replicas.length);
+
+  const key = fleet.tokenKey(clientId);
+  const before = await askRedis(port, (r) => r.get(key));
+  expect(before).toMatch(/^\d+\|\d+\|v1\./);
+  await expectInvalidationReachesFleet(fleet, clientId, 'admin-refresh');
+  // A plain connection to the new master: a node not serving the slot answers MOVED.
+  const stored = await askRedis(port, (r) => r.get(key));
+  expect(stored).toMatch(/^\d+\|\d+\|v1\./);
+  expect(stored).not.toBe(before);
+}

@@ -32,17 +32,88 @@ async function kill(child: ChildProcess): Promise<void> {
 }
 
 export interface RedisClusterUnderTest {
-  /** `host:port,host:port,...` for REDIS_CLUSTER_NODES. */
+  /** `host:port,host:port,...` for REDIS_CLUSTER_NODES (every node, masters and replicas). */
   nodes: string;
+  /** Every node's port, masters and replicas. */
   ports: number[];
+  /** The ports of the nodes not killed. */
+  livePorts(): number[];
+  /** The ports of the masters now (CLUSTER NODES). */
+  masterPorts(): Promise<number[]>;
+  /** The port of the master serving `key`'s slot now (CLUSTER KEYSLOT + CLUSTER SLOTS). */
+  masterFor(key: string): Promise<number>;
+  /** The port of the replica of the master at `masterPort` (CLUSTER NODES). */
+  replicaOf(masterPort: number): Promise<number>;
+  /**
+   * A failover without a crash (CLUSTER FAILOVER on the replica at `replicaPort`): the replica is
+   * promoted, its master demoted to its replica; resolves once every node names the promoted one
+   * as the master of its slots, reports cluster_state:ok, and the demoted master is in sync.
+   */
+  failover(replicaPort: number): Promise<void>;
+  /**
+   * Kills the master at `port` (SIGKILL); its replica is promoted by the others (node timeout
+   * 2 s). Resolves with the promoted replica's port once every live node names it as the master
+   * of those slots and reports cluster_state:ok.
+   */
+  killMaster(port: number): Promise<number>;
   stop(): Promise<void>;
 }
 
-/** A 3-master Redis Cluster from the redis-server binary on free loopback ports. */
-export async function startRedisCluster(masters = 3): Promise<RedisClusterUnderTest> {
+export interface RedisClusterOptions {
+  masters?: number;
+  /** 0 (the default) or 1: one replica per master (`--cluster-replicas 1`), for failovers. */
+  replicasPerMaster?: 0 | 1;
+}
+
+/** One line of CLUSTER NODES. */
+interface ClusterNode {
+  id: string;
+  port: number;
+  flags: string[];
+  /** The master's id for a replica, '-' for a master. */
+  masterId: string;
+  /** Slot ranges served, for a master (`0-5460`, ...). */
+  slots: string[];
+}
+
+function parseClusterNodes(text: string): ClusterNode[] {
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [id, address, flags, masterId, , , , , ...slots] = line.trim().split(' ');
+      const port = Number(address.split('@')[0].split(':').pop());
+      return { id, port, flags: flags.split(','), masterId, slots };
+    });
+}
+
+const clusterNodes = (port: number): Promise<ClusterNode[]> =>
+  ask(port, (r) => r.cluster('NODES')).then((t) => parseClusterNodes(String(t)));
+
+const clusterStateOk = (port: number): Promise<boolean> =>
+  ask(port, (r) => r.cluster('INFO')).then((info) => String(info).includes('cluster_state:ok'));
+
+const replicaInSyncWith = (port: number, masterPort: number): Promise<boolean> =>
+  ask(port, (r) => r.info('replication')).then(
+    (i) =>
+      i.includes('role:slave') &&
+      i.includes(`master_port:${masterPort}\r`) &&
+      i.includes('master_link_status:up'),
+  );
+
+/**
+ * A Redis Cluster from the redis-server binary on free loopback ports: 3 masters, and
+ * optionally one replica each (6 nodes) for failovers. A number is the masters' count (no
+ * replicas).
+ */
+export async function startRedisCluster(
+  options: number | RedisClusterOptions = {},
+): Promise<RedisClusterUnderTest> {
+  const { masters = 3, replicasPerMaster = 0 } =
+    typeof options === 'number' ? { masters: options } : options;
   const dir = mkdtempSync(join(tmpdir(), 'tv-cluster-'));
   const procs: Proc[] = [];
-  for (let i = 0; i < masters; i++) {
+  for (let i = 0; i < masters * (1 + replicasPerMaster); i++) {
     const port = await freePort();
     const child = launch([
       '--port',
@@ -77,27 +148,106 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterUnderT
         'create',
         ...procs.map((p) => `127.0.0.1:${p.port}`),
         '--cluster-replicas',
-        '0',
+        String(replicasPerMaster),
         '--cluster-yes',
       ],
       {
         timeout: 20_000,
       },
     );
+    // Every node agrees on the masters and replicas, and each replica is in sync with its master.
     for (const p of procs) {
-      await waitFor(`cluster state ok on ${p.port}`, () =>
-        ask(p.port, (r) => r.cluster('INFO')).then((info) =>
-          String(info).includes('cluster_state:ok'),
-        ),
+      await waitFor(`cluster state ok on ${p.port}`, async () => {
+        if (!(await clusterStateOk(p.port))) return false;
+        const nodes = await clusterNodes(p.port);
+        const masterNodes = nodes.filter((n) => n.flags.includes('master') && n.slots.length > 0);
+        const replicaNodes = nodes.filter((n) => n.flags.includes('slave'));
+        return (
+          masterNodes.length === masters && replicaNodes.length === masters * replicasPerMaster
+        );
+      });
+    }
+    const layout = await clusterNodes(procs[0].port);
+    for (const replica of layout.filter((n) => n.flags.includes('slave'))) {
+      const master = layout.find((n) => n.id === replica.masterId);
+      if (!master) throw new Error(`no master for the replica on ${replica.port}`);
+      await waitFor(`replica ${replica.port} in sync with ${master.port}`, () =>
+        replicaInSyncWith(replica.port, master.port),
       );
     }
   } catch (e) {
     await stop();
     throw e;
   }
+  const alive = (): Proc[] => procs.filter((p) => p.child.exitCode === null && !p.child.signalCode);
+  /** [start, end, [host, port, id, ...] of the master, ...its replicas] per range. */
+  const slotsOn = (port: number) => ask(port, (r) => r.cluster('SLOTS'));
+  const replicaOf = async (masterPort: number): Promise<number> => {
+    const nodes = await clusterNodes(alive()[0].port);
+    const master = nodes.find((n) => n.port === masterPort);
+    const replica = nodes.find((n) => n.masterId === master?.id && n.flags.includes('slave'));
+    if (!master || !replica) throw new Error(`no replica of a master on ${masterPort}`);
+    return replica.port;
+  };
+  /** Every live node names `port` as the master of `ranges` and reports cluster_state:ok. */
+  const servedBy = async (port: number, ranges: [number, number][]): Promise<boolean> => {
+    for (const p of alive()) {
+      if (!(await clusterStateOk(p.port))) return false;
+      const slots = await slotsOn(p.port);
+      for (const [start, end] of ranges) {
+        const range = slots.find((s) => s[0] === start && s[1] === end);
+        if (range?.[2][1] !== port) return false;
+      }
+    }
+    return true;
+  };
+  const rangesOf = async (port: number): Promise<[number, number][]> =>
+    (await slotsOn(alive()[0].port))
+      .filter((s) => s[2][1] === port)
+      .map((s): [number, number] => [s[0], s[1]]);
   return {
     nodes: procs.map((p) => `127.0.0.1:${p.port}`).join(','),
     ports: procs.map((p) => p.port),
+    livePorts: () => alive().map((p) => p.port),
+    async masterPorts() {
+      const nodes = await clusterNodes(alive()[0].port);
+      return nodes
+        .filter((n) => n.flags.includes('master') && !n.flags.includes('fail'))
+        .map((n) => n.port);
+    },
+    async masterFor(key) {
+      const port = alive()[0].port;
+      const slot = Number(await ask(port, (r) => r.cluster('KEYSLOT', key)));
+      const range = (await slotsOn(port)).find((s) => s[0] <= slot && slot <= s[1]);
+      if (!range) throw new Error(`no master serves slot ${slot}`);
+      return range[2][1];
+    },
+    replicaOf,
+    async failover(replicaPort) {
+      const nodes = await clusterNodes(replicaPort);
+      const masterId = nodes.find((n) => n.flags.includes('myself'))?.masterId;
+      const from = nodes.find((n) => n.id === masterId)?.port;
+      if (from === undefined) throw new Error(`the node on ${replicaPort} is not a replica`);
+      const ranges = await rangesOf(from);
+      await ask(replicaPort, (r) => r.cluster('FAILOVER'));
+      await waitFor(`every node to name ${replicaPort} as master`, () =>
+        servedBy(replicaPort, ranges),
+      );
+      await waitFor(`the demoted master ${from} in sync with ${replicaPort}`, () =>
+        replicaInSyncWith(from, replicaPort),
+      );
+    },
+    async killMaster(port) {
+      const replicaPort = await replicaOf(port);
+      const ranges = await rangesOf(port);
+      const proc = procs.find((p) => p.port === port);
+      if (!proc) throw new Error(`no node on ${port}`);
+      await kill(proc.child);
+      await waitFor(`every live node to name ${replicaPort} as master`, () =>
+        servedBy(replicaPort, ranges),
+      );
+      return replicaPort;
+    },
     stop,
   };
 }
