@@ -181,26 +181,17 @@ export class ClientRegistry {
 
   /** Rotates a client's pinned certificates (the old ones stop working at once) or adds it. */
   setCertificates(clientId: string, certificates: readonly string[]): void {
-    const existing = this.clients.get(clientId);
-    const thumbprints = certificates.map((pem) => certificateThumbprint(new X509Certificate(pem)));
-    this.clients.set(clientId, {
-      ...(existing ?? { clientId, publicKeys: [], assertionCertificates: [], scopes: [] }),
-      certificateThumbprints: thumbprints,
+    this.update(clientId, {
+      certificateThumbprints: certificates.map((pem) =>
+        certificateThumbprint(new X509Certificate(pem)),
+      ),
     });
   }
 
   /** Rotates a client's certificate credentials (assertions naming others fail at once) or adds it. */
   setAssertionCertificates(clientId: string, certificates: readonly string[]): void {
-    const existing = this.clients.get(clientId);
-    const client = validateClient({
-      clientId,
-      assertionCertificates: [...certificates],
-      scopes: [...(existing?.scopes ?? [])],
-    });
-    this.clients.set(clientId, {
-      ...(existing ?? { clientId, publicKeys: [], certificateThumbprints: [], scopes: [] }),
-      assertionCertificates: toRegistered(client).assertionCertificates,
-    });
+    const client = this.validated(clientId, { assertionCertificates: [...certificates] });
+    this.update(clientId, { assertionCertificates: toRegistered(client).assertionCertificates });
   }
 
   /** The assertion's header if it parses at all, for the request record of a refusal. */
@@ -214,34 +205,40 @@ export class ClientRegistry {
 
   /** Rotates a secret (the old one stops working at once) or adds a client. */
   setSecret(clientId: string, secret: string, scopes?: readonly string[]): void {
-    const existing = this.clients.get(clientId);
-    const client = validateClient({
-      clientId,
-      secret,
-      scopes: [...(scopes ?? existing?.scopes ?? [])],
-    });
-    this.clients.set(clientId, {
-      ...toRegistered(client),
-      publicKeys: existing?.publicKeys ?? [],
-      assertionCertificates: existing?.assertionCertificates ?? [],
-      certificateThumbprints: existing?.certificateThumbprints ?? [],
-    });
+    const client = this.validated(clientId, { secret }, scopes);
+    const { secretDigest, scopes: validScopes } = toRegistered(client);
+    this.update(clientId, { secretDigest, scopes: validScopes });
   }
 
   /** Rotates a client's public keys (assertions signed by other keys fail at once) or adds it. */
   setPublicKeys(clientId: string, publicKeys: readonly string[]): void {
-    const existing = this.clients.get(clientId);
-    const client = validateClient({
+    const client = this.validated(clientId, { publicKeys: [...publicKeys] });
+    this.update(clientId, { publicKeys: toRegistered(client).publicKeys });
+  }
+
+  /** One credential of a client checked like a configured one, with its scopes (or `scopes`). */
+  private validated(
+    clientId: string,
+    credential: Partial<SandboxClient>,
+    scopes?: readonly string[],
+  ): SandboxClient {
+    return validateClient({
       clientId,
-      publicKeys: [...publicKeys],
-      scopes: [...(existing?.scopes ?? [])],
+      ...credential,
+      scopes: [...(scopes ?? this.clients.get(clientId)?.scopes ?? [])],
     });
-    this.clients.set(clientId, {
-      ...toRegistered(client),
-      ...(existing?.secretDigest ? { secretDigest: existing.secretDigest } : {}),
-      assertionCertificates: existing?.assertionCertificates ?? [],
-      certificateThumbprints: existing?.certificateThumbprints ?? [],
-    });
+  }
+
+  /** A client's registration with `changes` applied, its other credentials kept; or a new one. */
+  private update(clientId: string, changes: Partial<RegisteredClient>): void {
+    const existing = this.clients.get(clientId) ?? {
+      clientId,
+      publicKeys: [],
+      assertionCertificates: [],
+      certificateThumbprints: [],
+      scopes: [],
+    };
+    this.clients.set(clientId, { ...existing, ...changes });
   }
 
   private forgetExpiredJtis(nowS: number): void {

@@ -1,6 +1,7 @@
 import { readAtMost } from './bounded-read';
 import { open, stat } from 'node:fs/promises';
 import { ConfigError } from './config.error';
+import { fileIdentity } from './file-identity';
 import type { ClientConfig, SecretSource, SigningAlg } from './config.types';
 import { parsePrivateKey } from './private-key';
 import { signingCredentialOf } from './signing-credential';
@@ -174,8 +175,7 @@ async function readChangedPair(
   const identities: string[] = [];
   for (const path of paths) {
     try {
-      const s = await stat(path);
-      identities.push(`${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`);
+      identities.push(fileIdentity(await stat(path)));
     } catch {
       return undefined;
     }
@@ -217,17 +217,18 @@ export function readChangedSigningCredential(
  * The asynchronous check used while running: the file is read only when its identity changed
  * (inode, size or modification time; the Kubernetes `..data` swap gives the new file a new
  * inode), so thousands of clients cost thousands of `stat`s, not reads, and never block the
- * event loop. `previous` is the identity seen last time; the result carries the new one.
+ * event loop. `previous` is the identity seen last time; the result carries the new one, and a
+ * problem names `field` (the client's `secretFile` or `privateKeyFile`).
  */
 export async function readChangedFileSecret(
   path: string,
   previous: string | undefined,
   maxBytes = MAX_SECRET_BYTES,
+  field = 'secretFile',
 ): Promise<ChangedCredential | undefined> {
   let identity: string;
   try {
-    const s = await stat(path);
-    identity = `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`;
+    identity = fileIdentity(await stat(path));
   } catch {
     return undefined; // missing for a moment (a swap in progress): keep what works
   }
@@ -242,9 +243,13 @@ export async function readChangedFileSecret(
       if (bytesRead === 0) break;
       length += bytesRead;
     }
-    if (length > maxBytes) return { identity, problem: `${path} is larger than ${maxBytes} bytes` };
+    if (length > maxBytes) {
+      return { identity, problem: `${field}: ${path} is larger than ${maxBytes} bytes` };
+    }
     const secret = buffer.subarray(0, length).toString('utf8').trim();
-    return secret.length > 0 ? { identity, secret } : { identity, problem: `${path} is empty` };
+    return secret.length > 0
+      ? { identity, secret }
+      : { identity, problem: `${field}: ${path} is empty` };
   } catch {
     return undefined;
   } finally {

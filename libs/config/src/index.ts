@@ -37,3 +37,5 @@ export { loadRuntimeSettings, parseEncryptionKeys } from './runtime-settings.loa
 export { CLIENT_ID, ENVIRONMENT_NAME, isKeySourceUrl, insecureHttp } from './service-config.schema';
 // The chart's values.schema.json is generated from it (scripts/chart-values-schema.ts).
 export { serviceConfigSchema } from './service-config.schema';
+export { readCaBundle } from './ca-bundle';
+export { fileIdentity } from './file-identity';

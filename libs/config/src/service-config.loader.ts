@@ -1,6 +1,5 @@
-import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { readAtMost } from './bounded-read';
+import { readCaBundle } from './ca-bundle';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { readCallerKeyFiles } from './caller-key-files.reader';
@@ -45,9 +44,6 @@ export function loadServiceConfigFile(path: string): ServiceConfig {
   return readCallerKeyFiles(service, path);
 }
 
-/** Largest CA bundle read: a full system bundle is about 220 KiB. */
-const MAX_CA_FILE_BYTES = 1024 * 1024;
-
 /** Each environment's caFile must hold at least one PEM certificate. */
 function findCaFileProblems(service: ServiceConfig): string[] {
   const problems: string[] = [];
@@ -55,18 +51,13 @@ function findCaFileProblems(service: ServiceConfig): string[] {
     if (environment.caFile === undefined) continue;
     const field = `environments.${environment.name}.caFile`;
     try {
-      const pem = readAtMost(environment.caFile, MAX_CA_FILE_BYTES + 1);
-      if (pem.length > MAX_CA_FILE_BYTES) {
-        problems.push(`${field}: ${environment.caFile} is larger than ${MAX_CA_FILE_BYTES} bytes`);
-        continue;
-      }
-      new X509Certificate(pem);
+      readCaBundle(environment.caFile);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       problems.push(
-        code?.startsWith('E') && !code.startsWith('ERR_')
-          ? `${field}: cannot read ${environment.caFile} (${code})`
-          : `${field}: ${environment.caFile} holds no PEM certificate`,
+        code === undefined
+          ? `${field}: ${(e as Error).message}`
+          : `${field}: cannot read ${environment.caFile} (${code})`,
       );
     }
   }

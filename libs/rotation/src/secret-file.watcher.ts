@@ -5,7 +5,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { stat } from 'node:fs/promises';
-import { ConfigService } from '@app/config';
+import { ConfigService, fileIdentity } from '@app/config';
 import { PeriodicTasks, type PeriodicTask } from '@app/periodic';
 import { ConfigReloader } from './config-reloader';
 import { SecretRotationService } from './secret-rotation.service';
@@ -105,7 +105,7 @@ export class SecretFileWatcher implements OnApplicationBootstrap, OnApplicationS
     const changed: string[] = [];
     await Promise.all(
       [...paths].map(async (path) => {
-        const identity = await fileIdentity(path);
+        const identity = await identityOf(path);
         const previous = this.keyFileIdentities.get(path);
         identities.set(path, identity);
         if (previous !== undefined && previous !== identity) changed.push(path);
@@ -139,10 +139,9 @@ export class SecretFileWatcher implements OnApplicationBootstrap, OnApplicationS
   }
 }
 
-async function fileIdentity(path: string): Promise<string> {
+async function identityOf(path: string): Promise<string> {
   try {
-    const s = await stat(path);
-    return `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`;
+    return fileIdentity(await stat(path));
   } catch (e) {
     return `missing:${(e as NodeJS.ErrnoException).code ?? 'error'}`;
   }

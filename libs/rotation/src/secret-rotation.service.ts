@@ -96,11 +96,7 @@ export class SecretRotationService {
               secretSource.path,
               previous,
               maxCredentialBytes(secretSource),
-            ).then((r) =>
-              // A pair's problem names its field; a single file's is named here.
-              r?.problem === undefined
-                ? r
-                : { ...r, problem: `${secretSource.field ?? 'secretFile'}: ${r.problem}` },
+              secretSource.field,
             );
     if (!read) return undefined; // missing for a moment: keep what works
     this.fileIdentities.set(client.key, read.identity);

@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { rootCertificates } from 'node:tls';
-import { splitTlsCredential } from '@app/config';
+import { fileIdentity, readCaBundle, splitTlsCredential } from '@app/config';
 import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
 
 /**
@@ -89,31 +89,24 @@ export class IdpDispatchers {
     const now = performance.now();
     const known = this.caBundles.get(path);
     if (known !== undefined && now - known.checkedAt < this.caRecheckMs) return known;
-    let identity: string;
-    try {
-      const s = statSync(path);
-      identity = `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}`;
-    } catch (e) {
-      if (known === undefined) throw e;
-      known.checkedAt = now;
-      return known;
-    }
-    if (known?.identity === identity) {
-      known.checkedAt = now;
-      return known;
-    }
+    let identity: string | undefined;
     let pem: string;
     try {
-      pem = readFileSync(path, 'utf8');
+      identity = fileIdentity(statSync(path));
+      if (known?.identity === identity) {
+        known.checkedAt = now;
+        return known;
+      }
+      pem = readCaBundle(path);
     } catch (e) {
-      // Gone (or unreadable) between the stat and the read: a swap in progress, as above.
       if (known === undefined) throw e;
       known.checkedAt = now;
-      return known;
-    }
-    if (known !== undefined && !pem.includes('-----BEGIN CERTIFICATE-----')) {
-      this.logger.warn({ msg: 'caFile holds no certificate; the previous bundle stays', path });
-      this.caBundles.set(path, { ...known, identity, checkedAt: now });
+      // Missing or unreadable (a swap in progress): silently. Read but unusable: said once, and
+      // its identity kept so the next looks do not read it again until it changes.
+      if ((e as NodeJS.ErrnoException).code === undefined && identity !== undefined) {
+        this.logger.warn({ msg: 'caFile holds no certificate; the previous bundle stays', path });
+        this.caBundles.set(path, { ...known, identity });
+      }
       return known;
     }
     const bundle: CaBundle = { identity, pem, digest: digest(pem), checkedAt: now };
