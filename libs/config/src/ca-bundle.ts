@@ -23,3 +23,19 @@ export function readCaBundle(path: string): string {
   }
   return pem;
 }
+
+/**
+ * Why the CA file named by `field` cannot be used at start (`<field>: cannot read <path> (ENOENT)`,
+ * `<field>: <path> holds no PEM certificate`), or undefined when it can.
+ */
+export function caFileProblem(field: string, path: string): string | undefined {
+  try {
+    readCaBundle(path);
+    return undefined;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === undefined
+      ? `${field}: ${(e as Error).message}`
+      : `${field}: cannot read ${path} (${code})`;
+  }
+}

@@ -38,4 +38,5 @@ export { CLIENT_ID, ENVIRONMENT_NAME, isKeySourceUrl, insecureHttp } from './ser
 // The chart's values.schema.json is generated from it (scripts/chart-values-schema.ts).
 export { serviceConfigSchema } from './service-config.schema';
 export { readCaBundle } from './ca-bundle';
+export { CaBundleFile, type CaBundleCheck } from './ca-bundle-file';
 export { fileIdentity } from './file-identity';

@@ -1,5 +1,9 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError } from './config.error';
 import { DEFAULT_KEY_PREFIX, loadRuntimeSettings } from './runtime-settings.loader';
+import { signingCertificate } from '../../../test/support/self-signed-certificate';
 
 const CONFIG = { TOKEN_VENDOR_CONFIG: '/etc/token-vendor/config.yaml' };
 const KEY_NEW = Buffer.alloc(32, 7);
@@ -316,6 +320,15 @@ describe('loadRuntimeSettings: values that could be secret are never echoed', ()
 });
 
 describe('loadRuntimeSettings: Redis AUTH and TLS', () => {
+  let dir: string;
+  let caFile: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'runtime-settings-'));
+    caFile = join(dir, 'ca.pem');
+    writeFileSync(caFile, signingCertificate({ kind: 'ec', cn: 'redis CA' }).cert);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
   it('reads user, password, Sentinel credentials and TLS', () => {
     const sut = loadRuntimeSettings({
       TOKEN_VENDOR_CONFIG: '/c.yaml',
@@ -325,15 +338,32 @@ describe('loadRuntimeSettings: Redis AUTH and TLS', () => {
       REDIS_PASSWORD: 'pw',
       REDIS_SENTINEL_PASSWORD: 'spw',
       REDIS_TLS: 'true',
-      REDIS_TLS_CA_FILE: '/etc/ca.pem',
+      REDIS_TLS_CA_FILE: caFile,
       TOKEN_VENDOR_ENCRYPTION_KEYS: `k:${Buffer.alloc(32, 2).toString('base64')}`,
     });
     expect(sut.redis?.connection).toEqual({
       username: 'vendor',
       password: 'pw',
       sentinelPassword: 'spw',
-      tls: { caFile: '/etc/ca.pem' },
+      tls: { caFile },
     });
+  });
+
+  it('stops the start on a REDIS_TLS_CA_FILE that cannot be read or holds no certificate', () => {
+    const env = {
+      TOKEN_VENDOR_CONFIG: '/c.yaml',
+      REDIS_URL: 'rediss://r:6379',
+      TOKEN_VENDOR_ENCRYPTION_KEYS: `k:${Buffer.alloc(32, 2).toString('base64')}`,
+    };
+    const absent = join(dir, 'absent.pem');
+    expect(problemsOf({ ...env, REDIS_TLS_CA_FILE: absent }).problems).toEqual([
+      `REDIS_TLS_CA_FILE: cannot read ${absent} (ENOENT)`,
+    ]);
+    const garbage = join(dir, 'garbage.pem');
+    writeFileSync(garbage, 'not a certificate\n');
+    expect(problemsOf({ ...env, REDIS_TLS_CA_FILE: garbage }).problems).toEqual([
+      `REDIS_TLS_CA_FILE: ${garbage} holds no PEM certificate`,
+    ]);
   });
 
   it('refuses a REDIS_TLS that is not true or false', () => {

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { caFileProblem } from './ca-bundle';
 import { ConfigError } from './config.error';
 import type {
   EncryptionKey,
@@ -209,6 +210,9 @@ function parseConnection(env: NodeJS.ProcessEnv, problems: string[]): RedisConne
     problems.push('REDIS_TLS: must be true or false');
   }
   const caFile = env.REDIS_TLS_CA_FILE?.trim() || undefined;
+  // Checked here, with the other variables, so the start stops with a message naming it.
+  const caProblem = caFile && caFileProblem('REDIS_TLS_CA_FILE', caFile);
+  if (caProblem) problems.push(caProblem);
   return {
     username: env.REDIS_USERNAME || undefined,
     password: env.REDIS_PASSWORD || undefined,

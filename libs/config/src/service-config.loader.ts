@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { readCaBundle } from './ca-bundle';
+import { caFileProblem } from './ca-bundle';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { readCallerKeyFiles } from './caller-key-files.reader';
@@ -49,17 +49,8 @@ function findCaFileProblems(service: ServiceConfig): string[] {
   const problems: string[] = [];
   for (const environment of service.environments.values()) {
     if (environment.caFile === undefined) continue;
-    const field = `environments.${environment.name}.caFile`;
-    try {
-      readCaBundle(environment.caFile);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      problems.push(
-        code === undefined
-          ? `${field}: ${(e as Error).message}`
-          : `${field}: cannot read ${environment.caFile} (${code})`,
-      );
-    }
+    const problem = caFileProblem(`environments.${environment.name}.caFile`, environment.caFile);
+    if (problem) problems.push(problem);
   }
   return problems;
 }

@@ -21,3 +21,4 @@ export {
 } from './redis-client.factory';
 export { TokenStoreModule } from './token-store.module';
 export { ClockSkewMonitor } from './clock-skew.monitor';
+export { REDIS_CA_FILE_RECHECK_MS, RedisTls } from './redis-tls';

@@ -28,6 +28,7 @@ import {
 } from './fleet-channel';
 import { RedisKeys } from './redis-keys';
 import { ClockSkewMonitor } from './clock-skew.monitor';
+import { REDIS_TLS, RedisCaFileWatcher, RedisTls } from './redis-tls';
 
 /**
  * Provides TOKEN_STORE: Redis when the environment names one, otherwise memory (one replica
@@ -38,10 +39,17 @@ import { ClockSkewMonitor } from './clock-skew.monitor';
 @Module({
   providers: [
     {
-      provide: REDIS_CLIENT,
+      provide: REDIS_TLS,
       inject: [ConfigService],
-      useFactory: (config: ConfigService): Redis | Cluster | null =>
-        config.runtime.redis ? createRedisClient(config.runtime.redis) : null,
+      useFactory: (config: ConfigService): RedisTls | null =>
+        config.runtime.redis ? RedisTls.from(config.runtime.redis.connection) : null,
+    },
+    RedisCaFileWatcher,
+    {
+      provide: REDIS_CLIENT,
+      inject: [ConfigService, REDIS_TLS],
+      useFactory: (config: ConfigService, tls: RedisTls | null): Redis | Cluster | null =>
+        config.runtime.redis ? createRedisClient(config.runtime.redis, tls) : null,
     },
     {
       provide: TOKEN_STORE,

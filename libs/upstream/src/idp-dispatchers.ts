@@ -1,9 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { rootCertificates } from 'node:tls';
-import { fileIdentity, readCaBundle, splitTlsCredential } from '@app/config';
+import { CaBundleFile, splitTlsCredential } from '@app/config';
 import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
 
 /**
@@ -13,11 +12,9 @@ import { EnvHttpProxyAgent, type Dispatcher } from 'undici';
  */
 export const CA_FILE_RECHECK_MS = 2_000;
 
-/** A caFile as last read: its identity on disk, its PEM and when it was last looked at. */
-interface CaBundle {
-  readonly identity: string;
-  readonly pem: string;
-  readonly digest: string;
+/** A caFile and when it was last looked at. */
+interface WatchedCaFile {
+  readonly file: CaBundleFile;
   checkedAt: number;
 }
 
@@ -44,7 +41,7 @@ export class IdpDispatchers {
   private readonly pools = new Map<string, Dispatcher>();
   /** The pool each client-certificate owner uses now. */
   private readonly owners = new Map<string, string>();
-  private readonly caBundles = new Map<string, CaBundle>();
+  private readonly caFiles = new Map<string, WatchedCaFile>();
 
   /** @param caRecheckMs how long a caFile's bundle is used before the file is looked at again */
   constructor(private readonly caRecheckMs = CA_FILE_RECHECK_MS) {}
@@ -85,37 +82,25 @@ export class IdpDispatchers {
    * certificate for a moment (being replaced) leaves the last bundle in use; at start the
    * configuration check has already refused such a file (README "Egress and trust").
    */
-  private caBundle(path: string): CaBundle {
+  private caBundle(path: string): CaBundleFile {
     const now = performance.now();
-    const known = this.caBundles.get(path);
-    if (known !== undefined && now - known.checkedAt < this.caRecheckMs) return known;
-    let identity: string | undefined;
-    let pem: string;
-    try {
-      identity = fileIdentity(statSync(path));
-      if (known?.identity === identity) {
-        known.checkedAt = now;
-        return known;
-      }
-      pem = readCaBundle(path);
-    } catch (e) {
-      if (known === undefined) throw e;
-      known.checkedAt = now;
-      // Missing or unreadable (a swap in progress): silently. Read but unusable: said once, and
-      // its identity kept so the next looks do not read it again until it changes.
-      if ((e as NodeJS.ErrnoException).code === undefined && identity !== undefined) {
-        this.logger.warn({ msg: 'caFile holds no certificate; the previous bundle stays', path });
-        this.caBundles.set(path, { ...known, identity });
-      }
-      return known;
+    const known = this.caFiles.get(path);
+    if (known === undefined) {
+      const file = new CaBundleFile(path);
+      this.caFiles.set(path, { file, checkedAt: now });
+      return file;
     }
-    const bundle: CaBundle = { identity, pem, digest: digest(pem), checkedAt: now };
-    this.caBundles.set(path, bundle);
-    if (known !== undefined && known.digest !== bundle.digest) {
+    if (now - known.checkedAt < this.caRecheckMs) return known.file;
+    known.checkedAt = now;
+    const previousDigest = known.file.digest;
+    const check = known.file.recheck();
+    if (check === 'changed') {
       this.logger.log({ msg: 'caFile changed; new IdP connections trust its bundle', path });
-      this.closePools(`${path}\u0000${known.digest}\u0000`);
+      this.closePools(`${path}\u0000${previousDigest}\u0000`);
+    } else if (check !== 'unchanged') {
+      this.logger.warn({ msg: 'caFile holds no certificate; the previous bundle stays', path });
     }
-    return bundle;
+    return known.file;
   }
 
   /** Closes the pools whose key starts with `prefix` once their requests in flight are done. */

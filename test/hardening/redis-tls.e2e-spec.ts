@@ -1,0 +1,212 @@
+import {
+  copyFileSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
+import { RedisKeys, createRedisClient } from '@app/token-store';
+import { expectStatus } from './harness';
+import {
+  askRedis,
+  freePort,
+  httpRequest,
+  startRedisServer,
+  sleep,
+  startService,
+  waitFor,
+  type InProcessService,
+  type ThrowawayRedis,
+} from '../support';
+import { createTestPki, type TestPki } from '../support/test-pki';
+
+/**
+ * Redis over TLS (README "Redis over TLS"): a `rediss://` URL, the CA of REDIS_TLS_CA_FILE trusted, and
+ * that file looked at again, so a rotated Redis certificate from a new CA is trusted without a
+ * restart. The redis-server has a plain loopback port too: the test inspects and reconfigures
+ * Redis through it; the service knows only the TLS port.
+ */
+const SECRET = 'redis-tls-secret-0001';
+const KEY = 'redis-tls-caller-key-0001-aaaaaaaaaaaaa';
+const ADMIN_KEY = 'redis-tls-admin-key-0002-bbbbbbbbbbbbb';
+const CLIENT = 'tls.client';
+
+describe('Redis over TLS (e2e, throwaway redis-server with a TLS port)', () => {
+  let oldPki: TestPki;
+  let newPki: TestPki;
+  let redis: ThrowawayRedis;
+  let tlsPort: number;
+  let idp: RunningSandbox;
+  let svc: InProcessService;
+  let caDir: string;
+  let caFile: string;
+  let keys: RedisKeys;
+
+  /** Written beside it and renamed over it, as an operator or the kubelet replaces a file. */
+  const replaceCaFile = (content: Buffer | string): void => {
+    writeFileSync(`${caFile}.new`, content);
+    renameSync(`${caFile}.new`, caFile);
+  };
+  /** Redis's certificate and key: createTestPki's server pair (for 127.0.0.1). */
+  const certificateOf = (pki: TestPki) => ({
+    cert: join(pki.dir, 'server.pem'),
+    key: join(pki.dir, 'server.key'),
+  });
+  const storeState = async (target: InProcessService): Promise<string> => {
+    const ready = await httpRequest(`${target.url}/health/ready`);
+    expectStatus(ready, 200);
+    return (ready.json().info.tokenStore as { state: string }).state;
+  };
+  const getToken = (target: InProcessService) =>
+    httpRequest(`${target.url}/tokens/${CLIENT}`, { key: KEY });
+  const adminRefresh = (target: InProcessService) =>
+    httpRequest(`${target.url}/admin/clients/${CLIENT}/refresh`, {
+      key: ADMIN_KEY,
+      method: 'POST',
+    });
+  const storedValue = (): Promise<string | null> =>
+    askRedis(redis.port, (r) => r.get(keys.token({ environment: 'uat', clientId: CLIENT })));
+  /** Drops the service's connections (commands and the fleet channel's subscriber). */
+  const killServiceConnections = async (): Promise<void> => {
+    await askRedis(redis.port, async (r) => {
+      await r.client('KILL', 'TYPE', 'normal');
+      await r.client('KILL', 'TYPE', 'pubsub');
+    });
+  };
+  const serviceOptions = (trustedCaFile: string) => ({
+    scheduler: false,
+    redis: `rediss://127.0.0.1:${tlsPort}`,
+    env: { REDIS_TLS_CA_FILE: trustedCaFile },
+    environments: { uat: { tokenUrl: idp.tokenUrl } },
+    clients: [{ clientId: CLIENT, environment: 'uat', secret: SECRET }],
+    callers: [
+      { name: 'caller', keys: [KEY], clients: ['*'] },
+      { name: 'ops', keys: [ADMIN_KEY], clients: [], admin: true },
+    ],
+  });
+
+  beforeAll(async () => {
+    oldPki = createTestPki();
+    newPki = createTestPki();
+    tlsPort = await freePort();
+    const { cert, key } = certificateOf(oldPki);
+    redis = await startRedisServer([
+      '--tls-port', String(tlsPort), '--tls-cert-file', cert, '--tls-key-file', key,
+      '--tls-auth-clients', 'no',
+    ]); // prettier-ignore
+    caDir = mkdtempSync(join(tmpdir(), 'redis-tls-ca-'));
+    caFile = join(caDir, 'redis-ca.pem');
+    copyFileSync(oldPki.caFile, caFile);
+    idp = await startIdentitySandbox({ clients: [{ clientId: CLIENT, secret: SECRET }] });
+    svc = await startService(serviceOptions(caFile));
+    keys = new RedisKeys(svc.keyPrefix);
+  }, 30_000);
+
+  afterAll(async () => {
+    await svc?.close();
+    await idp?.close();
+    await redis?.stop();
+    oldPki?.dispose();
+    newPki?.dispose();
+    if (caDir) rmSync(caDir, { recursive: true, force: true });
+  });
+
+  it('vends through Redis reached only over TLS, trusting the CA of REDIS_TLS_CA_FILE', async () => {
+    expect(await storeState(svc)).toBe('up');
+    const res = await getToken(svc);
+    expectStatus(res, 200);
+    // The encrypted entry reached Redis: the service's only way there is the TLS port.
+    expect(await storedValue()).toMatch(/^\d+\|\d+\|v1\./);
+    expect(svc.app.get(SchedulerRegistry).getIntervals()).toContain('redis CA file check');
+  });
+
+  it('trusts a rotated Redis CA from the next connection, without a restart', async () => {
+    // Redis presents a certificate from a new CA; the service, trusting only the old one,
+    // cannot reconnect once its connections are dropped.
+    const { cert, key } = certificateOf(newPki);
+    await askRedis(redis.port, (r) => r.config('SET', 'tls-cert-file', cert, 'tls-key-file', key));
+    await killServiceConnections();
+    await waitFor('the store down', async () => (await storeState(svc)) === 'down', 5_000);
+    await sleep(2_500); // reconnects keep failing meanwhile
+    expect(await storeState(svc)).toBe('down');
+    expect(svc.logs.lines.some((l) => l.includes('REDIS_TLS_CA_FILE changed'))).toBe(false);
+
+    // The operator replaces the bundle: the next reconnect trusts it.
+    replaceCaFile(readFileSync(newPki.caFile));
+    await waitFor('the store up', async () => (await storeState(svc)) === 'up', 10_000);
+    expect(
+      svc.logs.entries().filter((e) => String(e.msg).startsWith('REDIS_TLS_CA_FILE changed')),
+    ).toHaveLength(1);
+
+    // And the store is used again: a forced refresh lands a new entry in Redis.
+    const before = await storedValue();
+    expectStatus(await adminRefresh(svc), 200);
+    const after = await storedValue();
+    expect(after).toMatch(/^\d+\|\d+\|v1\./);
+    expect(after).not.toBe(before);
+  }, 30_000);
+
+  it('keeps the last bundle while the file holds no certificate, and says so once', async () => {
+    replaceCaFile('-----BEGIN CERTIFICATE-----\nnot one\n');
+    const warned = (): number =>
+      svc.logs
+        .entries()
+        .filter((e) => String(e.msg).startsWith('REDIS_TLS_CA_FILE holds no certificate')).length;
+    await waitFor('the warning', () => warned() === 1, 6_000);
+
+    // A dropped connection comes back on the last good bundle (the new CA's).
+    await killServiceConnections();
+    await waitFor('the store up', async () => (await storeState(svc)) === 'up', 10_000);
+    const before = await storedValue();
+    expectStatus(await adminRefresh(svc), 200);
+    expect(await storedValue()).not.toBe(before);
+    await sleep(2_500); // another look at the unchanged file
+    expect(warned()).toBe(1);
+  }, 30_000);
+
+  it('survives connections ended mid-handshake (ioredis hears only the first error of a stream)', async () => {
+    // A TLS connection ended while its handshake fails (shutdown, a test closing the service)
+    // can emit a second error, the server's alert; unheard, it would end the process.
+    const stranger = createTestPki();
+    try {
+      for (let i = 0; i < 60; i++) {
+        const client = createRedisClient({
+          mode: 'standalone',
+          url: `rediss://127.0.0.1:${tlsPort}`,
+          connection: { tls: { caFile: stranger.caFile } },
+        });
+        await sleep(i % 15);
+        await client.quit().catch(() => client.disconnect());
+      }
+      await sleep(200); // the late alerts arrive
+    } finally {
+      stranger.dispose();
+    }
+  }, 30_000);
+
+  it('starts and serves without Redis when the CA does not sign Redis’s certificate', async () => {
+    // Redis is a shared dependency (README "Health"): a trust mistake shows in readiness and
+    // the log, the replica serves from direct fetches, and nothing crashes.
+    const stranger = createTestPki();
+    const other = await startService(serviceOptions(stranger.caFile));
+    try {
+      expect(await storeState(other)).toBe('down');
+      expectStatus(await getToken(other), 200);
+      expect(await storeState(other)).toBe('down');
+      // Said once with its reason, though every reconnect fails the same way.
+      const errors = other.logs.entries().filter((e) => e.msg === 'redis connection error');
+      expect(errors.length).toBeGreaterThan(1);
+      const warnings = errors.filter((e) => e.level === 'warn');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ err: { message: expect.stringMatching(/certificate/) } });
+    } finally {
+      await other.close();
+      stranger.dispose();
+    }
+  }, 30_000);
+});
