@@ -126,7 +126,8 @@ describe('admin API (e2e)', () => {
       },
       10_000,
     );
-  });
+    // Jest's default 5 s would cut the warm-up wait's own 10 s budget short.
+  }, 30_000);
 
   afterAll(async () => {
     await svc?.close();

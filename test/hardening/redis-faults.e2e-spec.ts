@@ -141,6 +141,9 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
       await waitFor('redis to answer again', () => withRaw((r) => r.ping().then(() => true)), 5000);
       await expectAlive(svc.url);
     },
+    // A 2 s DEBUG SLEEP, then the wait's own 5 s budget for Redis to answer again: more than
+    // Jest's default 5 s.
+    20_000,
   );
 
   it('Redis killed under load: held tokens all 200, a cold client still gets a token by direct fetch (single flight)', async () => {
@@ -243,5 +246,6 @@ describe('Redis faults (e2e, throwaway redis-server)', () => {
     ).toBeLessThanOrEqual(2);
     expect(svc.logs.lines.some((l) => l.includes('token store available again'))).toBe(true);
     await expectAlive(svc.url);
-  });
+    // The readiness wait's own 8 s budget is the requirement, not Jest's default 5 s.
+  }, 30_000);
 });
