@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { FAILED_AUTH_LIMIT } from '@app/auth';
+import { MIN_REFETCH_INTERVAL_MS } from '@app/tokens';
 import { httpRequest, type InProcessService, sha256Hex, startService } from './support';
 
 /**
@@ -30,6 +31,7 @@ describe('GET /tokens/:clientId (e2e)', () => {
         { clientId: 'basic:client', secret: SECRET_BASIC, scopes: ['deals-read'] },
         { clientId: 'shared.client', secret: SECRET_POST, scopes: ['deals-read'] },
         { clientId: 'wrong.client', secret: 'the-secret-the-idp-knows', scopes: ['deals-read'] },
+        { clientId: 'young.client', secret: SECRET_POST },
       ],
       expiresIn: 1200,
     });
@@ -54,6 +56,8 @@ describe('GET /tokens/:clientId (e2e)', () => {
         { clientId: 'shared.client', environment: 'uat', secret: SECRET_POST },
         { clientId: 'shared.client', environment: 'production', secret: SECRET_POST },
         { clientId: 'wrong.client', environment: 'uat', secret: 'a-secret-the-idp-does-not-know' },
+        // Fetched first by the 503 case, so its token's age is that case's own.
+        { clientId: 'young.client', environment: 'uat', secret: SECRET_POST },
       ],
       callers: [
         { name: 'deals-service', keys: [KEY_DEALS, KEY_DEALS_NEXT], clients: ['*'] },
@@ -279,10 +283,24 @@ describe('GET /tokens/:clientId (e2e)', () => {
   });
 
   it('answers 503 upstream_unavailable with Retry-After when the IdP fails and no token is held', async () => {
+    // A token fetched here, so it is surely younger than MIN_REFETCH_INTERVAL_MS (5 s) when asked
+    // for more than it has left: too young to be replaced (README "A token shorter than the minTtl
+    // asked for is replaced only if it is more than 5 s old"), so 400 and no IdP request, even
+    // with the IdP failing. minTtl=1200: a token from this 1200 s IdP never has that much left
+    // once any time passed (its life is at most 1200 s from its send time; 1199 is met by a
+    // 1200 s token under 1 s old).
+    const fetchedAt = Date.now();
+    await get('/tokens/young.client').expect(200);
     idp.resetStats();
     idp.setFault({ mode: 'status_500' });
-    const res = await get('/tokens/shared.client?environment=production&minTtl=1199').expect(400);
+    const res = await get('/tokens/young.client?minTtl=1200');
+    expect(Date.now() - fetchedAt).toBeLessThan(MIN_REFETCH_INTERVAL_MS); // the precondition
+    expect(res.status).toBe(400);
     expect(res.body.error).toBe('invalid_request'); // held token too young to be replaced for minTtl
+    expect(res.body.message).toMatch(
+      /^minTtl \(1200 s\) is longer than this client's tokens live \(\d+ s\)\.$/,
+    );
+    expect(idp.stats().tokenRequests).toBe(0);
 
     const cold = await get('/tokens/shared.client', KEY_UAT_ONLY);
     expect(cold.status).toBe(200); // served from the token fetched earlier, despite the IdP failing

@@ -222,7 +222,8 @@ describe('configuration reload (e2e)', () => {
       expect((await token('keep.client')).status).toBe(200);
       expect(replica.alive).toBe(true);
       expect(replica.logs.some((l) => l.includes('configuration reloaded'))).toBe(true);
-    });
+      // The SIGHUP wait's own 5 s budget plus the requests around it exceed Jest's default 5 s.
+    }, 20_000);
 
     it('refuses an invalid file on SIGHUP, logs why, and keeps serving the running configuration', async () => {
       writeServiceConfig(configPath, inlineSecretSpec());
@@ -246,6 +247,7 @@ describe('configuration reload (e2e)', () => {
       for (const secret of [INLINE_SECRET, ...Object.values(SECRETS), KEY_CALLER, KEY_ADMIN]) {
         expect(all).not.toContain(secret);
       }
-    });
+      // The refusal wait's own 5 s budget plus the requests after it exceed Jest's default 5 s.
+    }, 20_000);
   });
 });

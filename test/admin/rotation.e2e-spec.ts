@@ -192,7 +192,8 @@ describe('secret rotation through a Kubernetes Secret volume (e2e)', () => {
       await load.stop();
     }
     expect(load.failures).toEqual([]);
-    expect(load.ok).toBeGreaterThan(400);
+    // Served throughout: both replicas answered 200 in every second of the run.
+    expect(load.secondsWithoutAnswer()).toEqual([]);
     // Refreshes happened during the run: callers saw several successive tokens.
     expect(load.tokens.size).toBeGreaterThanOrEqual(3);
     const lines = allLines().join('\n');
@@ -264,7 +265,8 @@ describe('secret rotation through a Kubernetes Secret volume (e2e)', () => {
       await load.stop();
     }
     expect(load.failures).toEqual([]);
-    expect(load.ok).toBeGreaterThan(200);
+    // Served throughout: a 200 in every second of the run.
+    expect(load.secondsWithoutAnswer()).toEqual([]);
     // The refused secret is nowhere: no log line, no answer (tokens or admin) carries it.
     const lines = allLines();
     expect(lines.some((l) => l.includes('new client secret refused'))).toBe(true);

@@ -1,5 +1,13 @@
 import { TEST_WALL_CLOCK_OFFSET_ENV } from '@app/clock';
-import { failuresOf, note, summarize, useFleet } from './fleet';
+import {
+  atSettledInstant,
+  failuresOf,
+  note,
+  retriedAttempts,
+  secondsWithoutAnswer,
+  summarize,
+  useFleet,
+} from './fleet';
 import { type Fleet, type Replica, sleep, type TokenAnswer, waitFor } from '../support';
 
 /**
@@ -16,6 +24,8 @@ const REFRESH = { ratio: 0.5, minTtlSeconds: 1 };
 const LOAD_MS = 14_000;
 const RATE = 20;
 const SKEW_MS = 5 * 60_000;
+/** The fleet's IdP timeout (useFleet's default). */
+const TIMEOUT_MS = 500;
 
 interface TimedAnswer extends TokenAnswer {
   receivedAt: number;
@@ -109,7 +119,10 @@ describe('fleet: one replica wall clock 5 minutes ahead, one 5 minutes behind', 
   it('over several token lifetimes: no dead token, expires_in never above the real remaining life by more than 1 s, and the IdP requests of correct clocks', async () => {
     const f = suite.fleet;
     await waitFor('the warm-up token', () => f.storedExpiry(CLIENT), 10_000);
-    const before = suite.idp.stats().tokenRequests;
+    // Counted between settled instants (no IdP request in flight or due), so each retried
+    // attempt is counted with the retry line that caused it.
+    const before = await atSettledInstant(suite, TIMEOUT_MS, () => suite.idp.stats().tokenRequests);
+    const loadFrom = Date.now();
     const results: TimedAnswer[] = [];
     const pending = new Set<Promise<void>>();
     let n = 0;
@@ -126,24 +139,41 @@ describe('fleet: one replica wall clock 5 minutes ahead, one 5 minutes behind', 
     );
     await sleep(LOAD_MS);
     clearInterval(timer);
+    const loadTo = Date.now();
     while (pending.size > 0) await Promise.all([...pending]);
-    const idpRequests = suite.idp.stats().tokenRequests - before;
+    const after = await atSettledInstant(suite, TIMEOUT_MS, () => suite.idp.stats().tokenRequests);
+    const windowMs = after.at - before.at;
+    const idpRequests = after.value - before.value;
+    // A fetch whose attempt timed out (500 ms, the sandbox answering from this busy process)
+    // sends it again: the same refresh, not another one. Nothing else is retried here.
+    const retries = retriedAttempts(f.replicas, CLIENT, before.at, after.at);
+    expect(Object.keys(retries).filter((cause) => cause !== 'timeout')).toEqual([]);
+    const fetches = idpRequests - (retries.timeout ?? 0);
 
     expect(summarize(failuresOf(results, REFRESH.minTtlSeconds))).toBe('[]');
-    expect(results.length).toBeGreaterThanOrEqual((LOAD_MS / 1000) * RATE * 0.8);
+    // Served throughout: every replica answered in every second of the load (a count of
+    // answers would measure the load's timer, which drifts on a busy machine).
+    expect(secondsWithoutAnswer(results, f.replicas, loadFrom, loadTo)).toEqual([]);
     expect(new Set(results.map((r) => r.replica)).size).toBe(3);
     expect(summarize(dead(results))).toBe('[]');
     expect(summarize(overstated(results))).toBe('[]');
 
     // What correct clocks give (the steady-load suite's bound): one refresh per period for the
-    // whole fleet, a period being ratio × lifetime (3-4 s here), jittered up to 10 % shorter.
+    // whole fleet over the counted window, a period being ratio × lifetime (3-4 s here),
+    // jittered up to 10 % shorter.
     const shortestPeriod = (EXPIRES_IN - 1) * 1000 * REFRESH.ratio * 0.9;
-    const upper = Math.ceil(LOAD_MS / shortestPeriod) + 2;
+    const upper = Math.ceil(windowMs / shortestPeriod) + 2;
     const distinct = new Set(results.map((r) => r.body.access_token)).size;
-    note('clock-skew', { idpRequests, upper, requests: results.length, distinct });
-    expect(`${idpRequests} ≤ ${upper}: ${idpRequests <= upper}`).toBe(
-      `${idpRequests} ≤ ${upper}: true`,
-    );
+    note('clock-skew', {
+      windowMs,
+      fetches,
+      idpRequests,
+      retries,
+      upper,
+      requests: results.length,
+      distinct,
+    });
+    expect(`${fetches} ≤ ${upper}: ${fetches <= upper}`).toBe(`${fetches} ≤ ${upper}: true`);
   }, 60_000);
 
   it('a replica paused (SIGSTOP) for longer than a token lives serves no dead token when resumed', async () => {

@@ -1,5 +1,6 @@
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { lockTtlMs } from '@app/tokens';
+import { DEFAULT_MAX_ATTEMPTS, RETRY_POLICY } from '@app/upstream';
 import {
   CALLER_KEY,
   type Fleet,
@@ -297,6 +298,29 @@ export function startLoad(
   };
 }
 
+/**
+ * The 1-s windows from `from` (full windows until `to`) in which a replica answered no request
+ * sent in it, as `<replica>@+<ms from start>`: "every replica served throughout" without a total
+ * count, which measures the load's timer more than the fleet (on a busy CI machine a 50-ms
+ * interval drifts). Whether those answers were 200s is failuresOf's question.
+ */
+export function secondsWithoutAnswer(
+  results: TokenAnswer[],
+  replicas: Replica[],
+  from: number,
+  to: number,
+): string[] {
+  const windows = Array.from({ length: Math.floor((to - from) / 1000) }, (_, i) => from + i * 1000);
+  return replicas.flatMap((r) =>
+    windows
+      .filter(
+        (start) =>
+          !results.some((a) => a.replica === r.name && a.at >= start && a.at < start + 1000),
+      )
+      .map((start) => `${r.name}@+${start - from}ms`),
+  );
+}
+
 /** Answers that are not a 200 carrying a token with at least `minTtlSeconds` left. */
 export function failuresOf(results: TokenAnswer[], minTtlSeconds: number): TokenAnswer[] {
   return results.filter(
@@ -442,23 +466,60 @@ export function note(label: string, values: Record<string, unknown>): void {
 }
 
 /**
- * Attempts the replicas' OAuth client retried since `since` for `clientId`, by cause. A retry is
- * another IdP request of the same fetch (same flight), e.g. after an attempt timed out because
- * the test process, which hosts the sandbox IdP, was too busy sending a burst to answer in time.
+ * Attempts the replicas' OAuth client retried since `since` (and up to `until`) for `clientId`, by
+ * cause. A retry is another IdP request of the same fetch (same flight), e.g. after an attempt
+ * timed out because the test process, which hosts the sandbox IdP, was too busy sending a burst
+ * to answer in time.
  */
 export function retriedAttempts(
   replicas: Replica[],
   clientId: string,
   since: number,
+  until = Infinity,
 ): Record<string, number> {
   const causes: Record<string, number> = {};
   for (const r of replicas) {
     for (const e of r.entries()) {
       if (e.msg !== 'Token request failed; retrying' || e.clientId !== clientId) continue;
-      if (Date.parse(String(e.time)) < since) continue;
+      const at = Date.parse(String(e.time));
+      if (at < since || at > until) continue;
       const cause = String(e.cause);
       causes[cause] = (causes[cause] ?? 0) + 1;
     }
   }
   return causes;
+}
+
+/**
+ * Waits for a settled instant of the fleet's IdP traffic and calls `read` synchronously at it,
+ * so the counts it reads agree with each other: no token request arrived at the sandbox IdP, nor
+ * passed a tap, for longer than an attempt can take before the retry that follows it is sent
+ * (the IdP timeout, plus the longest backoff before a last attempt, RETRY_POLICY, plus 200 ms
+ * of scheduling), and every tap record has ended (its request reached the IdP and was answered).
+ * Counts read at two such instants hold whole fetches: each retried attempt with the retry line
+ * that caused it (retriedAttempts up to `at`), each tap record with the IdP request it forwarded.
+ */
+export async function atSettledInstant<T>(
+  suite: FleetSuite,
+  idpTimeoutMs: number,
+  read: () => T,
+): Promise<{ at: number; value: T }> {
+  const quietMs =
+    idpTimeoutMs + RETRY_POLICY.backoff.baseMs * 2 ** (DEFAULT_MAX_ATTEMPTS - 2) + 200;
+  return waitFor(
+    `no IdP request for ${quietMs} ms and every tap record ended`,
+    () => {
+      const now = Date.now();
+      const taps = suite.fleet.taps.flatMap((t) => t.records);
+      const latest = Math.max(
+        0,
+        ...suite.idp.requests().map((r) => r.at),
+        ...taps.map((t) => t.at),
+      );
+      if (now - latest < quietMs || taps.some((t) => t.endedAt === undefined)) return undefined;
+      return { at: now, value: read() };
+    },
+    15_000,
+    10,
+  );
 }

@@ -175,7 +175,8 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
     const audit = r1.entries().filter((e) => e.msg === 'admin action' && e.action === 'reload');
     expect(audit.map((e) => [e.caller, e.outcome])).toEqual([['fleet-caller', 'done']]);
     expect(r3.alive).toBe(true);
-  });
+    // The two reload waits' own budgets (2 s + 5 s) exceed Jest's default 5 s.
+  }, 20_000);
 
   it('a replica paused (SIGSTOP) during an admin refresh serves no revoked token after SIGCONT', async () => {
     const [r1, , r3] = suite.fleet.replicas;

@@ -1,4 +1,4 @@
-import { failuresOf, note, startLoad, summarize, useFleet } from './fleet';
+import { failuresOf, note, secondsWithoutAnswer, startLoad, summarize, useFleet } from './fleet';
 import { type Replica, sleep, waitFor } from '../support';
 
 /**
@@ -61,8 +61,10 @@ describe('fleet: Redis outage under load', () => {
       expect(after).toEqual(f.replicas.map(() => ({ status: 200, state: 'up' })));
       // Zero failures for the callers: every replica held the token, then fetched its own.
       expect(summarize(failuresOf(results, REFRESH.minTtlSeconds))).toBe('[]');
+      // Served throughout the outage: every replica answered in every second of it (a count of
+      // answers would measure the load's timer, which drifts on a busy machine).
+      expect(secondsWithoutAnswer(results, f.replicas, killedAt, restartedAt)).toEqual([]);
       const inOutage = results.filter((r) => r.at >= killedAt && r.at < restartedAt);
-      expect(inOutage.length).toBeGreaterThan((OUTAGE_MS / 1000) * 20 * 0.7);
       expect(new Set(inOutage.map((r) => r.replica)).size).toBe(3);
       // Without the shared lock each replica refreshes for itself (in-process single flight
       // only): at most one IdP request per replica per refresh period (+ retries of none here).

@@ -12,6 +12,7 @@ import {
   type SimpleResponse,
   startService,
   TestClock,
+  waitFor,
 } from '../support';
 
 /**
@@ -35,6 +36,12 @@ const TIMEOUT_MS = 300;
 const DEFAULT_JWT_LIFETIME = 1200;
 /** How much earlier than the true instant a shown `expires_at` can be, from ms truncation. */
 const WALL_CLOCK_ROUNDING_MS = 2;
+/**
+ * How far a skew measurement the service keeps can be from the true offset: half its round trip
+ * to Redis, and it keeps none whose round trip took over 100 ms (CLOCK_SKEW_MAX_ROUND_TRIP_MS in
+ * clock-skew.monitor.ts); plus 1 ms for the report's rounding to whole ms.
+ */
+const SKEW_MEASUREMENT_TOLERANCE_MS = 100 / 2 + 1;
 const UNAVAILABLE = 'The identity provider is unavailable: ';
 
 type Expected =
@@ -326,7 +333,8 @@ describe('IdP fault table (e2e)', () => {
    * then lets the service measure its wall clock
    * against Redis's again (each readiness probe does): a JWT's `exp` is compared with the
    * corrected wall time (README "Which clock decides what"), so the offset shifts no JWT-bound
-   * lifetime.
+   * lifetime. A probe whose Redis TIME took over 100 ms to come back keeps the last measurement
+   * (clock-skew.monitor.ts), so probes are repeated until one reports the offset.
    */
   const advance = async (ms: number): Promise<void> => {
     await clock.advance(ms);
@@ -336,7 +344,18 @@ describe('IdP fault table (e2e)', () => {
       if (left > ms) await redis.pexpire(key, left - ms);
       else if (left > 0) await redis.del(key);
     }
-    expectStatus(await httpRequest(`${svc.url}/health/ready`), 200);
+    await waitFor(
+      `readiness to report the clock advanced by ${clock.advancedMs} ms as its skew`,
+      async () => {
+        const ready = await httpRequest(`${svc.url}/health/ready`);
+        expectStatus(ready, 200);
+        // Undefined (unmeasured) gives NaN: not yet.
+        const skewMs = Number(ready.json().info.clock.skewSeconds) * 1000;
+        return Math.abs(skewMs - clock.advancedMs) <= SKEW_MEASUREMENT_TOLERANCE_MS;
+      },
+      5_000,
+      50,
+    );
   };
   const expectExpiresIn = (actual: number, e: Extract<Expected, { status: 200 }>): void => {
     expect(actual).toBeGreaterThanOrEqual(e.expiresIn[0]);
@@ -361,85 +380,90 @@ describe('IdP fault table (e2e)', () => {
   };
 
   describe('cold: no token held', () => {
-    it.each(CASES.map((c, i) => [c.name, c, i] as const))('%s', async (_name, c, i) => {
-      const clientId = coldId(i);
-      if (c.jwtLifetime) idp.setExpiresIn(c.jwtLifetime);
-      idp.resetStats();
-      idp.setFault(c.fault);
-      const t0 = clock.now();
-      const started = Date.now();
-      const res = await getToken(clientId);
-      const elapsed = Date.now() - started;
-      const t1 = clock.now();
-      idp.clearFault();
-      expect(idp.stats().tokenRequests).toBe(c.attempts);
-      if (c.minElapsedMs !== undefined) expect(elapsed).toBeGreaterThanOrEqual(c.minElapsedMs);
-      if (c.maxElapsedMs !== undefined) expect(elapsed).toBeLessThan(c.maxElapsedMs);
-      await expectAlive(svc.url);
-
-      const e = c.expected;
-      if (e.status === 200) {
-        expectStatus(res, 200);
-        expect(res.headers['cache-control']).toBe('no-store');
-        const body = res.json();
-        expect(body).toMatchObject({
-          token_type: 'Bearer',
-          client_id: clientId,
-          environment: 'uat',
-        });
-        expectExpiresIn(body.expires_in, e);
-        // Valid, so cached: the next request is served from it without calling the IdP.
+    it.each(CASES.map((c, i) => [c.name, c, i] as const))(
+      '%s',
+      async (_name, c, i) => {
+        const clientId = coldId(i);
+        if (c.jwtLifetime) idp.setExpiresIn(c.jwtLifetime);
         idp.resetStats();
-        const again = await getToken(clientId);
-        expect(again.json().access_token).toBe(body.access_token);
-        expect(idp.stats().tokenRequests).toBe(0);
-        await expectStoredExpiry(clientId, Date.parse(body.expires_at));
-        return;
-      }
+        idp.setFault(c.fault);
+        const t0 = clock.now();
+        const started = Date.now();
+        const res = await getToken(clientId);
+        const elapsed = Date.now() - started;
+        const t1 = clock.now();
+        idp.clearFault();
+        expect(idp.stats().tokenRequests).toBe(c.attempts);
+        if (c.minElapsedMs !== undefined) expect(elapsed).toBeGreaterThanOrEqual(c.minElapsedMs);
+        if (c.maxElapsedMs !== undefined) expect(elapsed).toBeLessThan(c.maxElapsedMs);
+        await expectAlive(svc.url);
 
-      expectFailure(res, e);
-      if (e.status === 'too_short') {
-        // Held (it is a valid token) but only handed to a caller that accepts its short life.
+        const e = c.expected;
+        if (e.status === 200) {
+          expectStatus(res, 200);
+          expect(res.headers['cache-control']).toBe('no-store');
+          const body = res.json();
+          expect(body).toMatchObject({
+            token_type: 'Bearer',
+            client_id: clientId,
+            environment: 'uat',
+          });
+          expectExpiresIn(body.expires_in, e);
+          // Valid, so cached: the next request is served from it without calling the IdP.
+          idp.resetStats();
+          const again = await getToken(clientId);
+          expect(again.json().access_token).toBe(body.access_token);
+          expect(idp.stats().tokenRequests).toBe(0);
+          await expectStoredExpiry(clientId, Date.parse(body.expires_at));
+          return;
+        }
+
+        expectFailure(res, e);
+        if (e.status === 'too_short') {
+          // Held (it is a valid token) but only handed to a caller that accepts its short life.
+          idp.resetStats();
+          const short = await getToken(clientId, '?minTtl=0');
+          expectStatus(short, 200);
+          expect(idp.stats().tokenRequests).toBe(0);
+          const expiresAt = Date.parse(short.json().expires_at);
+          // Rounded down: 3 s counted from when the request was sent, never 4. The lower bound
+          // gives up the two whole milliseconds the answer can lose to rounding: the replica's
+          // wall reading (Date.now) is truncated to the ms while the remaining life added to it is
+          // fractional (performance.now), and the Date built from the sum truncates again. Early
+          // by 2 ms is the safe side; the upper bound below is the one a caller relies on.
+          expect(expiresAt).toBeGreaterThanOrEqual(t0 + e.lifetime * 1000 - WALL_CLOCK_ROUNDING_MS);
+          expect(expiresAt).toBeLessThanOrEqual(t1 + e.lifetime * 1000);
+          expect(short.json().expires_in).toBeLessThanOrEqual(e.lifetime);
+        } else {
+          // Nothing cached: neither this replica's copy nor Redis.
+          expect((await adminView(clientId)).hasToken).toBe(false);
+          expect(await storedExpiry(clientId)).toBeUndefined();
+        }
+
+        idp.setExpiresIn(DEFAULT_JWT_LIFETIME);
         idp.resetStats();
-        const short = await getToken(clientId, '?minTtl=0');
-        expectStatus(short, 200);
-        expect(idp.stats().tokenRequests).toBe(0);
-        const expiresAt = Date.parse(short.json().expires_at);
-        // Rounded down: 3 s counted from when the request was sent, never 4. The lower bound
-        // gives up the two whole milliseconds the answer can lose to rounding: the replica's
-        // wall reading (Date.now) is truncated to the ms while the remaining life added to it is
-        // fractional (performance.now), and the Date built from the sum truncates again. Early
-        // by 2 ms is the safe side; the upper bound below is the one a caller relies on.
-        expect(expiresAt).toBeGreaterThanOrEqual(t0 + e.lifetime * 1000 - WALL_CLOCK_ROUNDING_MS);
-        expect(expiresAt).toBeLessThanOrEqual(t1 + e.lifetime * 1000);
-        expect(short.json().expires_in).toBeLessThanOrEqual(e.lifetime);
-      } else {
-        // Nothing cached: neither this replica's copy nor Redis.
-        expect((await adminView(clientId)).hasToken).toBe(false);
-        expect(await storedExpiry(clientId)).toBeUndefined();
-      }
-
-      idp.setExpiresIn(DEFAULT_JWT_LIFETIME);
-      idp.resetStats();
-      if (e.status === 502) {
-        // Not retried hot: for 30 s the same answer comes back without calling the IdP.
-        const held = await getToken(clientId);
-        expectError(held, 502, 'upstream_rejected', e.message);
-        expect(idp.stats().tokenRequests).toBe(0);
-        await advance(REJECTION_HOLD_MS + 1000);
-      }
-      if (e.status === 'too_short') {
-        // A held token younger than 5 s is not replaced on every request (token-vending
-        // service): step past that, as a caller retrying after Retry-After would.
-        await advance(MIN_REFETCH_INTERVAL_MS);
-      }
-      const seenBefore = new Set(seen);
-      const recovered = await getToken(clientId);
-      expectStatus(recovered, 200);
-      expect(idp.stats().tokenRequests).toBe(1);
-      expect(seenBefore.has(recovered.json().access_token)).toBe(false);
-      expect(recovered.json().expires_in).toBeGreaterThan(DEFAULT_JWT_LIFETIME - 5);
-    });
+        if (e.status === 502) {
+          // Not retried hot: for 30 s the same answer comes back without calling the IdP.
+          const held = await getToken(clientId);
+          expectError(held, 502, 'upstream_rejected', e.message);
+          expect(idp.stats().tokenRequests).toBe(0);
+          await advance(REJECTION_HOLD_MS + 1000);
+        }
+        if (e.status === 'too_short') {
+          // A held token younger than 5 s is not replaced on every request (token-vending
+          // service): step past that, as a caller retrying after Retry-After would.
+          await advance(MIN_REFETCH_INTERVAL_MS);
+        }
+        const seenBefore = new Set(seen);
+        const recovered = await getToken(clientId);
+        expectStatus(recovered, 200);
+        expect(idp.stats().tokenRequests).toBe(1);
+        expect(seenBefore.has(recovered.json().access_token)).toBe(false);
+        expect(recovered.json().expires_in).toBeGreaterThan(DEFAULT_JWT_LIFETIME - 5);
+        // The skew wait in advance() has a 5 s budget of its own, past Jest's default 5 s.
+      },
+      20_000,
+    );
   });
 
   describe('warm: a valid token held', () => {

@@ -304,5 +304,6 @@ describe('discovery (e2e)', () => {
     expect(found.tokenEndpoint).toBe(`${issuer}/connect/token`);
     expect((await tokenOf(app)).status).toBe(200);
     expect(idp.stats()).toMatchObject({ tokenRequests: 1, issued: 1 });
-  });
+    // The background discovery wait's own 10 s budget is the requirement, not Jest's default 5 s.
+  }, 30_000);
 });

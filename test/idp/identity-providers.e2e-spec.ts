@@ -264,7 +264,9 @@ describe('private_key_jwt (e2e)', () => {
       200,
     );
     expect(idp.requests().map((r) => r.status)).toEqual([200]); // only B verifies now
-  });
+    // Two key files, each seen only at a secret-file poll (every 2 s, SECRET_POLL_INTERVAL_MS):
+    // the waits' own 10 s budgets are the requirement, not Jest's default 5 s.
+  }, 30_000);
 });
 
 describe('egress and trust (e2e)', () => {

@@ -193,7 +193,9 @@ describe('client certificates (e2e)', () => {
     idp.resetStats();
     expect((await refresh()).status).toBe(200);
     expect(idp.requests().map((r) => r.status)).toEqual([200]);
-  });
+    // Two certificates, each seen only at a secret-file poll (every 2 s, SECRET_POLL_INTERVAL_MS):
+    // the waits' own 10 s budgets are the requirement, not Jest's default 5 s.
+  }, 30_000);
 
   it("discovery: certificate clients use the IdP's mtls_endpoint_aliases, secret clients the token endpoint", async () => {
     const clientId = 'mtls-disco.client';

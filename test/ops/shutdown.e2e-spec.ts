@@ -94,6 +94,18 @@ async function rawConnection(port: number) {
   };
 }
 
+/** Whether a new TCP connection to `port` is refused (its listener closed); one accepted is closed at once. */
+function connectionRefused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
+  });
+}
+
 describe('shutdown on SIGTERM (real processes)', () => {
   let idp: RunningSandbox;
   let redis: ThrowawayRedis;
@@ -217,7 +229,12 @@ describe('shutdown on SIGTERM (real processes)', () => {
 
     const sigtermAt = Date.now();
     replica.kill('SIGTERM');
-    await sleep(100); // the signal is handled: the listener is closed
+    await waitFor(
+      'the signal to be handled: the listener closed (a new connection refused)',
+      () => connectionRefused(replica.port),
+      1000,
+      10,
+    );
 
     // Arriving after SIGTERM while the in-flight requests still wait on the IdP: on a new
     // connection, on the idle kept-alive one, and pipelined behind an in-flight request.

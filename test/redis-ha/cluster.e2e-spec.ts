@@ -162,7 +162,8 @@ describe('Redis Cluster', () => {
     } finally {
       client.disconnect();
     }
-  });
+    // The cluster client's own 10 s readiness budget is the requirement, not Jest's default 5 s.
+  }, 30_000);
 });
 
 /** The clients of the failover cases (the shared cases have their own). */
@@ -233,7 +234,9 @@ describeFleetInvalidation<{ cluster: RedisClusterUnderTest; direct: Cluster; spa
         }),
       );
       expect(heardOn).toEqual(cluster.ports.map(() => 3));
-    });
+      // The heartbeat wait's own 5 s budget, after a subscriber connects on each node, exceeds
+      // Jest's default 5 s.
+    }, 20_000);
   },
   casesAfter(run) {
     it("after a failover without a crash (CLUSTER FAILOVER) of the master serving the client's slot, an invalidation still reaches every replica within 1 s", async () => {
