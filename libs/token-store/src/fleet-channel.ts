@@ -4,7 +4,6 @@ import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Cluster, type Redis } from 'ioredis';
 import type { PeriodicTask, PeriodicTasks } from '@app/periodic';
-import { hearEveryStreamError } from './redis-client.factory';
 
 /** How often a replica sends itself a heartbeat through the fleet channel. */
 export const FLEET_HEARTBEAT_INTERVAL_MS = 150;
@@ -195,10 +194,8 @@ export class RedisFleetChannel extends RequestingFleetChannel implements FleetCh
     // A subscriber queues its SUBSCRIBE until connected; ioredis re-subscribes on reconnect.
     this.subscriber =
       publisher instanceof Cluster
-        ? publisher.duplicate(undefined, { enableOfflineQueue: true, lazyConnect: true })
-        : publisher.duplicate({ enableOfflineQueue: true, lazyConnect: true });
-    // Before its first connection (the SUBSCRIBE below makes it).
-    hearEveryStreamError(this.subscriber);
+        ? publisher.duplicate(undefined, { enableOfflineQueue: true })
+        : publisher.duplicate({ enableOfflineQueue: true });
     this.subscriber.on('error', () => undefined); // the command client logs outages
     this.subscriber.on('close', () => this.lost());
     this.subscriber.on('message', (_channel: string, text: string) => this.receive(text));

@@ -22,3 +22,4 @@ export {
 export { TokenStoreModule } from './token-store.module';
 export { ClockSkewMonitor } from './clock-skew.monitor';
 export { REDIS_CA_FILE_RECHECK_MS, RedisTls } from './redis-tls';
+export { secondStreamErrorsHeard } from './stream-error-listener';

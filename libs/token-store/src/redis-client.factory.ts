@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { RedisConnectionOptions, RedisSettings } from '@app/config';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { RedisTls } from './redis-tls';
+import { hearEveryStreamError } from './stream-error-listener';
 
 /** Bounds on every Redis interaction, so a slow or absent Redis never hangs a caller. */
 export const REDIS_COMMAND_TIMEOUT_MS = 1_000;
@@ -9,10 +10,10 @@ export const REDIS_CONNECT_TIMEOUT_MS = 2_000;
 export const REDIS_MAX_RECONNECT_DELAY_MS = 2_000;
 
 export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
+/** Distinct connection-error reasons warned about in one outage; past them, debug only. */
+const MAX_REASONS_WARNED = 10;
 
 const COMMON_OPTIONS: RedisOptions = {
-  // Connected by createRedisClient once hearEveryStreamError is in place.
-  lazyConnect: true,
   commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
   connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
   // Fail fast while disconnected instead of queueing: callers fall back to the replica's
@@ -31,6 +32,7 @@ export function createRedisClient(
   settings: RedisSettings,
   tls: RedisTls | null = RedisTls.from(settings.connection),
 ): Redis | Cluster {
+  hearEveryStreamError();
   const logger = new Logger('Redis');
   const connection = connectionOptions(settings.connection, tls);
   let client: Redis | Cluster;
@@ -53,66 +55,34 @@ export function createRedisClient(
     case 'cluster':
       client = new Cluster([...settings.nodes], {
         enableOfflineQueue: false,
-        lazyConnect: true,
         redisOptions: { ...COMMON_OPTIONS, ...connection.node },
         clusterRetryStrategy: (attempt: number) =>
           Math.min(attempt * 200, REDIS_MAX_RECONNECT_DELAY_MS),
       });
       break;
   }
-  hearEveryStreamError(client);
-  // ioredis emits an error per failed reconnect (every 2 s at most during an outage): the first
-  // of an outage, and each new reason, is a warning (a TLS trust mistake at start shows with its
-  // reason); repeats are debug.
-  let lastWarned: string | undefined;
+  // ioredis emits an error per failed reconnect (every 2 s at most during an outage): each reason
+  // is a warning once per outage (a TLS trust mistake at start shows with its reason), repeats
+  // are debug. Sentinel's reason carries its retry delay, and a Cluster's real one is in
+  // `lastNodeError`.
+  const warned = new Set<string>();
   client.on('ready', () => {
-    lastWarned = undefined;
+    warned.clear();
     logger.log({ mode: settings.mode }, 'redis connection ready');
   });
-  client.on('error', (e: Error) => {
-    const repeat = e.message === lastWarned;
-    lastWarned = e.message;
-    if (repeat) logger.debug?.({ err: { message: e.message } }, 'redis connection error');
-    else logger.warn({ err: { message: e.message } }, 'redis connection error');
+  client.on('error', (e: Error & { lastNodeError?: Error }) => {
+    const err = {
+      message: e.message,
+      ...(e.lastNodeError ? { lastNodeError: e.lastNodeError.message } : {}),
+    };
+    const reason = `${err.message}\u0000${err.lastNodeError ?? ''}`.replace(/\d+ms\b/g, 'Nms');
+    if (warned.has(reason) || warned.size >= MAX_REASONS_WARNED)
+      return logger.debug?.({ err }, 'redis connection error');
+    warned.add(reason);
+    logger.warn({ err }, 'redis connection error');
   });
   client.on('end', () => logger.warn('redis connection closed'));
-  // A failed first connection is reported by the 'error' listener above and retried by ioredis.
-  client.connect().catch(() => undefined);
   return client;
-}
-
-/** What hearEveryStreamError reaches inside an ioredis client (not in its typings). */
-interface ConnectorHolder {
-  connector: { connect(onError: unknown): Promise<NodeJS.EventEmitter> };
-}
-
-/**
- * ioredis listens for a connection's `error` only once (Redis#connect and its connectors). A TLS
- * connection ended while its handshake fails (a quit at shutdown, a close in a test) can emit a
- * second one, the server's alert, which, unheard, is thrown out of the event loop and ends the
- * process (README "Redis over TLS"). Every stream this client opens, and every Cluster node's, gets
- * a lasting listener; ioredis still handles the first error as before. Applied to each client the
- * service makes (createRedisClient, the fleet channel's subscriber), before it first connects: the
- * clients are made with `lazyConnect`. Not reached: the connections ioredis makes inside a
- * Cluster (its subscriber) and a Sentinel client (to the Sentinels), which it ends only once
- * connected.
- */
-export function hearEveryStreamError(client: Redis | Cluster): void {
-  if (client instanceof Cluster) {
-    client.on('+node', (node: Redis) => hearEveryStreamError(node));
-    return;
-  }
-  const connector = (client as unknown as ConnectorHolder).connector;
-  const connect = connector.connect.bind(connector);
-  connector.connect = async (onError) => {
-    const stream = await connect(onError);
-    stream.on('error', ignoreStreamError);
-    return stream;
-  };
-}
-
-function ignoreStreamError(): void {
-  // The first error of a stream reaches ioredis's own listener, which reconnects and reports it.
 }
 
 /** Waits (bounded) for the first connection, so a normal start serves from Redis at once. */

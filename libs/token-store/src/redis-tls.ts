@@ -49,8 +49,8 @@ export class RedisTls {
 
 /**
  * Looks at REDIS_TLS_CA_FILE every REDIS_CA_FILE_RECHECK_MS, so a rotated Redis CA is trusted
- * without a restart, like an environment's `caFile` (README "Redis over TLS"). A file missing for a moment
- * or holding no certificate leaves the last bundle in use.
+ * without a restart, like an environment's `caFile` (README "Redis over TLS"). A file missing for a
+ * moment, or holding no certificate (or too large), leaves the last bundle in use.
  */
 @Injectable()
 export class RedisCaFileWatcher implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -79,7 +79,7 @@ export class RedisCaFileWatcher implements OnApplicationBootstrap, OnApplication
       this.logger.log({ msg: 'REDIS_TLS_CA_FILE changed; new Redis connections trust its bundle' });
     } else if (check !== 'unchanged') {
       this.logger.warn({
-        msg: 'REDIS_TLS_CA_FILE holds no certificate; the previous bundle stays',
+        msg: 'REDIS_TLS_CA_FILE cannot be used; the previous bundle stays',
         reason: check.unusable,
       });
     }
