@@ -72,16 +72,29 @@ describe('IdpDispatchers: a caFile replaced on disk', () => {
     await sut.close();
   });
 
-  it('keeps the last bundle while the file holds no certificate, or is missing', async () => {
-    writeFileSync(caFile, readFileSync(pki.caFile));
+  it('keeps the last bundle while the file holds no certificate, is cut off, or is missing', async () => {
+    const pem = readFileSync(pki.caFile, 'utf8');
+    writeFileSync(caFile, pem);
     const sut = new IdpDispatchers(0);
     const trusted = sut.for({ caFile });
     expect(await call(trusted)).toBe('ok');
 
     replace('half-written\n');
     expect(sut.for({ caFile })).toBe(trusted);
+    // Two CAs, the second cut off mid-write: not trusted in part.
+    replace(`${readFileSync(otherPki.caFile, 'utf8')}${pem.slice(0, pem.length / 2)}`);
+    expect(sut.for({ caFile })).toBe(trusted);
     expect(warned).toEqual([
-      { msg: 'caFile holds no certificate; the previous bundle stays', path: caFile },
+      {
+        msg: 'caFile cannot be used; the previous bundle stays',
+        path: caFile,
+        reason: `${caFile} holds no PEM certificate`,
+      },
+      {
+        msg: 'caFile cannot be used; the previous bundle stays',
+        path: caFile,
+        reason: `${caFile}: certificate 2 of 2 cannot be parsed (cut off or damaged)`,
+      },
     ]);
     renameSync(caFile, `${caFile}.gone`);
     expect(sut.for({ caFile })).toBe(trusted);

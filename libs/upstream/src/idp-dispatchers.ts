@@ -78,8 +78,8 @@ export class IdpDispatchers {
   }
 
   /**
-   * The caFile's bundle, looked at again every caRecheckMs. A file that is missing or holds no
-   * certificate for a moment (being replaced) leaves the last bundle in use; at start the
+   * The caFile's bundle, looked at again every caRecheckMs. A file that is missing, holds no
+   * certificate or is cut off for a moment (being replaced) leaves the last bundle in use; at start the
    * configuration check has already refused such a file (README "Egress and trust").
    */
   private caBundle(path: string): CaBundleFile {
@@ -98,7 +98,11 @@ export class IdpDispatchers {
       this.logger.log({ msg: 'caFile changed; new IdP connections trust its bundle', path });
       this.closePools(`${path}\u0000${previousDigest}\u0000`);
     } else if (check !== 'unchanged') {
-      this.logger.warn({ msg: 'caFile holds no certificate; the previous bundle stays', path });
+      this.logger.warn({
+        msg: 'caFile cannot be used; the previous bundle stays',
+        path,
+        reason: check.unusable,
+      });
     }
     return known.file;
   }
