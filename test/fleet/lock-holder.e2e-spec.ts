@@ -10,6 +10,7 @@ import {
   obtainedLines,
   parseRespCommands,
   retriedAttempts,
+  secondsWithoutAnswer,
   startLoad,
   summarize,
   watchStoredExpiry,
@@ -159,7 +160,10 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
       expect(watcher.samples.length).toBeGreaterThan(pauseMs / 40);
       expect(watcher.errors).toBe(0);
       expect(summarize(failuresOf(results, MIN_TTL))).toBe('[]');
-      expect(results.length).toBeGreaterThan(50);
+      // The other replicas served throughout the pause: each answered in every second of it (a
+      // count of answers would measure the load's timer, which drifts on a busy machine).
+      const others = f.replicas.filter((r) => r !== holder);
+      expect(secondsWithoutAnswer(results, others, pausedAt, resumedAt)).toEqual([]);
     } catch (e) {
       debugDump(f, PAUSED_CLIENT, startedAt - 1000, 'FAILED: paused mid-fetch', true);
       throw e;
@@ -286,7 +290,10 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
       expect(holder.alive).toBe(true);
       expect((await f.getToken(holder, FENCED_CLIENT)).status).toBe(200);
       expect(summarize(failuresOf(results, MIN_TTL))).toBe('[]');
-      expect(results.length).toBeGreaterThan(50);
+      // The other replicas served throughout the pause: each answered in every second of it (a
+      // count of answers would measure the load's timer, which drifts on a busy machine).
+      const others = f.replicas.filter((r) => r !== holder);
+      expect(secondsWithoutAnswer(results, others, pausedAt, pausedAt + pauseMs)).toEqual([]);
     } catch (e) {
       debugDump(f, FENCED_CLIENT, startedAt - 1000, 'FAILED: write in flight', true);
       throw e;
@@ -339,6 +346,7 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
       );
       const storedMs = Date.now() - killedAt;
       await sleep(500);
+      const loadTo = Date.now();
       const results = await load.stop();
       debugDump(f, KILLED_CLIENT, killedAt - 1000, `killed ${held.replica}`);
       note('killed', { takeoverMs: takeover.at - killedAt, storedMs });
@@ -363,7 +371,10 @@ describe('fleet: the refresh lock holder stalls or dies', () => {
       const onSurvivors = results.filter((r) => r.replica !== held.replica);
       expect(summarize(failuresOf(onSurvivors, MIN_TTL))).toBe('[]');
       expect(new Set(onSurvivors.map((r) => r.replica)).size).toBe(2);
-      expect(onSurvivors.length).toBeGreaterThan(50);
+      // The survivors served throughout, from the kill to the end of the load: each answered in
+      // every second of it (a count of answers would measure the load's timer, which drifts on
+      // a busy machine).
+      expect(secondsWithoutAnswer(results, survivors(), killedAt, loadTo)).toEqual([]);
     } catch (e) {
       debugDump(f, KILLED_CLIENT, startedAt - 1000, 'FAILED: killed mid-refresh', true);
       throw e;
