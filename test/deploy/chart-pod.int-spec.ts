@@ -137,6 +137,30 @@ describe('values that change the pod', () => {
     expect(env(objects).REDIS_TLS_CA_FILE).toBeUndefined();
   });
 
+  it('mounts a client certificate Secret as a folder (a renewed certificate reaches the pod) and names both files', () => {
+    const objects = render({
+      set: { ...WITH_REDIS, 'redis.tls.clientSecret': 'redis-client-tls' },
+    });
+    const vars = env(objects);
+    expect(vars.REDIS_TLS).toBe('true');
+    expect(vars.REDIS_TLS_CERT_FILE).toBe('/var/run/secrets/token-vendor/redis-client/tls.crt');
+    expect(vars.REDIS_TLS_KEY_FILE).toBe('/var/run/secrets/token-vendor/redis-client/tls.key');
+    expect(container(objects).volumeMounts.find((m: Loose) => m.name === 'redis-client')).toEqual({
+      name: 'redis-client',
+      mountPath: '/var/run/secrets/token-vendor/redis-client',
+      readOnly: true,
+    });
+    expect(pod(objects).volumes.find((v: Loose) => v.name === 'redis-client').secret).toEqual({
+      secretName: 'redis-client-tls',
+      items: [
+        { key: 'tls.crt', path: 'tls.crt' },
+        { key: 'tls.key', path: 'tls.key' },
+      ],
+      defaultMode: 0o440,
+    });
+    expect(env(render({ set: WITH_REDIS })).REDIS_TLS_CERT_FILE).toBeUndefined();
+  });
+
   it.each([
     [
       'a Sentinel password without Sentinels',

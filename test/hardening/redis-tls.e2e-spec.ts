@@ -123,7 +123,7 @@ describe('Redis over TLS (e2e, throwaway redis-server with a TLS port)', () => {
     expectStatus(res, 200);
     // The encrypted entry reached Redis: the service's only way there is the TLS port.
     expect(await storedValue()).toMatch(/^\d+\|\d+\|v1\./);
-    expect(svc.app.get(SchedulerRegistry).getIntervals()).toContain('redis CA file check');
+    expect(svc.app.get(SchedulerRegistry).getIntervals()).toContain('redis TLS files check');
   });
 
   it('trusts a rotated Redis CA from the next connection, without a restart', async () => {
@@ -210,6 +210,144 @@ describe('Redis over TLS (e2e, throwaway redis-server with a TLS port)', () => {
     } finally {
       await other.close();
       stranger.dispose();
+    }
+  }, 30_000);
+});
+
+/**
+ * A Redis that asks every client for a certificate (`tls-auth-clients yes`, Redis's default once
+ * TLS is on): REDIS_TLS_CERT_FILE + REDIS_TLS_KEY_FILE, looked at again like the CA file, so a
+ * rotated client certificate is presented from the next connection (README "Redis over TLS").
+ * The cases run in order and build on each other.
+ */
+describe('Redis over TLS with a client certificate (e2e)', () => {
+  let serverPki: TestPki;
+  let firstClientPki: TestPki;
+  let nextClientPki: TestPki;
+  let redis: ThrowawayRedis;
+  let tlsPort: number;
+  let idp: RunningSandbox;
+  let svc: InProcessService;
+  let dir: string;
+  let certFile: string;
+  let keyFile: string;
+
+  const replace = (path: string, from: string): void => {
+    copyFileSync(from, `${path}.new`);
+    renameSync(`${path}.new`, path);
+  };
+  const storeState = async (target: InProcessService): Promise<string> => {
+    const ready = await httpRequest(`${target.url}/health/ready`);
+    expectStatus(ready, 200);
+    return (ready.json().info.tokenStore as { state: string }).state;
+  };
+  const storedValue = (target: InProcessService): Promise<string | null> =>
+    askRedis(redis.port, (r) =>
+      r.get(new RedisKeys(target.keyPrefix).token({ environment: 'uat', clientId: CLIENT })),
+    );
+  const options = (env: NodeJS.ProcessEnv) => ({
+    scheduler: false,
+    redis: `rediss://127.0.0.1:${tlsPort}`,
+    env: { REDIS_TLS_CA_FILE: serverPki.caFile, ...env },
+    environments: { uat: { tokenUrl: idp.tokenUrl } },
+    clients: [{ clientId: CLIENT, environment: 'uat', secret: SECRET }],
+    callers: [
+      { name: 'caller', keys: [KEY], clients: ['*'] },
+      { name: 'ops', keys: [ADMIN_KEY], clients: [], admin: true },
+    ],
+  });
+  const warnings = (target: InProcessService, start: string) =>
+    target.logs.entries().filter((e) => String(e.msg).startsWith(start));
+
+  beforeAll(async () => {
+    serverPki = createTestPki();
+    firstClientPki = createTestPki();
+    nextClientPki = createTestPki();
+    tlsPort = await freePort();
+    redis = await startRedisServer([
+      '--tls-port', String(tlsPort),
+      '--tls-cert-file', join(serverPki.dir, 'server.pem'),
+      '--tls-key-file', join(serverPki.dir, 'server.key'),
+      '--tls-ca-cert-file', firstClientPki.caFile,
+      '--tls-auth-clients', 'yes',
+    ]); // prettier-ignore
+    dir = mkdtempSync(join(tmpdir(), 'redis-tls-client-'));
+    certFile = join(dir, 'tls.crt');
+    keyFile = join(dir, 'tls.key');
+    copyFileSync(firstClientPki.clientCertFile, certFile);
+    copyFileSync(firstClientPki.clientKeyFile, keyFile);
+    idp = await startIdentitySandbox({ clients: [{ clientId: CLIENT, secret: SECRET }] });
+    svc = await startService(
+      options({ REDIS_TLS_CERT_FILE: certFile, REDIS_TLS_KEY_FILE: keyFile }),
+    );
+  }, 30_000);
+
+  afterAll(async () => {
+    await svc?.close();
+    await idp?.close();
+    await redis?.stop();
+    for (const pki of [serverPki, firstClientPki, nextClientPki]) pki?.dispose();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('presents the client certificate', async () => {
+    expect(await storeState(svc)).toBe('up');
+    expectStatus(await httpRequest(`${svc.url}/tokens/${CLIENT}`, { key: KEY }), 200);
+    expect(await storedValue(svc)).toMatch(/^\d+\|\d+\|v1\./);
+  });
+
+  it('presents a rotated client certificate from the next connection; a half-written pair keeps the last one', async () => {
+    // Redis now trusts only the next CA; the service's connections are dropped.
+    await askRedis(redis.port, async (r) => {
+      await r.config('SET', 'tls-ca-cert-file', nextClientPki.caFile);
+      await r.client('KILL', 'TYPE', 'normal');
+      await r.client('KILL', 'TYPE', 'pubsub');
+    });
+    await waitFor('the store down', async () => (await storeState(svc)) === 'down', 5_000);
+
+    // The key is written first: the pair does not match yet, and says so once.
+    replace(keyFile, nextClientPki.clientKeyFile);
+    await waitFor(
+      'the half-written pair reported',
+      () => warnings(svc, 'REDIS_TLS_CERT_FILE cannot be used').length === 1,
+      6_000,
+    );
+    expect(warnings(svc, 'REDIS_TLS_CERT_FILE cannot be used')[0]).toMatchObject({
+      level: 'warn',
+      reason: 'REDIS_TLS_KEY_FILE: is not the key of the certificate in REDIS_TLS_CERT_FILE',
+    });
+    expect(await storeState(svc)).toBe('down');
+
+    // Then the certificate: the pair is adopted, and the next reconnect is accepted.
+    replace(certFile, nextClientPki.clientCertFile);
+    await waitFor('the store up', async () => (await storeState(svc)) === 'up', 10_000);
+    expect(warnings(svc, 'REDIS_TLS_CERT_FILE changed')).toHaveLength(1);
+    const before = await storedValue(svc);
+    expectStatus(
+      await httpRequest(`${svc.url}/admin/clients/${CLIENT}/refresh`, {
+        key: ADMIN_KEY,
+        method: 'POST',
+      }),
+      200,
+    );
+    const after = await storedValue(svc);
+    expect(after).toMatch(/^\d+\|\d+\|v1\./);
+    expect(after).not.toBe(before);
+    // The key never appears in a log line.
+    const key = readFileSync(keyFile, 'utf8').split('\n').slice(1, -2).join('');
+    expect(svc.logs.lines.some((l) => l.includes(key.slice(0, 40)))).toBe(false);
+  }, 30_000);
+
+  // Last: a second app in this process takes over Nest's logger, so `svc`'s lines would no
+  // longer be captured after it.
+  it('without a client certificate, Redis is unreachable: an outage, not a crash', async () => {
+    const without = await startService(options({}));
+    try {
+      expect(await storeState(without)).toBe('down');
+      expectStatus(await httpRequest(`${without.url}/tokens/${CLIENT}`, { key: KEY }), 200);
+      expect(await storedValue(without)).toBeNull();
+    } finally {
+      await without.close();
     }
   }, 30_000);
 });

@@ -13,6 +13,9 @@ export interface TestPki {
   /** PEM of the server certificate (for 127.0.0.1 and localhost) and its key. */
   serverCert: string;
   serverKey: string;
+  /** Paths of a client certificate (extendedKeyUsage clientAuth) the CA signed, and its key. */
+  clientCertFile: string;
+  clientKeyFile: string;
   dispose(): void;
 }
 
@@ -21,7 +24,7 @@ function openssl(cwd: string, args: string[]): void {
   execFileSync('openssl', args, { cwd, stdio: 'pipe' });
 }
 
-/** A throwaway CA (P-256) and a 127.0.0.1 / localhost server certificate signed by it. */
+/** A throwaway CA (P-256), a 127.0.0.1 / localhost server certificate and a client certificate signed by it. */
 export function createTestPki(): TestPki {
   const dir = mkdtempSync(join(tmpdir(), 'token-vendor-pki-'));
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
@@ -49,9 +52,29 @@ export function createTestPki(): TestPki {
     'x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
     '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext',
   ]); // prettier-ignore
+  openssl(dir, [
+    'req',
+    ...ec,
+    '-keyout',
+    'client.key',
+    '-out',
+    'client.csr',
+    '-subj',
+    '/CN=token-vendor',
+  ]);
+  writeFileSync(
+    join(dir, 'client.ext'),
+    'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n',
+  );
+  openssl(dir, [
+    'x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+    '-out', 'client.pem', '-days', '2', '-extfile', 'client.ext',
+  ]); // prettier-ignore
   return {
     dir,
     caFile: join(dir, 'ca.pem'),
+    clientCertFile: join(dir, 'client.pem'),
+    clientKeyFile: join(dir, 'client.key'),
     serverCert: readFileSync(join(dir, 'server.pem'), 'utf8'),
     serverKey: readFileSync(join(dir, 'server.key'), 'utf8'),
     dispose: () => rmSync(dir, { recursive: true, force: true }),

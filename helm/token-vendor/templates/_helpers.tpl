@@ -93,6 +93,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 /var/run/secrets/token-vendor/redis-ca
 {{- end }}
 
+{{/* Where Redis's client certificate Secret is mounted (REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE point inside). */}}
+{{- define "token-vendor.redisClientDir" -}}
+/var/run/secrets/token-vendor/redis-client
+{{- end }}
+
 {{/* How many Redis modes are set (0: in-memory store). */}}
 {{- define "token-vendor.redisModes" -}}
 {{- $r := .Values.redis }}

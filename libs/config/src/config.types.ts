@@ -153,8 +153,15 @@ export interface RedisConnectionOptions {
   /** Credentials of the Sentinel processes themselves, when they require AUTH. */
   readonly sentinelUsername?: string;
   readonly sentinelPassword?: string;
-  /** TLS to Redis (and to Sentinels); `caFile` adds a CA to trust. */
-  readonly tls?: { readonly caFile?: string };
+  /**
+   * TLS to Redis (and to Sentinels); `caFile`: the CAs to trust; `certFile` + `keyFile`: the
+   * client certificate Redis asks for (`tls-auth-clients`).
+   */
+  readonly tls?: {
+    readonly caFile?: string;
+    readonly certFile?: string;
+    readonly keyFile?: string;
+  };
 }
 
 export type RedisSettings = (

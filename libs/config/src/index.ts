@@ -33,10 +33,15 @@ export { splitTlsCredential } from './tls-credential';
 export { credentialCertificate, splitSigningCredential } from './signing-credential';
 export { parsePrivateKey } from './private-key';
 export { requestShapeOf } from './request-shape';
-export { loadRuntimeSettings, parseEncryptionKeys } from './runtime-settings.loader';
+export {
+  REDIS_TLS_PAIR_FIELDS,
+  loadRuntimeSettings,
+  parseEncryptionKeys,
+} from './runtime-settings.loader';
 export { CLIENT_ID, ENVIRONMENT_NAME, isKeySourceUrl, insecureHttp } from './service-config.schema';
 // The chart's values.schema.json is generated from it (scripts/chart-values-schema.ts).
 export { serviceConfigSchema } from './service-config.schema';
 export { readCaBundle } from './ca-bundle';
 export { CaBundleFile, type CaBundleCheck } from './ca-bundle-file';
+export { TlsPairFiles } from './tls-pair-files';
 export { fileIdentity } from './file-identity';

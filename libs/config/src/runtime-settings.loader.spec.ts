@@ -366,6 +366,44 @@ describe('loadRuntimeSettings: Redis AUTH and TLS', () => {
     ]);
   });
 
+  it('reads a client certificate pair, which turns TLS on; half a pair or a mismatch stops the start', () => {
+    const env = {
+      TOKEN_VENDOR_CONFIG: '/c.yaml',
+      REDIS_URL: 'redis://r:6379',
+      TOKEN_VENDOR_ENCRYPTION_KEYS: `k:${Buffer.alloc(32, 2).toString('base64')}`,
+    };
+    const client = signingCertificate({ kind: 'ec', cn: 'redis client' });
+    const other = signingCertificate({ kind: 'ec', cn: 'another client' });
+    const certFile = join(dir, 'tls.crt');
+    const keyFile = join(dir, 'tls.key');
+    const otherKeyFile = join(dir, 'other.key');
+    writeFileSync(certFile, client.cert);
+    writeFileSync(keyFile, client.key);
+    writeFileSync(otherKeyFile, other.key);
+
+    const sut = loadRuntimeSettings({
+      ...env,
+      REDIS_TLS_CERT_FILE: certFile,
+      REDIS_TLS_KEY_FILE: keyFile,
+    });
+    expect(sut.redis?.connection?.tls).toEqual({ certFile, keyFile });
+    expect(problemsOf({ ...env, REDIS_TLS_CERT_FILE: certFile }).problems).toEqual([
+      'REDIS_TLS_KEY_FILE: required with REDIS_TLS_CERT_FILE (the client certificate’s key)',
+    ]);
+    expect(problemsOf({ ...env, REDIS_TLS_KEY_FILE: keyFile }).problems).toEqual([
+      'REDIS_TLS_CERT_FILE: required with REDIS_TLS_KEY_FILE (the client certificate)',
+    ]);
+    const refused = problemsOf({
+      ...env,
+      REDIS_TLS_CERT_FILE: certFile,
+      REDIS_TLS_KEY_FILE: otherKeyFile,
+    });
+    expect(refused.problems).toEqual([
+      'REDIS_TLS_KEY_FILE: is not the key of the certificate in REDIS_TLS_CERT_FILE',
+    ]);
+    expect(refused.message).not.toContain(other.key.split('\n')[1]);
+  });
+
   it('refuses a REDIS_TLS that is not true or false', () => {
     expect(() =>
       loadRuntimeSettings({

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { caFileProblem } from './ca-bundle';
+import { readTlsPair } from './tls-pair-files';
 import { ConfigError } from './config.error';
 import type {
   EncryptionKey,
@@ -203,7 +204,13 @@ export function parseEncryptionKeys(
   return keys;
 }
 
-/** REDIS_USERNAME / REDIS_PASSWORD, REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD, REDIS_TLS, REDIS_TLS_CA_FILE. */
+/** The variables that name Redis's client certificate pair, in messages. */
+export const REDIS_TLS_PAIR_FIELDS = { cert: 'REDIS_TLS_CERT_FILE', key: 'REDIS_TLS_KEY_FILE' };
+
+/**
+ * REDIS_USERNAME / REDIS_PASSWORD, REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD, REDIS_TLS,
+ * REDIS_TLS_CA_FILE, REDIS_TLS_CERT_FILE + REDIS_TLS_KEY_FILE.
+ */
 function parseConnection(env: NodeJS.ProcessEnv, problems: string[]): RedisConnectionOptions {
   const tls = env.REDIS_TLS?.trim().toLowerCase();
   if (tls !== undefined && tls !== '' && tls !== 'true' && tls !== 'false') {
@@ -213,11 +220,32 @@ function parseConnection(env: NodeJS.ProcessEnv, problems: string[]): RedisConne
   // Checked here, with the other variables, so the start stops with a message naming it.
   const caProblem = caFile && caFileProblem('REDIS_TLS_CA_FILE', caFile);
   if (caProblem) problems.push(caProblem);
+  const certFile = env.REDIS_TLS_CERT_FILE?.trim() || undefined;
+  const keyFile = env.REDIS_TLS_KEY_FILE?.trim() || undefined;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    problems.push(
+      certFile === undefined
+        ? 'REDIS_TLS_CERT_FILE: required with REDIS_TLS_KEY_FILE (the client certificate)'
+        : 'REDIS_TLS_KEY_FILE: required with REDIS_TLS_CERT_FILE (the client certificate’s key)',
+    );
+  } else if (certFile !== undefined && keyFile !== undefined) {
+    try {
+      readTlsPair(certFile, keyFile, REDIS_TLS_PAIR_FIELDS);
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+  }
   return {
     username: env.REDIS_USERNAME || undefined,
     password: env.REDIS_PASSWORD || undefined,
     sentinelUsername: env.REDIS_SENTINEL_USERNAME || undefined,
     sentinelPassword: env.REDIS_SENTINEL_PASSWORD || undefined,
-    tls: tls === 'true' || caFile ? { caFile } : undefined,
+    tls:
+      tls === 'true' || caFile || certFile
+        ? {
+            ...(caFile ? { caFile } : {}),
+            ...(certFile && keyFile ? { certFile, keyFile } : {}),
+          }
+        : undefined,
   };
 }

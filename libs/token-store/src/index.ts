@@ -21,5 +21,5 @@ export {
 } from './redis-client.factory';
 export { TokenStoreModule } from './token-store.module';
 export { ClockSkewMonitor } from './clock-skew.monitor';
-export { REDIS_CA_FILE_RECHECK_MS, RedisTls } from './redis-tls';
+export { REDIS_TLS_FILES_RECHECK_MS, RedisTls } from './redis-tls';
 export { secondStreamErrorsHeard } from './stream-error-listener';

@@ -37,10 +37,10 @@ describe('RedisTls', () => {
   it('replaces `ca` in place when the file changes', () => {
     const sut = RedisTls.from({ tls: { caFile } })!;
     const options = sut.options;
-    expect(sut.recheck()).toBe('unchanged');
+    expect(sut.recheck()).toEqual({ ca: 'unchanged', clientCertificate: 'unchanged' });
     writeFileSync(`${caFile}.new`, second);
     renameSync(`${caFile}.new`, caFile);
-    expect(sut.recheck()).toBe('changed');
+    expect(sut.recheck()).toEqual({ ca: 'changed', clientCertificate: 'unchanged' });
     expect(sut.options).toBe(options);
     expect(options.ca).toBe(second);
   });

@@ -28,7 +28,7 @@ import {
 } from './fleet-channel';
 import { RedisKeys } from './redis-keys';
 import { ClockSkewMonitor } from './clock-skew.monitor';
-import { REDIS_TLS, RedisCaFileWatcher, RedisTls } from './redis-tls';
+import { REDIS_TLS, RedisTlsFilesWatcher, RedisTls } from './redis-tls';
 
 /**
  * Provides TOKEN_STORE: Redis when the environment names one, otherwise memory (one replica
@@ -44,7 +44,7 @@ import { REDIS_TLS, RedisCaFileWatcher, RedisTls } from './redis-tls';
       useFactory: (config: ConfigService): RedisTls | null =>
         config.runtime.redis ? RedisTls.from(config.runtime.redis.connection) : null,
     },
-    RedisCaFileWatcher,
+    RedisTlsFilesWatcher,
     {
       provide: REDIS_CLIENT,
       inject: [ConfigService, REDIS_TLS],
