@@ -44,9 +44,13 @@ describe('fleet: one truth (invalidation, operator actions, rejection reports, c
   async function agreedToken(clientId: string, replicas = suite.fleet.replicas): Promise<string> {
     const answers = await Promise.all(replicas.map((r) => suite.fleet.getToken(r, clientId)));
     for (const a of answers) expect(a.status).toBe(200);
-    const tokens = new Set(answers.map((a) => a.body.access_token as string));
-    expect(tokens.size).toBe(1);
-    return [...tokens][0];
+    // Compared as [replica, fingerprint] pairs, so a failure says which replica disagrees.
+    const seen = answers.map((a) => [
+      a.replica,
+      sha256Hex(a.body.access_token as string).slice(0, 8),
+    ]);
+    expect(seen).toEqual(seen.map(([replica]) => [replica, seen[0][1]]));
+    return answers[0].body.access_token as string;
   }
 
   it('admin refresh on one replica: the others serve the new token within 1 s and never the old one again; one IdP request', async () => {
