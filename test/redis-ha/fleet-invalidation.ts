@@ -1,9 +1,10 @@
 import { Redis } from 'ioredis';
 import { startIdentitySandbox, type RunningSandbox } from '@app/identity-sandbox';
 import { REDIS_COMMAND_TIMEOUT_MS } from '@app/token-store';
-import { PROPAGATION_MS, pollToken, postJson, servedAfter } from '../fleet/fleet';
+import { PROPAGATION_MS, debugDump, pollToken, postJson, servedAfter } from '../fleet/fleet';
 import {
   type Fleet,
+  type TokenAnswer,
   killAllReplicas,
   sandboxClients,
   sha256Hex,
@@ -165,63 +166,209 @@ export async function expectInvalidationReachesFleet(
   via: 'admin-refresh' | 'rejection',
 ): Promise<void> {
   const [r1, ...others] = fleet.replicas;
-  const old = await agreedToken(fleet, clientId);
-  const before = idpRequestsFor(fleet, clientId);
-  const load = pollToken(fleet, others, clientId);
-  await sleep(200);
-
-  const sentAt = Date.now();
-  const res =
-    via === 'admin-refresh'
-      ? await postJson(r1, `/admin/clients/${clientId}/refresh`)
-      : await postJson(r1, `/tokens/${clientId}/rejections`, { token_sha256: sha256Hex(old) });
-  const answeredAt = Date.now();
-  await sleep(PROPAGATION_MS + 300);
-  const answers = await load.stop();
-
-  expect(res.status).toBe(200);
-  let fresh: string;
-  if (via === 'admin-refresh') {
-    expect(res.body).toMatchObject({
-      clientId,
-      revocationDurable: true,
-      revokedTokenFingerprint: sha256Hex(old).slice(0, 8),
-    });
-    // The answer says what it reached: both other replicas, each of which held the old token.
-    expect((res.body.replicas as { outcome: string }[]).map((r) => r.outcome)).toEqual([
-      'dropped',
-      'dropped',
-    ]);
-    fresh = await agreedToken(fleet, clientId);
-    expect(sha256Hex(fresh).slice(0, 8)).toBe(res.body.tokenFingerprint);
-  } else {
-    fresh = res.body.access_token as string;
-    expect(await agreedToken(fleet, clientId)).toBe(fresh);
+  const since = Date.now();
+  // What the fleet said on its channel during the invalidation, for a failure's timeline.
+  const channel = await recordFleetChannel(fleet);
+  try {
+    await invalidateAndCheck();
+  } finally {
+    channel.disconnect();
   }
-  expect(fresh).not.toBe(old);
-  // The old token is revoked only once the new one is in hand, so the revocation is placed no
-  // earlier than 1 s before the answer (the rule of README "The chaos run"). Right after a
-  // failover that fetch can outlast 1 s (a command on a reconnecting client waits up to its 1 s
-  // timeout); the answer comes after every replica said it dropped the old token.
-  // That delay is bounded: two commands waiting out their timeout at most. A rejection report
-  // is judged from its send, as in the chaos run.
-  const invalidationMs = answeredAt - sentAt;
-  expect(invalidationMs).toBeLessThanOrEqual(PROPAGATION_MS + 2 * REDIS_COMMAND_TIMEOUT_MS);
-  const invalidatedBy =
-    via === 'admin-refresh'
-      ? Math.max(sentAt + PROPAGATION_MS, answeredAt)
-      : sentAt + PROPAGATION_MS;
-  expect({
-    invalidationMs,
-    servedOld: servedAfter(answers, old, invalidatedBy).map((a) => [a.replica, a.at - sentAt]),
-  }).toEqual({ invalidationMs, servedOld: [] });
-  expect(answers.filter((a) => a.status !== 200)).toEqual([]);
-  for (const r of others)
-    expect([
-      r.name,
-      answers.some((a) => a.replica === r.name && a.body.access_token === fresh),
-    ]).toEqual([r.name, true]);
-  expect(idpRequestsFor(fleet, clientId) - before).toBe(1);
+
+  async function invalidateAndCheck(): Promise<void> {
+    const old = await agreedToken(fleet, clientId);
+    const before = idpRequestsFor(fleet, clientId);
+    const load = pollToken(fleet, others, clientId);
+    await sleep(200);
+
+    const sentAt = Date.now();
+    const res =
+      via === 'admin-refresh'
+        ? await postJson(r1, `/admin/clients/${clientId}/refresh`)
+        : await postJson(r1, `/tokens/${clientId}/rejections`, { token_sha256: sha256Hex(old) });
+    const answeredAt = Date.now();
+    await sleep(PROPAGATION_MS + 300);
+    const answers = await load.stop();
+    const timeline = (): string =>
+      invalidationTimeline(fleet, clientId, {
+        via,
+        sentAt,
+        answeredAt,
+        res: res.body,
+        old,
+        answers,
+        channel: channel.messages,
+      });
+    try {
+      await checkInvalidation();
+    } catch (e) {
+      process.stderr.write(`=== FAILED: ${via} of ${clientId}\n${timeline()}\n`);
+      debugDump(fleet, clientId, since, `FAILED: ${via} of ${clientId}`, true);
+      throw e;
+    }
+    // With FLEET_DEBUG set, a passing run's timeline too (to see how close it came).
+    if (process.env.FLEET_DEBUG) process.stderr.write(`=== ${via} of ${clientId}\n${timeline()}\n`);
+
+    async function checkInvalidation(): Promise<void> {
+      expect(res.status).toBe(200);
+      let fresh: string;
+      if (via === 'admin-refresh') {
+        expect(res.body).toMatchObject({
+          clientId,
+          revocationDurable: true,
+          revokedTokenFingerprint: sha256Hex(old).slice(0, 8),
+        });
+        // The answer says what it reached: both other replicas, each of which held the old token.
+        expect((res.body.replicas as { outcome: string }[]).map((r) => r.outcome)).toEqual([
+          'dropped',
+          'dropped',
+        ]);
+        fresh = await agreedToken(fleet, clientId);
+        expect(sha256Hex(fresh).slice(0, 8)).toBe(res.body.tokenFingerprint);
+      } else {
+        fresh = res.body.access_token as string;
+        expect(await agreedToken(fleet, clientId)).toBe(fresh);
+      }
+      expect(fresh).not.toBe(old);
+      // The old token is revoked only once the new one is in hand, so the revocation is placed no
+      // earlier than 1 s before the answer (the rule of README "The chaos run"). Right after a
+      // failover that fetch can outlast 1 s (a command on a reconnecting client waits up to its 1 s
+      // timeout); the answer comes after every replica said it dropped the old token.
+      // That delay is bounded: two commands waiting out their timeout at most. A rejection report
+      // is judged from its send, as in the chaos run.
+      const invalidationMs = answeredAt - sentAt;
+      expect(invalidationMs).toBeLessThanOrEqual(PROPAGATION_MS + 2 * REDIS_COMMAND_TIMEOUT_MS);
+      const invalidatedBy =
+        via === 'admin-refresh'
+          ? Math.max(sentAt + PROPAGATION_MS, answeredAt)
+          : sentAt + PROPAGATION_MS;
+      expect({
+        invalidationMs,
+        servedOld: servedAfter(answers, old, invalidatedBy).map((a) => [a.replica, a.at - sentAt]),
+      }).toEqual({ invalidationMs, servedOld: [] });
+      expect(answers.filter((a) => a.status !== 200)).toEqual([]);
+      for (const r of others)
+        expect([
+          r.name,
+          answers.some((a) => a.replica === r.name && a.body.access_token === fresh),
+        ]).toEqual([r.name, true]);
+      expect(idpRequestsFor(fleet, clientId) - before).toBe(1);
+    }
+  }
+}
+
+/** A message of the fleet channel other than a heartbeat, as the test heard it. */
+interface ChannelRecord {
+  at: number;
+  type: string;
+  from: string;
+  outcome?: string;
+}
+
+/**
+ * Records the fleet channel's messages other than heartbeats (a revocation, each replica's
+ * answer) on the fleet's inspection server: Redis hands a PUBLISH on the master to its replicas
+ * too, and a Cluster forwards it to every node, so the test hears them wherever it listens.
+ * For a failure's timeline only: when the listener cannot subscribe, nothing is recorded.
+ */
+async function recordFleetChannel(
+  fleet: Fleet,
+): Promise<{ messages: ChannelRecord[]; disconnect(): void }> {
+  const messages: ChannelRecord[] = [];
+  // One attempt, no reconnects: a listener that cannot reach its server records nothing.
+  const listener = fleet.redis.duplicate({
+    lazyConnect: true,
+    connectTimeout: 1_000,
+    retryStrategy: () => null,
+  });
+  listener.on('error', () => undefined);
+  listener.on('message', (_channel: string, text: string) => {
+    const at = Date.now();
+    try {
+      const message = JSON.parse(text) as { type: string; from: string; outcome?: string };
+      if (message.type !== 'heartbeat')
+        messages.push({ at, type: message.type, from: message.from, outcome: message.outcome });
+    } catch {
+      // not a fleet message: nothing to record
+    }
+  });
+  try {
+    await listener.connect();
+    await listener.subscribe(`${fleet.keyPrefix}fleet`);
+  } catch {
+    // No timeline from the channel; the test itself does not depend on it.
+  }
+  return { messages, disconnect: () => listener.disconnect() };
+}
+
+/**
+ * A failed invalidation, in milliseconds from the send of the admin refresh or rejection
+ * report, in time order: its answer, the IdP requests through the tap, the channel's messages
+ * (the revocation, each replica's answer: `dropped` is sent once it dropped its copy), the
+ * replicas' log lines about tokens, Redis and the fleet, and per polled replica its last
+ * old-token answer (by send time; it was answered before that replica's next request was sent)
+ * and its first new-token one.
+ */
+function invalidationTimeline(
+  fleet: Fleet,
+  clientId: string,
+  run: {
+    via: string;
+    sentAt: number;
+    answeredAt: number;
+    res: Record<string, unknown>;
+    old: string;
+    answers: TokenAnswer[];
+    channel: ChannelRecord[];
+  },
+): string {
+  const t = (at: number): string => `+${at - run.sentAt}ms`;
+  const byPid = new Map(fleet.replicas.map((r) => [String(r.pid), r.name]));
+  // A replica id is `<host>-<pid>-<random>` (the fleet channel's own naming).
+  const nameOf = (id: string): string => byPid.get(id.split('-').at(-2) ?? '') ?? id;
+  const events: [number, string][] = [
+    [run.sentAt, `${run.via} sent at ${new Date(run.sentAt).toISOString()}`],
+    [run.answeredAt, `${run.via} answered: ${JSON.stringify(run.res)}`],
+  ];
+  for (const m of run.channel)
+    events.push([m.at, `channel ${m.type} from ${nameOf(m.from)} ${m.outcome ?? ''}`]);
+  for (const r of fleet.taps.flatMap((tap) => tap.records))
+    if (r.clientId === clientId && r.at >= run.sentAt - 1_000)
+      events.push([
+        r.at,
+        `IdP request of ${r.replica}: ${r.status ?? 'no answer'}, ended ${r.endedAt === undefined ? 'never' : t(r.endedAt)}`,
+      ]);
+  for (const r of fleet.replicas) {
+    for (const e of r.entries()) {
+      const at = Date.parse(String(e.time));
+      if (at < run.sentAt - 2_000 || e.audit || e.req || e.res) continue;
+      if (!/token|redis|fleet|revok/i.test(String(e.msg))) continue;
+      const err = (e.err as { message?: string } | undefined)?.message;
+      events.push([at, `${r.name} log ${String(e.msg)}${err ? `: ${err}` : ''}`]);
+    }
+  }
+  for (const name of new Set(run.answers.map((a) => a.replica))) {
+    const mine = run.answers.filter((a) => a.replica === name);
+    const old = mine.filter((a) => a.at >= run.sentAt && a.body.access_token === run.old);
+    const lastOld = old.at(-1);
+    if (lastOld) {
+      const next = mine[mine.indexOf(lastOld) + 1];
+      events.push([
+        lastOld.at,
+        `${name} last old-token answer sent (${old.length} since the send; answered ${next ? `before ${t(next.at)}` : 'at the end'})`,
+      ]);
+    }
+    const firstNew = mine.find(
+      (a) => a.at >= run.sentAt && a.status === 200 && a.body.access_token !== run.old,
+    );
+    if (firstNew) events.push([firstNew.at, `${name} first new-token answer sent`]);
+    for (const a of mine.filter((x) => x.at >= run.sentAt && x.status !== 200))
+      events.push([a.at, `${name} answered ${a.status} ${a.error ?? ''}`]);
+  }
+  return events
+    .sort((x, y) => x[0] - y[0])
+    .map(([at, text]) => `${t(at)} ${text}`)
+    .join('\n');
 }
 
 /**
