@@ -231,11 +231,12 @@ export async function expectInvalidationReachesFleet(
       }
       expect(fresh).not.toBe(old);
       // The old token is revoked only once the new one is in hand, so the revocation is placed no
-      // earlier than 1 s before the answer (the rule of README "The chaos run"). Right after a
-      // failover that fetch can outlast 1 s (a command on a reconnecting client waits up to its 1 s
-      // timeout); the answer comes after every replica said it dropped the old token.
-      // That delay is bounded: two commands waiting out their timeout at most. A rejection report
-      // is judged from its send, as in the chaos run.
+      // earlier than 1 s before the answer (the rule of README "The chaos run"); the answer comes
+      // after every replica said it dropped the old token. The refresh is ten or so steps in a
+      // row (lock, fetch, write, revoke, publish), each waiting for a CPU slice on a busy 2-core
+      // machine: 464 ms was measured with two CPU hogs beside 3 replicas, and once over 1 s was
+      // seen in a full run. The bound on it is generous (3 s), not tight; a rejection report is
+      // judged from its send, as in the chaos run.
       const invalidationMs = answeredAt - sentAt;
       expect(invalidationMs).toBeLessThanOrEqual(PROPAGATION_MS + 2 * REDIS_COMMAND_TIMEOUT_MS);
       const invalidatedBy =
