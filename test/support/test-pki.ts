@@ -34,42 +34,21 @@ export function createTestPki(): TestPki {
     '-addext', 'basicConstraints=critical,CA:TRUE',
     '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
   ]); // prettier-ignore
-  openssl(dir, [
-    'req',
-    ...ec,
-    '-keyout',
-    'server.key',
-    '-out',
-    'server.csr',
-    '-subj',
+  /** `<name>.pem` and `<name>.key`: a certificate the CA signed, with the given extensions. */
+  const issue = (name: string, subject: string, extensions: string): void => {
+    openssl(dir, ['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject]);
+    writeFileSync(join(dir, `${name}.ext`), extensions);
+    openssl(dir, [
+      'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+      '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`,
+    ]); // prettier-ignore
+  };
+  issue(
+    'server',
     '/CN=127.0.0.1',
-  ]);
-  writeFileSync(
-    join(dir, 'server.ext'),
     'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n',
   );
-  openssl(dir, [
-    'x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
-    '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext',
-  ]); // prettier-ignore
-  openssl(dir, [
-    'req',
-    ...ec,
-    '-keyout',
-    'client.key',
-    '-out',
-    'client.csr',
-    '-subj',
-    '/CN=token-vendor',
-  ]);
-  writeFileSync(
-    join(dir, 'client.ext'),
-    'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n',
-  );
-  openssl(dir, [
-    'x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
-    '-out', 'client.pem', '-days', '2', '-extfile', 'client.ext',
-  ]); // prettier-ignore
+  issue('client', '/CN=token-vendor', 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n');
   return {
     dir,
     caFile: join(dir, 'ca.pem'),
