@@ -1,8 +1,6 @@
-import { statSync } from 'node:fs';
 import { readAtMost } from './bounded-read';
-import type { CaBundleCheck } from './ca-bundle-file';
-import { fileIdentity } from './file-identity';
 import { splitTlsCredential, tlsCredentialOf } from './tls-credential';
+import { WatchedFiles, type FileCheck } from './watched-files';
 
 /** Largest certificate (chain) or key file read. */
 const MAX_TLS_FILE_BYTES = 64 * 1024;
@@ -43,57 +41,31 @@ export function readTlsPair(
 
 /**
  * A certificate and key pair used by connections made later (Redis's client certificate): read
- * at start, where a bad pair is an error, then looked at again on demand, like CaBundleFile: a
- * `stat` of both, and a read only when either changed. A pair that is incomplete for a moment (a
- * rotation writes the certificate before the key, a file is missing) leaves the last good pair in
- * use; it is reported once per change of the files (README "Redis over TLS").
+ * at start, where a bad pair is an error, then looked at again on demand (WatchedFiles, both
+ * files). A pair that is incomplete for a moment (a rotation writes the key before the
+ * certificate, a file is missing) leaves the last good pair in use; it is reported once per
+ * change of the files (README "Redis over TLS").
  */
 export class TlsPairFiles {
-  private identity: string;
-  private pair: { cert: string; key: string };
+  private readonly files: WatchedFiles<{ cert: string; key: string }>;
 
-  constructor(
-    readonly certPath: string,
-    readonly keyPath: string,
-    private readonly fields: TlsPairFields,
-  ) {
-    this.identity = this.identityNow();
-    this.pair = readTlsPair(certPath, keyPath, fields);
+  constructor(certPath: string, keyPath: string, fields: TlsPairFields) {
+    this.files = new WatchedFiles(
+      [certPath, keyPath],
+      () => readTlsPair(certPath, keyPath, fields),
+      (a, b) => a.cert === b.cert && a.key === b.key,
+    );
   }
 
   get cert(): string {
-    return this.pair.cert;
+    return this.files.value.cert;
   }
 
   get key(): string {
-    return this.pair.key;
+    return this.files.value.key;
   }
 
-  recheck(): CaBundleCheck {
-    let identity: string;
-    try {
-      identity = this.identityNow();
-    } catch {
-      return 'unchanged';
-    }
-    if (identity === this.identity) return 'unchanged';
-    let pair: { cert: string; key: string };
-    try {
-      pair = readTlsPair(this.certPath, this.keyPath, this.fields);
-    } catch (e) {
-      // Unreadable for a moment: looked at again next time. A pair that does not match (one
-      // file written, the other not yet): said once, and looked at again when either changes.
-      if ((e as NodeJS.ErrnoException).code !== undefined) return 'unchanged';
-      this.identity = identity;
-      return { unusable: (e as Error).message };
-    }
-    this.identity = identity;
-    if (pair.cert === this.pair.cert && pair.key === this.pair.key) return 'unchanged';
-    this.pair = pair;
-    return 'changed';
-  }
-
-  private identityNow(): string {
-    return `${fileIdentity(statSync(this.certPath))}|${fileIdentity(statSync(this.keyPath))}`;
+  recheck(): FileCheck {
+    return this.files.recheck();
   }
 }
